@@ -1,0 +1,44 @@
+"""Roles map to Django permissions. Groups named after roles are kept in sync by `roles_sync`.
+
+viewer  reads everything of the brand
+analyst reads, and (in later features) runs analyses and refreshes
+manager also edits tiers, benefits, tier links, grants, communities and customers' marketing flags
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+BRAND_OWNED_MODELS = {
+    "customers": ["customer"],
+    "streams": ["stream", "streamview"],
+    "orders": ["order", "orderitem"],
+    "communities": ["community", "communitymembership"],
+    "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant"],
+}
+MANAGER_EDITS = {
+    "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant"],
+    "customers": ["customer"],
+    "communities": ["community", "communitymembership"],
+}
+
+GROUP_NAMES = {"viewer": "Brand viewer", "analyst": "Brand analyst", "manager": "Brand manager"}
+
+
+@cache
+def role_permissions(role: str) -> frozenset[str]:
+    """'app_label.codename' strings granted by a role."""
+    perms = {f"{app}.view_{model}" for app, models in BRAND_OWNED_MODELS.items() for model in models}
+    perms.add("brands.view_brand")
+    if role in ("analyst", "manager"):
+        perms.add("brands.view_membership")
+    if role == "manager":
+        for app, models in MANAGER_EDITS.items():
+            for model in models:
+                perms.update({f"{app}.add_{model}", f"{app}.change_{model}", f"{app}.delete_{model}"})
+        perms.update({"brands.change_brand", "brands.view_membership"})
+    return frozenset(perms)
+
+
+def role_grants(role: str, perm: str) -> bool:
+    return perm in role_permissions(role)

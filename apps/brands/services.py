@@ -1,0 +1,67 @@
+"""Writes for brands and memberships."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+from apps.brands.models import Brand, Membership
+from apps.brands.roles import GROUP_NAMES, role_permissions
+
+
+def roles_sync() -> dict[str, Group]:
+    """Create or update the permission group of every role. Idempotent."""
+    groups = {}
+    for role, name in GROUP_NAMES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = role_permissions(role)
+        perms = [
+            p
+            for p in Permission.objects.select_related("content_type")
+            if f"{p.content_type.app_label}.{p.codename}" in wanted
+        ]
+        group.permissions.set(perms)
+        groups[role] = group
+    return groups
+
+
+def user_groups_sync(*, user) -> None:
+    """Give the user the groups of every role they hold in any brand; staff flag follows membership."""
+    roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
+    role_groups = Group.objects.filter(name__in=GROUP_NAMES.values())
+    keep = [g for g in role_groups if g.name in {GROUP_NAMES[r] for r in roles}]
+    user.groups.remove(*[g for g in role_groups if g not in keep])
+    user.groups.add(*keep)
+    if roles and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+
+
+@transaction.atomic
+def membership_set(*, user, brand: Brand, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(user=user, brand=brand, defaults={"role": role})
+    user_groups_sync(user=user)
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, user, brand: Brand) -> None:
+    Membership.objects.filter(user=user, brand=brand).delete()
+    user_groups_sync(user=user)
+
+
+@transaction.atomic
+def brand_create(
+    *, slug: str, name: str, timezone: str = "Asia/Shanghai", currency: str = "CNY"
+) -> tuple[Brand, bool]:
+    """Create a brand with its default tiers and benefits. Idempotent: an existing slug is updated, and
+    default tiers/benefits that are missing are added (edits staff made to existing ones are kept)."""
+    from apps.loyalty.services import loyalty_defaults_ensure
+
+    brand = Brand(slug=slug, name=name, timezone=timezone, currency=currency)
+    brand.full_clean(exclude=["slug"], validate_unique=False)
+    brand, created = Brand.objects.update_or_create(
+        slug=slug, defaults={"name": name, "timezone": timezone, "currency": currency}
+    )
+    loyalty_defaults_ensure(brand=brand)
+    return brand, created

@@ -1,0 +1,43 @@
+"""Which brands a user may see, and with which role. The one place tenant scoping is decided."""
+
+from __future__ import annotations
+
+
+def brand_ids_for_user(user) -> list[int] | None:
+    """Brand ids the user belongs to. None means unrestricted (superuser); [] means nothing."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_superuser:
+        return None
+    cached = getattr(user, "_clv_brand_ids", None)
+    if cached is None:
+        from apps.brands.models import Membership
+
+        cached = list(Membership.objects.filter(user=user).values_list("brand_id", flat=True))
+        user._clv_brand_ids = cached
+    return cached
+
+
+def role_for(user, brand_id: int) -> str | None:
+    """The user's role in one brand ('viewer', 'analyst', 'manager'), 'superuser', or None."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return "superuser"
+    roles = getattr(user, "_clv_roles", None)
+    if roles is None:
+        from apps.brands.models import Membership
+
+        roles = dict(Membership.objects.filter(user=user).values_list("brand_id", "role"))
+        user._clv_roles = roles
+    return roles.get(brand_id)
+
+
+def user_may(user, brand_id: int, perm_codename: str) -> bool:
+    """True if the user's role in this brand grants the model permission ('app.codename')."""
+    from apps.brands.roles import role_grants
+
+    role = role_for(user, brand_id)
+    if role == "superuser":
+        return True
+    return role is not None and role_grants(role, perm_codename)

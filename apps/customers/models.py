@@ -1,0 +1,121 @@
+"""Customers of a brand. Name and phone are personal data: never log them."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.models import BrandOwnedModel
+
+
+class Gender(models.TextChoices):
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class AgeBand(models.TextChoices):
+    UNDER_18 = "<18", _("Under 18")
+    A18_24 = "18-24", "18–24"
+    A25_34 = "25-34", "25–34"
+    A35_44 = "35-44", "35–44"
+    A45_54 = "45-54", "45–54"
+    A55_PLUS = "55+", _("55 and over")
+
+
+class AcquisitionChannel(models.TextChoices):
+    LIVE_STREAM = "live_stream", _("Live stream")
+    SHORT_VIDEO = "short_video", _("Short video")
+    SEARCH = "search", _("Search")
+    COMMUNITY = "community", _("Community")
+    REFERRAL = "referral", _("Referral")
+    ADS = "ads", _("Paid ads")
+    OFFLINE = "offline", _("Offline store")
+    OTHER = "other", _("Other")
+
+
+class TouchChannel(models.TextChoices):
+    SMS = "sms", _("SMS")
+    WECHAT = "wechat", _("WeChat")
+    WECOM = "wecom", _("WeCom")
+    EMAIL = "email", _("Email")
+    APP_PUSH = "app_push", _("App push")
+    NONE = "none", _("None")
+
+
+def age_band_for(age: int) -> str:
+    if age < 18:
+        return AgeBand.UNDER_18
+    if age < 25:
+        return AgeBand.A18_24
+    if age < 35:
+        return AgeBand.A25_34
+    if age < 45:
+        return AgeBand.A35_44
+    if age < 55:
+        return AgeBand.A45_54
+    return AgeBand.A55_PLUS
+
+
+class Customer(BrandOwnedModel):
+    external_id = models.CharField(_("external id"), max_length=128)
+    display_name = models.CharField(_("display name"), max_length=200, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices, default=Gender.UNKNOWN)
+    birth_year = models.PositiveSmallIntegerField(_("birth year"), null=True, blank=True)
+    age_band = models.CharField(_("age band"), max_length=8, choices=AgeBand.choices, blank=True)
+    province = models.CharField(_("province"), max_length=64, blank=True)
+    city = models.CharField(_("city"), max_length=64, blank=True)
+    acquisition_channel = models.CharField(
+        _("acquisition channel"),
+        max_length=16,
+        choices=AcquisitionChannel.choices,
+        default=AcquisitionChannel.OTHER,
+    )
+    acquisition_stream = models.ForeignKey(
+        "streams.Stream",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="acquired_customers",
+        verbose_name=_("acquisition stream"),
+        db_index=False,
+    )
+    first_seen_at = models.DateTimeField(_("first seen at"), null=True, blank=True)
+    marketing_consent = models.BooleanField(_("marketing consent"), default=False)
+    automated_decisions_opt_out = models.BooleanField(_("opted out of automated decisions"), default=False)
+    preferred_touch_channel = models.CharField(
+        _("preferred touch channel"), max_length=16, choices=TouchChannel.choices, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["brand", "external_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "external_id"], name="customer_unique_external_id"),
+            models.CheckConstraint(
+                condition=Q(birth_year__isnull=True) | Q(birth_year__gte=1900, birth_year__lte=2100),
+                name="customer_birth_year_range",
+            ),
+            models.CheckConstraint(condition=~Q(external_id=""), name="customer_external_id_not_empty"),
+        ]
+        indexes = [
+            models.Index(fields=["brand", "first_seen_at"], name="customer_brand_first_seen"),
+            models.Index(fields=["brand", "acquisition_stream"], name="customer_brand_acq_stream"),
+        ]
+
+    def __str__(self):
+        return self.external_id
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
+
+
+def mask_phone(phone: str) -> str:
+    """138****5678 style: keep the first 3 and last 4 digits when long enough."""
+    if not phone:
+        return ""
+    if len(phone) >= 8:
+        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    return "*" * len(phone)

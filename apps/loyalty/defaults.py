@@ -1,0 +1,42 @@
+"""Default tiers and benefits every brand starts with. Names are msgids so they show translated."""
+
+from decimal import Decimal
+
+from django.utils.translation import gettext_noop
+
+DEFAULT_TIERS = [
+    # code, name, rank, description
+    ("high", gettext_noop("High value"), 1, gettext_noop("Recent, frequent, high-spending customers.")),
+    (
+        "potential",
+        gettext_noop("Potential value"),
+        2,
+        gettext_noop("Customers likely to grow into high value."),
+    ),
+    ("basic", gettext_noop("Basic value"), 3, gettext_noop("Everyone else.")),
+]
+
+DEFAULT_BENEFITS = [
+    # code, name, kind, value, validity_days
+    ("coupon-50", gettext_noop("Exclusive coupon ¥50"), "coupon", Decimal("50"), 30),
+    ("coupon-20", gettext_noop("Exclusive coupon ¥20"), "coupon", Decimal("20"), 30),
+    ("points-x2", gettext_noop("Double points"), "points_multiplier", Decimal("2"), 30),
+    ("free-shipping", gettext_noop("Free shipping"), "free_shipping", Decimal("0"), 30),
+    ("early-access", gettext_noop("Early access to streams and products"), "early_access", Decimal("0"), 30),
+    ("priority-service", gettext_noop("Priority after-sales service"), "priority_service", Decimal("0"), 90),
+    ("birthday-gift", gettext_noop("Birthday gift"), "gift", Decimal("30"), 365),
+]
+
+# tier code -> [(benefit code, quota per validity period)]
+DEFAULT_TIER_BENEFITS = {
+    "high": [
+        ("coupon-50", 2),
+        ("points-x2", 0),
+        ("free-shipping", 0),
+        ("early-access", 0),
+        ("priority-service", 0),
+        ("birthday-gift", 1),
+    ],
+    "potential": [("coupon-20", 1), ("points-x2", 0), ("free-shipping", 2)],
+    "basic": [("coupon-20", 1)],
+}

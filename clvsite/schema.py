@@ -1,0 +1,28 @@
+"""Root GraphQL schema, merged from the apps' graphql packages."""
+
+import strawberry
+from django.conf import settings
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry_django.optimizer import DjangoOptimizerExtension
+
+from apps.brands.graphql.schema import Query as BrandsQuery
+
+
+@strawberry.type
+class Query(BrandsQuery):
+    pass
+
+
+extensions = [
+    DjangoOptimizerExtension(),
+    QueryDepthLimiter(max_depth=10),
+    MaxAliasesLimiter(max_alias_count=15),
+    MaxTokensLimiter(max_token_count=2000),
+]
+if not getattr(settings, "GRAPHQL_INTROSPECTION", True):
+    from graphql.validation import NoSchemaIntrospectionCustomRule
+    from strawberry.extensions import AddValidationRules
+
+    extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+
+schema = strawberry.Schema(query=Query, extensions=extensions)

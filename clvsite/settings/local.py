@@ -1,0 +1,8 @@
+"""Development and demo: DEBUG on, GraphiQL on, SQLite unless DATABASE_URL is set."""
+
+from .base import *  # noqa: F401,F403
+from .base import env
+
+DEBUG = env.bool("DEBUG", default=True)
+GRAPHQL_GRAPHIQL = True
+GRAPHQL_INTROSPECTION = True

@@ -103,6 +103,7 @@ class OrderItemFactory(factory.django.DjangoModelFactory):
     sku = "SKU-1"
     quantity = 1
     unit_price = Decimal("99.00")
+    amount = factory.LazyAttribute(lambda o: o.unit_price * o.quantity)
 
 
 class CommunityFactory(factory.django.DjangoModelFactory):

@@ -81,7 +81,8 @@ class OrderItem(BrandOwnedModel):
     sku = models.CharField(_("SKU"), max_length=128, blank=True)
     category = models.CharField(_("product category"), max_length=100, blank=True)
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
-    unit_price = models.DecimalField(_("unit price"), max_digits=14, decimal_places=2)
+    unit_price = models.DecimalField(_("unit price"), max_digits=16, decimal_places=4)
+    amount = models.DecimalField(_("line amount"), max_digits=14, decimal_places=2)
 
     class Meta:
         verbose_name = _("order item")
@@ -91,6 +92,7 @@ class OrderItem(BrandOwnedModel):
             models.UniqueConstraint(fields=["brand", "order", "line_no"], name="orderitem_unique_line"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="orderitem_quantity_positive"),
             models.CheckConstraint(condition=Q(unit_price__gte=0), name="orderitem_price_not_negative"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="orderitem_amount_not_negative"),
         ]
 
     def __str__(self):

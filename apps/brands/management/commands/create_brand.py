@@ -1,0 +1,26 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from apps.brands.services import brand_create
+
+
+class Command(BaseCommand):
+    help = "Create a brand (idempotent) with its default tiers and benefits."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--timezone", default="Asia/Shanghai")
+        parser.add_argument("--currency", default="CNY")
+
+    def handle(self, *args, slug, name, timezone, currency, **options):
+        try:
+            brand, created = brand_create(slug=slug, name=name, timezone=timezone, currency=currency.upper())
+        except ValidationError as exc:
+            messages = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in exc.message_dict.items())
+            raise CommandError(_("Cannot create brand %(slug)s: %(errors)s") % {"slug": slug, "errors": messages}) from exc
+        if created:
+            self.stdout.write(self.style.SUCCESS(_("Created brand %(slug)s.") % {"slug": brand.slug}))
+        else:
+            self.stdout.write(_("Brand %(slug)s already exists; updated its settings.") % {"slug": brand.slug})

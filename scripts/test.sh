@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite on real PostgreSQL (and Redis for the Celery integration tests).
+# Usage: scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+bash scripts/services.sh
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/clv}
+export DJANGO_SETTINGS_MODULE=clvsite.settings.test
+case "$DATABASE_URL" in
+  postgres://*|postgresql://*) ;;
+  *) echo "The tests need PostgreSQL; DATABASE_URL=$DATABASE_URL is not a postgres:// URL" >&2; exit 1 ;;
+esac
+.venv/bin/ruff check .
+.venv/bin/python manage.py makemigrations --check --dry-run
+.venv/bin/python manage.py compilemessages --ignore=.venv -v0 2>/dev/null || true
+.venv/bin/pytest "$@"

@@ -2,7 +2,8 @@
 
 viewer  reads everything of the brand
 analyst reads, and (in later features) runs analyses and refreshes
-manager also edits tiers, benefits, tier links, grants, communities and customers' marketing flags
+manager also edits tiers, benefits, tier links, grants, communities and customers' marketing flags,
+        manages the brand's memberships and sees customers' raw personal data (customers.view_customer_pii)
 """
 
 from __future__ import annotations
@@ -36,7 +37,16 @@ def role_permissions(role: str) -> frozenset[str]:
         for app, models in MANAGER_EDITS.items():
             for model in models:
                 perms.update({f"{app}.add_{model}", f"{app}.change_{model}", f"{app}.delete_{model}"})
-        perms.update({"brands.change_brand", "brands.view_membership"})
+        perms.update(
+            {
+                "brands.change_brand",
+                "brands.view_membership",
+                "brands.add_membership",
+                "brands.change_membership",
+                "brands.delete_membership",
+                "customers.view_customer_pii",
+            }
+        )
     return frozenset(perms)
 
 

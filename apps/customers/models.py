@@ -91,6 +91,7 @@ class Customer(BrandOwnedModel):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         ordering = ["brand", "external_id"]
+        permissions = [("view_customer_pii", _("Can see customers' personal data (raw phone)"))]
         constraints = [
             models.UniqueConstraint(fields=["brand", "external_id"], name="customer_unique_external_id"),
             models.CheckConstraint(

@@ -1,0 +1,173 @@
+"""Set-based writes: rows go into a TEMP staging table (COPY on PostgreSQL), then one
+`INSERT … SELECT … ON CONFLICT … DO UPDATE … WHERE <something changed>` per target table.
+
+The same SQL runs on SQLite 3.35+ (the demo database); only the staging load and the created/updated
+counting differ by dialect.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+
+from django.db import connection
+from django.db.models import NOT_PROVIDED, Model
+
+from apps.core.bulk import copy_rows, is_postgres
+
+
+def adapt_datetime(value):
+    """Staging value of an aware datetime: as is for PostgreSQL, the backend's text form elsewhere."""
+    if value is None or is_postgres():
+        return value
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def adapt_datetimes(rows: list[list], positions: Sequence[int]) -> None:
+    if is_postgres():
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    for row in rows:
+        for i in positions:
+            if row[i] is not None:
+                row[i] = adapt(row[i])
+
+
+@dataclass
+class StagingTable:
+    """A temporary table private to this connection and transaction."""
+
+    name: str
+    columns: Sequence[
+        tuple[str, str]
+    ]  # (name, SQL type); use text, integer, bigint, numeric, timestamptz, boolean
+
+    def create(self) -> StagingTable:
+        cols = ", ".join(f"{name} {sqltype}" for name, sqltype in self.columns)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
+            suffix = " ON COMMIT DROP" if is_postgres() else ""
+            cursor.execute(f"CREATE TEMP TABLE {self.name} ({cols}){suffix}")
+        return self
+
+    def load(self, rows: Iterable[Sequence]) -> int:
+        """Write rows (values in column order). Text columns must hold '' rather than None."""
+        names = [name for name, _ in self.columns]
+        if not is_postgres():
+            return copy_rows(self.name, names, rows)
+        text_columns = [name for name, sqltype in self.columns if sqltype == "text"]
+        written = _copy_csv(self.name, names, rows, force_not_null=text_columns)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {self.name}")  # temp tables are never auto-analysed
+        return written
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
+
+
+def _copy_csv(table: str, columns: Sequence[str], rows: Iterable[Sequence], *, force_not_null) -> int:
+    """COPY in CSV format, formatted by the C csv writer in large chunks (much faster than per-row
+    adaptation). None becomes NULL; FORCE_NOT_NULL keeps empty strings of text columns as ''."""
+    options = "FORMAT csv"
+    if force_not_null:
+        options += ", FORCE_NOT_NULL (" + ", ".join(force_not_null) + ")"
+    written = 0
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    iterator = iter(rows)
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN ({options})"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        while True:
+            chunk = list(islice(iterator, 50_000))
+            if not chunk:
+                break
+            writer.writerows(chunk)
+            copy.write(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
+            written += len(chunk)
+    return written
+
+
+def insert_defaults(model: type[Model], supplied: Iterable[str]) -> dict[str, object]:
+    """Column -> value for every non-null column the import does not supply (Django defaults are not
+    database defaults, so set-based inserts must spell them out)."""
+    supplied = set(supplied) | {"id", "brand_id", "created_at", "updated_at"}
+    values: dict[str, object] = {}
+    for field in model._meta.concrete_fields:
+        if field.column in supplied or field.primary_key:
+            continue
+        if field.default is not NOT_PROVIDED:
+            values[field.column] = field.get_db_prep_save(field.get_default(), connection)
+        elif not field.null:
+            values[field.column] = ""
+    return values
+
+
+@dataclass
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def upsert(
+    *,
+    model: type[Model],
+    brand_id: int,
+    values: Mapping[str, str],
+    value_params: Sequence = (),
+    source: str,
+    params: Sequence = (),
+    conflict: Sequence[str],
+    update: Sequence[str],
+    set_exprs: Mapping[str, str] | None = None,
+    changed: str | None = None,
+    staged: int,
+    now,
+) -> UpsertCounts:
+    """INSERT INTO model SELECT <values> FROM <source> ON CONFLICT (<conflict>) DO UPDATE the `update`
+    columns WHERE any of them differs (or `changed`). `values` maps target column -> SQL expression over
+    `source` (placeholders filled from `value_params`, then `params` for the source); brand_id, created_at
+    and updated_at are added. `staged` is how many rows the SELECT yields,
+    so unchanged = staged - created - updated."""
+    table = model._meta.db_table
+    columns = ["brand_id", *values, "created_at", "updated_at"]
+    exprs = ["%s", *values.values(), "%s", "%s"]
+    now = adapt_datetime(now)
+    all_params = [brand_id, *value_params, now, now, *params]
+    sql = f"INSERT INTO {table} AS t ({', '.join(columns)}) SELECT {', '.join(exprs)} FROM {source} "
+    if "WHERE" not in source.upper():
+        sql += "WHERE true "  # SQLite needs a WHERE to parse SELECT … ON CONFLICT
+    sql += f"ON CONFLICT ({', '.join(conflict)}) "
+    if update:
+        set_exprs = set_exprs or {}
+        sets = [f"{c} = {set_exprs.get(c, 'excluded.' + c)}" for c in update]
+        sets.append("updated_at = excluded.updated_at")
+        if changed is None:
+            changed = " OR ".join(f"t.{c} IS DISTINCT FROM excluded.{c}" for c in update)
+        sql += f"DO UPDATE SET {', '.join(sets)} WHERE {changed}"
+    else:
+        sql += "DO NOTHING"
+    with connection.cursor() as cursor:
+        if is_postgres():
+            cursor.execute(
+                f"WITH up AS ({sql} RETURNING (xmax = 0) AS inserted) "
+                "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up",
+                all_params,
+            )
+            created, updated = cursor.fetchone()
+        else:
+            count_sql = f"SELECT count(*) FROM {table} WHERE brand_id = %s"
+            cursor.execute(count_sql, [brand_id])
+            before = cursor.fetchone()[0]
+            cursor.execute(sql, all_params)
+            touched = cursor.rowcount
+            cursor.execute(count_sql, [brand_id])
+            created = cursor.fetchone()[0] - before
+            updated = max(touched - created, 0)
+    return UpsertCounts(created=created, updated=updated, unchanged=max(staged - created - updated, 0))

@@ -1,0 +1,169 @@
+"""Customer import, and the shared step that creates customers other imports mention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.brands.models import Brand
+from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, StagingTable, upsert
+from apps.core.importing import fields as f
+from apps.core.importing.staging import UpsertCounts, adapt_datetimes, insert_defaults
+from apps.customers.models import AcquisitionChannel, AgeBand, Customer, Gender, TouchChannel, age_band_for
+from apps.streams.models import Stream
+
+GENDER_ALIASES = {"f": "female", "m": "male", "女": "female", "男": "male", "未知": "unknown", "u": "unknown"}
+
+# file column -> (database column, staging SQL type)
+DB_COLUMNS = {
+    "name": ("display_name", "text"),
+    "phone": ("phone", "text"),
+    "gender": ("gender", "text"),
+    "birth_year": ("birth_year", "integer"),
+    "age_band": ("age_band", "text"),
+    "province": ("province", "text"),
+    "city": ("city", "text"),
+    "acquisition_channel": ("acquisition_channel", "text"),
+    "acquisition_stream_id": ("acquisition_stream_id", "bigint"),
+    "first_seen_at": ("first_seen_at", "timestamptz"),
+    "marketing_consent": ("marketing_consent", "boolean"),
+    "automated_decisions_opt_out": ("automated_decisions_opt_out", "boolean"),
+    "preferred_touch_channel": ("preferred_touch_channel", "text"),
+}
+
+
+def customers_ensure(*, brand: Brand, first_seen: Mapping[str, datetime | None], now=None) -> UpsertCounts:
+    """Create every customer in `first_seen` (external id -> earliest time seen in the import) that the brand
+    does not have yet, and move first_seen_at of existing ones earlier when the import saw them earlier.
+    Must run inside the import's transaction."""
+    now = now or timezone.now()
+    stage = StagingTable("_imp_seen_customers", [("external_id", "text"), ("first_seen_at", "timestamptz")])
+    stage.create()
+    rows = [[ext, seen] for ext, seen in first_seen.items()]
+    adapt_datetimes(rows, [1])
+    staged = stage.load(rows)
+    defaults = insert_defaults(Customer, {"external_id", "first_seen_at"})
+    values = {"external_id": "s.external_id", "first_seen_at": "s.first_seen_at"}
+    values.update({column: "%s" for column in defaults})
+    return upsert(
+        model=Customer,
+        brand_id=brand.pk,
+        values=values,
+        value_params=list(defaults.values()),
+        source=f"{stage.name} s",
+        conflict=["brand_id", "external_id"],
+        update=["first_seen_at"],
+        changed="excluded.first_seen_at < t.first_seen_at OR t.first_seen_at IS NULL",
+        staged=staged,
+        now=now,
+    )
+
+
+def _columns(brand: Brand, streams: dict[str, int]) -> list[Column]:
+    unknown_stream = _("unknown live stream")
+
+    def stream_id(raw: str) -> int:
+        try:
+            return streams[raw]
+        except KeyError:
+            raise f.FieldError(unknown_stream) from None
+
+    return [
+        Column("customer_id", f.external_id(), required=True),
+        Column("name", f.text(200), default=""),
+        Column("phone", f.phone(), default=""),
+        Column("gender", f.ChoiceParser(Gender.values, GENDER_ALIASES), default=Gender.UNKNOWN.value),
+        Column("birth_year", f.IntParser(1900, 2100)),
+        Column("age", f.IntParser(0, 150)),
+        Column("age_band", f.ChoiceParser(AgeBand.values), default=""),
+        Column("province", f.text(64), default=""),
+        Column("city", f.text(64), default=""),
+        Column(
+            "acquisition_channel",
+            f.ChoiceParser(AcquisitionChannel.values),
+            default=AcquisitionChannel.OTHER.value,
+        ),
+        Column("acquisition_stream_id", stream_id),
+        Column("first_seen_at", f.DateTimeParser(brand.tzinfo)),
+        Column("marketing_consent", f.BoolParser(), default=False),
+        Column("automated_decisions_opt_out", f.BoolParser(), default=False),
+        Column("preferred_touch_channel", f.ChoiceParser(TouchChannel.values), default=""),
+    ]
+
+
+def customers_import(
+    *,
+    brand: Brand,
+    path=None,
+    rows: Iterable[Mapping[str, object]] | None = None,
+    name: str | None = None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    progress: bool = False,
+) -> ImportResult:
+    """Create or update customers from a CSV file (`path`) or dict rows. On existing customers only the
+    columns present in the source are updated."""
+    run = ImportRun(
+        entity=_("Customers"),
+        path=path,
+        rows=rows,
+        name=name,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        progress=progress,
+    )
+    if run.failed:
+        return run.finish(0)
+    streams = dict(Stream.objects.filter(brand=brand).values_list("external_id", "id"))
+    parser = RecordParser(run.table, _columns(brand, streams), run.log)
+    present = parser.present
+    file_columns = [c for c in DB_COLUMNS if c in present]
+    if "age" in present and "age_band" not in present:
+        file_columns.append("age_band")
+    staged_rows: list[list] = []
+    seen: dict[str, int] = {}
+    with run.phase("parse"):
+        for line, values in parser:
+            ext = values["customer_id"]
+            if ext in seen:
+                run.log.add(
+                    line, "customer_id", _("the same customer appears on line %(line)d") % {"line": seen[ext]}
+                )
+                continue
+            seen[ext] = line
+            if "age" in present and not values.get("age_band") and values.get("age") is not None:
+                values["age_band"] = age_band_for(values["age"]).value
+            staged_rows.append([ext, *(values.get(c, "") for c in file_columns)])
+    if not run.may_write:
+        return run.finish(parser.rows_read)
+
+    db_columns = [DB_COLUMNS[c] for c in file_columns]
+    stage = StagingTable("_imp_customers", [("external_id", "text"), *db_columns])
+    datetime_positions = [i + 1 for i, (_c, t) in enumerate(db_columns) if t == "timestamptz"]
+    adapt_datetimes(staged_rows, datetime_positions)
+    with run.writing():
+        with run.phase("copy"):
+            stage.create()
+            staged = stage.load(staged_rows)
+        with run.phase("upsert"):
+            supplied = [column for column, _t in db_columns]
+            defaults = insert_defaults(Customer, {"external_id", *supplied})
+            values = {"external_id": "s.external_id", **{c: f"s.{c}" for c in supplied}}
+            values.update({column: "%s" for column in defaults})
+            run.count(
+                upsert(
+                    model=Customer,
+                    brand_id=brand.pk,
+                    values=values,
+                    value_params=list(defaults.values()),
+                    source=f"{stage.name} s",
+                    conflict=["brand_id", "external_id"],
+                    update=supplied,
+                    staged=staged,
+                    now=timezone.now(),
+                )
+            )
+    return run.finish(parser.rows_read)

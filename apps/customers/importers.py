@@ -39,12 +39,19 @@ def customers_ensure(*, brand: Brand, first_seen: Mapping[str, datetime | None],
     """Create every customer in `first_seen` (external id -> earliest time seen in the import) that the brand
     does not have yet, and move first_seen_at of existing ones earlier when the import saw them earlier.
     Must run inside the import's transaction."""
-    now = now or timezone.now()
+    stage, staged = customers_stage_seen(first_seen)
+    return customers_upsert_seen(brand=brand, stage=stage, staged=staged, now=now)
+
+
+def customers_stage_seen(first_seen: Mapping[str, datetime | None]) -> tuple[StagingTable, int]:
     stage = StagingTable("_imp_seen_customers", [("external_id", "text"), ("first_seen_at", "timestamptz")])
     stage.create()
     rows = [[ext, seen] for ext, seen in first_seen.items()]
     adapt_datetimes(rows, [1])
-    staged = stage.load(rows)
+    return stage, stage.load(rows)
+
+
+def customers_upsert_seen(*, brand: Brand, stage: StagingTable, staged: int, now=None) -> UpsertCounts:
     defaults = insert_defaults(Customer, {"external_id", "first_seen_at"})
     values = {"external_id": "s.external_id", "first_seen_at": "s.first_seen_at"}
     values.update({column: "%s" for column in defaults})
@@ -58,7 +65,7 @@ def customers_ensure(*, brand: Brand, first_seen: Mapping[str, datetime | None],
         update=["first_seen_at"],
         changed="excluded.first_seen_at < t.first_seen_at OR t.first_seen_at IS NULL",
         staged=staged,
-        now=now,
+        now=now or timezone.now(),
     )
 
 

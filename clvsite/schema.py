@@ -13,16 +13,17 @@ class Query(BrandsQuery):
     pass
 
 
+# Classes or factories, so that every request gets fresh extension instances.
 extensions = [
-    DjangoOptimizerExtension(),
-    QueryDepthLimiter(max_depth=10),
-    MaxAliasesLimiter(max_alias_count=15),
-    MaxTokensLimiter(max_token_count=2000),
+    DjangoOptimizerExtension,
+    lambda: QueryDepthLimiter(max_depth=10),
+    lambda: MaxAliasesLimiter(max_alias_count=15),
+    lambda: MaxTokensLimiter(max_token_count=2000),
 ]
 if not getattr(settings, "GRAPHQL_INTROSPECTION", True):
     from graphql.validation import NoSchemaIntrospectionCustomRule
     from strawberry.extensions import AddValidationRules
 
-    extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
 
 schema = strawberry.Schema(query=Query, extensions=extensions)

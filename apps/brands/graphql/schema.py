@@ -1,10 +1,20 @@
 import strawberry
+import strawberry_django
+from django.contrib.auth import get_user_model
+from strawberry.types import Info
 
-from apps.brands.graphql.types import BrandType
+from apps.brands.graphql.types import BrandType, MeType
+from apps.core.graphql.permissions import signed_in_user_or_deny
 
 
 @strawberry.type
 class Query:
-    @strawberry.field
-    def brands(self) -> list[BrandType]:
-        return []
+    @strawberry_django.field(description="The signed-in staff member and their brand memberships.")
+    def me(self, info: Info) -> MeType:
+        user = signed_in_user_or_deny(info)
+        # A queryset (not request.user) so that the optimizer prefetches memberships and brands.
+        return get_user_model().objects.filter(pk=user.pk)
+
+    brands: list[BrandType] = strawberry_django.field(
+        description="Brands the caller belongs to (every brand for superusers, none when signed out)."
+    )

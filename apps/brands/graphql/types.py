@@ -1,13 +1,34 @@
 import strawberry
 import strawberry_django
+from django.contrib.auth import get_user_model
 
 from apps.brands import models
+from apps.core.graphql.scoping import BrandScopedType
 
 
-@strawberry_django.type(models.Brand)
-class BrandType:
+@strawberry_django.type(models.Brand, name="Brand", description="A brand (tenant) the caller belongs to.")
+class BrandType(BrandScopedType):
+    brand_scope_lookup = "pk"
+
     id: strawberry.auto
     slug: strawberry.auto
     name: strawberry.auto
     timezone: strawberry.auto
     currency: strawberry.auto
+
+
+@strawberry_django.type(models.Membership, name="Membership", description="The caller's role in one brand.")
+class MembershipType(BrandScopedType):
+    role: str = strawberry_django.field(description="viewer, analyst or manager.")
+    brand: BrandType
+
+    @strawberry_django.field(only=["role"], description="The role's name in the caller's language.")
+    def role_label(self) -> str:
+        return str(self.get_role_display())
+
+
+@strawberry_django.type(get_user_model(), name="Me", description="The signed-in staff member.")
+class MeType:
+    username: strawberry.auto
+    is_superuser: strawberry.auto
+    memberships: list[MembershipType] = strawberry_django.field(field_name="brand_memberships")

@@ -1,0 +1,26 @@
+"""Tenant scoping for GraphQL: every brand-owned type inherits BrandScopedType.
+
+strawberry-django calls a type's `get_queryset(queryset, info)` for every list, connection, single object
+and optimizer prefetch of that type, so rows of other brands never leave the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core.graphql.permissions import request_user
+from apps.core.scoping import brand_ids_for_user
+
+
+class BrandScopedType:
+    """Mixin for strawberry_django types: rows of the caller's brands only (superusers: all; anonymous:
+    none). `brand_scope_lookup` names the column holding the brand id ("pk" for Brand itself)."""
+
+    brand_scope_lookup = "brand_id"
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs: Any):
+        ids = brand_ids_for_user(request_user(info))
+        if ids is None:
+            return queryset
+        return queryset.filter(**{f"{cls.brand_scope_lookup}__in": ids})

@@ -1,0 +1,111 @@
+"""Value tiers, benefits (权益), the benefits each tier carries, and grants to customers."""
+
+from django.contrib import admin
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.admin import BrandScopedAdmin, BrandScopedTabularInline
+from apps.loyalty.models import Benefit, BenefitGrant, Tier, TierBenefit
+
+
+class TierBenefitInline(BrandScopedTabularInline):
+    model = TierBenefit
+    fields = ("benefit", "quota")
+    autocomplete_fields = ("benefit",)
+    extra = 0
+
+
+@admin.register(Tier)
+class TierAdmin(BrandScopedAdmin):
+    list_display = ("rank", "display_name", "code", "is_active")
+    list_display_links = ("display_name",)
+    list_filter = ("brand", "is_active")
+    search_fields = ("code", "name")
+    list_select_related = ()
+    ordering = ("brand_id", "rank")
+    fields = ("brand", "code", "name", "rank", "description", "is_active")
+    inlines = (TierBenefitInline,)
+
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, obj):
+        return obj.display_name
+
+
+@admin.register(Benefit)
+class BenefitAdmin(BrandScopedAdmin):
+    list_display = ("display_name", "code", "kind", "value", "validity_days", "is_active")
+    list_editable = ("value", "validity_days", "is_active")
+    list_filter = ("brand", "kind", "is_active")
+    search_fields = ("code", "name")
+    list_select_related = ()
+    ordering = ("brand_id", "kind", "code")
+    fields = ("brand", "code", "name", "kind", "value", "validity_days", "is_active", "description")
+
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, obj):
+        return obj.display_name
+
+
+class GrantStatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("open", _("Open")),
+            ("redeemed", _("Redeemed")),
+            ("revoked", _("Revoked")),
+            ("expired", _("Expired")),
+        )
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        unused = Q(redeemed_at__isnull=True, revoked_at__isnull=True)
+        if self.value() == "open":
+            return queryset.filter(unused, expires_at__gte=now)
+        if self.value() == "redeemed":
+            return queryset.filter(redeemed_at__isnull=False)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(unused, expires_at__lt=now)
+        return queryset
+
+
+@admin.register(BenefitGrant)
+class BenefitGrantAdmin(BrandScopedAdmin):
+    list_display = ("benefit", "customer", "granted_at", "expires_at", "status", "source")
+    list_filter = ("brand", GrantStatusFilter, "source", "benefit__kind", "benefit", "granted_at")
+    search_fields = ("=customer__external_id", "benefit__code", "note")
+    list_select_related = ("benefit", "customer")
+    autocomplete_fields = ("customer", "benefit")
+    date_hierarchy = "granted_at"
+    ordering = ("-pk",)
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("brand", "customer", "benefit", "source", "note")}),
+        (_("Validity"), {"fields": ("granted_at", "expires_at", "redeemed_at", "revoked_at")}),
+    )
+
+    @admin.display(description=_("status"))
+    def status(self, obj):
+        if obj.redeemed_at:
+            return _("Redeemed")
+        if obj.revoked_at:
+            return _("Revoked")
+        if obj.expires_at < timezone.now():
+            return _("Expired")
+        return _("Open")
+
+
+@admin.register(TierBenefit)
+class TierBenefitAdmin(BrandScopedAdmin):
+    """Links are usually edited on their tier; this list shows every tier's benefits at a glance."""
+
+    list_display = ("tier", "benefit", "quota")
+    list_filter = ("brand", "tier")
+    search_fields = ("tier__code", "benefit__code")
+    list_select_related = ("tier", "benefit")
+    autocomplete_fields = ("tier", "benefit")
+    ordering = ("brand_id", "tier__rank", "benefit__code")

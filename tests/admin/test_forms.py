@@ -189,3 +189,28 @@ def test_inline_rejects_a_cross_brand_row(login, acme, rival, superuser):
     assert response.status_code == 200
     assert CROSS_BRAND.format(field="benefit", model="tier benefit") in response.content.decode()
     assert TierBenefit.objects.get(tier=tier).benefit == acme[Benefit]
+
+
+def test_new_order_with_items_gives_each_item_the_order_brand(login, acme, superuser, brand):
+    data = {
+        "brand": brand.pk,
+        "external_id": "O-new",
+        "customer": acme[Customer].pk,
+        "placed_at_0": "2026-01-02",
+        "placed_at_1": "10:00:00",
+        "status": "paid",
+        "total_amount": "10.00",
+        "currency": "CNY",
+        "channel": "live_stream",
+        "items-TOTAL_FORMS": "1",
+        "items-INITIAL_FORMS": "0",
+        "items-0-line_no": "1",
+        "items-0-sku": "SKU-9",
+        "items-0-quantity": "1",
+        "items-0-unit_price": "10.00",
+        "items-0-amount": "10.00",
+    }
+    response = login(superuser).post(add_url(Order), data)
+    assert response.status_code == 302, response.context["errors"]
+    item = OrderItem.objects.get(order__external_id="O-new")
+    assert item.brand_id == brand.pk

@@ -76,3 +76,17 @@ def test_single_brand_staff_get_no_brand_filter_or_column(login, acme, acme_view
     response = login(acme_viewer).get(changelist_url(Customer))
     assert "brand" not in response.context["cl"].list_display
     assert "brand__id__exact" not in response.content.decode()
+
+
+@pytest.mark.parametrize("model", BRAND_OWNED_MODELS, ids=model_id)
+def test_add_page_loads_for_superuser(login, acme, superuser, model):
+    from tests.admin.conftest import add_url
+
+    assert login(superuser).get(add_url(model)).status_code == 200
+
+
+@pytest.mark.parametrize("model", BRAND_OWNED_MODELS, ids=model_id)
+def test_changelist_with_facets_stays_scoped(login, acme, rival, acme_viewer, model):
+    response = login(acme_viewer).get(changelist_url(model), {"_facets": "1"})
+    assert response.status_code == 200
+    assert [obj.pk for obj in response.context["cl"].result_list] == [acme[model].pk]

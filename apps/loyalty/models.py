@@ -13,7 +13,7 @@ from apps.core.models import BrandOwnedModel
 
 
 class Tier(BrandOwnedModel):
-    code = models.SlugField(_("code"), max_length=32)
+    code = models.SlugField(_("code"), max_length=32, db_index=False)
     name = models.CharField(_("name"), max_length=100)
     rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("1 is the most valuable tier."))
     description = models.TextField(_("description"), blank=True)
@@ -47,7 +47,7 @@ class BenefitKind(models.TextChoices):
 
 
 class Benefit(BrandOwnedModel):
-    code = models.SlugField(_("code"), max_length=64)
+    code = models.SlugField(_("code"), max_length=64, db_index=False)
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=24, choices=BenefitKind.choices)
     value = models.DecimalField(

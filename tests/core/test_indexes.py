@@ -12,8 +12,6 @@ pytestmark = pytest.mark.django_db
 
 # Known violations, reported to their owners. strict: once fixed, the xfail fails and the entry must go.
 KNOWN_VIOLATIONS = {
-    "loyalty_tier": "Tier.code is a SlugField, indexed alone by default (code, code_like); add db_index=False",
-    "loyalty_benefit": "Benefit.code is a SlugField, indexed alone by default (code, code_like); add db_index=False",
     "demo_democustomertruth": "OneToOneField(customer) adds a unique index on customer_id alone",
 }
 

@@ -20,7 +20,7 @@ from apps.core.importing import ImportResult, ImportRun, StagingTable, upsert
 from apps.core.importing import fields as f
 from apps.core.importing.errors import FieldError
 from apps.core.importing.sources import map_header, with_progress
-from apps.core.importing.staging import adapt_datetimes
+from apps.core.importing.staging import ANALYZE_THRESHOLD, adapt_datetimes, analyze
 from apps.customers.importers import customers_stage_seen, customers_upsert_seen
 from apps.orders.models import Order, OrderItem, OrderStatus, SalesChannel
 from apps.streams.models import Stream
@@ -387,6 +387,8 @@ def orders_import(
             removed = 0
             if order_counts.created < orders_staged:
                 # Orders that existed before may have had more lines than the file gives them now.
+                if orders_staged >= ANALYZE_THRESHOLD:
+                    analyze(Order._meta.db_table, OrderItem._meta.db_table)
                 with connection.cursor() as cursor:
                     cursor.execute(
                         f"DELETE FROM {OrderItem._meta.db_table} WHERE id IN ("

@@ -170,4 +170,19 @@ def upsert(
             cursor.execute(count_sql, [brand_id])
             created = cursor.fetchone()[0] - before
             updated = max(touched - created, 0)
+    if is_postgres() and created + updated >= ANALYZE_THRESHOLD:
+        analyze(table)
     return UpsertCounts(created=created, updated=updated, unchanged=max(staged - created - updated, 0))
+
+
+# After writing this many rows into a table, refresh its planner statistics inside the transaction:
+# later statements of the same import join against it, and stale estimates (a brand that "has 400 rows"
+# but now has 300,000) make PostgreSQL pick nested loops that run for minutes.
+ANALYZE_THRESHOLD = 10_000
+
+
+def analyze(*tables: str) -> None:
+    if not is_postgres():
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(tables)}")

@@ -1,0 +1,230 @@
+"""Import live streams and stream views (one engagement row per viewer per stream)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.brands.models import Brand
+from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, StagingTable, upsert
+from apps.core.importing import fields as f
+from apps.core.importing.staging import adapt_datetimes
+from apps.customers.importers import customers_stage_seen, customers_upsert_seen
+from apps.streams.models import Platform, Stream, StreamView
+
+PLATFORM_ALIASES = {
+    "抖音": "douyin",
+    "快手": "kuaishou",
+    "淘宝": "taobao",
+    "淘宝直播": "taobao",
+    "视频号": "wechat_channels",
+}
+
+# file column -> (database column, staging SQL type)
+STREAM_COLUMNS = {
+    "title": ("title", "text"),
+    "host": ("host_name", "text"),
+    "platform": ("platform", "text"),
+    "category": ("category", "text"),
+    "started_at": ("started_at", "timestamptz"),
+    "ended_at": ("ended_at", "timestamptz"),
+}
+
+
+def streams_import(
+    *,
+    brand: Brand,
+    path=None,
+    rows: Iterable[Mapping[str, object]] | None = None,
+    name: str | None = None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    progress: bool = False,
+) -> ImportResult:
+    """Create or update live streams; only columns present in the source update existing streams."""
+    run = ImportRun(
+        entity=_("Live streams"),
+        path=path,
+        rows=rows,
+        name=name,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        progress=progress,
+    )
+    if run.failed:
+        return run.finish(0)
+    dates = f.DateTimeParser(brand.tzinfo)
+    columns = [
+        Column("stream_id", f.external_id(), required=True),
+        Column("started_at", dates, required=True),
+        Column("title", f.text(300), default=""),
+        Column("host", f.text(200), default=""),
+        Column("platform", f.ChoiceParser(Platform.values, PLATFORM_ALIASES), default=Platform.OTHER.value),
+        Column("category", f.text(100), default=""),
+        Column("ended_at", dates),
+    ]
+    parser = RecordParser(run.table, columns, run.log)
+    file_columns = [c for c in STREAM_COLUMNS if c in parser.present]
+    staged_rows: list[list] = []
+    seen: dict[str, int] = {}
+    with run.phase("parse"):
+        for line, values in parser:
+            ext = values["stream_id"]
+            if ext in seen:
+                run.log.add(
+                    line, "stream_id", _("the same stream appears on line %(line)d") % {"line": seen[ext]}
+                )
+                continue
+            seen[ext] = line
+            ended = values.get("ended_at")
+            if ended is not None and ended < values["started_at"]:
+                run.log.add(line, "ended_at", _("must not be before started_at"))
+                continue
+            staged_rows.append([ext, *(values[c] for c in file_columns)])
+    if not run.may_write:
+        return run.finish(parser.rows_read)
+
+    db_columns = [STREAM_COLUMNS[c] for c in file_columns]
+    adapt_datetimes(staged_rows, [i + 1 for i, (_c, t) in enumerate(db_columns) if t == "timestamptz"])
+    stage = StagingTable("_imp_streams", [("external_id", "text"), *db_columns])
+    supplied = [column for column, _t in db_columns]
+    defaults = {"title": "", "host_name": "", "platform": Platform.OTHER.value, "category": ""}
+    defaults = {c: v for c, v in defaults.items() if c not in supplied}
+    with run.writing():
+        with run.phase("copy"):
+            stage.create()
+            staged = stage.load(staged_rows)
+        with run.phase("upsert"):
+            values = {"external_id": "s.external_id", **{c: f"s.{c}" for c in supplied}}
+            values.update({c: "%s" for c in defaults})
+            run.count(
+                upsert(
+                    model=Stream,
+                    brand_id=brand.pk,
+                    values=values,
+                    value_params=list(defaults.values()),
+                    source=f"{stage.name} s",
+                    conflict=["brand_id", "external_id"],
+                    update=supplied,
+                    staged=staged,
+                    now=timezone.now(),
+                )
+            )
+    return run.finish(parser.rows_read)
+
+
+VIEW_COUNTS = ("watch_seconds", "comments", "likes", "shares")
+
+
+def stream_views_import(
+    *,
+    brand: Brand,
+    path=None,
+    rows: Iterable[Mapping[str, object]] | None = None,
+    name: str | None = None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    progress: bool = False,
+) -> ImportResult:
+    """Create or update stream views (one per customer per stream); unknown customers are created."""
+    run = ImportRun(
+        entity=_("Stream views"),
+        path=path,
+        rows=rows,
+        name=name,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        progress=progress,
+    )
+    if run.failed:
+        return run.finish(0)
+    streams = {
+        ext: (pk, started)
+        for ext, pk, started in Stream.objects.filter(brand=brand).values_list(
+            "external_id", "id", "started_at"
+        )
+    }
+    unknown_stream = _("unknown live stream")
+
+    def stream(raw: str):
+        try:
+            return streams[raw]
+        except KeyError:
+            raise f.FieldError(unknown_stream) from None
+
+    counts = f.IntParser(0)
+    columns = [
+        Column("stream_id", stream, required=True),
+        Column("customer_id", f.external_id(), required=True),
+        Column("joined_at", f.DateTimeParser(brand.tzinfo)),
+        *(Column(c, counts, default=0) for c in VIEW_COUNTS),
+    ]
+    parser = RecordParser(run.table, columns, run.log)
+    present_counts = [c for c in VIEW_COUNTS if c in parser.present]
+    staged_rows: list[list] = []
+    seen: dict[tuple[int, str], int] = {}
+    first_seen: dict[str, object] = {}
+    with run.phase("parse"):
+        for line, values in parser:
+            (stream_pk, started), customer = values["stream_id"], values["customer_id"]
+            key = (stream_pk, customer)
+            if key in seen:
+                run.log.add(
+                    line,
+                    "customer_id",
+                    _("the same stream and customer appear on line %(line)d") % {"line": seen[key]},
+                )
+                continue
+            seen[key] = line
+            joined = values.get("joined_at") or started
+            known = first_seen.get(customer)
+            if known is None or joined < known:
+                first_seen[customer] = joined
+            staged_rows.append([stream_pk, customer, joined, *(values[c] for c in present_counts)])
+    if not run.may_write:
+        return run.finish(parser.rows_read)
+
+    adapt_datetimes(staged_rows, [2])
+    stage = StagingTable(
+        "_imp_stream_views",
+        [("stream_id", "bigint"), ("customer_ext", "text"), ("joined_at", "timestamptz")]
+        + [(c, "integer") for c in present_counts],
+    )
+    defaults = {c: 0 for c in VIEW_COUNTS if c not in present_counts}
+    now = timezone.now()
+    with run.writing():
+        with run.phase("copy"):
+            customer_stage, customers_staged = customers_stage_seen(first_seen)
+            stage.create()
+            staged = stage.load(staged_rows)
+        with run.phase("upsert"):
+            customers = customers_upsert_seen(
+                brand=brand, stage=customer_stage, staged=customers_staged, now=now
+            )
+            values = {"stream_id": "s.stream_id", "customer_id": "c.id", "joined_at": "s.joined_at"}
+            values.update({c: f"s.{c}" for c in present_counts})
+            values.update({c: "%s" for c in defaults})
+            update = ["joined_at", *present_counts]
+            if "joined_at" not in parser.present:
+                update.remove("joined_at")
+            run.count(
+                upsert(
+                    model=StreamView,
+                    brand_id=brand.pk,
+                    values=values,
+                    value_params=list(defaults.values()),
+                    source=(
+                        f"{stage.name} s JOIN customers_customer c "
+                        "ON c.brand_id = %s AND c.external_id = s.customer_ext"
+                    ),
+                    params=[brand.pk],
+                    conflict=["brand_id", "stream_id", "customer_id"],
+                    update=update,
+                    staged=staged,
+                    now=now,
+                )
+            )
+    run.result.details = {_("customers created"): customers.created}
+    return run.finish(parser.rows_read)

@@ -169,18 +169,18 @@ def _ts(values: pd.Series) -> list:
     arr = pd.Series(values).dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[s]")
     text = np.datetime_as_string(arr, unit="s").astype(object) + "+00"
     text[np.isnat(arr)] = None
-    return text.tolist()
+    return text
 
 
-def _col(values) -> list:
-    """A column as plain Python values, None for missing."""
+def _col(values) -> np.ndarray:
+    """A column as a numpy array; missing values of text columns become None."""
     series = pd.Series(values)
-    if series.dtype == object:
-        return [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in series.tolist()]
-    return series.tolist()
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        return series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
+    return series.to_numpy()
 
 
-def _copy(model, brand, now: str, columns: dict[str, list], summary: DemoSeedSummary) -> None:
+def _copy(model, brand, now: str, columns: dict, summary: DemoSeedSummary) -> None:
     """COPY whole columns (keyed by field name) into the model's table, with brand and timestamps.
 
     A parent table that already holds rows of the brand is upserted on (brand, external_id) through a
@@ -190,8 +190,8 @@ def _copy(model, brand, now: str, columns: dict[str, list], summary: DemoSeedSum
     n = len(next(iter(columns.values())))
     names = ["brand", "created_at", "updated_at", *columns]
     db_columns = [model._meta.get_field(name).column for name in names]
-    values = [[brand.pk] * n, [now] * n, [now] * n, *columns.values()]
-    rows = zip(*values, strict=True)
+    values = [np.full(n, brand.pk), np.full(n, now, dtype=object), np.full(n, now, dtype=object)]
+    rows = _rows([*values, *(_col(c) if not isinstance(c, np.ndarray) else c for c in columns.values())], n)
     table = model._meta.db_table
     upsert = model in _PARENTS and model.objects.filter(brand_id=brand.pk).exists()
     if not upsert:
@@ -229,8 +229,16 @@ def _ids(model, brand, external_ids: pd.Series, key: str = "external_id") -> np.
     return np.where(position >= 0, frame["id"].to_numpy()[position], -1)
 
 
-def _nullable_ids(ids: np.ndarray) -> list:
-    return [None if i < 0 else i for i in ids.tolist()]
+def _nullable_ids(ids: np.ndarray) -> np.ndarray:
+    out = ids.astype(object)
+    out[ids < 0] = None
+    return out
+
+
+def _rows(columns: list[np.ndarray], n: int, chunk: int = 50_000):
+    """Rows of Python values, converted one chunk at a time to keep memory flat."""
+    for lo in range(0, n, chunk):
+        yield from zip(*(np.asarray(col[lo : lo + chunk]) for col in columns), strict=True)
 
 
 def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoSeedSummary) -> None:
@@ -266,8 +274,8 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
             "display_name": _col(customers["display_name"]),
             "phone": _col(customers["phone"]),
             "gender": _col(customers["gender"]),
-            "birth_year": birth.tolist(),
-            "age_band": [bands[int(y)] for y in birth],
+            "birth_year": birth,
+            "age_band": np.array([bands[int(y)] for y in birth], dtype=object),
             "province": _col(customers["province"]),
             "city": _col(customers["city"]),
             "acquisition_channel": _col(customers["acquisition_channel"]),
@@ -292,7 +300,7 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
     stream_db = stream_index["id"].to_numpy()
 
     def cust_ids(ext):
-        return customer_db[customer_pos.get_indexer(ext)].tolist()
+        return customer_db[customer_pos.get_indexer(ext)]
 
     views = frames["views"]
     _copy(
@@ -300,13 +308,13 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
         brand,
         now,
         {
-            "stream": stream_db[stream_pos.get_indexer(views["stream"])].tolist(),
+            "stream": stream_db[stream_pos.get_indexer(views["stream"])],
             "customer": cust_ids(views["customer"]),
             "joined_at": _ts(views["joined_at"]),
-            "watch_seconds": views["watch_seconds"].tolist(),
-            "comments": views["comments"].tolist(),
-            "likes": views["likes"].tolist(),
-            "shares": views["shares"].tolist(),
+            "watch_seconds": views["watch_seconds"].to_numpy(),
+            "comments": views["comments"].to_numpy(),
+            "likes": views["likes"].to_numpy(),
+            "shares": views["shares"].to_numpy(),
         },
         summary,
     )
@@ -331,11 +339,11 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
         brand,
         now,
         {
-            "community": community_ids.tolist(),
+            "community": community_ids,
             "customer": cust_ids(memberships["customer"]),
             "joined_at": _ts(memberships["joined_at"]),
             "left_at": _ts(memberships["left_at"]),
-            "activity_count": memberships["activity_count"].tolist(),
+            "activity_count": memberships["activity_count"].to_numpy(),
         },
         summary,
     )
@@ -351,7 +359,7 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
             "customer": cust_ids(orders["customer"]),
             "placed_at": _ts(orders["placed_at"]),
             "status": _col(orders["status"]),
-            "total_amount": orders["total_amount"].round(2).tolist(),
+            "total_amount": orders["total_amount"].round(2).to_numpy(),
             "currency": _col(orders["currency"]),
             "channel": _col(orders["channel"]),
             "stream": _nullable_ids(np.where(order_streams >= 0, stream_db[order_streams], -1)),
@@ -365,13 +373,13 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
         brand,
         now,
         {
-            "order": order_ids.tolist(),
-            "line_no": items["line_no"].tolist(),
+            "order": order_ids,
+            "line_no": items["line_no"].to_numpy(),
             "sku": _col(items["sku"]),
             "category": _col(items["category"]),
-            "quantity": items["quantity"].tolist(),
-            "unit_price": items["unit_price"].round(4).tolist(),
-            "amount": items["amount"].round(2).tolist(),
+            "quantity": items["quantity"].to_numpy(),
+            "unit_price": items["unit_price"].round(4).to_numpy(),
+            "amount": items["amount"].round(2).to_numpy(),
         },
         summary,
     )
@@ -386,11 +394,11 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
         now,
         {
             "customer": cust_ids(grants["customer"]),
-            "benefit": benefit_ids.tolist(),
+            "benefit": benefit_ids,
             "granted_at": _ts(grants["granted_at"]),
             "expires_at": _ts(grants["expires_at"]),
             "redeemed_at": _ts(grants["redeemed_at"]),
-            "revoked_at": [None] * len(grants),
+            "revoked_at": np.full(len(grants), None, dtype=object),
             "source": _col(grants["source"]),
             "note": _col(grants["note"]),
         },
@@ -404,10 +412,10 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
         now,
         {
             "customer": cust_ids(truth["customer"]),
-            "is_alive_at_end": truth["is_alive_at_end"].tolist(),
+            "is_alive_at_end": truth["is_alive_at_end"].to_numpy(),
             "died_at": _ts(truth["died_at"]),
-            "spend_level": truth["spend_level"].round(2).tolist(),
-            "view_propensity": truth["view_propensity"].tolist(),
+            "spend_level": truth["spend_level"].round(2).to_numpy(),
+            "view_propensity": truth["view_propensity"].to_numpy(),
         },
         summary,
     )

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import BrandOwnedModel
+from apps.core.models import BrandOwnedModel, brand_field, same_brand_fk
 
 
 class CommunityKind(models.TextChoices):
@@ -27,6 +27,7 @@ class Community(BrandOwnedModel):
         verbose_name_plural = _("communities")
         ordering = ["brand", "name"]
         constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="community_brand_id_key"),
             models.UniqueConstraint(fields=["brand", "external_id"], name="community_unique_external_id"),
             models.CheckConstraint(condition=~Q(external_id=""), name="community_external_id_not_empty"),
         ]
@@ -38,19 +39,19 @@ class Community(BrandOwnedModel):
 class CommunityMembership(BrandOwnedModel):
     """One spell of membership. A customer who leaves and rejoins has two rows."""
 
-    community = models.ForeignKey(
+    # enforced by the composite same-brand foreign keys to the parent rows
+    brand = brand_field(constraint=False)
+    community = same_brand_fk(
         Community,
         on_delete=models.CASCADE,
         related_name="memberships",
         verbose_name=_("community"),
-        db_index=False,
     )
-    customer = models.ForeignKey(
+    customer = same_brand_fk(
         "customers.Customer",
         on_delete=models.CASCADE,
         related_name="community_memberships",
         verbose_name=_("customer"),
-        db_index=False,
     )
     joined_at = models.DateTimeField(_("joined at"))
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)

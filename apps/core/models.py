@@ -27,12 +27,38 @@ class BrandScopedQuerySet(models.QuerySet):
         return self.filter(brand_id__in=ids)
 
 
+def brand_field(*, constraint: bool = True) -> models.ForeignKey:
+    """The brand column of a brand-owned table.
+
+    Tables whose rows hang off a parent row (an order off a customer, an item off an order) pass
+    constraint=False: their brand is enforced by composite foreign keys (brand_id, parent_id) → parent
+    (brand_id, id), added in migrations by apps.core.migration_ops.AddSameBrandForeignKey. Those keys make a
+    cross-brand link impossible in PostgreSQL and let every check use an index that starts with brand_id.
+    """
+    return models.ForeignKey(
+        "brands.Brand",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("brand"),
+        db_index=False,
+        db_constraint=constraint,
+    )
+
+
+def same_brand_fk(to, **kwargs) -> models.ForeignKey:
+    """A foreign key to another brand-owned model, enforced in PostgreSQL as a composite same-brand key.
+
+    The single-column constraint and index Django would create are left out; the migration that adds the
+    field must also run AddSameBrandForeignKey for it (tests/core checks that every such field has one).
+    """
+    kwargs.setdefault("db_index", False)
+    return models.ForeignKey(to, db_constraint=False, **kwargs)
+
+
 class BrandOwnedModel(TimeStampedModel):
     """Every brand-owned table has a non-null brand; its indexes start with brand."""
 
-    brand = models.ForeignKey(
-        "brands.Brand", on_delete=models.CASCADE, related_name="+", verbose_name=_("brand"), db_index=False
-    )
+    brand = brand_field()
 
     objects = BrandScopedQuerySet.as_manager()
 

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import BrandOwnedModel
+from apps.core.models import BrandOwnedModel, same_brand_fk
 
 
 class Gender(models.TextChoices):
@@ -71,14 +71,13 @@ class Customer(BrandOwnedModel):
         choices=AcquisitionChannel.choices,
         default=AcquisitionChannel.OTHER,
     )
-    acquisition_stream = models.ForeignKey(
+    acquisition_stream = same_brand_fk(
         "streams.Stream",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="acquired_customers",
         verbose_name=_("acquisition stream"),
-        db_index=False,
     )
     first_seen_at = models.DateTimeField(_("first seen at"), null=True, blank=True)
     marketing_consent = models.BooleanField(_("marketing consent"), default=False)
@@ -93,6 +92,7 @@ class Customer(BrandOwnedModel):
         ordering = ["brand", "external_id"]
         permissions = [("view_customer_pii", _("Can see customers' personal data (raw phone)"))]
         constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="customer_brand_id_key"),
             models.UniqueConstraint(fields=["brand", "external_id"], name="customer_unique_external_id"),
             models.CheckConstraint(
                 condition=Q(birth_year__isnull=True) | Q(birth_year__gte=1900, birth_year__lte=2100),

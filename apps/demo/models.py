@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import BrandOwnedModel
+from apps.core.models import BrandOwnedModel, brand_field, same_brand_fk
 
 
 class DemoTruth(models.Model):
@@ -33,10 +33,12 @@ class DemoTruth(models.Model):
 class DemoCustomerTruth(BrandOwnedModel):
     """Per-customer hidden state of the simulation. Never a model input: it is the answer key."""
 
-    customer = models.OneToOneField(
+    # enforced by the composite same-brand foreign key to the customer
+    brand = brand_field(constraint=False)
+    customer = same_brand_fk(
         "customers.Customer",
         on_delete=models.CASCADE,
-        related_name="demo_truth",
+        related_name="demo_truths",
         verbose_name=_("customer"),
     )
     is_alive_at_end = models.BooleanField(_("alive at end"))
@@ -47,6 +49,9 @@ class DemoCustomerTruth(BrandOwnedModel):
     class Meta:
         verbose_name = _("demo customer truth")
         verbose_name_plural = _("demo customer truths")
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "customer"], name="democustomertruth_one_per_customer")
+        ]
         indexes = [models.Index(fields=["brand", "is_alive_at_end"], name="demotruth_brand_alive")]
 
     def __str__(self):

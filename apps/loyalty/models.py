@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import BrandOwnedModel
+from apps.core.models import BrandOwnedModel, brand_field, same_brand_fk
 
 
 class Tier(BrandOwnedModel):
@@ -24,6 +24,7 @@ class Tier(BrandOwnedModel):
         verbose_name_plural = _("tiers")
         ordering = ["brand", "rank"]
         constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="tier_brand_id_key"),
             models.UniqueConstraint(fields=["brand", "code"], name="tier_unique_code"),
             models.CheckConstraint(condition=Q(rank__gte=1), name="tier_rank_positive"),
         ]
@@ -69,6 +70,7 @@ class Benefit(BrandOwnedModel):
         verbose_name_plural = _("benefits")
         ordering = ["brand", "kind", "code"]
         constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="benefit_brand_id_key"),
             models.UniqueConstraint(fields=["brand", "code"], name="benefit_unique_code"),
             models.CheckConstraint(condition=Q(value__gte=0), name="benefit_value_not_negative"),
             models.CheckConstraint(condition=Q(validity_days__gte=1), name="benefit_validity_positive"),
@@ -85,15 +87,14 @@ class Benefit(BrandOwnedModel):
 class TierBenefit(BrandOwnedModel):
     """A benefit a tier carries, with how many grants a customer may receive per validity period."""
 
-    tier = models.ForeignKey(
-        Tier, on_delete=models.CASCADE, related_name="tier_benefits", verbose_name=_("tier"), db_index=False
-    )
-    benefit = models.ForeignKey(
+    # enforced by the composite same-brand foreign keys to the parent rows
+    brand = brand_field(constraint=False)
+    tier = same_brand_fk(Tier, on_delete=models.CASCADE, related_name="tier_benefits", verbose_name=_("tier"))
+    benefit = same_brand_fk(
         Benefit,
         on_delete=models.CASCADE,
         related_name="tier_benefits",
         verbose_name=_("benefit"),
-        db_index=False,
     )
     quota = models.PositiveIntegerField(
         _("quota"), default=1, help_text=_("Grants per customer per validity period; 0 means unlimited.")
@@ -119,15 +120,16 @@ class GrantSource(models.TextChoices):
 
 
 class BenefitGrant(BrandOwnedModel):
-    customer = models.ForeignKey(
+    # enforced by the composite same-brand foreign keys to the parent rows
+    brand = brand_field(constraint=False)
+    customer = same_brand_fk(
         "customers.Customer",
         on_delete=models.CASCADE,
         related_name="benefit_grants",
         verbose_name=_("customer"),
-        db_index=False,
     )
-    benefit = models.ForeignKey(
-        Benefit, on_delete=models.PROTECT, related_name="grants", verbose_name=_("benefit"), db_index=False
+    benefit = same_brand_fk(
+        Benefit, on_delete=models.PROTECT, related_name="grants", verbose_name=_("benefit")
     )
     granted_at = models.DateTimeField(_("granted at"))
     expires_at = models.DateTimeField(_("expires at"))

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import BrandOwnedModel
+from apps.core.models import BrandOwnedModel, brand_field, same_brand_fk
 
 
 class OrderStatus(models.TextChoices):
@@ -24,13 +24,14 @@ class SalesChannel(models.TextChoices):
 
 
 class Order(BrandOwnedModel):
+    # enforced by the composite same-brand foreign keys to the parent rows
+    brand = brand_field(constraint=False)
     external_id = models.CharField(_("external id"), max_length=128)
-    customer = models.ForeignKey(
+    customer = same_brand_fk(
         "customers.Customer",
         on_delete=models.CASCADE,
         related_name="orders",
         verbose_name=_("customer"),
-        db_index=False,
     )
     placed_at = models.DateTimeField(_("placed at"))
     status = models.CharField(
@@ -41,14 +42,13 @@ class Order(BrandOwnedModel):
     channel = models.CharField(
         _("channel"), max_length=16, choices=SalesChannel.choices, default=SalesChannel.OTHER
     )
-    stream = models.ForeignKey(
+    stream = same_brand_fk(
         "streams.Stream",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="orders",
         verbose_name=_("attributed stream"),
-        db_index=False,
     )
 
     class Meta:
@@ -56,6 +56,7 @@ class Order(BrandOwnedModel):
         verbose_name_plural = _("orders")
         ordering = ["brand", "-placed_at"]
         constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="order_brand_id_key"),
             models.UniqueConstraint(fields=["brand", "external_id"], name="order_unique_external_id"),
             models.CheckConstraint(condition=Q(total_amount__gte=0), name="order_amount_not_negative"),
             models.CheckConstraint(
@@ -74,9 +75,9 @@ class Order(BrandOwnedModel):
 
 
 class OrderItem(BrandOwnedModel):
-    order = models.ForeignKey(
-        Order, on_delete=models.CASCADE, related_name="items", verbose_name=_("order"), db_index=False
-    )
+    # enforced by the composite same-brand foreign keys to the parent rows
+    brand = brand_field(constraint=False)
+    order = same_brand_fk(Order, on_delete=models.CASCADE, related_name="items", verbose_name=_("order"))
     line_no = models.PositiveIntegerField(_("line"))
     sku = models.CharField(_("SKU"), max_length=128, blank=True)
     category = models.CharField(_("product category"), max_length=100, blank=True)

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import BrandOwnedModel
+from apps.core.models import BrandOwnedModel, brand_field, same_brand_fk
 
 
 class Platform(models.TextChoices):
@@ -31,6 +31,7 @@ class Stream(BrandOwnedModel):
         verbose_name_plural = _("live streams")
         ordering = ["brand", "-started_at"]
         constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="stream_brand_id_key"),
             models.UniqueConstraint(fields=["brand", "external_id"], name="stream_unique_external_id"),
             models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
@@ -45,15 +46,16 @@ class Stream(BrandOwnedModel):
 
 
 class StreamView(BrandOwnedModel):
-    stream = models.ForeignKey(
-        Stream, on_delete=models.CASCADE, related_name="views", verbose_name=_("live stream"), db_index=False
+    # enforced by the composite same-brand foreign keys to the parent rows
+    brand = brand_field(constraint=False)
+    stream = same_brand_fk(
+        Stream, on_delete=models.CASCADE, related_name="views", verbose_name=_("live stream")
     )
-    customer = models.ForeignKey(
+    customer = same_brand_fk(
         "customers.Customer",
         on_delete=models.CASCADE,
         related_name="stream_views",
         verbose_name=_("customer"),
-        db_index=False,
     )
     joined_at = models.DateTimeField(_("joined at"))
     watch_seconds = models.PositiveIntegerField(_("watch seconds"), default=0)

@@ -12,7 +12,6 @@ pytestmark = pytest.mark.django_db
 
 # Known violations, reported to their owners. strict: once fixed, the xfail fails and the entry must go.
 KNOWN_VIOLATIONS = {
-    "demo_democustomertruth": "OneToOneField(customer) adds a unique index on customer_id alone",
 }
 
 BRAND_OWNED_TABLES = sorted(

@@ -19,8 +19,12 @@ class Command(BaseCommand):
             brand, created = brand_create(slug=slug, name=name, timezone=timezone, currency=currency.upper())
         except ValidationError as exc:
             messages = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in exc.message_dict.items())
-            raise CommandError(_("Cannot create brand %(slug)s: %(errors)s") % {"slug": slug, "errors": messages}) from exc
+            raise CommandError(
+                _("Cannot create brand %(slug)s: %(errors)s") % {"slug": slug, "errors": messages}
+            ) from exc
         if created:
             self.stdout.write(self.style.SUCCESS(_("Created brand %(slug)s.") % {"slug": brand.slug}))
         else:
-            self.stdout.write(_("Brand %(slug)s already exists; updated its settings.") % {"slug": brand.slug})
+            self.stdout.write(
+                _("Brand %(slug)s already exists; updated its settings.") % {"slug": brand.slug}
+            )

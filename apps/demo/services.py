@@ -136,10 +136,11 @@ def demo_data_delete(*, brand) -> dict[str, int]:
     """Delete the brand's generated leaf rows (views, items, memberships, grants, customer truths) and truth.
 
     Customers, streams, orders and communities are not deleted here: `demo_seed` upserts them by external id
-    and deletes only those the new run no longer has. Deleting a parent row costs one foreign-key check per
-    row against each child table, and the child tables only have brand-leading indexes, so a bulk delete of
-    100k customers would scan the child tables 100k times at commit.
+    and deletes only those the new run no longer has. Deleting a parent row costs one deferred foreign-key
+    check per row against each child table at commit; even through the brand-leading indexes that is about
+    36 s for 100k customers with their orders, against a few seconds for the upsert.
     """
+"""
     deleted = {}
     with connection.cursor() as cursor:
         for model in _LEAVES:

@@ -140,7 +140,6 @@ def demo_data_delete(*, brand) -> dict[str, int]:
     check per row against each child table at commit; even through the brand-leading indexes that is about
     36 s for 100k customers with their orders, against a few seconds for the upsert.
     """
-"""
     deleted = {}
     with connection.cursor() as cursor:
         for model in _LEAVES:

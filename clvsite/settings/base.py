@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.orders",
     "apps.communities",
     "apps.loyalty",
+    "apps.analytics",
     "apps.demo",
 ]
 

@@ -1,0 +1,274 @@
+"""Model runs, per-customer scores and the per-brand settings and stage rules that drive them.
+
+Scores are written under their run and published by pointing the brand at the run (one transaction):
+until then readers keep seeing the previous run, and a run that dies half-way leaves nothing visible.
+"""
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.models import BrandOwnedModel, TimeStampedModel, brand_field, same_brand_fk
+
+
+class Stage(models.TextChoices):
+    INTRODUCTION = "introduction", _("Introduction")
+    GROWTH = "growth", _("Growth")
+    MATURITY = "maturity", _("Maturity")
+    DECLINE = "decline", _("Decline")
+    CHURNED = "churned", _("Churned")
+
+
+class Estimator(models.TextChoices):
+    COXPH = "coxph", _("Cox proportional hazards")
+    COXNET = "coxnet", _("Penalised Cox (elastic net)")
+    RSF = "rsf", _("Random survival forest")
+    GBSA = "gbsa", _("Gradient-boosted survival")
+
+
+class ScoringConfig(TimeStampedModel):
+    """How one brand is scored: horizons, money, estimator and the explicit lifecycle-stage rules.
+
+    Stage rules, checked in this order for every customer with a paid purchase:
+      churned   days since the last purchase > churn_gap_ratio × rhythm, or churn probability ≥ churn_probability
+      decline   days since the last purchase > decline_gap_ratio × rhythm
+      maturity  paid purchases ≥ maturity_min_orders
+      growth    paid purchases ≥ growth_min_orders
+      introduction  otherwise
+    The rhythm is the customer's median gap between paid purchases; with a single purchase, the brand's
+    median gap. Each customer's score records which rule placed them and the figures it compared.
+    """
+
+    brand = models.OneToOneField(
+        "brands.Brand", on_delete=models.CASCADE, related_name="scoring_config", verbose_name=_("brand")
+    )
+    horizon_days = models.PositiveIntegerField(
+        _("prediction horizon (days)"), default=90, validators=[MinValueValidator(7), MaxValueValidator(365)]
+    )
+    lifetime_days = models.PositiveIntegerField(
+        _("CLV horizon (days)"), default=1095, validators=[MinValueValidator(90), MaxValueValidator(3650)]
+    )
+    gross_margin = models.DecimalField(
+        _("gross margin"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.350"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text=_("Share of revenue that is profit, used for CLV (0.35 = 35%)."),
+    )
+    annual_discount_rate = models.DecimalField(
+        _("annual discount rate"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.100"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )
+    estimator = models.CharField(
+        _("estimator"), max_length=8, choices=Estimator.choices, default=Estimator.COXPH
+    )
+    tune_hyperparameters = models.BooleanField(
+        _("tune hyperparameters"),
+        default=True,
+        help_text=_("Choose the estimator's hyperparameters by time-split cross-validation."),
+    )
+    min_stage_events = models.PositiveIntegerField(
+        _("minimum events per stage"),
+        default=50,
+        help_text=_("A stage with fewer repeat purchases uses the pooled model (or Kaplan-Meier) instead."),
+    )
+    fit_sample_rows = models.PositiveIntegerField(
+        _("fit sample size"),
+        default=200_000,
+        help_text=_("At most this many purchase gaps are used to fit; everyone is scored."),
+    )
+    random_seed = models.PositiveIntegerField(_("random seed"), default=0)
+    growth_min_orders = models.PositiveSmallIntegerField(_("growth: minimum paid purchases"), default=2)
+    maturity_min_orders = models.PositiveSmallIntegerField(_("maturity: minimum paid purchases"), default=4)
+    decline_gap_ratio = models.DecimalField(
+        _("decline: days since last purchase over rhythm"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("1.50"),
+    )
+    churn_gap_ratio = models.DecimalField(
+        _("churned: days since last purchase over rhythm"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("3.00"),
+    )
+    churn_probability = models.DecimalField(
+        _("churned: churn probability at least"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.950"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )
+
+    class Meta:
+        verbose_name = _("scoring configuration")
+        verbose_name_plural = _("scoring configurations")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(maturity_min_orders__gt=models.F("growth_min_orders")),
+                name="scoringconfig_maturity_after_growth",
+            ),
+            models.CheckConstraint(
+                condition=Q(churn_gap_ratio__gt=models.F("decline_gap_ratio")),
+                name="scoringconfig_churn_after_decline",
+            ),
+            models.CheckConstraint(condition=Q(growth_min_orders__gte=2), name="scoringconfig_growth_repeat"),
+        ]
+
+    def __str__(self):
+        return str(self.brand)
+
+
+class RunKind(models.TextChoices):
+    REFRESH = "refresh", _("Refresh")
+    BACKTEST = "backtest", _("Backtest")
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    PUBLISHED = "published", _("Published")
+    SUPERSEDED = "superseded", _("Superseded")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
+
+
+class ModelRun(BrandOwnedModel):
+    kind = models.CharField(_("kind"), max_length=8, choices=RunKind.choices, default=RunKind.REFRESH)
+    status = models.CharField(
+        _("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING
+    )
+    as_of = models.DateField(
+        _("as of"), help_text=_("Data up to the end of this day in the brand's time zone.")
+    )
+    cutoff = models.DateTimeField(_("cutoff"))
+    horizon_days = models.PositiveIntegerField(_("horizon (days)"))
+    estimator = models.CharField(_("estimator"), max_length=8, choices=Estimator.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    settings_snapshot = models.JSONField(_("settings"), default=dict, blank=True)
+    data_sufficiency = models.JSONField(_("data sufficiency"), default=dict, blank=True)
+    stage_models = models.JSONField(_("stage models"), default=dict, blank=True)
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    timings = models.JSONField(_("timings (s)"), default=dict, blank=True)
+    customers_scored = models.PositiveIntegerField(_("customers scored"), default=0)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    triggered_by = models.CharField(_("triggered by"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("model run")
+        verbose_name_plural = _("model runs")
+        ordering = ["brand", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="modelrun_brand_id_key"),
+            models.UniqueConstraint(
+                fields=["brand"], condition=Q(status="published"), name="modelrun_one_published_per_brand"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["brand", "kind", "status", "as_of"], name="modelrun_brand_kind_status")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.as_of} #{self.pk}"
+
+
+class CustomerScore(BrandOwnedModel):
+    """One customer's predictions in one run. Published scores are those of the brand's published run."""
+
+    brand = brand_field(constraint=False)
+    run = same_brand_fk(
+        ModelRun, on_delete=models.CASCADE, related_name="scores", verbose_name=_("model run")
+    )
+    customer = same_brand_fk(
+        "customers.Customer", on_delete=models.CASCADE, related_name="scores", verbose_name=_("customer")
+    )
+    stage = models.CharField(_("lifecycle stage"), max_length=12, choices=Stage.choices)
+    stage_reason = models.JSONField(_("why this stage"), default=dict)
+    tier = same_brand_fk(
+        "loyalty.Tier",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tier"),
+    )
+    rfm_recency = models.PositiveSmallIntegerField(_("R score"))
+    rfm_frequency = models.PositiveSmallIntegerField(_("F score"))
+    rfm_monetary = models.PositiveSmallIntegerField(_("M score"))
+    rfm_segment = models.CharField(_("RFM segment"), max_length=24)
+    orders_count = models.PositiveIntegerField(_("paid purchases"))
+    monetary_total = models.DecimalField(_("total spend"), max_digits=14, decimal_places=2)
+    last_purchase_at = models.DateTimeField(_("last purchase at"))
+    days_since_last_purchase = models.FloatField(_("days since last purchase"))
+    p_purchase_horizon = models.FloatField(_("P(purchase within horizon)"))
+    churn_probability = models.FloatField(_("churn probability"))
+    expected_revenue_horizon = models.DecimalField(
+        _("expected revenue within horizon"), max_digits=14, decimal_places=2
+    )
+    clv = models.DecimalField(_("CLV"), max_digits=14, decimal_places=2)
+    median_days_to_next_purchase = models.FloatField(_("median days to next purchase"), null=True, blank=True)
+    survival_curve = models.JSONField(
+        _("survival curve"), default=list, help_text=_("P(no purchase yet) at each day of the run's grid.")
+    )
+
+    class Meta:
+        verbose_name = _("customer score")
+        verbose_name_plural = _("customer scores")
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "run", "customer"], name="customerscore_one_per_run"),
+            models.CheckConstraint(
+                condition=Q(p_purchase_horizon__gte=0, p_purchase_horizon__lte=1),
+                name="customerscore_p_in_unit",
+            ),
+            models.CheckConstraint(
+                condition=Q(churn_probability__gte=0, churn_probability__lte=1),
+                name="customerscore_churn_in_unit",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["brand", "customer", "run"], name="customerscore_brand_customer"),
+            models.Index(fields=["brand", "run", "churn_probability"], name="customerscore_run_churn"),
+            models.Index(fields=["brand", "run", "clv"], name="customerscore_run_clv"),
+            models.Index(fields=["brand", "run", "stage"], name="customerscore_run_stage"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id} in run {self.run_id}"
+
+
+class StageChange(BrandOwnedModel):
+    """Stage history: written when a published run moves a customer to another stage."""
+
+    brand = brand_field(constraint=False)
+    customer = same_brand_fk(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="stage_changes",
+        verbose_name=_("customer"),
+    )
+    run = same_brand_fk(
+        ModelRun, on_delete=models.CASCADE, related_name="stage_changes", verbose_name=_("model run")
+    )
+    from_stage = models.CharField(_("from stage"), max_length=12, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(_("to stage"), max_length=12, choices=Stage.choices)
+    changed_on = models.DateField(_("as of"))
+    reason = models.JSONField(_("why"), default=dict)
+
+    class Meta:
+        verbose_name = _("stage change")
+        verbose_name_plural = _("stage changes")
+        ordering = ["brand", "-changed_on"]
+        indexes = [
+            models.Index(fields=["brand", "customer", "changed_on"], name="stagechange_brand_customer")
+        ]

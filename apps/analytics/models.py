@@ -22,6 +22,17 @@ class Stage(models.TextChoices):
     CHURNED = "churned", _("Churned")
 
 
+class StageRule(models.TextChoices):
+    """Which of the brand's stage rules placed a customer (see ScoringConfig)."""
+
+    CHURN_GAP = "churn_gap", _("Gap since last purchase over the churn ratio of their rhythm")
+    CHURN_PROBABILITY = "churn_probability", _("Churn probability at or above the churn threshold")
+    DECLINE_GAP = "decline_gap", _("Gap since last purchase over the decline ratio of their rhythm")
+    MATURITY_ORDERS = "maturity_orders", _("Enough paid purchases for maturity")
+    GROWTH_ORDERS = "growth_orders", _("Repeat purchases")
+    INTRODUCTION = "introduction", _("First purchase")
+
+
 class Estimator(models.TextChoices):
     COXPH = "coxph", _("Cox proportional hazards")
     COXNET = "coxnet", _("Penalised Cox (elastic net)")
@@ -194,7 +205,8 @@ class CustomerScore(BrandOwnedModel):
         "customers.Customer", on_delete=models.CASCADE, related_name="scores", verbose_name=_("customer")
     )
     stage = models.CharField(_("lifecycle stage"), max_length=12, choices=Stage.choices)
-    stage_reason = models.JSONField(_("why this stage"), default=dict)
+    stage_rule = models.CharField(_("stage rule"), max_length=20, choices=StageRule.choices)
+    rhythm_days = models.FloatField(_("usual days between purchases"))
     tier = same_brand_fk(
         "loyalty.Tier",
         on_delete=models.SET_NULL,
@@ -263,7 +275,7 @@ class StageChange(BrandOwnedModel):
     from_stage = models.CharField(_("from stage"), max_length=12, choices=Stage.choices, blank=True)
     to_stage = models.CharField(_("to stage"), max_length=12, choices=Stage.choices)
     changed_on = models.DateField(_("as of"))
-    reason = models.JSONField(_("why"), default=dict)
+    rule = models.CharField(_("stage rule"), max_length=20, choices=StageRule.choices)
 
     class Meta:
         verbose_name = _("stage change")

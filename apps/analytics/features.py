@@ -20,6 +20,8 @@ import pandas as pd
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.bulk import db_datetime
+
 DAY = 86400.0
 SAMPLE_PRIME = 1_000_003
 
@@ -107,7 +109,7 @@ def purchases_prepare(cursor, *, brand_id: int, cutoff: datetime) -> int:
         WINDOW w AS (PARTITION BY o.customer_id ORDER BY o.placed_at, o.id
                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         """,
-        [brand_id, cutoff],
+        [brand_id, db_datetime(cutoff)],
     )
     cursor.execute("SELECT COUNT(*) FROM _clv_purchases")
     return int(cursor.fetchone()[0])

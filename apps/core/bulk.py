@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 from django.db import connection
 
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def timestamp_texts(values: np.ndarray) -> np.ndarray:
+    """UTC datetime64 values as text the database stores and compares correctly; NaT becomes None.
+
+    PostgreSQL COPY takes ISO text with an offset; SQLite keeps Django's own 'YYYY-MM-DD HH:MM:SS' UTC text,
+    so that range comparisons against rows Django wrote stay right.
+    """
+    arr = np.asarray(values, dtype="datetime64[s]")
+    text = np.datetime_as_string(arr, unit="s").astype(object)
+    text = text + "+00" if is_postgres() else np.char.replace(text.astype(str), "T", " ").astype(object)
+    text[np.isnat(arr)] = None
+    return text
+
+
+def db_datetime(value: dt.datetime):
+    """A datetime parameter for raw SQL: as is on PostgreSQL; Django's UTC text on SQLite, where sqlite3
+    would otherwise bind local time with an offset that compares wrongly against stored values."""
+    if value is None or is_postgres():
+        return value
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _plain(value):
+    """A driver-friendly value for executemany: numpy scalars as Python ones, aware datetimes as the
+    backend's text (sqlite3 would store numpy integers as BLOBs and datetimes in another text format)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dt.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence], *, batch_size: int = 5000) -> int:
@@ -32,7 +65,7 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence], *, b
         sql = f"INSERT INTO {qtable} ({cols}) VALUES ({placeholders})"
         batch: list[Sequence] = []
         for row in rows:
-            batch.append(row)
+            batch.append([_plain(v) for v in row])
             if len(batch) >= batch_size:
                 cursor.executemany(sql, batch)
                 written += len(batch)

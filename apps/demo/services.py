@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.brands.models import Brand
 from apps.brands.services import brand_create
 from apps.communities.models import Community, CommunityMembership
-from apps.core.bulk import copy_rows
+from apps.core.bulk import copy_rows, timestamp_texts
 from apps.customers.models import Customer, age_band_for
 from apps.demo.models import DemoCustomerTruth, DemoTruth
 from apps.demo.simulation import DemoTruthParams, simulate
@@ -164,12 +164,11 @@ def _leftovers_delete(*, brand, keep: dict, summary: DemoSeedSummary) -> None:
             summary.deleted[model._meta.label] = per_model.get(model._meta.label, 0)
 
 
-def _ts(values: pd.Series) -> list:
-    """UTC timestamps as ISO strings COPY understands; NaT becomes None."""
-    arr = pd.Series(values).dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[s]")
-    text = np.datetime_as_string(arr, unit="s").astype(object) + "+00"
-    text[np.isnat(arr)] = None
-    return text
+def _ts(values: pd.Series) -> np.ndarray:
+    """UTC timestamps as text the database stores and compares correctly; NaT becomes None."""
+    return timestamp_texts(
+        pd.Series(values).dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[s]")
+    )
 
 
 def _col(values) -> np.ndarray:
@@ -180,7 +179,7 @@ def _col(values) -> np.ndarray:
     return series.to_numpy()
 
 
-def _copy(model, brand, now: str, columns: dict, summary: DemoSeedSummary) -> None:
+def _copy(model, brand, now, columns: dict, summary: DemoSeedSummary) -> None:
     """COPY whole columns (keyed by field name) into the model's table, with brand and timestamps.
 
     A parent table that already holds rows of the brand is upserted on (brand, external_id) through a
@@ -242,7 +241,7 @@ def _rows(columns: list[np.ndarray], n: int, chunk: int = 50_000):
 
 
 def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoSeedSummary) -> None:
-    now = timezone.now().isoformat()
+    now = timezone.now()
     streams = frames["streams"]
     _copy(
         Stream,

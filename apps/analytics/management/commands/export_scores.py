@@ -1,0 +1,83 @@
+import csv
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from apps.analytics.selectors import published_run, published_scores
+from apps.brands.models import Brand
+
+COLUMNS = [
+    "customer_id",
+    "stage",
+    "tier",
+    "rfm_segment",
+    "p_purchase_horizon",
+    "churn_probability",
+    "expected_revenue_horizon",
+    "clv",
+    "median_days_to_next_purchase",
+    "model_run",
+]
+
+
+class Command(BaseCommand):
+    help = gettext_lazy("Write the brand's published scores to CSV, one row per customer with a purchase.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--brand", required=True, help=gettext_lazy("slug of the brand"))
+        parser.add_argument("--output", required=True, help=gettext_lazy("CSV file to write"))
+
+    def handle(self, *args, brand, output, **options):
+        try:
+            brand_obj = Brand.objects.get(slug=brand)
+        except Brand.DoesNotExist:
+            raise CommandError(_("Unknown brand: %(slug)s") % {"slug": brand}) from None
+        run = published_run(brand=brand_obj)
+        if run is None:
+            raise CommandError(
+                _("Brand %(slug)s has no published scores yet; run refresh_scores first.") % {"slug": brand}
+            )
+        rows = (
+            published_scores(brand=brand_obj)
+            .order_by("customer__external_id")
+            .values_list(
+                "customer__external_id",
+                "stage",
+                "tier__code",
+                "rfm_segment",
+                "p_purchase_horizon",
+                "churn_probability",
+                "expected_revenue_horizon",
+                "clv",
+                "median_days_to_next_purchase",
+                "run_id",
+            )
+        )
+        written = 0
+        with open(output, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            for row in rows.iterator(chunk_size=5000):
+                ext, stage, tier, segment, p, churn, revenue, clv, median, run_id = row
+                writer.writerow(
+                    [
+                        ext,
+                        stage,
+                        tier or "",
+                        segment,
+                        f"{p:.6f}",
+                        f"{churn:.6f}",
+                        revenue,
+                        clv,
+                        "" if median is None else f"{median:g}",
+                        run_id,
+                    ]
+                )
+                written += 1
+        self.stdout.write(
+            self.style.SUCCESS(
+                _("Wrote %(n)d customers from run %(run)s to %(path)s.")
+                % {"n": written, "run": run.pk, "path": output}
+            )
+        )

@@ -1,0 +1,91 @@
+"""Reads for the engine: feature frames at a cutoff, outcomes after it, and the published scores."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+
+from apps.analytics.features import DAY, AnchorSpec, anchor_frame, anchors_prepare, purchases_prepare
+from apps.analytics.models import CustomerScore, ModelRun, RunStatus
+from apps.core.bulk import db_datetime
+
+
+def cutoff_for(brand, as_of: date) -> datetime:
+    """The end of `as_of` in the brand's time zone: data up to this instant, predictions after it."""
+    return datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=brand.tzinfo)
+
+
+def gap_frame(*, brand, cutoff: datetime, sample_per_mille: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per (sampled) paid purchase up to the cutoff, with covariates at the purchase and the time to
+    the next paid purchase, censored at the cutoff."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        purchases_prepare(cursor, brand_id=brand.pk, cutoff=cutoff)
+        anchors_prepare(cursor, AnchorSpec(last_only=False, sample_per_mille=sample_per_mille, seed=seed))
+        return anchor_frame(cursor, brand_id=brand.pk, cutoff=cutoff)
+
+
+def purchase_count(*, brand, cutoff: datetime) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM orders_order WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s",
+            [brand.pk, db_datetime(cutoff)],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def customer_frame(*, brand, cutoff: datetime) -> pd.DataFrame:
+    """One row per customer with a paid purchase up to the cutoff: covariates at their last purchase, paid
+    purchases k, spend, and days elapsed since the last purchase."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        purchases_prepare(cursor, brand_id=brand.pk, cutoff=cutoff)
+        anchors_prepare(cursor, AnchorSpec(last_only=True))
+        frame = anchor_frame(cursor, brand_id=brand.pk, cutoff=cutoff)
+    frame["elapsed_days"] = (cutoff.timestamp() - frame["t"].to_numpy(float)) / DAY
+    frame["mean_amount"] = frame["cum_amount"].to_numpy(float) / frame["k"].to_numpy(float)
+    return frame.reset_index(drop=True)
+
+
+def outcome_frame(*, brand, start: datetime, end: datetime, horizon_days: int) -> pd.DataFrame:
+    """What happened after `start` up to `end`: each customer's first paid purchase (days after start) and
+    paid revenue within the horizon. Customers who bought nothing are absent."""
+    horizon_end = start + timedelta(days=horizon_days)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT customer_id, MIN(placed_at),
+                   SUM(CASE WHEN placed_at <= %s THEN total_amount ELSE 0 END)
+            FROM orders_order
+            WHERE brand_id = %s AND status = 'paid' AND placed_at > %s AND placed_at <= %s
+            GROUP BY customer_id
+            """,
+            [db_datetime(horizon_end), brand.pk, db_datetime(start), db_datetime(end)],
+        )
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=["customer_id", "first_at", "revenue_horizon"])
+    if frame.empty:
+        return pd.DataFrame({"customer_id": [], "days_to_purchase": [], "revenue_horizon": []})
+    first = pd.to_datetime(frame["first_at"], utc=True)
+    frame["days_to_purchase"] = (first - pd.Timestamp(start)).dt.total_seconds().to_numpy() / DAY
+    frame["revenue_horizon"] = frame["revenue_horizon"].astype(float)
+    return frame[["customer_id", "days_to_purchase", "revenue_horizon"]]
+
+
+def with_outcomes(customers: pd.DataFrame, outcomes: pd.DataFrame, *, follow_up_days: float) -> pd.DataFrame:
+    merged = customers.merge(outcomes, on="customer_id", how="left")
+    bought = merged["days_to_purchase"].notna().to_numpy()
+    merged["event"] = bought
+    merged["duration"] = np.where(bought, merged["days_to_purchase"].to_numpy(float), follow_up_days)
+    merged["revenue_horizon"] = merged["revenue_horizon"].fillna(0.0)
+    return merged
+
+
+def published_run(*, brand) -> ModelRun | None:
+    return ModelRun.objects.filter(brand=brand, status=RunStatus.PUBLISHED).first()
+
+
+def published_scores(*, brand):
+    """Scores readers see: those of the brand's published run (none before the first publish)."""
+    return CustomerScore.objects.filter(brand=brand, run__status=RunStatus.PUBLISHED)

@@ -1,0 +1,224 @@
+"""The refresh end to end on PostgreSQL: honest predictions, published atomically, never leaking."""
+
+import csv
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from apps.analytics import selectors
+from apps.analytics.models import CustomerScore, ModelRun, RunStatus, ScoringConfig, StageChange
+from apps.analytics.services import (
+    LOCK_NAMESPACE,
+    RefreshSkipped,
+    model_run_execute,
+    model_run_publish,
+    scores_refresh,
+)
+from apps.communities.models import Community, CommunityMembership
+from apps.orders.models import Order
+from apps.streams.models import Stream, StreamView
+from tests.analytics.conftest import AS_OF
+from tests.factories import BrandFactory, CustomerFactory, OrderFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def scores_by_customer(run):
+    return {
+        s["customer_id"]: s
+        for s in CustomerScore.objects.filter(run=run).values(
+            "customer_id",
+            "stage",
+            "p_purchase_horizon",
+            "churn_probability",
+            "clv",
+            "expected_revenue_horizon",
+            "median_days_to_next_purchase",
+            "survival_curve",
+            "rfm_segment",
+        )
+    }
+
+
+def test_refresh_scores_every_buyer_and_publishes_with_metrics_and_baselines(demo_brand):
+    # when
+    run = scores_refresh(brand=demo_brand, as_of=AS_OF, triggered_by="test")
+    # then the run is published and scores everyone with a paid purchase up to the as-of date
+    assert run.status == RunStatus.PUBLISHED
+    buyers = (
+        Order.objects.filter(brand=demo_brand, status="paid", placed_at__lt=run.cutoff)
+        .values("customer_id")
+        .distinct()
+        .count()
+    )
+    assert run.customers_scored == buyers == CustomerScore.objects.filter(run=run).count()
+    assert selectors.published_run(brand=demo_brand) == run
+    for score in CustomerScore.objects.filter(run=run)[:200]:
+        assert 0 <= score.p_purchase_horizon <= 1
+        assert score.churn_probability == pytest.approx(1 - score.p_purchase_horizon, abs=1e-5)
+        assert score.clv >= 0 and score.expected_revenue_horizon >= 0
+        assert len(score.survival_curve) == 13
+        assert all(
+            a >= b - 1e-9 for a, b in zip(score.survival_curve, score.survival_curve[1:], strict=False)
+        )
+        assert score.last_purchase_at < run.cutoff
+    # metrics on held-out time, with both baselines beside the model
+    overall = run.metrics["overall"]
+    assert set(overall) == {"model", "kaplan_meier_by_stage", "naive_rfm"}
+    for key in ("harrell_c", "uno_c", "auc_horizon", "brier_horizon", "ece_horizon", "integrated_brier"):
+        assert overall["model"][key] is not None, key
+    assert overall["model"]["harrell_c"] > 0.6
+    assert set(run.data_sufficiency) == {"introduction", "growth", "maturity", "decline", "churned"}
+    assert {"fit", "predict", "write scores"} <= set(run.timings)
+    assert any(row["feature"] == "community_member" for rows in run.stage_models.values() for row in rows)
+
+
+def test_adding_data_after_the_as_of_date_changes_no_score(demo_brand):
+    # given a published run as of AS_OF
+    first = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    before = scores_by_customer(first)
+    # when orders, views and memberships dated after the cutoff are added for existing customers
+    later = first.cutoff + timedelta(hours=1)
+    customers = list({s.customer_id for s in CustomerScore.objects.filter(run=first)})[:100]
+    stream = Stream.objects.create(brand=demo_brand, external_id="LATE", started_at=later, ended_at=later)
+    community = Community.objects.create(brand=demo_brand, external_id="LATE", name="late")
+    for i, customer_id in enumerate(customers):
+        Order.objects.create(
+            brand=demo_brand,
+            customer_id=customer_id,
+            external_id=f"late-{i}",
+            placed_at=later,
+            total_amount=999,
+            stream=stream,
+        )
+        StreamView.objects.create(
+            brand=demo_brand,
+            stream=stream,
+            customer_id=customer_id,
+            joined_at=later,
+            watch_seconds=9000,
+            comments=20,
+        )
+        CommunityMembership.objects.create(
+            brand=demo_brand, community=community, customer_id=customer_id, joined_at=later
+        )
+    # and the refresh is run again for the same as-of date
+    second = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    # then every score is the same
+    assert scores_by_customer(second) == before
+    assert second.metrics["overall"]["model"] == first.metrics["overall"]["model"]
+
+
+def test_readers_see_the_previous_run_until_publish_and_a_failed_run_changes_nothing(demo_brand, monkeypatch):
+    first = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    published_before = scores_by_customer(first)
+    # a second run written aside but not published
+    pending = ModelRun.objects.create(
+        brand=demo_brand,
+        as_of=AS_OF + timedelta(days=7),
+        cutoff=selectors.cutoff_for(demo_brand, AS_OF + timedelta(days=7)),
+        horizon_days=90,
+        estimator="coxph",
+    )
+    model_run_execute(run=pending)
+    assert pending.status == RunStatus.SUCCEEDED and pending.customers_scored > 0
+    assert selectors.published_run(brand=demo_brand) == first
+    assert {s.customer_id for s in selectors.published_scores(brand=demo_brand)} == set(published_before)
+    # publishing flips readers over and records stage changes only for customers whose stage moved
+    model_run_publish(run=pending)
+    first.refresh_from_db()
+    assert first.status == RunStatus.SUPERSEDED
+    assert set(selectors.published_scores(brand=demo_brand).values_list("run_id", flat=True)) == {pending.pk}
+    changes = StageChange.objects.filter(run=pending)
+    new_scores = scores_by_customer(pending)
+    moved = {
+        c
+        for c, s in new_scores.items()
+        if c not in published_before or published_before[c]["stage"] != s["stage"]
+    }
+    assert set(changes.values_list("customer_id", flat=True)) == moved
+    # a run that dies while scoring leaves the published scores as they were
+    import apps.analytics.services as services
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(services, "_predict_frame", boom)
+    with pytest.raises(RuntimeError):
+        scores_refresh(brand=demo_brand, as_of=AS_OF + timedelta(days=14))
+    failed = ModelRun.objects.latest("pk")
+    assert failed.status == RunStatus.FAILED and "killed" in failed.message
+    assert not CustomerScore.objects.filter(run=failed).exists()
+    assert selectors.published_run(brand=demo_brand) == pending
+
+
+def test_a_second_refresh_of_the_same_brand_is_skipped_while_one_holds_the_lock(demo_brand):
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        dbname=settings["NAME"],
+        autocommit=True,
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, demo_brand.pk])
+        with pytest.raises(RefreshSkipped, match="Another refresh of this brand is running"):
+            scores_refresh(brand=demo_brand, as_of=AS_OF)
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, demo_brand.pk])
+    assert not ModelRun.objects.filter(brand=demo_brand).exists()
+    assert scores_refresh(brand=demo_brand, as_of=AS_OF).status == RunStatus.PUBLISHED
+
+
+def test_a_brand_with_too_little_data_is_skipped_with_a_reason():
+    brand = BrandFactory(slug="tiny")
+    for _ in range(5):
+        OrderFactory(brand=brand, customer=CustomerFactory(brand=brand))
+    run = scores_refresh(brand=brand, as_of=AS_OF)
+    assert run.status == RunStatus.SKIPPED
+    assert "Too little data: 5 paid purchases" in run.message
+    assert selectors.published_run(brand=brand) is None
+
+
+def test_commands_refresh_and_export(demo_brand, tmp_path, capsys):
+    call_command("refresh_scores", "--brand", "demo", "--as-of", AS_OF.isoformat(), "--horizon-days", "60")
+    out = capsys.readouterr().out
+    run = selectors.published_run(brand=demo_brand)
+    assert run.horizon_days == 60
+    assert f"Run {run.pk} published: {run.customers_scored} customers scored as of {AS_OF}" in out
+    path = tmp_path / "scores.csv"
+    call_command("export_scores", "--brand", "demo", "--output", str(path))
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [
+        "customer_id",
+        "stage",
+        "tier",
+        "rfm_segment",
+        "p_purchase_horizon",
+        "churn_probability",
+        "expected_revenue_horizon",
+        "clv",
+        "median_days_to_next_purchase",
+        "model_run",
+    ]
+    assert len(rows) == run.customers_scored
+    assert {r["model_run"] for r in rows} == {str(run.pk)}
+    assert {r["stage"] for r in rows} <= {"introduction", "growth", "maturity", "decline", "churned"}
+
+
+def test_stage_rules_are_the_brands_own(demo_brand):
+    # given a brand that calls a customer churned much sooner
+    config, _ = ScoringConfig.objects.get_or_create(brand=demo_brand)
+    config.decline_gap_ratio, config.churn_gap_ratio = 0.5, 1.0
+    config.save()
+    run = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    scores = CustomerScore.objects.filter(run=run)
+    for score in scores.filter(stage_rule="churn_gap")[:50]:
+        assert score.days_since_last_purchase > 1.0 * score.rhythm_days
+    for score in scores.filter(stage="maturity")[:50]:
+        assert score.orders_count >= config.maturity_min_orders
+        assert score.days_since_last_purchase <= 0.5 * score.rhythm_days
+    assert run.settings_snapshot["churn_gap_ratio"] == "1.00"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo on the embedded default: SQLite, eager Celery. Installs, migrates, seeds the demo brand,
-# creates a demo staff login (printed below) and serves /admin/ and /graphql/ on 127.0.0.1:8000.
+# scores it (fits the churn models and publishes the scores), creates a demo staff login (printed
+# below) and serves /admin/ and /graphql/ on 127.0.0.1:8000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -8,8 +9,8 @@ export DJANGO_SETTINGS_MODULE=clvsite.settings.local
 PY=.venv/bin/python
 CUSTOMERS=${DEMO_CUSTOMERS:-5000}
 $PY manage.py migrate --noinput -v0
-$PY manage.py compilemessages --ignore=.venv -v0 2>/dev/null || true
 $PY manage.py seed_demo --customers "$CUSTOMERS" --seed 42 --brand demo
+$PY manage.py refresh_scores --brand demo
 echo
 echo "Demo login (a manager of the demo brand):"
 $PY manage.py create_staff_user demo --brand demo --role manager --password "${DEMO_PASSWORD:-demo-pass-2026}"

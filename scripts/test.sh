@@ -13,5 +13,4 @@ case "$DATABASE_URL" in
 esac
 .venv/bin/ruff check .
 .venv/bin/python manage.py makemigrations --check --dry-run
-.venv/bin/python manage.py compilemessages --ignore=.venv -v0 2>/dev/null || true
 .venv/bin/pytest "$@"

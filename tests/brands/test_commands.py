@@ -11,15 +11,24 @@ pytestmark = pytest.mark.django_db
 
 def test_create_brand_makes_default_tiers_and_benefits(capsys):
     # when
-    call_command("create_brand", "glow", "--name", "Glow Beauty", "--timezone", "Asia/Shanghai", "--currency", "cny")
+    call_command(
+        "create_brand", "glow", "--name", "Glow Beauty", "--timezone", "Asia/Shanghai", "--currency", "cny"
+    )
     # then
     brand = Brand.objects.get(slug="glow")
     assert (brand.name, brand.timezone, brand.currency) == ("Glow Beauty", "Asia/Shanghai", "CNY")
     assert list(Tier.objects.filter(brand=brand).order_by("rank").values_list("code", flat=True)) == [
-        "high", "potential", "basic",
+        "high",
+        "potential",
+        "basic",
     ]
     assert set(Benefit.objects.filter(brand=brand).values_list("kind", flat=True)) == {
-        "coupon", "points_multiplier", "free_shipping", "early_access", "priority_service", "gift",
+        "coupon",
+        "points_multiplier",
+        "free_shipping",
+        "early_access",
+        "priority_service",
+        "gift",
     }
     assert TierBenefit.objects.filter(brand=brand, tier__code="high").count() == 6
     assert "Created brand glow." in capsys.readouterr().out
@@ -56,7 +65,7 @@ def test_create_staff_user_gives_role_and_prints_password_once(capsys):
     call_command("create_brand", "glow", "--name", "Glow")
     call_command("create_staff_user", "lin", "--brand", "glow", "--role", "manager")
     out = capsys.readouterr().out
-    assert "Staff user lin is manager of glow." in out
+    assert "Staff user lin now has the Manager role in glow." in out
     password = out.split("Password: ")[1].strip()
     user = get_user_model().objects.get(username="lin")
     assert user.is_staff and not user.is_superuser and user.check_password(password)

@@ -36,8 +36,8 @@ class Command(BaseCommand):
             user.save()
         membership_set(user=user, brand=brand_obj, role=role)
         self.stdout.write(
-            _("Staff user %(user)s is %(role)s of %(brand)s.")
-            % {"user": username, "role": role, "brand": brand}
+            _("Staff user %(user)s now has the %(role)s role in %(brand)s.")
+            % {"user": username, "role": Role(role).label, "brand": brand}
         )
         if set_password:
             self.stdout.write(_("Password: %(password)s") % {"password": password})

@@ -76,6 +76,7 @@ class AnchorSpec:
     last_only: bool
     sample_per_mille: int = 1000  # keep anchors whose hash falls under this many thousandths
     seed: int = 0
+    customer_ids: tuple[int, int] | None = None  # inclusive id range: one chunk of a distributed scoring
 
 
 def _run(cursor, sql: str, params=()) -> None:
@@ -126,6 +127,9 @@ def anchors_prepare(cursor, spec: AnchorSpec) -> int:
         # a deterministic pseudo-random sample: multiplicative hash of the order id, salted by the seed
         where = f"((p.order_id * 2654435761 + %s) %% {SAMPLE_PRIME}) * 1000 < %s * {SAMPLE_PRIME}"
         params = [spec.seed, spec.sample_per_mille]
+    if spec.customer_ids is not None:
+        where += " AND p.customer_id BETWEEN %s AND %s"
+        params = [*params, *spec.customer_ids]
     _run(
         cursor,
         f"""

@@ -175,6 +175,13 @@ class ModelRun(BrandOwnedModel):
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
     triggered_by = models.CharField(_("triggered by"), max_length=100, blank=True)
+    engine = models.BinaryField(
+        _("fitted engine"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The fitted stage models, pickled, so scoring can be split across workers."),
+    )
 
     class Meta:
         verbose_name = _("model run")

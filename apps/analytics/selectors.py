@@ -36,16 +36,33 @@ def purchase_count(*, brand, cutoff: datetime) -> int:
         return int(cursor.fetchone()[0])
 
 
-def customer_frame(*, brand, cutoff: datetime) -> pd.DataFrame:
+def customer_frame(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | None = None) -> pd.DataFrame:
     """One row per customer with a paid purchase up to the cutoff: covariates at their last purchase, paid
-    purchases k, spend, and days elapsed since the last purchase."""
+    purchases k, spend, and days elapsed since the last purchase. `customer_ids` limits it to an inclusive
+    range of customer ids (one chunk of a distributed scoring)."""
     with transaction.atomic(), connection.cursor() as cursor:
         purchases_prepare(cursor, brand_id=brand.pk, cutoff=cutoff)
-        anchors_prepare(cursor, AnchorSpec(last_only=True))
+        anchors_prepare(cursor, AnchorSpec(last_only=True, customer_ids=customer_ids))
         frame = anchor_frame(cursor, brand_id=brand.pk, cutoff=cutoff)
     frame["elapsed_days"] = (cutoff.timestamp() - frame["t"].to_numpy(float)) / DAY
     frame["mean_amount"] = frame["cum_amount"].to_numpy(float) / frame["k"].to_numpy(float)
     return frame.reset_index(drop=True)
+
+
+def customer_id_chunks(*, brand, cutoff: datetime, chunks: int) -> list[tuple[int, int]]:
+    """Split the brand's buyers (paid purchase up to the cutoff) into `chunks` inclusive id ranges of about
+    equal size."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT customer_id FROM orders_order WHERE brand_id = %s AND status = 'paid' "
+            "AND placed_at <= %s ORDER BY customer_id",
+            [brand.pk, db_datetime(cutoff)],
+        )
+        ids = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
+    if ids.size == 0:
+        return []
+    parts = np.array_split(ids, max(1, min(chunks, ids.size)))
+    return [(int(part[0]), int(part[-1])) for part in parts if part.size]
 
 
 def outcome_frame(*, brand, start: datetime, end: datetime, horizon_days: int) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import time
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -35,6 +36,9 @@ logger = logging.getLogger(__name__)
 LOCK_NAMESPACE = 72_001  # pg advisory lock namespace for score refreshes (second key: brand id)
 KEEP_PUBLISHED_RUNS = 12  # score history kept per brand
 MIN_PURCHASES = 200  # fewer paid purchases than this: the run is skipped as insufficient
+# Renewal bins for expected purchases and CLV. Measured on the demo backtest (as of 2026-03-31, 90 days):
+# total revenue error −23% with 30-day bins, −7.7% with 15, −3.5% with 7 (frequent buyers repeat within a bin).
+RENEWAL_BIN_DAYS = 7
 
 
 class RefreshSkipped(Exception):
@@ -119,26 +123,27 @@ def _predict_frame(
         lifetime_days=config.lifetime_days,
         margin=float(config.gross_margin),
         annual_discount_rate=float(config.annual_discount_rate),
+        bin_days=RENEWAL_BIN_DAYS,
     )
 
 
-def _holdout_metrics(*, brand, run: ModelRun, config, rules, clock: _Clock) -> dict:
-    """Fit as of (cutoff − holdout), predict for everyone then, judge against what happened up to the cutoff;
-    the KM-per-stage and naive RFM baselines are judged the same way, per stage and overall."""
-    horizon = run.horizon_days
-    holdout = max(horizon, 180)
-    start = run.cutoff - timedelta(days=holdout)
-    with clock.phase("holdout: fit"):
+def _evaluate_window(
+    *, brand, start, end, horizon: int, config, rules, estimator: str, clock: _Clock, label: str
+) -> dict:
+    """Fit as of `start`, predict for every buyer then, and judge against what happened in (start, end]:
+    the model beside the KM-per-stage and naive RFM baselines, overall and per stage (stage at `start`)."""
+    follow_up = (end - start).total_seconds() / 86400.0
+    with clock.phase(f"{label}: fit"):
         engine, gaps, info = _fit_at(
-            brand=brand, cutoff=start, config=config, rules=rules, estimator=run.estimator, tune=False
+            brand=brand, cutoff=start, config=config, rules=rules, estimator=estimator, tune=False
         )
         km, _, _ = _fit_at(
             brand=brand, cutoff=start, config=config, rules=rules, estimator="kaplan_meier", tune=False
         )
-    with clock.phase("holdout: predict"):
+    with clock.phase(f"{label}: predict"):
         customers = selectors.customer_frame(brand=brand, cutoff=start)
-        outcomes = selectors.outcome_frame(brand=brand, start=start, end=run.cutoff, horizon_days=horizon)
-        judged = selectors.with_outcomes(customers, outcomes, follow_up_days=float(holdout))
+        outcomes = selectors.outcome_frame(brand=brand, start=start, end=end, horizon_days=horizon)
+        judged = selectors.with_outcomes(customers, outcomes, follow_up_days=follow_up)
         model_pred = _predict_frame(engine, customers, config, horizon)
         km_pred = _predict_frame(km, customers, config, horizon)
         # naive RFM: cell rates observed over the window of the same length before `start`
@@ -157,12 +162,21 @@ def _holdout_metrics(*, brand, run: ModelRun, config, rules, clock: _Clock) -> d
             before["revenue_horizon"],
             rfm_cell(r1, f1),
         )
-        churn_now = model_pred["churn_probability"].to_numpy()
         stages, _rules = assign_stage(
-            customers["k"], customers["elapsed_days"], model_pred["rhythm_days"], churn_now, rules
+            customers["k"],
+            customers["elapsed_days"],
+            model_pred["rhythm_days"],
+            model_pred["churn_probability"].to_numpy(),
+            rules,
         )
-    with clock.phase("holdout: metrics"):
-        results: dict = {"holdout_start": start.isoformat(), "holdout_days": holdout, "fit": info}
+    with clock.phase(f"{label}: metrics"):
+        results: dict = {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "follow_up_days": round(follow_up, 1),
+            "horizon_days": horizon,
+            "fit": info,
+        }
         groups = {"overall": np.ones(len(customers), bool)}
         groups.update(
             {str(s): stages == s for s in ("introduction", "growth", "maturity", "decline", "churned")}
@@ -197,6 +211,23 @@ def _holdout_metrics(*, brand, run: ModelRun, config, rules, clock: _Clock) -> d
                 ),
             }
     return results
+
+
+def _holdout_metrics(*, brand, run: ModelRun, config, rules, clock: _Clock) -> dict:
+    """Judge the model on held-out time: fit as of (cutoff − max(horizon, 180 days)), compare with what
+    happened up to the cutoff."""
+    holdout = max(run.horizon_days, 180)
+    return _evaluate_window(
+        brand=brand,
+        start=run.cutoff - timedelta(days=holdout),
+        end=run.cutoff,
+        horizon=run.horizon_days,
+        config=config,
+        rules=rules,
+        estimator=run.estimator,
+        clock=clock,
+        label="holdout",
+    )
 
 
 def _score_rows(run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rules: StageRules):
@@ -241,62 +272,158 @@ def _score_rows(run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rule
     return names, rows()
 
 
+def model_run_fit(*, run: ModelRun, config: ScoringConfig, rules: StageRules, clock: _Clock) -> Engine:
+    """Fit the stage models as of the run's cutoff and record what was fitted on the run (and the pickled
+    engine, so scoring can be split across workers)."""
+    with clock.phase("fit"):
+        engine, _gaps, info = _fit_at(
+            brand=run.brand,
+            cutoff=run.cutoff,
+            config=config,
+            rules=rules,
+            estimator=run.estimator,
+            tune=config.tune_hyperparameters,
+        )
+    run.params = {
+        "estimator": engine.estimator,
+        "hyperparameters": engine.params,
+        "tuning": engine.tuning,
+        "brand_rhythm_days": round(engine.brand_rhythm, 3),
+        "features": engine.features,
+        "seed": config.random_seed,
+        **info,
+    }
+    run.data_sufficiency = engine.sufficiency()
+    run.stage_models = engine.hazard_ratios()
+    run.engine = pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL)
+    return engine
+
+
+def run_engine(run: ModelRun) -> Engine:
+    if not run.engine:
+        raise ValueError(f"run {run.pk} has no fitted engine")
+    return pickle.loads(bytes(run.engine))  # noqa: S301 - our own pickle, written by model_run_fit
+
+
+def scores_chunk_write(
+    *,
+    run: ModelRun,
+    engine: Engine,
+    config: ScoringConfig,
+    rules: StageRules,
+    customer_ids: tuple[int, int] | None = None,
+    clock: _Clock | None = None,
+) -> int:
+    """Score the buyers in one id range (all when None) and write their rows under the run. Idempotent:
+    the range's earlier rows for this run are replaced."""
+    clock = clock or _Clock()
+    with clock.phase("features: customers"):
+        customers = selectors.customer_frame(brand=run.brand, cutoff=run.cutoff, customer_ids=customer_ids)
+    with clock.phase("predict"):
+        pred = _predict_frame(engine, customers, config, run.horizon_days)
+    with clock.phase("write scores"), transaction.atomic():
+        existing = CustomerScore.objects.filter(run=run)
+        if customer_ids is not None:
+            existing = existing.filter(customer_id__gte=customer_ids[0], customer_id__lte=customer_ids[1])
+        existing.delete()
+        names, rows = _score_rows(run, customers, pred, rules)
+        return copy_rows(CustomerScore._meta.db_table, names, rows)
+
+
 def model_run_execute(*, run: ModelRun) -> ModelRun:
     """Fit, judge on held-out time, score every customer with a paid purchase, write the scores under the
     run (not yet visible). Leaves the run SUCCEEDED, SKIPPED (too little data) or FAILED."""
-    brand = run.brand
-    config = scoring_config_get(brand=brand)
-    rules = stage_rules_for(config)
-    clock = _Clock()
-    run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-    run.save(update_fields=["status", "started_at", "updated_at"])
+    config, rules, clock = _run_start(run)
     try:
-        purchases = selectors.purchase_count(brand=brand, cutoff=run.cutoff)
-        if purchases < MIN_PURCHASES:
-            run.status = RunStatus.SKIPPED
-            run.message = _("Too little data: %(n)d paid purchases up to the as-of date, %(min)d needed.") % {
-                "n": purchases,
-                "min": MIN_PURCHASES,
-            }
-            run.data_sufficiency = {"purchases": purchases, "minimum": MIN_PURCHASES}
+        if not _enough_data(run):
             return run
-        if run.kind == RunKind.REFRESH:
-            run.metrics = _holdout_metrics(brand=brand, run=run, config=config, rules=rules, clock=clock)
-        with clock.phase("fit"):
-            engine, _gaps, info = _fit_at(
-                brand=brand,
-                cutoff=run.cutoff,
-                config=config,
-                rules=rules,
-                estimator=run.estimator,
-                tune=config.tune_hyperparameters,
-            )
-        run.params = {
-            "estimator": engine.estimator,
-            "hyperparameters": engine.params,
-            "tuning": engine.tuning,
-            "brand_rhythm_days": round(engine.brand_rhythm, 3),
-            "features": engine.features,
-            "seed": config.random_seed,
-            **info,
-        }
-        run.data_sufficiency = engine.sufficiency()
-        run.stage_models = engine.hazard_ratios()
-        with clock.phase("features: customers"):
-            customers = selectors.customer_frame(brand=brand, cutoff=run.cutoff)
-        with clock.phase("predict"):
-            pred = _predict_frame(engine, customers, config, run.horizon_days)
-        with clock.phase("write scores"), transaction.atomic():
-            CustomerScore.objects.filter(run=run).delete()
-            names, rows = _score_rows(run, customers, pred, rules)
-            run.customers_scored = copy_rows(CustomerScore._meta.db_table, names, rows)
+        run.metrics = _holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
+        engine = model_run_fit(run=run, config=config, rules=rules, clock=clock)
+        run.customers_scored = scores_chunk_write(
+            run=run, engine=engine, config=config, rules=rules, clock=clock
+        )
         run.status = RunStatus.SUCCEEDED
         return run
     except Exception as exc:
-        logger.exception("model run %s failed", run.pk)
-        run.status = RunStatus.FAILED
-        run.message = f"{type(exc).__name__}: {exc}"[:2000]
-        CustomerScore.objects.filter(run=run).delete()
+        _run_failed(run, exc)
+        raise
+    finally:
+        run.timings = {**run.timings, **clock.timings}
+        run.finished_at = timezone.now()
+        run.save()
+
+
+def _run_start(run: ModelRun):
+    config = scoring_config_get(brand=run.brand)
+    run.status, run.started_at = RunStatus.RUNNING, timezone.now()
+    run.save(update_fields=["status", "started_at", "updated_at"])
+    return config, stage_rules_for(config), _Clock()
+
+
+def _enough_data(run: ModelRun) -> bool:
+    purchases = selectors.purchase_count(brand=run.brand, cutoff=run.cutoff)
+    if purchases >= MIN_PURCHASES:
+        return True
+    run.status = RunStatus.SKIPPED
+    run.message = _("Too little data: %(n)d paid purchases up to the as-of date, %(min)d needed.") % {
+        "n": purchases,
+        "min": MIN_PURCHASES,
+    }
+    run.data_sufficiency = {"purchases": purchases, "minimum": MIN_PURCHASES}
+    return False
+
+
+def _run_failed(run: ModelRun, exc: Exception) -> None:
+    logger.exception("model run %s failed", run.pk)
+    run.status = RunStatus.FAILED
+    run.message = f"{type(exc).__name__}: {exc}"[:2000]
+    CustomerScore.objects.filter(run=run).delete()
+
+
+def backtest_run(
+    *, brand, as_of: date, horizon_days: int, estimator: str | None = None, triggered_by: str = ""
+) -> ModelRun:
+    """Fit as of `as_of`, compare with what happened in (as_of, as_of + horizon]: the model beside the naive
+    RFM and KM-per-stage baselines. Stored as a backtest run; no scores are written or published."""
+    config = scoring_config_get(brand=brand)
+    start = selectors.cutoff_for(brand, as_of)
+    end = start + timedelta(days=horizon_days)
+    if end > timezone.now():
+        raise ValueError(
+            _(
+                "The backtest window ends on %(end)s, after today: pick an as-of date at least %(days)d days ago."
+            )
+            % {"end": end.date(), "days": horizon_days}
+        )
+    run = ModelRun.objects.create(
+        brand=brand,
+        kind=RunKind.BACKTEST,
+        as_of=as_of,
+        cutoff=start,
+        horizon_days=horizon_days,
+        estimator=estimator or config.estimator,
+        settings_snapshot=_config_snapshot(config),
+        triggered_by=triggered_by[:100],
+    )
+    config, rules, clock = _run_start(run)
+    try:
+        if not _enough_data(run):
+            return run
+        run.metrics = _evaluate_window(
+            brand=brand,
+            start=start,
+            end=end,
+            horizon=horizon_days,
+            config=config,
+            rules=rules,
+            estimator=run.estimator,
+            clock=clock,
+            label="backtest",
+        )
+        run.status = RunStatus.SUCCEEDED
+        return run
+    except Exception as exc:
+        _run_failed(run, exc)
         raise
     finally:
         run.timings = clock.timings

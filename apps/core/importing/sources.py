@@ -34,6 +34,7 @@ class Table:
     records: Iterable[tuple[int, list[str]]]
     size_hint: int = 0  # roughly how many records; drives the progress bar
     progress: bool = False  # show a progress bar on stderr for large sources
+    text: str | None = None  # the decoded file (CSV sources only): lets `frames.read_frame` use pandas
 
 
 def normalise_header(name: str) -> str:
@@ -76,6 +77,7 @@ def read_csv(path: str | os.PathLike) -> Table:
         header=[normalise_header(h) for h in header],
         records=_csv_records(reader, name),
         size_hint=text.count("\n"),
+        text=text,
     )
 
 

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from apps.brands.models import Brand
 from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, StagingTable, upsert
 from apps.core.importing import fields as f
-from apps.core.importing.staging import UpsertCounts, adapt_datetimes, insert_defaults
+from apps.core.importing.staging import UpsertCounts, adapt_datetimes, insert_defaults, merge
 from apps.customers.models import AcquisitionChannel, AgeBand, Customer, Gender, TouchChannel, age_band_for
 from apps.streams.models import Stream
 
@@ -44,26 +44,32 @@ def customers_ensure(*, brand: Brand, first_seen: Mapping[str, datetime | None],
 
 
 def customers_stage_seen(first_seen: Mapping[str, datetime | None]) -> tuple[StagingTable, int]:
-    stage = StagingTable("_imp_seen_customers", [("external_id", "text"), ("first_seen_at", "timestamptz")])
-    stage.create()
     rows = [[ext, seen] for ext, seen in first_seen.items()]
     adapt_datetimes(rows, [1])
-    return stage, stage.load(rows)
+    return customers_stage_seen_columns([r[0] for r in rows], [r[1] for r in rows])
+
+
+def customers_stage_seen_columns(external_ids: list, first_seen: list) -> tuple[StagingTable, int]:
+    """Stage (external id, first seen) columns; times already in staging form (aware datetimes or text
+    PostgreSQL reads; the backend's text form elsewhere)."""
+    stage = StagingTable("_imp_seen_customers", [("external_id", "text"), ("first_seen_at", "timestamptz")])
+    stage.create()
+    return stage, stage.load_columns([external_ids, first_seen])
 
 
 def customers_upsert_seen(*, brand: Brand, stage: StagingTable, staged: int, now=None) -> UpsertCounts:
     defaults = insert_defaults(Customer, {"external_id", "first_seen_at"})
     values = {"external_id": "s.external_id", "first_seen_at": "s.first_seen_at"}
     values.update({column: "%s" for column in defaults})
-    return upsert(
+    return merge(
         model=Customer,
         brand_id=brand.pk,
+        source=f"{stage.name} s",
+        key={"external_id": "s.external_id"},
         values=values,
         value_params=list(defaults.values()),
-        source=f"{stage.name} s",
-        conflict=["brand_id", "external_id"],
         update=["first_seen_at"],
-        changed="excluded.first_seen_at < t.first_seen_at OR t.first_seen_at IS NULL",
+        changed="s.first_seen_at < t.first_seen_at OR t.first_seen_at IS NULL",
         staged=staged,
         now=now or timezone.now(),
     )

@@ -1,5 +1,6 @@
-"""Set-based writes: rows go into a TEMP staging table (COPY on PostgreSQL), then one
-`INSERT … SELECT … ON CONFLICT … DO UPDATE … WHERE <something changed>` per target table.
+"""Set-based writes: rows go into a TEMP staging table (COPY on PostgreSQL), then per target table either
+one `INSERT … SELECT … ON CONFLICT … DO UPDATE … WHERE <something changed>` (`upsert`) or, on hot paths,
+an `UPDATE … FROM` of the changed rows followed by a plain `INSERT … SELECT … WHERE NOT EXISTS` (`merge`).
 
 The same SQL runs on SQLite 3.35+ (the demo database); only the staging load and the created/updated
 counting differ by dialect.
@@ -63,6 +64,10 @@ class StagingTable:
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {self.name}")  # temp tables are never auto-analysed
         return written
+
+    def load_columns(self, columns: Sequence[Sequence]) -> int:
+        """Write whole columns (same order and length as the table's columns); None is NULL."""
+        return self.load(zip(*columns, strict=True))
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
@@ -136,6 +141,7 @@ def upsert(
     and updated_at are added. `staged` is how many rows the SELECT yields,
     so unchanged = staged - created - updated."""
     table = model._meta.db_table
+    lock_brand(brand_id)
     columns = ["brand_id", *values, "created_at", "updated_at"]
     exprs = ["%s", *values.values(), "%s", "%s"]
     now = adapt_datetime(now)
@@ -173,6 +179,89 @@ def upsert(
     if is_postgres() and created + updated >= ANALYZE_THRESHOLD:
         analyze(table)
     return UpsertCounts(created=created, updated=updated, unchanged=max(staged - created - updated, 0))
+
+
+def merge(
+    *,
+    model: type[Model],
+    brand_id: int,
+    source: str,
+    params: Sequence = (),
+    key: Mapping[str, str],
+    values: Mapping[str, str],
+    value_params: Sequence = (),
+    update: Sequence[str],
+    changed: str | None = None,
+    staged: int,
+    now,
+    all_new: bool = False,
+) -> UpsertCounts:
+    """Two plain statements instead of `INSERT … ON CONFLICT DO UPDATE`:
+
+    1. `UPDATE model t SET <update> FROM <source> WHERE <key matches> AND (<changed>)`: only rows whose
+       values differ are touched (ON CONFLICT locks and re-checks every conflicting row, even unchanged ones);
+    2. `INSERT INTO model SELECT <values> FROM <source> WHERE NOT EXISTS (<row with that key>)`: a plain
+       insert, without the speculative-insertion work ON CONFLICT does per row.
+
+    `key` maps target key columns (besides brand_id) -> SQL expressions over `source`; `values` maps every
+    inserted column -> SQL expression (placeholders filled from `value_params`; the `update` expressions
+    must have none); `changed` is a condition over `t` and `source` (default: any update column differs).
+    `all_new` says the caller knows no row of `source` exists yet (skips both the UPDATE and the anti-join).
+    Imports of one brand are serialised by an advisory lock, so nothing can slip in between the two
+    statements; any other writer racing on the same key gets a unique-key error, never a duplicate.
+    Counts come from the row counts of the two statements."""
+    table = model._meta.db_table
+    lock_brand(brand_id)
+    now = adapt_datetime(now)
+    updated = 0
+    with connection.cursor() as cursor:
+        if update and not all_new:
+            sets = [f"{column} = {values[column]}" for column in update]
+            if any("%s" in values[column] for column in update):
+                raise ValueError("update expressions must not take parameters")
+            if changed is None:
+                changed = " OR ".join(f"t.{c} IS DISTINCT FROM ({values[c]})" for c in update)
+            match = " AND ".join(f"t.{column} = {expr}" for column, expr in key.items())
+            cursor.execute(
+                f"UPDATE {table} AS t SET {', '.join(sets)}, updated_at = %s FROM {source} "
+                f"WHERE t.brand_id = %s AND {match} AND ({changed})",
+                [now, *params, brand_id],
+            )
+            updated = cursor.rowcount
+        columns = ["brand_id", *values, "created_at", "updated_at"]
+        exprs = ["%s", *values.values(), "%s", "%s"]
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)} FROM {source}"
+        all_params = [brand_id, *value_params, now, now, *params]
+        if not all_new:
+            match = " AND ".join(f"x.{column} = {expr}" for column, expr in key.items())
+            sql += f" WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.brand_id = %s AND {match})"
+            all_params.append(brand_id)
+        cursor.execute(sql, all_params)
+        created = cursor.rowcount
+    return UpsertCounts(created=created, updated=updated, unchanged=max(staged - created - updated, 0))
+
+
+# Imports of one brand take this transaction-level advisory lock (key, brand id) before writing.
+IMPORT_LOCK_KEY = 0x494D50  # "IMP"
+
+
+def lock_brand(brand_id: int) -> None:
+    if is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_KEY, brand_id])
+
+
+def analyze_if_stale(table: str, written: int) -> None:
+    """Refresh planner statistics of a real table when this import wrote a large share of it (its
+    statistics still describe the table before the import) and a later statement joins against it."""
+    if not is_postgres() or written < ANALYZE_THRESHOLD:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        row = cursor.fetchone()
+        estimated = row[0] if row else -1
+    if estimated < 0 or written > 0.2 * estimated:
+        analyze(table)
 
 
 # After writing this many rows into a table, refresh its planner statistics inside the transaction:

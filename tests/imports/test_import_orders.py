@@ -194,3 +194,59 @@ def test_service_accepts_in_memory_rows(brand):
     assert [str(e) for e in bad.errors] == [
         "batch:2 ordered_at: not a valid date or date-time (use ISO 8601 or YYYYMMDD)"
     ]
+
+
+def test_records_spanning_lines_blank_lines_and_extra_cells_keep_their_line_numbers(
+    brand, write_csv, run_command
+):
+    # Given a file the whole-column reader cannot take line by line: a quoted cell with a line break, a
+    # blank line and a row with more cells than the header
+    path = write_csv(
+        "orders.csv",
+        "order_id,customer_id,ordered_at,amount,category\n"
+        + 'A1,C1,2026-01-05,10,"two\nlines"\n'  # 2-3
+        + "\n"  # 4
+        + "A2,C1,someday,10,\n"  # 5
+        + "A3,C1,2026-01-05,10,,extra\n",  # 6
+    )
+    # When it is imported
+    result = run_command("import_orders", path, brand)
+    # Then the errors name the physical lines
+    assert result.err_lines == [
+        "orders.csv:5 ordered_at: not a valid date or date-time (use ISO 8601 or YYYYMMDD)",
+        "orders.csv:6 *: more values than header columns",
+    ]
+    assert "3 rows read" in result.out
+
+
+def test_skipped_and_repeated_wall_clock_times_read_like_the_per_value_parser(
+    ny_brand, write_csv, run_command
+):
+    # Given New York times inside the spring-forward gap and the autumn overlap (fold 0: the first reading)
+    path = write_csv(
+        "orders.csv",
+        "order_id,customer_id,ordered_at,amount\nA1,C1,2026-03-08 02:30,1\nA2,C1,2026-11-01T01:30:00,1\n",
+    )
+    run_command("import_orders", path, ny_brand)
+    # Then they are stored exactly as datetime.fromisoformat(...).replace(tzinfo=zone) would place them
+    assert Order.objects.get(external_id="A1").placed_at == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
+    assert Order.objects.get(external_id="A2").placed_at == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+
+
+def test_unit_prices_round_half_up_and_totals_are_exact(brand, write_csv, run_command):
+    path = write_csv(
+        "orders.csv",
+        "order_id,customer_id,ordered_at,amount,quantity\n"
+        + "A1,C1,2026-01-05,0.01,8\nA1,C1,2026-01-05,10,3\nA1,C1,2026-01-05,9999999.99,1\n"
+        + "A1,C1,2026-01-05,1E+2,1\n",
+    )
+    result = run_command("import_orders", path, brand)
+    assert not result.failed, result.err
+    order = Order.objects.get(external_id="A1")
+    assert order.total_amount == Decimal("10000110.00")
+    assert list(order.items.order_by("line_no").values_list("unit_price", "amount")) == [
+        (Decimal("0.0013"), Decimal("0.01")),
+        (Decimal("3.3333"), Decimal("10.00")),
+        (Decimal("9999999.9900"), Decimal("9999999.99")),
+        (Decimal("100.0000"), Decimal("100.00")),
+    ]

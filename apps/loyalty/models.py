@@ -4,6 +4,7 @@ Tier and benefit names are data staff edit. Default names are English msgids, sh
 `display_name` as long as staff have not renamed them.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext
@@ -164,3 +165,167 @@ class BenefitGrant(BrandOwnedModel):
 
     def __str__(self):
         return f"{self.benefit} → {self.customer}"
+
+
+# RFM segment codes (apps.analytics.survival.rfm.SEGMENTS) as staff see them.
+RFM_SEGMENT_LABELS = {
+    "champions": _("Champions"),
+    "loyal": _("Loyal"),
+    "potential_loyalist": _("Potential loyalist"),
+    "new": _("New"),
+    "promising": _("Promising"),
+    "need_attention": _("Need attention"),
+    "cant_lose": _("Can't lose"),
+    "at_risk": _("At risk"),
+    "about_to_sleep": _("About to sleep"),
+    "hibernating": _("Hibernating"),
+    "lost": _("Lost"),
+}
+
+
+class TierRule(BrandOwnedModel):
+    """When a scored customer belongs to a tier. Explainable by design:
+
+    - A rule matches a customer when every condition that is set holds (an AND); unset conditions are
+      ignored, so a rule with no condition matches everyone.
+        min_clv                customer's CLV ≥ this amount (brand currency)
+        min_clv_percentile     CLV higher than at least this share (%) of the brand's scored customers
+                               (80 = the top 20% by CLV; tied customers share a percentile)
+        max_churn_probability  churn probability ≤ this (0–1)
+        min_rfm_score          R + F + M quintile scores ≥ this (3–15)
+        rfm_segments           RFM segment is one of these (empty = any segment)
+    - Tiers are checked by rank, most valuable (rank 1) first; the first active rule that matches wins.
+    - A customer no rule matches gets the brand's lowest-ranked active tier (the largest rank number).
+    - Customers who opted out of automated decisions keep the tier they had.
+    """
+
+    # enforced by the composite same-brand foreign key to the tier
+    brand = brand_field(constraint=False)
+    tier = same_brand_fk(Tier, on_delete=models.CASCADE, related_name="rules", verbose_name=_("tier"))
+    min_clv = models.DecimalField(
+        _("minimum CLV"),
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("CLV at least this amount. Leave empty for no floor."),
+    )
+    min_clv_percentile = models.PositiveSmallIntegerField(
+        _("minimum CLV percentile"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "CLV higher than at least this percentage of the brand's scored customers: 80 means the top "
+            "20%. Leave empty for no floor."
+        ),
+    )
+    max_churn_probability = models.DecimalField(
+        _("maximum churn probability"),
+        max_digits=4,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text=_("Churn probability at most this (0 to 1). Leave empty for no ceiling."),
+    )
+    min_rfm_score = models.PositiveSmallIntegerField(
+        _("minimum RFM score"),
+        null=True,
+        blank=True,
+        help_text=_("R + F + M scores (each 1 to 5) at least this, 3 to 15. Leave empty for no floor."),
+    )
+    rfm_segments = models.JSONField(
+        _("RFM segments"),
+        default=list,
+        blank=True,
+        help_text=_("Only customers in one of these RFM segments. None selected means any segment."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("tier rule")
+        verbose_name_plural = _("tier rules")
+        ordering = ["brand", "tier__rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "tier"], name="tierrule_one_per_tier"),
+            models.CheckConstraint(
+                condition=Q(min_clv__isnull=True) | Q(min_clv__gte=0), name="tierrule_min_clv_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_clv_percentile__isnull=True)
+                | Q(min_clv_percentile__gte=1, min_clv_percentile__lte=99),
+                name="tierrule_clv_percentile_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_churn_probability__isnull=True)
+                | Q(max_churn_probability__gte=0, max_churn_probability__lte=1),
+                name="tierrule_churn_in_unit",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_rfm_score__isnull=True) | Q(min_rfm_score__gte=3, min_rfm_score__lte=15),
+                name="tierrule_rfm_score_range",
+            ),
+        ]
+
+    def __str__(self):
+        return str(self.tier) if self.tier_id else gettext("tier rule")
+
+    def clean(self):
+        super().clean()
+        segments = self.rfm_segments
+        if not isinstance(segments, list) or any(s not in RFM_SEGMENT_LABELS for s in segments):
+            raise ValidationError(
+                {
+                    "rfm_segments": ValidationError(
+                        _("Choose RFM segments from the list (%(codes)s)."),
+                        code="unknown_segment",
+                        params={"codes": ", ".join(RFM_SEGMENT_LABELS)},
+                    )
+                }
+            )
+
+
+class TierChangeSource(models.TextChoices):
+    REFRESH = "refresh", _("Score refresh")
+    MANUAL = "manual", _("Manual")
+
+
+class TierChange(BrandOwnedModel):
+    """Tier history: one row each time a customer moves to another tier (or into or out of every tier)."""
+
+    # enforced by the composite same-brand foreign keys to the parent rows
+    brand = brand_field(constraint=False)
+    customer = same_brand_fk(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="tier_changes",
+        verbose_name=_("customer"),
+    )
+    from_tier = same_brand_fk(
+        Tier, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("from tier")
+    )
+    to_tier = same_brand_fk(
+        Tier, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("to tier")
+    )
+    changed_at = models.DateTimeField(_("changed at"))
+    # the model run that decided it, if any; a plain id so loyalty does not depend on analytics
+    run_id = models.BigIntegerField(_("model run"), null=True, blank=True)
+    source = models.CharField(
+        _("source"), max_length=16, choices=TierChangeSource.choices, default=TierChangeSource.REFRESH
+    )
+    reason = models.CharField(
+        _("reason"),
+        max_length=64,
+        help_text=_("rule:<tier code>, no_rule_matched, opted_out_kept or manual."),
+    )
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        ordering = ["brand", "-changed_at"]
+        indexes = [
+            models.Index(fields=["brand", "customer", "changed_at"], name="tierchange_brand_customer"),
+            models.Index(fields=["brand", "changed_at"], name="tierchange_brand_changed"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id}: {self.from_tier_id} → {self.to_tier_id}"

@@ -1,4 +1,4 @@
-"""Default tiers and benefits every brand starts with. Names are msgids so they show translated."""
+"""Default tiers, benefits and tier rules every brand starts with. Names are msgids so they show translated."""
 
 from decimal import Decimal
 
@@ -39,4 +39,15 @@ DEFAULT_TIER_BENEFITS = {
     ],
     "potential": [("coupon-20", 1), ("points-x2", 0), ("free-shipping", 2)],
     "basic": [("coupon-20", 1)],
+}
+
+# tier code -> the conditions of its rule (see TierRule). Relative thresholds, so they suit any brand's
+# currency and size from the first refresh:
+#   high       top 20% by predicted CLV, and churn probability at most 60%
+#   potential  top 50% by predicted CLV, and churn probability at most 80%
+#   basic      everyone else (no condition; also where customers no rule matches land)
+DEFAULT_TIER_RULES = {
+    "high": {"min_clv_percentile": 80, "max_churn_probability": Decimal("0.600")},
+    "potential": {"min_clv_percentile": 50, "max_churn_probability": Decimal("0.800")},
+    "basic": {},
 }

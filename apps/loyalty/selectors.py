@@ -1,0 +1,41 @@
+"""Reads for tiers: the current tier of each customer (from the tier history) and opt-outs, as frames."""
+
+from __future__ import annotations
+
+import pandas as pd
+from django.db import connection
+
+from apps.core.bulk import is_postgres
+from apps.loyalty.models import TierChange
+
+
+def customer_current_tiers(*, brand) -> pd.DataFrame:
+    """customer_id, tier_id (nullable Int64): the to_tier of each customer's latest tier change.
+
+    Customers who never changed tier are absent. Served by the (brand, customer, changed_at) index.
+    """
+    table = TierChange._meta.db_table
+    if is_postgres():
+        sql = (
+            f"SELECT DISTINCT ON (customer_id) customer_id, to_tier_id FROM {table} "
+            "WHERE brand_id = %s ORDER BY customer_id, changed_at DESC, id DESC"
+        )
+    else:
+        sql = (
+            "SELECT customer_id, to_tier_id FROM (SELECT customer_id, to_tier_id, ROW_NUMBER() OVER "
+            f"(PARTITION BY customer_id ORDER BY changed_at DESC, id DESC) AS n FROM {table} "
+            "WHERE brand_id = %s) latest WHERE n = 1"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [brand.pk])
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=["customer_id", "tier_id"])
+    return frame.astype({"customer_id": "int64", "tier_id": "Int64"})
+
+
+def customer_ids_opted_out(*, brand) -> pd.Index:
+    """Ids of the brand's customers who opted out of automated decisions."""
+    from apps.customers.models import Customer
+
+    ids = Customer.objects.filter(brand=brand, automated_decisions_opt_out=True).values_list("pk", flat=True)
+    return pd.Index(list(ids), dtype="int64")

@@ -1,12 +1,21 @@
 """Value tiers, benefits (权益), the benefits each tier carries, and grants to customers."""
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import BrandScopedAdmin, BrandScopedTabularInline
-from apps.loyalty.models import Benefit, BenefitGrant, Tier, TierBenefit
+from apps.loyalty.models import (
+    RFM_SEGMENT_LABELS,
+    Benefit,
+    BenefitGrant,
+    Tier,
+    TierBenefit,
+    TierChange,
+    TierRule,
+)
 
 
 class TierBenefitInline(BrandScopedTabularInline):
@@ -14,6 +23,40 @@ class TierBenefitInline(BrandScopedTabularInline):
     fields = ("benefit", "quota")
     autocomplete_fields = ("benefit",)
     extra = 0
+
+
+class TierRuleForm(forms.ModelForm):
+    rfm_segments = forms.MultipleChoiceField(
+        label=_("RFM segments"),
+        choices=list(RFM_SEGMENT_LABELS.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Only customers in one of these RFM segments. None selected means any segment."),
+    )
+
+    class Meta:
+        model = TierRule
+        fields = (
+            "min_clv",
+            "min_clv_percentile",
+            "max_churn_probability",
+            "min_rfm_score",
+            "rfm_segments",
+            "is_active",
+        )
+
+
+class TierRuleInline(BrandScopedTabularInline):
+    """The tier's rule: every condition that is set must hold; tiers are checked by rank."""
+
+    model = TierRule
+    form = TierRuleForm
+    fields = TierRuleForm.Meta.fields
+    extra = 0
+    max_num = 1
+    can_delete = True
+    verbose_name = _("rule")
+    verbose_name_plural = _("rule: when a customer belongs to this tier")
 
 
 @admin.register(Tier)
@@ -25,7 +68,7 @@ class TierAdmin(BrandScopedAdmin):
     list_select_related = ()
     ordering = ("brand_id", "rank")
     fields = ("brand", "code", "name", "rank", "description", "is_active")
-    inlines = (TierBenefitInline,)
+    inlines = (TierBenefitInline, TierRuleInline)
 
     @admin.display(description=_("name"), ordering="name")
     def display_name(self, obj):
@@ -109,3 +152,24 @@ class TierBenefitAdmin(BrandScopedAdmin):
     list_select_related = ("tier", "benefit")
     autocomplete_fields = ("tier", "benefit")
     ordering = ("brand_id", "tier__rank", "benefit__code")
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(BrandScopedAdmin):
+    """Tier history, read-only: rows are written by score refreshes and manual tier changes."""
+
+    list_display = ("changed_at", "customer", "from_tier", "to_tier", "source", "reason", "run_id")
+    list_filter = ("brand", "source", "to_tier", "from_tier", "changed_at")
+    search_fields = ("=customer__external_id", "reason")
+    list_select_related = ("customer", "from_tier", "to_tier")
+    date_hierarchy = "changed_at"
+    ordering = ("-changed_at", "-pk")
+    show_full_result_count = False
+    fields = ("brand", "customer", "from_tier", "to_tier", "changed_at", "source", "reason", "run_id")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -49,6 +49,21 @@ def customer_frame(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | N
     return frame.reset_index(drop=True)
 
 
+def rfm_values(*, brand, cutoff: datetime) -> pd.DataFrame:
+    """Recency (days), frequency and monetary value of every buyer up to the cutoff: one GROUP BY."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*), SUM(total_amount), MAX(placed_at) FROM orders_order "
+            "WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s GROUP BY customer_id",
+            [brand.pk, db_datetime(cutoff)],
+        )
+        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=["frequency", "monetary", "last_at"])
+    last = pd.to_datetime(frame["last_at"], utc=True)
+    frame["recency_days"] = (pd.Timestamp(cutoff) - last).dt.total_seconds().to_numpy() / DAY
+    frame["monetary"] = frame["monetary"].astype(float)
+    return frame
+
+
 def customer_id_chunks(*, brand, cutoff: datetime, chunks: int) -> list[tuple[int, int]]:
     """Split the brand's buyers (paid purchase up to the cutoff) into `chunks` inclusive id ranges of about
     equal size."""

@@ -8,10 +8,10 @@ The command, the Celery task, the admin button and the API all call scores_refre
 
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import date, timedelta
 
@@ -26,7 +26,14 @@ from apps.analytics.features import FEATURE_NAMES
 from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, ScoringConfig, StageChange
 from apps.analytics.survival.engine import Engine, fit_engine, predict
 from apps.analytics.survival.evaluation import evaluate
-from apps.analytics.survival.rfm import rfm_baseline, rfm_cell, rfm_scores, rfm_segment
+from apps.analytics.survival.rfm import (
+    rfm_baseline,
+    rfm_cell,
+    rfm_cuts,
+    rfm_scores,
+    rfm_scores_with_cuts,
+    rfm_segment,
+)
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import StageRules, assign_stage
 from apps.core.bulk import copy_rows, db_datetime, is_postgres
@@ -234,7 +241,9 @@ def _score_rows(run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rule
     stage, rule = assign_stage(
         customers["k"], customers["elapsed_days"], pred["rhythm_days"], pred["churn_probability"], rules
     )
-    r, f, m = rfm_scores(customers["elapsed_days"], customers["k"], customers["cum_amount"])
+    r, f, m = rfm_scores_with_cuts(
+        customers["elapsed_days"], customers["k"], customers["cum_amount"], run.params["rfm_cuts"]
+    )
     segment = rfm_segment(r, f, m)
     curves = ["[" + ",".join(f"{v:.5g}" for v in curve) + "]" for curve in pred["survival_curve"]]
     last = pd.to_datetime(customers["t"], unit="s", utc=True)
@@ -284,6 +293,10 @@ def model_run_fit(*, run: ModelRun, config: ScoringConfig, rules: StageRules, cl
             estimator=run.estimator,
             tune=config.tune_hyperparameters,
         )
+    with clock.phase("rfm"):
+        # RFM quintiles are brand-wide: cut points from every buyer, so chunks score like one process
+        values = selectors.rfm_values(brand=run.brand, cutoff=run.cutoff)
+        cuts = rfm_cuts(values["recency_days"], values["frequency"], values["monetary"])
     run.params = {
         "estimator": engine.estimator,
         "hyperparameters": engine.params,
@@ -291,6 +304,7 @@ def model_run_fit(*, run: ModelRun, config: ScoringConfig, rules: StageRules, cl
         "brand_rhythm_days": round(engine.brand_rhythm, 3),
         "features": engine.features,
         "seed": config.random_seed,
+        "rfm_cuts": cuts,
         **info,
     }
     run.data_sufficiency = engine.sufficiency()
@@ -479,6 +493,9 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
     return run
 
 
+ChunkScorer = Callable[[ModelRun, list[tuple[int, int]]], int]
+
+
 def scores_refresh(
     *,
     brand,
@@ -486,13 +503,23 @@ def scores_refresh(
     horizon_days: int | None = None,
     estimator: str | None = None,
     triggered_by: str = "",
+    chunks: int = 1,
+    score_chunks: ChunkScorer | None = None,
 ) -> ModelRun:
-    """The whole refresh for one brand. Raises RefreshSkipped when another refresh holds the brand's lock."""
+    """The whole refresh for one brand: lock, fit, judge, score, publish. Raises RefreshSkipped when another
+    refresh of the brand holds its lock.
+
+    With `score_chunks` (given by the Celery task when a broker is configured) the buyers are split into
+    `chunks` id ranges scored elsewhere (e.g. by a group of worker tasks, each loading the run's pickled
+    engine); the lock is held until the scores are published, and the result equals one process's.
+    """
     config = scoring_config_get(brand=brand)
     as_of = as_of or timezone.now().astimezone(brand.tzinfo).date()
     with brand_refresh_lock(brand):
         # runs left RUNNING by a killed process can be closed: we hold the only lock
-        ModelRun.objects.filter(brand=brand, status__in=[RunStatus.RUNNING, RunStatus.PENDING]).update(
+        ModelRun.objects.filter(
+            brand=brand, kind=RunKind.REFRESH, status__in=[RunStatus.RUNNING, RunStatus.PENDING]
+        ).update(
             status=RunStatus.FAILED, message=_("Interrupted before it finished."), updated_at=timezone.now()
         )
         run = ModelRun.objects.create(
@@ -502,13 +529,51 @@ def scores_refresh(
             cutoff=selectors.cutoff_for(brand, as_of),
             horizon_days=horizon_days or config.horizon_days,
             estimator=estimator or config.estimator,
-            settings_snapshot=json.loads(json.dumps(_config_snapshot(config))),
+            settings_snapshot=_config_snapshot(config),
             triggered_by=triggered_by[:100],
         )
-        model_run_execute(run=run)
+        if score_chunks is None or chunks <= 1:
+            model_run_execute(run=run)
+        else:
+            _execute_distributed(run=run, chunks=chunks, score_chunks=score_chunks)
         if run.status == RunStatus.SUCCEEDED:
             model_run_publish(run=run)
     return run
+
+
+def _execute_distributed(*, run: ModelRun, chunks: int, score_chunks: ChunkScorer) -> None:
+    config, rules, clock = _run_start(run)
+    try:
+        if not _enough_data(run):
+            return
+        run.metrics = _holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
+        model_run_fit(run=run, config=config, rules=rules, clock=clock)
+        run.save()  # the chunk tasks load the pickled engine from the run
+        with clock.phase("score chunks"):
+            ranges = selectors.customer_id_chunks(brand=run.brand, cutoff=run.cutoff, chunks=chunks)
+            run.customers_scored = score_chunks(run, ranges)
+        run.params = {**run.params, "chunks": len(ranges)}
+        run.status = RunStatus.SUCCEEDED
+    except Exception as exc:
+        _run_failed(run, exc)
+        raise
+    finally:
+        run.timings = {**run.timings, **clock.timings}
+        run.finished_at = timezone.now()
+        run.save()
+
+
+def score_chunk(*, run_id: int, customer_ids: tuple[int, int]) -> int:
+    """Score one id range of a run from its pickled engine (what a worker does for a chunk)."""
+    run = ModelRun.objects.select_related("brand").get(pk=run_id)
+    config = scoring_config_get(brand=run.brand)
+    return scores_chunk_write(
+        run=run,
+        engine=run_engine(run),
+        config=config,
+        rules=stage_rules_for(config),
+        customer_ids=customer_ids,
+    )
 
 
 def _config_snapshot(config: ScoringConfig) -> dict:

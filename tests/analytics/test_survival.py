@@ -241,3 +241,17 @@ def test_top_decile_capture():
     revenue = np.array([0, 0, 0, 0, 0, 0, 0, 0, 10, 90], float)
     assert top_decile_capture(revenue, revenue) == pytest.approx(0.9)
     assert top_decile_capture(-revenue, revenue) == pytest.approx(0.0)
+
+
+def test_quintile_cuts_score_a_part_exactly_as_the_whole_population():
+    from apps.analytics.survival.rfm import quintile_cuts, quintile_score, score_with_cuts
+
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.integers(1, 4, 500), rng.exponential(10, 700).round(1)])  # many ties
+    for higher in (True, False):
+        whole = quintile_score(values, higher_is_better=higher)
+        cuts = quintile_cuts(values, higher_is_better=higher)
+        part = slice(100, 400)
+        np.testing.assert_array_equal(
+            score_with_cuts(values[part], cuts, higher_is_better=higher), whole[part]
+        )

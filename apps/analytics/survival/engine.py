@@ -55,6 +55,7 @@ class Engine:
     features: list[str]
     stages: dict[str, StageFit] = field(default_factory=dict)
     tuning: list[dict] = field(default_factory=list)
+    brand_mean_order_value: float = 0.0  # of the fitted purchases; a brand constant, so chunks agree
 
     @property
     def models(self) -> dict[str, SurvivalModel]:
@@ -137,6 +138,7 @@ def fit_engine(
         brand_rhythm=b_rhythm,
         features=features,
         tuning=tuning,
+        brand_mean_order_value=float(gaps["amount"].astype(float).mean()),
     )
     pooled: list = []  # fitted on first need: only when a stage has too few events
 
@@ -206,7 +208,7 @@ def predict(
     `rhythm_days`, `mean_amount` and the features. Returns predictions aligned with the input rows."""
     n = len(customers)
     if brand_mean_order_value is None:
-        brand_mean_order_value = float(customers["mean_amount"].mean()) if n else 0.0
+        brand_mean_order_value = engine.brand_mean_order_value
     parts = []
     for start in range(0, n, chunk_size):
         chunk = customers.iloc[start : start + chunk_size]

@@ -38,6 +38,38 @@ def rfm_scores(days_since_last, frequency, monetary) -> tuple[np.ndarray, np.nda
     )
 
 
+def quintile_cuts(values, *, higher_is_better: bool = True) -> list[float]:
+    """Cut points c2..c5 such that score = 1 + #{k : c_k < x} equals quintile_score over the same population
+    (score ≥ k exactly when at least ceil((k − 1)·n/5) customers are strictly below). Lets chunks of a
+    population be scored against the whole of it."""
+    keyed = np.sort(np.asarray(values, dtype=float) * (1 if higher_is_better else -1))
+    n = keyed.size
+    if n == 0:
+        return [np.inf] * 4
+    return [float(keyed[int(np.ceil((k - 1) * n / 5)) - 1]) for k in range(2, 6)]
+
+
+def score_with_cuts(values, cuts, *, higher_is_better: bool = True) -> np.ndarray:
+    keyed = np.asarray(values, dtype=float) * (1 if higher_is_better else -1)
+    return 1 + (keyed[:, None] > np.asarray(cuts, dtype=float)[None, :]).sum(axis=1)
+
+
+def rfm_cuts(days_since_last, frequency, monetary) -> dict[str, list[float]]:
+    return {
+        "recency": quintile_cuts(days_since_last, higher_is_better=False),
+        "frequency": quintile_cuts(frequency),
+        "monetary": quintile_cuts(monetary),
+    }
+
+
+def rfm_scores_with_cuts(days_since_last, frequency, monetary, cuts: dict) -> tuple[np.ndarray, ...]:
+    return (
+        score_with_cuts(days_since_last, cuts["recency"], higher_is_better=False),
+        score_with_cuts(frequency, cuts["frequency"]),
+        score_with_cuts(monetary, cuts["monetary"]),
+    )
+
+
 def rfm_segment(r, f, m) -> np.ndarray:
     """Named segments from the scores; the first matching rule wins."""
     r, f, m = (np.asarray(x) for x in (r, f, m))

@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from apps.analytics.schedules import periodic_tasks_sync
+
+
+class Command(BaseCommand):
+    help = gettext_lazy("Create the periodic tasks (nightly score refresh per brand) that are missing.")
+
+    def handle(self, *args, **options):
+        counts = periodic_tasks_sync()
+        self.stdout.write(_("Periodic tasks: %(created)d created, %(updated)d updated.") % counts)

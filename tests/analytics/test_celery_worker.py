@@ -1,0 +1,140 @@
+"""Celery with a real worker and Redis: a refresh split into chunks across worker processes gives exactly
+the scores of one process, and a refresh that finds the brand locked is skipped."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from celery import Celery
+from django.db import connection
+
+from apps.analytics.models import CustomerScore, RunStatus
+from apps.analytics.services import LOCK_NAMESPACE, scores_refresh
+from tests.analytics.conftest import AS_OF
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+REDIS = "redis://127.0.0.1:6379/15"
+QUEUE = f"clv-test-{os.getpid()}"  # a queue of its own: no other worker can take these tasks
+
+
+@pytest.fixture
+def client():
+    """A Celery client of its own on Redis: the project's app stays eager for the rest of the suite."""
+    celery = Celery("clv-test-client", broker=REDIS, backend=REDIS)
+    yield celery
+    celery.close()
+
+
+@pytest.fixture
+def worker(client):
+    """A real Celery worker (3 processes) on Redis, using this test's database."""
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "clvsite.settings.local",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": REDIS,
+        "CELERY_RESULT_BACKEND": REDIS,
+        "LANGUAGE_CODE": "en",
+        "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "clvsite",
+            "worker",
+            "-c",
+            "3",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not client.control.ping(timeout=1):
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the worker did not start"
+        yield process
+    finally:
+        _stop(process)
+
+
+def _stop(process):
+    """Stop the worker and its children (its own process group), forcefully if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def scores(run_id):
+    return {
+        row[0]: row[1:]
+        for row in CustomerScore.objects.filter(run_id=run_id).values_list(
+            "customer_id",
+            "stage",
+            "stage_rule",
+            "p_purchase_horizon",
+            "clv",
+            "expected_revenue_horizon",
+            "median_days_to_next_purchase",
+            "survival_curve",
+            "rfm_segment",
+        )
+    }
+
+
+def test_chunked_refresh_on_workers_equals_one_process(demo_brand, client, worker):
+    # when the refresh runs on the workers, split into three chunks
+    result = client.send_task(
+        "analytics.refresh_scores", args=[demo_brand.pk, AS_OF.isoformat()], kwargs={"chunks": 3}, queue=QUEUE
+    ).get(timeout=600)
+    assert result["status"] == RunStatus.PUBLISHED, result
+    distributed = result["run_id"]
+    # and again in one process
+    single = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    # then both scored the same customers with the same figures
+    assert single.customers_scored == result["customers_scored"] > 0
+    assert scores(distributed) == scores(single.pk)
+    from apps.analytics.models import ModelRun
+
+    assert ModelRun.objects.get(pk=distributed).params["chunks"] == 3
+
+
+def test_a_refresh_task_that_finds_the_brand_locked_is_skipped(demo_brand, client, worker):
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"], autocommit=True
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, demo_brand.pk])
+        result = client.send_task(
+            "analytics.refresh_scores",
+            args=[demo_brand.pk, AS_OF.isoformat()],
+            kwargs={"chunks": 2},
+            queue=QUEUE,
+        ).get(timeout=120)
+    assert result["status"] == "skipped"
+    assert "Another refresh of this brand is running" in result["message"]

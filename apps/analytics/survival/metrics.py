@@ -4,24 +4,109 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sksurv.metrics import (
-    concordance_index_censored,
-    concordance_index_ipcw,
-    cumulative_dynamic_auc,
-    integrated_brier_score,
-)
+from sksurv.exceptions import NoComparablePairException
+from sksurv.metrics import cumulative_dynamic_auc, integrated_brier_score
+from sksurv.nonparametric import CensoringDistributionEstimator
 
 from .models import survival_target
 
+TIED_TOL = 1e-8  # risk scores this close count as tied (half a concordant pair), as in scikit-survival
+
+
+def _prefix_counts(keys_by_position: np.ndarray, prefix: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """For each query q: #{p < prefix[q] : keys_by_position[p] < below[q]}, in O(n log² n) with arrays.
+
+    The prefix [0, g) splits into dyadic blocks, one per set bit of g; at each level the keys are sorted
+    within blocks (block index × n + key) and every query counts its block with one searchsorted.
+    """
+    n = keys_by_position.size
+    out = np.zeros(prefix.size, dtype=np.int64)
+    if n == 0 or prefix.size == 0:
+        return out
+    positions = np.arange(n, dtype=np.int64)
+    stride = np.int64(n + 1)
+    level = 0
+    while (1 << level) <= n:
+        has = (prefix >> level) & 1 == 1
+        if has.any():
+            block_keys = np.sort((positions >> level) * stride + keys_by_position)
+            block = (prefix[has] >> level) - 1
+            lo = np.searchsorted(block_keys, block * stride)
+            hi = np.searchsorted(block_keys, block * stride + below[has])
+            out[has] += hi - lo
+        level += 1
+    return out
+
+
+def concordance(durations, events, risk, weights=None, *, tied_tol: float = TIED_TOL) -> float:
+    """Concordance index with the exact pair rules of scikit-survival's `_estimate_concordance_index`:
+    an event i is comparable with every j that lasted longer, and with censored j at the same time; a pair
+    is concordant when i's risk is higher, half when the risks are within `tied_tol`; each event i's pairs
+    weigh weights[i]. Computed by counting in sorted arrays, O(n log² n), not pair by pair."""
+    time = np.asarray(durations, dtype=float)
+    event = np.asarray(events, dtype=bool)
+    est = np.asarray(risk, dtype=float)
+    w = np.ones(time.size) if weights is None else np.asarray(weights, dtype=float)
+    n = time.size
+    order = np.argsort(-time, kind="mergesort")  # longest first: rows before i lasted at least as long
+    t_desc = time[order]
+    # est rank of every row, so "est_j < x" becomes "rank_j < searchsorted(sorted est, x)"
+    sorted_est = np.sort(est)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(est, kind="mergesort")] = np.arange(n)
+    rank_desc = rank[order]
+    # rows that lasted strictly longer than row i: those before its time group in the descending order
+    longer = np.searchsorted(-t_desc, -t_desc, side="left").astype(np.int64)
+    ev = np.flatnonzero(event[order])
+    # scikit-survival never yields an event alone at the longest time (it has nothing to compare with)
+    group_start = longer[ev]
+    alone_longest = (ev == 0) & (n == 1 or t_desc[min(1, n - 1)] != t_desc[0])
+    if ev.size == 0 or (ev.size == 1 and alone_longest[0]):
+        raise NoComparablePairException("Data has no comparable pairs, cannot estimate concordance index.")
+    x = est[order][ev]
+    below = np.searchsorted(sorted_est, x - tied_tol, side="left").astype(np.int64)
+    upto = np.searchsorted(sorted_est, x + tied_tol, side="right").astype(np.int64)
+    con = _prefix_counts(rank_desc, group_start, below)
+    tie = _prefix_counts(rank_desc, group_start, upto) - con
+    size = group_start.copy()
+    # censored rows at the same time as the event are comparable too
+    cens = ~event[order]
+    if cens.any():
+        group_id = np.searchsorted(np.unique(-t_desc), -t_desc).astype(np.int64)  # 0: the longest time
+        stride = np.int64(n + 1)
+        cens_keys = np.sort(group_id[cens] * stride + rank_desc[cens])
+        g = group_id[ev].astype(np.int64) * stride
+        base = np.searchsorted(cens_keys, g)
+        c_below = np.searchsorted(cens_keys, g + below) - base
+        c_upto = np.searchsorted(cens_keys, g + upto) - base
+        con += c_below
+        tie += c_upto - c_below
+        size += np.searchsorted(cens_keys, g + stride) - base
+    wi = w[order][ev]
+    numerator = float(np.sum(wi * con) + 0.5 * np.sum(wi * tie))
+    denominator = float(np.sum(wi * size))
+    return numerator / denominator
+
 
 def harrell_c(durations, events, risk) -> float:
-    return float(concordance_index_censored(np.asarray(events, bool), np.asarray(durations, float), risk)[0])
+    return concordance(durations, events, risk)
 
 
 def uno_c(train_durations, train_events, durations, events, risk, *, tau: float | None = None) -> float:
+    """Uno's C: the concordance of pairs weighted by inverse probability of censoring (squared), truncated
+    at tau; the weights are scikit-survival's (`concordance_index_ipcw`), the counting is `concordance`."""
     y_train = survival_target(train_durations, train_events)
     y_test = survival_target(durations, events)
-    return float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0])
+    time = np.asarray(durations, dtype=float)
+    risk = np.asarray(risk, dtype=float)
+    cens = CensoringDistributionEstimator().fit(y_train)
+    if tau is None:
+        ipcw = cens.predict_ipcw(y_test)
+    else:
+        mask = time < tau
+        ipcw = np.zeros(time.size)
+        ipcw[mask] = cens.predict_ipcw(y_test[mask])
+    return float(concordance(time, y_test["event"], risk, np.square(ipcw)))
 
 
 def time_dependent_auc(train_durations, train_events, durations, events, risk, times) -> dict[float, float]:

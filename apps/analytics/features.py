@@ -12,11 +12,13 @@ differences (date arithmetic, epoch seconds) live in `_Dialect`.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import psycopg
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
@@ -84,15 +86,36 @@ def _run(cursor, sql: str, params=()) -> None:
 
 
 def _frame(cursor, sql: str, params=()) -> pd.DataFrame:
+    """The query's rows as a frame: on PostgreSQL streamed as CSV through COPY TO STDOUT and parsed by pandas
+    (no Python tuple per row); elsewhere fetched. NULLs and empty text both become NaN, as the features
+    treat them the same (unknown)."""
+    if connection.vendor == "postgresql":
+        raw = cursor.cursor  # the psycopg cursor
+        statement = psycopg.ClientCursor(raw.connection).mogrify(sql, params)
+        buffer = io.BytesIO()
+        with raw.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+            for block in copy:
+                buffer.write(block)
+        buffer.seek(0)
+        return pd.read_csv(buffer, dtype={"age_band": object})
     cursor.execute(sql, params)
     columns = [c[0] for c in cursor.description]
     return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+
+
+def _session_tune(cursor) -> None:
+    """For this transaction only: room for the per-anchor hash aggregates and sorts in memory (not on disk),
+    and no JIT compilation (it costs more than it saves on these one-pass queries)."""
+    if connection.vendor == "postgresql":
+        _run(cursor, "SET LOCAL work_mem = '256MB'")
+        _run(cursor, "SET LOCAL jit = off")
 
 
 def purchases_prepare(cursor, *, brand_id: int, cutoff: datetime) -> int:
     """TEMP table _clv_purchases: paid purchases up to the cutoff, numbered per customer, with the previous
     and next purchase (up to the cutoff only) and running spend. Returns the number of purchases."""
     d = _Dialect(connection.vendor)
+    _session_tune(cursor)
     _run(cursor, "DROP TABLE IF EXISTS _clv_purchases")
     _run(
         cursor,

@@ -37,6 +37,7 @@ from apps.analytics.survival.rfm import (
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import StageRules, assign_stage
 from apps.core.bulk import copy_rows, db_datetime, is_postgres
+from apps.loyalty.services import tiers_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -481,8 +482,9 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
                 run.pk,
             ],
         )
+    _tiers_assign(run=run, when=now)
     run.status, run.published_at = RunStatus.PUBLISHED, now
-    run.save(update_fields=["status", "published_at", "updated_at"])
+    run.save(update_fields=["status", "published_at", "updated_at", "params"])
     stale = list(
         ModelRun.objects.filter(brand_id=run.brand_id, kind=RunKind.REFRESH, status=RunStatus.SUPERSEDED)
         .order_by("-published_at")
@@ -494,6 +496,50 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
 
 
 ChunkScorer = Callable[[ModelRun, list[tuple[int, int]]], int]
+
+
+def _tiers_assign(*, run: ModelRun, when) -> None:
+    """Tier every scored customer by the brand's rules (history and benefits follow) and record the tier
+    on the run's scores. Part of publishing: a tier changes only when its scores become the published ones."""
+    columns = [
+        "customer_id",
+        "clv",
+        "churn_probability",
+        "rfm_recency",
+        "rfm_frequency",
+        "rfm_monetary",
+        "rfm_segment",
+    ]
+    scores = pd.DataFrame.from_records(
+        CustomerScore.objects.filter(run=run).values_list(*columns).iterator(chunk_size=20_000),
+        columns=columns,
+    )
+    scores["clv"] = scores["clv"].astype(float)
+    result = tiers_refresh(brand=run.brand, scores=scores, when=when, run_id=run.pk)
+    assigned = result.assignment.dropna(subset=["tier_id"])
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS _clv_tiers")
+        cursor.execute("CREATE TEMP TABLE _clv_tiers (customer_id bigint, tier_id bigint)")
+        copy_rows(
+            "_clv_tiers",
+            ["customer_id", "tier_id"],
+            zip(assigned["customer_id"].tolist(), assigned["tier_id"].astype("int64").tolist(), strict=True),
+        )
+        table = CustomerScore._meta.db_table
+        cursor.execute(
+            f"UPDATE {table} SET tier_id = t.tier_id FROM _clv_tiers t "
+            f"WHERE {table}.brand_id = %s AND {table}.run_id = %s AND {table}.customer_id = t.customer_id",
+            [run.brand_id, run.pk],
+        )
+        cursor.execute("DROP TABLE _clv_tiers")
+    run.params = {
+        **run.params,
+        "tiers": {
+            "changes": result.changes,
+            "grants_created": result.grants_created,
+            "grants_revoked": result.grants_revoked,
+        },
+    }
 
 
 def scores_refresh(

@@ -15,10 +15,11 @@ BRAND_OWNED_MODELS = {
     "streams": ["stream", "streamview"],
     "orders": ["order", "orderitem"],
     "communities": ["community", "communitymembership"],
-    "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant"],
+    "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant", "tierrule", "tierchange"],
+    "analytics": ["modelrun", "customerscore", "stagechange"],
 }
 MANAGER_EDITS = {
-    "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant"],
+    "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant", "tierrule", "tierchange"],
     "customers": ["customer"],
     "communities": ["community", "communitymembership"],
 }

@@ -222,3 +222,31 @@ def test_stage_rules_are_the_brands_own(demo_brand):
         assert score.orders_count >= config.maturity_min_orders
         assert score.days_since_last_purchase <= 0.5 * score.rhythm_days
     assert run.settings_snapshot["churn_gap_ratio"] == "1.00"
+
+
+def test_publishing_tiers_everyone_by_the_rules_with_history_and_benefits(demo_brand):
+    from apps.loyalty.models import BenefitGrant, TierChange
+
+    # when the first refresh is published
+    run = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    scores = CustomerScore.objects.filter(run=run)
+    opted_out = scores.filter(customer__automated_decisions_opt_out=True)
+    # then every customer who accepts automated decisions has a tier, and the opted-out have none
+    assert not scores.filter(tier__isnull=True, customer__automated_decisions_opt_out=False).exists()
+    assert not opted_out.filter(tier__isnull=False).exists()
+    assert set(scores.values_list("tier__code", flat=True)) >= {"high", "potential", "basic"}
+    # the high tier follows its default rule: churn probability at most 0.6
+    assert scores.filter(tier__code="high").exists()
+    assert not scores.filter(tier__code="high", churn_probability__gt=0.6).exists()
+    # history and benefits were written, and the run says how much
+    changes = TierChange.objects.filter(brand=demo_brand, run_id=run.pk)
+    assert changes.count() == scores.count() - opted_out.count() == run.params["tiers"]["changes"]
+    grants = BenefitGrant.objects.filter(brand=demo_brand, source="tier")
+    assert grants.count() == run.params["tiers"]["grants_created"] > 0
+    assert not grants.filter(customer__automated_decisions_opt_out=True).exists()
+    # a second refresh for the same date changes no tier and grants nothing new
+    again = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    assert again.params["tiers"] == {"changes": 0, "grants_created": 0, "grants_revoked": 0}
+    assert dict(CustomerScore.objects.filter(run=again).values_list("customer_id", "tier_id")) == dict(
+        scores.values_list("customer_id", "tier_id")
+    )

@@ -29,7 +29,7 @@ TABLE_PARAMS = [
 
 def index_columns(indexdef: str) -> list[str]:
     """Columns of `CREATE [UNIQUE] INDEX name ON table USING method (col, col DESC, ...)`."""
-    match = re.search(r"USING \w+ \((.*)\)", indexdef)
+    match = re.search(r"USING \w+ \(([^)]*)\)", indexdef)  # the column list, not a WHERE clause
     assert match, indexdef
     return [part.strip().split()[0].strip('"') for part in match.group(1).split(",")]
 

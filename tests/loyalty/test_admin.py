@@ -101,10 +101,6 @@ def test_tier_history_is_listed_per_brand_and_read_only(login, superuser, rival_
     assert other.get(reverse("admin:loyalty_tierchange_change", args=[ours.pk])).status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apps/brands/roles.py does not grant loyalty.view_tierchange yet; once it does, drop this mark",
-)
 def test_tier_filter_of_the_history_offers_own_brand_tiers_only(login, rival_manager, brand, other_brand):
     TierChangeFactory(brand=brand)
     TierChangeFactory(brand=other_brand)

@@ -121,3 +121,75 @@ def published_run(*, brand) -> ModelRun | None:
 def published_scores(*, brand):
     """Scores readers see: those of the brand's published run (none before the first publish)."""
     return CustomerScore.objects.filter(brand=brand, run__status=RunStatus.PUBLISHED)
+
+
+STAGE_ORDER = ["introduction", "growth", "maturity", "decline", "churned"]
+
+
+def run_as_of(*, brand, day: date) -> ModelRun | None:
+    """The refresh that was (or is) published last among those as of `day` or earlier."""
+    return (
+        ModelRun.objects.filter(
+            brand=brand,
+            kind="refresh",
+            as_of__lte=day,
+            status__in=[RunStatus.PUBLISHED, RunStatus.SUPERSEDED],
+        )
+        .order_by("-as_of", "-published_at")
+        .first()
+    )
+
+
+def stage_transition_matrix(*, brand, start: date, end: date) -> dict:
+    """How many customers moved from each stage at `start` to each stage at `end`, from the scores of the
+    runs published for those dates. Customers new by `end` come from "" (not yet a buyer)."""
+    run_a, run_b = run_as_of(brand=brand, day=start), run_as_of(brand=brand, day=end)
+    if run_b is None:
+        raise ValueError(f"no published scores as of {end}")
+    if run_a is not None and not CustomerScore.objects.filter(run=run_a).exists():
+        raise ValueError(f"the scores as of {start} are no longer kept")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT COALESCE(a.stage, ''), b.stage, COUNT(*)
+            FROM {CustomerScore._meta.db_table} b
+            LEFT JOIN {CustomerScore._meta.db_table} a
+              ON a.brand_id = b.brand_id AND a.run_id = %s AND a.customer_id = b.customer_id
+            WHERE b.brand_id = %s AND b.run_id = %s
+            GROUP BY COALESCE(a.stage, ''), b.stage
+            """,
+            [run_a.pk if run_a else -1, brand.pk, run_b.pk],
+        )
+        rows = cursor.fetchall()
+    matrix = {src: dict.fromkeys(STAGE_ORDER, 0) for src in ["", *STAGE_ORDER]}
+    for src, dst, n in rows:
+        matrix[src][dst] = int(n)
+    return {
+        "from_run": run_a.pk if run_a else None,
+        "to_run": run_b.pk,
+        "from_as_of": run_a.as_of.isoformat() if run_a else None,
+        "to_as_of": run_b.as_of.isoformat(),
+        "matrix": matrix,
+    }
+
+
+def hazard_factors(*, run: ModelRun, stage: str) -> list[dict]:
+    """The stage model's covariates in words staff read: what raises or lowers the chance of buying again,
+    and by how much per unit (or per standard deviation for continuous ones), strongest first."""
+    from apps.analytics.features import FEATURES
+
+    rows = []
+    for row in run.stage_models.get(stage, []):
+        binary = row["feature"] in ("community_member", "engaged_5plus", "age_unknown")
+        ratio = row["hazard_ratio"] if binary else row["hazard_ratio_per_sd"]
+        rows.append(
+            {
+                "feature": row["feature"],
+                "label": str(FEATURES.get(row["feature"], row["feature"])),
+                "hazard_ratio": ratio,
+                "per": "unit" if binary else "sd",
+                "effect_percent": round((ratio - 1.0) * 100.0, 1),
+                "direction": "more_likely_to_buy" if ratio > 1 else "less_likely_to_buy",
+            }
+        )
+    return sorted(rows, key=lambda r: abs(np.log(max(r["hazard_ratio"], 1e-9))), reverse=True)

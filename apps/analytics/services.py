@@ -87,11 +87,16 @@ def brand_refresh_lock(brand):
 
 
 class _Clock:
-    def __init__(self):
+    """Times each phase; `on_phase` (a progress display) hears each phase's name as it starts."""
+
+    def __init__(self, on_phase: Callable[[str], None] | None = None):
         self.timings: dict[str, float] = {}
+        self.on_phase = on_phase
 
     @contextmanager
     def phase(self, name: str):
+        if self.on_phase is not None:
+            self.on_phase(name)
         start = time.perf_counter()
         try:
             yield
@@ -224,7 +229,7 @@ def _evaluate_window(
 def _holdout_metrics(*, brand, run: ModelRun, config, rules, clock: _Clock) -> dict:
     """Judge the model on held-out time: fit as of (cutoff − max(horizon, 180 days)), compare with what
     happened up to the cutoff."""
-    holdout = max(run.horizon_days, 180)
+    holdout = max(run.horizon_days, 180) + 7  # follow-up past 180 days, so AUC at 180 days is measurable
     return _evaluate_window(
         brand=brand,
         start=run.cutoff - timedelta(days=holdout),
@@ -345,10 +350,10 @@ def scores_chunk_write(
         return copy_rows(CustomerScore._meta.db_table, names, rows)
 
 
-def model_run_execute(*, run: ModelRun) -> ModelRun:
+def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None = None) -> ModelRun:
     """Fit, judge on held-out time, score every customer with a paid purchase, write the scores under the
     run (not yet visible). Leaves the run SUCCEEDED, SKIPPED (too little data) or FAILED."""
-    config, rules, clock = _run_start(run)
+    config, rules, clock = _run_start(run, progress)
     try:
         if not _enough_data(run):
             return run
@@ -368,11 +373,11 @@ def model_run_execute(*, run: ModelRun) -> ModelRun:
         run.save()
 
 
-def _run_start(run: ModelRun):
+def _run_start(run: ModelRun, progress: Callable[[str], None] | None = None):
     config = scoring_config_get(brand=run.brand)
     run.status, run.started_at = RunStatus.RUNNING, timezone.now()
     run.save(update_fields=["status", "started_at", "updated_at"])
-    return config, stage_rules_for(config), _Clock()
+    return config, stage_rules_for(config), _Clock(progress)
 
 
 def _enough_data(run: ModelRun) -> bool:
@@ -551,6 +556,7 @@ def scores_refresh(
     triggered_by: str = "",
     chunks: int = 1,
     score_chunks: ChunkScorer | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ModelRun:
     """The whole refresh for one brand: lock, fit, judge, score, publish. Raises RefreshSkipped when another
     refresh of the brand holds its lock.
@@ -579,16 +585,20 @@ def scores_refresh(
             triggered_by=triggered_by[:100],
         )
         if score_chunks is None or chunks <= 1:
-            model_run_execute(run=run)
+            model_run_execute(run=run, progress=progress)
         else:
-            _execute_distributed(run=run, chunks=chunks, score_chunks=score_chunks)
+            _execute_distributed(run=run, chunks=chunks, score_chunks=score_chunks, progress=progress)
         if run.status == RunStatus.SUCCEEDED:
+            if progress is not None:
+                progress("publish")
             model_run_publish(run=run)
     return run
 
 
-def _execute_distributed(*, run: ModelRun, chunks: int, score_chunks: ChunkScorer) -> None:
-    config, rules, clock = _run_start(run)
+def _execute_distributed(
+    *, run: ModelRun, chunks: int, score_chunks: ChunkScorer, progress: Callable[[str], None] | None = None
+) -> None:
+    config, rules, clock = _run_start(run, progress)
     try:
         if not _enough_data(run):
             return

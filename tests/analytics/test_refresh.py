@@ -3,6 +3,7 @@
 import csv
 from datetime import timedelta
 
+import numpy as np
 import psycopg
 import pytest
 from django.core.management import call_command
@@ -250,3 +251,32 @@ def test_publishing_tiers_everyone_by_the_rules_with_history_and_benefits(demo_b
     assert dict(CustomerScore.objects.filter(run=again).values_list("customer_id", "tier_id")) == dict(
         scores.values_list("customer_id", "tier_id")
     )
+
+
+def test_stage_transition_matrix_between_two_dates(demo_brand):
+    first = scores_refresh(brand=demo_brand, as_of=AS_OF - timedelta(days=60))
+    second = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    result = selectors.stage_transition_matrix(brand=demo_brand, start=AS_OF - timedelta(days=45), end=AS_OF)
+    assert (result["from_run"], result["to_run"]) == (first.pk, second.pk)
+    matrix = result["matrix"]
+    # every customer scored at the later date is counted once, by where they were at the earlier one
+    assert sum(sum(row.values()) for row in matrix.values()) == second.customers_scored
+    assert sum(matrix[""].values()) == second.customers_scored - first.customers_scored  # new buyers
+    before = dict(CustomerScore.objects.filter(run=first).values_list("customer_id", "stage"))
+    after = dict(CustomerScore.objects.filter(run=second).values_list("customer_id", "stage"))
+    stayed_mature = sum(1 for c, s in after.items() if s == "maturity" and before.get(c) == "maturity")
+    assert matrix["maturity"]["maturity"] == stayed_mature
+    with pytest.raises(ValueError, match="no published scores as of"):
+        selectors.stage_transition_matrix(brand=demo_brand, start=AS_OF, end=AS_OF - timedelta(days=400))
+
+
+def test_hazard_factors_read_as_staff_words(demo_brand):
+    run = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    factors = selectors.hazard_factors(run=run, stage="maturity")
+    community = next(f for f in factors if f["feature"] == "community_member")
+    assert community["label"] == "member of a community" and community["per"] == "unit"
+    assert community["direction"] == (
+        "more_likely_to_buy" if community["hazard_ratio"] > 1 else "less_likely_to_buy"
+    )
+    strengths = [abs(np.log(f["hazard_ratio"])) for f in factors]
+    assert strengths == sorted(strengths, reverse=True)

@@ -3,6 +3,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from tqdm import tqdm
 
 from apps.analytics.models import Estimator, RunStatus
 from apps.analytics.services import RefreshSkipped, scores_refresh
@@ -29,6 +30,23 @@ class Command(BaseCommand):
             raise CommandError(_("Unknown brand: %(slug)s") % {"slug": brand}) from None
         if horizon_days is not None and not 7 <= horizon_days <= 365:
             raise CommandError(_("--horizon-days must be between 7 and 365."))
+        phases = [
+            "holdout: fit",
+            "holdout: predict",
+            "holdout: metrics",
+            "fit",
+            "rfm",
+            "features: customers",
+            "predict",
+            "write scores",
+            "publish",
+        ]
+        bar = tqdm(total=len(phases), unit=_("step"), file=self.stderr, disable=None, leave=False)
+
+        def progress(phase: str) -> None:
+            bar.set_description(phase)
+            bar.update(1)
+
         try:
             run = scores_refresh(
                 brand=brand_obj,
@@ -36,10 +54,13 @@ class Command(BaseCommand):
                 horizon_days=horizon_days,
                 estimator=estimator,
                 triggered_by="command",
+                progress=progress,
             )
         except RefreshSkipped as exc:
             self.stdout.write(self.style.WARNING(str(exc)))
             return
+        finally:
+            bar.close()
         for phase, seconds in run.timings.items():
             self.stdout.write(f"  {phase:<24} {seconds:8.2f} s")
         if run.status == RunStatus.PUBLISHED:

@@ -125,12 +125,18 @@ class ScoringConfig(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(maturity_min_orders__gt=models.F("growth_min_orders")),
                 name="scoringconfig_maturity_after_growth",
+                violation_error_message=_("Maturity must need more paid purchases than growth."),
             ),
             models.CheckConstraint(
                 condition=Q(churn_gap_ratio__gt=models.F("decline_gap_ratio")),
                 name="scoringconfig_churn_after_decline",
+                violation_error_message=_("The churned ratio must be larger than the decline ratio."),
             ),
-            models.CheckConstraint(condition=Q(growth_min_orders__gte=2), name="scoringconfig_growth_repeat"),
+            models.CheckConstraint(
+                condition=Q(growth_min_orders__gte=2),
+                name="scoringconfig_growth_repeat",
+                violation_error_message=_("Growth starts with a repeat purchase: at least 2 paid purchases."),
+            ),
         ]
 
     def __str__(self):

@@ -16,12 +16,13 @@ BRAND_OWNED_MODELS = {
     "orders": ["order", "orderitem"],
     "communities": ["community", "communitymembership"],
     "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant", "tierrule", "tierchange"],
-    "analytics": ["modelrun", "customerscore", "stagechange"],
+    "analytics": ["modelrun", "customerscore", "stagechange", "scoringconfig"],
 }
 MANAGER_EDITS = {
     "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant", "tierrule", "tierchange"],
     "customers": ["customer"],
     "communities": ["community", "communitymembership"],
+    "analytics": ["scoringconfig"],
 }
 
 GROUP_NAMES = {"viewer": "Brand viewer", "analyst": "Brand analyst", "manager": "Brand manager"}

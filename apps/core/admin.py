@@ -32,7 +32,7 @@ def brand_lookup_for(model) -> str | None:
         field = model._meta.get_field("brand")
     except FieldDoesNotExist:
         return None
-    if field.many_to_one and field.related_model is Brand:
+    if (field.many_to_one or field.one_to_one) and field.related_model is Brand:
         return "brand_id"
     return None
 

@@ -1,0 +1,117 @@
+"""The engine's admin pages: scoped to the staff member's brand; runs and scores read-only; stage rules
+editable by managers only."""
+
+import pytest
+from django.urls import reverse
+
+from apps.analytics.models import CustomerScore, ModelRun, ScoringConfig
+from apps.brands.services import membership_set
+from tests.factories import T0 as WHEN
+from tests.factories import BrandFactory, CustomerFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def make_run(brand):
+    run = ModelRun.objects.create(
+        brand=brand,
+        as_of=WHEN.date(),
+        cutoff=WHEN,
+        horizon_days=90,
+        estimator="coxph",
+        status="published",
+        metrics={"overall": {"model": {"harrell_c": 0.81}}},
+    )
+    customer = CustomerFactory(brand=brand)
+    CustomerScore.objects.create(
+        brand=brand,
+        run=run,
+        customer=customer,
+        stage="growth",
+        stage_rule="growth_orders",
+        rhythm_days=20,
+        rfm_recency=3,
+        rfm_frequency=3,
+        rfm_monetary=3,
+        rfm_segment="loyal",
+        orders_count=2,
+        monetary_total=100,
+        last_purchase_at=WHEN,
+        days_since_last_purchase=5,
+        p_purchase_horizon=0.7,
+        churn_probability=0.3,
+        expected_revenue_horizon=80,
+        clv=300,
+        survival_curve=[1.0] * 13,
+    )
+    return run, customer
+
+
+@pytest.fixture
+def two_brands(client):
+    mine, theirs = BrandFactory(slug="mine"), BrandFactory(slug="theirs")
+    return mine, theirs, make_run(mine), make_run(theirs)
+
+
+def login(client, brand, role):
+    user = UserFactory(username=f"{role}-{brand.slug}")
+    membership_set(user=user, brand=brand, role=role)
+    client.force_login(user)
+    return user
+
+
+def test_runs_and_scores_are_scoped_and_read_only(client, two_brands):
+    mine, theirs, (my_run, my_customer), (their_run, their_customer) = two_brands
+    login(client, mine, "manager")
+    page = client.get(reverse("admin:analytics_modelrun_changelist"))
+    assert page.status_code == 200
+    assert f">{my_run.pk}<" in page.content.decode() and "0.81" in page.content.decode()
+    assert client.get(reverse("admin:analytics_modelrun_change", args=[their_run.pk])).status_code == 404
+    scores = client.get(reverse("admin:analytics_customerscore_changelist")).content.decode()
+    assert my_customer.external_id in scores and their_customer.external_id not in scores
+    detail = client.get(reverse("admin:analytics_modelrun_change", args=[my_run.pk]))
+    assert detail.status_code == 200 and 'name="_save"' not in detail.content.decode()
+    assert client.get(reverse("admin:analytics_customerscore_add")).status_code == 403
+
+
+def test_stage_rules_are_edited_by_managers_not_viewers(client, two_brands):
+    mine, _theirs, *_ = two_brands
+    config = ScoringConfig.objects.create(brand=mine)
+    url = reverse("admin:analytics_scoringconfig_change", args=[config.pk])
+    login(client, mine, "viewer")
+    assert client.get(url).status_code == 200
+    assert client.post(url, {}).status_code == 403
+    client.logout()
+    login(client, mine, "manager")
+    form = {
+        "horizon_days": 60,
+        "lifetime_days": 730,
+        "gross_margin": "0.4",
+        "annual_discount_rate": "0.08",
+        "estimator": "coxph",
+        "tune_hyperparameters": "on",
+        "min_stage_events": 50,
+        "fit_sample_rows": 100000,
+        "random_seed": 0,
+        "churn_gap_ratio": "2.5",
+        "churn_probability": "0.9",
+        "decline_gap_ratio": "1.2",
+        "maturity_min_orders": 5,
+        "growth_min_orders": 2,
+    }
+    response = client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    config.refresh_from_db()
+    assert (config.horizon_days, str(config.decline_gap_ratio), config.maturity_min_orders) == (60, "1.20", 5)
+    # a rule set that contradicts itself is refused with the reason
+    response = client.post(url, {**form, "decline_gap_ratio": "3.0", "churn_gap_ratio": "2.0"})
+    assert response.status_code == 200
+    assert (
+        "scoringconfig_churn_after_decline" in response.content.decode()
+        or "errornote" in response.content.decode()
+    )
+    theirs_config = ScoringConfig.objects.create(brand=_theirs)
+    assert (
+        client.get(reverse("admin:analytics_scoringconfig_change", args=[theirs_config.pk])).status_code
+        == 404
+    )

@@ -56,7 +56,7 @@ class ScoringConfigAdmin(BrandScopedAdmin):
             _("Lifecycle stage rules"),
             {
                 "description": _(
-                    "Checked in this order: churned, decline, maturity, growth, introduction. Rhythm "
+                    "Checked from first to last: churned, decline, maturity, growth, introduction. Rhythm "
                     "is the customer's average days between purchases (the brand's typical gap for "
                     "a single purchase)."
                 ),

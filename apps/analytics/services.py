@@ -150,8 +150,14 @@ def _evaluate_window(
         engine, gaps, info = _fit_at(
             brand=brand, cutoff=start, config=config, rules=rules, estimator=estimator, tune=False
         )
-        km, _, _ = _fit_at(
-            brand=brand, cutoff=start, config=config, rules=rules, estimator="kaplan_meier", tune=False
+        # the baseline: the same stage paths without covariates, fitted on the same gaps
+        km = fit_engine(
+            gaps,
+            [],
+            rules,
+            estimator="kaplan_meier",
+            min_events=config.min_stage_events,
+            seed=config.random_seed,
         )
     with clock.phase(f"{label}: predict"):
         customers = selectors.customer_frame(brand=brand, cutoff=start)
@@ -251,7 +257,15 @@ def _score_rows(run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rule
         customers["elapsed_days"], customers["k"], customers["cum_amount"], run.params["rfm_cuts"]
     )
     segment = rfm_segment(r, f, m)
-    curves = ["[" + ",".join(f"{v:.5g}" for v in curve) + "]" for curve in pred["survival_curve"]]
+    curve_text = pd.DataFrame(
+        np.vstack(pred["survival_curve"].to_numpy()) if len(pred) else np.zeros((0, 13))
+    )
+    curves = [
+        "[" + line + "]"
+        for line in curve_text.to_csv(
+            header=False, index=False, float_format="%.5g", lineterminator="\n"
+        ).splitlines()
+    ]
     last = pd.to_datetime(customers["t"], unit="s", utc=True)
     now = timezone.now()
     median = pred["median_days_to_next_purchase"].to_numpy()

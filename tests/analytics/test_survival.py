@@ -255,3 +255,49 @@ def test_quintile_cuts_score_a_part_exactly_as_the_whole_population():
         np.testing.assert_array_equal(
             score_with_cuts(values[part], cuts, higher_is_better=higher), whole[part]
         )
+
+
+def test_predicted_median_is_the_first_day_at_or_below_one_half():
+    from apps.analytics.survival.engine import fit_engine, predict
+    from apps.analytics.survival.stages import StageRules, conditional_path_survival, rhythm
+
+    rng = np.random.default_rng(9)
+    n = 3000
+    x = rng.integers(0, 2, n).astype(float)
+    gaps = pd.DataFrame(
+        {
+            "k": rng.integers(1, 7, n),
+            "rhythm_days": rng.uniform(10, 60, n),
+            "t": np.arange(n, dtype=float),
+            "amount": rng.gamma(2, 50, n),
+            "x": x,
+        }
+    )
+    never = rng.random(n) < 0.25 + 0.2 * (1 - x)  # a cure fraction: some never buy again
+    gaps["duration_days"] = np.where(never, 200.0, np.minimum(rng.exponential(30 / np.exp(0.5 * x)), 200.0))
+    gaps["event"] = gaps["duration_days"] < 200.0
+    engine = fit_engine(gaps, ["x"], StageRules(), min_events=20)
+    customers = pd.DataFrame(
+        {
+            "k": rng.integers(1, 7, 500),
+            "elapsed_days": rng.uniform(0, 120, 500),
+            "rhythm_days": rng.uniform(10, 60, 500),
+            "mean_amount": 100.0,
+            "x": rng.integers(0, 2, 500).astype(float),
+        }
+    )
+    pred = predict(engine, customers, horizon_days=90)
+    days = np.arange(1, 366, dtype=float)
+    cond = conditional_path_survival(
+        engine.models,
+        customers[["x"]],
+        customers["k"].to_numpy(),
+        customers["elapsed_days"].to_numpy(),
+        rhythm(customers["rhythm_days"], engine.brand_rhythm),
+        engine.rules,
+        days,
+    )
+    below = cond <= 0.5
+    brute = np.where(below.any(axis=1), days[below.argmax(axis=1)], np.nan)
+    np.testing.assert_array_equal(pred["median_days_to_next_purchase"].to_numpy(), brute)
+    assert np.isfinite(brute).sum() > 50 and np.isnan(brute).sum() > 50

@@ -21,6 +21,7 @@ from .stages import (
     active_stage,
     brand_rhythm,
     conditional_path_survival,
+    path_survival,
     stage_training_rows,
 )
 from .stages import rhythm as rhythm_of
@@ -241,25 +242,48 @@ def predict(
     return pd.concat(parts, ignore_index=True)
 
 
+def _median_days(
+    models, X, k, elapsed, r, rules, now, edges, first_cdf, max_days: float = 365.0
+) -> np.ndarray:
+    """First whole day on which P(no purchase yet) falls to 0.5 or below (NaN if not within max_days): the
+    bin edge that first crosses brackets it, then bisection on days narrows it to one day."""
+    within = edges <= max_days
+    crossed = first_cdf[:, within] >= 0.5
+    hit = crossed.any(axis=1)
+    first = crossed.argmax(axis=1)
+    hi = np.where(hit, edges[within][first], np.nan)
+    lo = np.where(first > 0, edges[within][np.maximum(first - 1, 0)], 0.0)
+    todo = hit & (hi - lo > 1)
+    while todo.any():
+        mid = np.floor((lo + hi) / 2.0)
+        idx = np.flatnonzero(todo)
+        rows = X.iloc[idx] if X is not None else None
+        s_mid = path_survival(models, rows, k[idx], elapsed[idx] + mid[idx], r[idx], rules)
+        below = s_mid / np.maximum(now[idx], 1e-12) <= 0.5
+        hi[idx] = np.where(below, mid[idx], hi[idx])
+        lo[idx] = np.where(below, lo[idx], mid[idx])
+        todo = hit & (hi - lo > 1)
+    return hi
+
+
 def _predict_chunk(engine, chunk, horizon, lifetime, margin, discount, brand_mean, grid, bin_days):
     X = chunk[engine.features].reset_index(drop=True)
     k = chunk["k"].to_numpy()
     elapsed = chunk["elapsed_days"].to_numpy(float)
     r = rhythm_of(chunk["rhythm_days"], engine.brand_rhythm)
     rules, models = engine.rules, engine.models
-    # survival on the stored grid, at the horizon, and on a daily grid for the median
-    daily = np.arange(1, 366, dtype=float)
-    times = np.unique(np.concatenate([grid, [float(horizon)], daily]))
-    cond = conditional_path_survival(models, X, k, elapsed, r, rules, times)
+    # one evaluation serves the stored grid, the horizon and the renewal bin edges (the first purchase)
+    n_bins = int(np.ceil(max(lifetime, horizon) / bin_days))
+    edges = bin_days * np.arange(1, n_bins + 1, dtype=float)
+    times = np.unique(np.concatenate([grid, [float(horizon)], edges]))
+    now = path_survival(models, X, k, elapsed, r, rules)
+    ahead = path_survival(models, X, k, elapsed[:, None] + times[None, :], r, rules)
+    cond = np.clip(ahead / np.maximum(now, 1e-12)[:, None], 0.0, 1.0)
     at = {t: i for i, t in enumerate(times)}
     s_h = cond[:, at[float(horizon)]]
     curve = cond[:, [at[t] for t in grid]]
-    below = cond[:, [at[t] for t in daily]] <= 0.5
-    median = np.where(below.any(axis=1), daily[below.argmax(axis=1)], np.nan)
-    # expected purchases: the first from the conditional curve, later gaps from a fresh purchase one stage on
-    n_bins = int(np.ceil(max(lifetime, horizon) / bin_days))
-    edges = bin_days * np.arange(1, n_bins + 1, dtype=float)
-    first_cdf = 1.0 - conditional_path_survival(models, X, k, elapsed, r, rules, edges)
+    first_cdf = 1.0 - cond[:, [at[t] for t in edges]]
+    median = _median_days(models, X, k, elapsed, r, rules, now, edges, first_cdf)
     gap_cdf = 1.0 - conditional_path_survival(models, X, k + 1, np.zeros_like(elapsed), r, rules, edges)
     per_bin = renewal_purchases(first_cdf, gap_cdf)
     covered = np.clip((horizon - (edges - bin_days)) / bin_days, 0.0, 1.0)

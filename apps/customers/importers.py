@@ -9,9 +9,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.brands.models import Brand
-from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, StagingTable, upsert
+from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, StagingTable
 from apps.core.importing import fields as f
-from apps.core.importing.staging import UpsertCounts, adapt_datetimes, insert_defaults, merge
+from apps.core.importing.staging import (
+    UpsertCounts,
+    adapt_datetimes,
+    insert_defaults,
+    merge,
+    stage_and_upsert,
+)
 from apps.customers.models import AcquisitionChannel, AgeBand, Customer, Gender, TouchChannel, age_band_for
 from apps.streams.models import Stream
 
@@ -157,26 +163,14 @@ def customers_import(
     stage = StagingTable("_imp_customers", [("external_id", "text"), *db_columns])
     datetime_positions = [i + 1 for i, (_c, t) in enumerate(db_columns) if t == "timestamptz"]
     adapt_datetimes(staged_rows, datetime_positions)
-    with run.writing():
-        with run.phase("copy"):
-            stage.create()
-            staged = stage.load(staged_rows)
-        with run.phase("upsert"):
-            supplied = [column for column, _t in db_columns]
-            defaults = insert_defaults(Customer, {"external_id", *supplied})
-            values = {"external_id": "s.external_id", **{c: f"s.{c}" for c in supplied}}
-            values.update({column: "%s" for column in defaults})
-            run.count(
-                upsert(
-                    model=Customer,
-                    brand_id=brand.pk,
-                    values=values,
-                    value_params=list(defaults.values()),
-                    source=f"{stage.name} s",
-                    conflict=["brand_id", "external_id"],
-                    update=supplied,
-                    staged=staged,
-                    now=timezone.now(),
-                )
-            )
+    supplied = [column for column, _t in db_columns]
+    stage_and_upsert(
+        run=run,
+        model=Customer,
+        brand_id=brand.pk,
+        stage=stage,
+        rows=staged_rows,
+        supplied=supplied,
+        defaults=insert_defaults(Customer, {"external_id", *supplied}),
+    )
     return run.finish(parser.rows_read)

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from apps.brands.models import Brand
 from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, StagingTable, upsert
 from apps.core.importing import fields as f
-from apps.core.importing.staging import adapt_datetimes
+from apps.core.importing.staging import adapt_datetimes, stage_and_upsert
 from apps.customers.importers import customers_stage_seen, customers_upsert_seen
 from apps.streams.models import Platform, Stream, StreamView
 
@@ -92,26 +92,15 @@ def streams_import(
     supplied = [column for column, _t in db_columns]
     defaults = {"title": "", "host_name": "", "platform": Platform.OTHER.value, "category": ""}
     defaults = {c: v for c, v in defaults.items() if c not in supplied}
-    with run.writing():
-        with run.phase("copy"):
-            stage.create()
-            staged = stage.load(staged_rows)
-        with run.phase("upsert"):
-            values = {"external_id": "s.external_id", **{c: f"s.{c}" for c in supplied}}
-            values.update({c: "%s" for c in defaults})
-            run.count(
-                upsert(
-                    model=Stream,
-                    brand_id=brand.pk,
-                    values=values,
-                    value_params=list(defaults.values()),
-                    source=f"{stage.name} s",
-                    conflict=["brand_id", "external_id"],
-                    update=supplied,
-                    staged=staged,
-                    now=timezone.now(),
-                )
-            )
+    stage_and_upsert(
+        run=run,
+        model=Stream,
+        brand_id=brand.pk,
+        stage=stage,
+        rows=staged_rows,
+        supplied=supplied,
+        defaults=defaults,
+    )
     return run.finish(parser.rows_read)
 
 

@@ -275,3 +275,39 @@ def analyze(*tables: str) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {', '.join(tables)}")
+
+
+def stage_and_upsert(
+    *,
+    run,
+    model: type[Model],
+    brand_id: int,
+    stage: StagingTable,
+    rows,
+    supplied: list[str],
+    defaults: Mapping[str, object],
+) -> None:
+    """Load parsed rows into the staging table and upsert them into `model` by (brand, external_id): the
+    `supplied` columns come from the file (and update existing rows), `defaults` fill the rest on insert."""
+    from django.utils import timezone
+
+    with run.writing():
+        with run.phase("copy"):
+            stage.create()
+            staged = stage.load(rows)
+        with run.phase("upsert"):
+            values = {"external_id": "s.external_id", **{c: f"s.{c}" for c in supplied}}
+            values.update({column: "%s" for column in defaults})
+            run.count(
+                upsert(
+                    model=model,
+                    brand_id=brand_id,
+                    values=values,
+                    value_params=list(defaults.values()),
+                    source=f"{stage.name} s",
+                    conflict=["brand_id", "external_id"],
+                    update=supplied,
+                    staged=staged,
+                    now=timezone.now(),
+                )
+            )

@@ -341,3 +341,29 @@ def test_preview_of_a_brand_without_history_starts_from_no_tier(brand):
     assert set(preview["from_tier"]) == {""}
     assert preview["customers"].sum() == 4
     assert np.all(preview["from_tier_id"].isna())
+
+
+@pytest.mark.django_db
+def test_brands_from_before_tier_rules_get_the_default_rules_by_migration():
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from apps.loyalty.models import TierRule
+    from tests.factories import BrandFactory
+
+    migration = importlib.import_module("apps.loyalty.migrations.0005_default_tier_rules_for_existing_brands")
+    # given a brand whose default tiers have no rules (as before the rules existed), and a custom tier
+    brand = BrandFactory(slug="old")
+    from apps.loyalty.services import loyalty_defaults_ensure
+
+    loyalty_defaults_ensure(brand=brand)
+    TierRule.objects.filter(brand=brand).delete()
+    # when the data migration runs
+    migration.add_default_rules(django_apps, None)
+    # then each default tier has its default rule, once
+    rules = {r.tier.code: r for r in TierRule.objects.filter(brand=brand).select_related("tier")}
+    assert set(rules) == {"high", "potential", "basic"}
+    assert (rules["high"].min_clv_percentile, str(rules["high"].max_churn_probability)) == (80, "0.600")
+    migration.add_default_rules(django_apps, None)
+    assert TierRule.objects.filter(brand=brand).count() == 3

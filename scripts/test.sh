@@ -11,6 +11,10 @@ case "$DATABASE_URL" in
   postgres://*|postgresql://*) ;;
   *) echo "The tests need PostgreSQL; DATABASE_URL=$DATABASE_URL is not a postgres:// URL" >&2; exit 1 ;;
 esac
+# the database named in DATABASE_URL (pytest creates its own test_* database beside it)
+db_name=${DATABASE_URL##*/}; db_name=${db_name%%\?*}
+psql "${DATABASE_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db_name'" | grep -q 1 \
+  || psql "${DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE \"$db_name\""
 .venv/bin/ruff check .
 .venv/bin/python manage.py makemigrations --check --dry-run
 .venv/bin/pytest "$@"

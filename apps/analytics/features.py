@@ -111,16 +111,30 @@ def _session_tune(cursor) -> None:
         _run(cursor, "SET LOCAL jit = off")
 
 
-def purchases_prepare(cursor, *, brand_id: int, cutoff: datetime) -> int:
+def purchases_prepare(
+    cursor,
+    *,
+    brand_id: int,
+    cutoff: datetime,
+    customer_ids: tuple[int, int] | None = None,
+    session: bool = False,
+) -> int:
     """TEMP table _clv_purchases: paid purchases up to the cutoff, numbered per customer, with the previous
-    and next purchase (up to the cutoff only) and running spend. Returns the number of purchases."""
+    and next purchase (up to the cutoff only) and running spend. Returns the number of purchases.
+
+    Built once at the latest cutoff it serves (`session=True` keeps it past the transaction, until
+    purchases_drop), it also serves earlier cutoffs: numbering, previous purchase and running spend of a
+    purchase do not depend on later ones, and anchors_prepare masks the next purchase beyond its cutoff."""
     d = _Dialect(connection.vendor)
     _session_tune(cursor)
     _run(cursor, "DROP TABLE IF EXISTS _clv_purchases")
+    range_sql, range_params = "", []
+    if customer_ids is not None:
+        range_sql, range_params = " AND o.customer_id BETWEEN %s AND %s", list(customer_ids)
     _run(
         cursor,
         f"""
-        {d.temp("_clv_purchases")} AS
+        {"CREATE TEMP TABLE _clv_purchases" if session else d.temp("_clv_purchases")} AS
         SELECT o.id AS order_id, o.customer_id, o.placed_at, o.total_amount AS amount,
                ROW_NUMBER() OVER w AS k,
                LAG(o.placed_at) OVER w AS prev_at,
@@ -129,27 +143,38 @@ def purchases_prepare(cursor, *, brand_id: int, cutoff: datetime) -> int:
                FIRST_VALUE(o.placed_at) OVER w AS first_at,
                COUNT(*) OVER (PARTITION BY o.customer_id) AS n_orders
         FROM orders_order o
-        WHERE o.brand_id = %s AND o.status = 'paid' AND o.placed_at <= %s
+        WHERE o.brand_id = %s AND o.status = 'paid' AND o.placed_at <= %s{range_sql}
         WINDOW w AS (PARTITION BY o.customer_id ORDER BY o.placed_at, o.id
                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         """,
-        [brand_id, db_datetime(cutoff)],
+        [brand_id, db_datetime(cutoff), *range_params],
     )
     cursor.execute("SELECT COUNT(*) FROM _clv_purchases")
     return int(cursor.fetchone()[0])
 
 
-def anchors_prepare(cursor, spec: AnchorSpec) -> int:
-    """TEMP table _clv_anchors from _clv_purchases, with the 30/90-day window starts precomputed."""
+def purchases_drop(cursor) -> None:
+    _run(cursor, "DROP TABLE IF EXISTS _clv_purchases")
+
+
+def anchors_prepare(cursor, spec: AnchorSpec, *, cutoff: datetime) -> int:
+    """TEMP table _clv_anchors from _clv_purchases as of `cutoff` (at or before the one it was built at):
+    purchases up to the cutoff, the next purchase only when it is up to the cutoff too, and the 30/90-day
+    window starts precomputed."""
     d = _Dialect(connection.vendor)
     _run(cursor, "DROP TABLE IF EXISTS _clv_anchors")
+    at = db_datetime(cutoff)
     if spec.last_only:
-        where = "p.k = p.n_orders"
-        params: list = []
+        # each customer's last purchase up to the cutoff: the next one (if any) is after it
+        where = "p.placed_at <= %s AND (p.next_at IS NULL OR p.next_at > %s)"
+        params: list = [at, at]
     else:
         # a deterministic pseudo-random sample: multiplicative hash of the order id, salted by the seed
-        where = f"((p.order_id * 2654435761 + %s) %% {SAMPLE_PRIME}) * 1000 < %s * {SAMPLE_PRIME}"
-        params = [spec.seed, spec.sample_per_mille]
+        where = (
+            f"p.placed_at <= %s AND ((p.order_id * 2654435761 + %s) %% {SAMPLE_PRIME}) * 1000 "
+            f"< %s * {SAMPLE_PRIME}"
+        )
+        params = [at, spec.seed, spec.sample_per_mille]
     if spec.customer_ids is not None:
         where += " AND p.customer_id BETWEEN %s AND %s"
         params = [*params, *spec.customer_ids]
@@ -158,11 +183,11 @@ def anchors_prepare(cursor, spec: AnchorSpec) -> int:
         f"""
         {d.temp("_clv_anchors")} AS
         SELECT p.order_id AS anchor_id, p.customer_id, p.placed_at AS t, p.k, p.amount, p.cum_amount,
-               p.prev_at, p.next_at, p.first_at,
+               p.prev_at, CASE WHEN p.next_at <= %s THEN p.next_at END AS next_at, p.first_at,
                {d.minus_days("p.placed_at", 30)} AS t30, {d.minus_days("p.placed_at", 90)} AS t90
         FROM _clv_purchases p WHERE {where}
         """,
-        params,
+        [at, *params],
     )
     if d.pg:
         _run(cursor, "CREATE INDEX ON _clv_anchors (customer_id)")

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 
-from apps.analytics.features import DAY, AnchorSpec, anchor_frame, anchors_prepare, purchases_prepare
+from apps.analytics.features import (
+    DAY,
+    AnchorSpec,
+    anchor_frame,
+    anchors_prepare,
+    purchases_drop,
+    purchases_prepare,
+)
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus
 from apps.core.bulk import db_datetime
 
@@ -18,12 +27,39 @@ def cutoff_for(brand, as_of: date) -> datetime:
     return datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=brand.tzinfo)
 
 
+_window: ContextVar[tuple[int, datetime] | None] = ContextVar("clv_purchase_window", default=None)
+
+
+@contextmanager
+def purchase_window(*, brand, cutoff: datetime):
+    """Build the brand's purchase window once for everything extracted at or before `cutoff` inside the
+    block (a refresh extracts at three cutoffs: the run's, the holdout start and the RFM baseline's)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        purchases_prepare(cursor, brand_id=brand.pk, cutoff=cutoff, session=True)
+    token = _window.set((brand.pk, cutoff))
+    try:
+        yield
+    finally:
+        _window.reset(token)
+        with connection.cursor() as cursor:
+            purchases_drop(cursor)
+
+
+def _purchases_ready(cursor, *, brand, cutoff: datetime, customer_ids=None) -> None:
+    window = _window.get()
+    if window is not None and window[0] == brand.pk and cutoff <= window[1]:
+        return
+    purchases_prepare(cursor, brand_id=brand.pk, cutoff=cutoff, customer_ids=customer_ids)
+
+
 def gap_frame(*, brand, cutoff: datetime, sample_per_mille: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per (sampled) paid purchase up to the cutoff, with covariates at the purchase and the time to
     the next paid purchase, censored at the cutoff."""
     with transaction.atomic(), connection.cursor() as cursor:
-        purchases_prepare(cursor, brand_id=brand.pk, cutoff=cutoff)
-        anchors_prepare(cursor, AnchorSpec(last_only=False, sample_per_mille=sample_per_mille, seed=seed))
+        _purchases_ready(cursor, brand=brand, cutoff=cutoff)
+        anchors_prepare(
+            cursor, AnchorSpec(last_only=False, sample_per_mille=sample_per_mille, seed=seed), cutoff=cutoff
+        )
         return anchor_frame(cursor, brand_id=brand.pk, cutoff=cutoff)
 
 
@@ -41,8 +77,8 @@ def customer_frame(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | N
     purchases k, spend, and days elapsed since the last purchase. `customer_ids` limits it to an inclusive
     range of customer ids (one chunk of a distributed scoring)."""
     with transaction.atomic(), connection.cursor() as cursor:
-        purchases_prepare(cursor, brand_id=brand.pk, cutoff=cutoff)
-        anchors_prepare(cursor, AnchorSpec(last_only=True, customer_ids=customer_ids))
+        _purchases_ready(cursor, brand=brand, cutoff=cutoff, customer_ids=customer_ids)
+        anchors_prepare(cursor, AnchorSpec(last_only=True, customer_ids=customer_ids), cutoff=cutoff)
         frame = anchor_frame(cursor, brand_id=brand.pk, cutoff=cutoff)
     frame["elapsed_days"] = (cutoff.timestamp() - frame["t"].to_numpy(float)) / DAY
     frame["mean_amount"] = frame["cum_amount"].to_numpy(float) / frame["k"].to_numpy(float)

@@ -371,11 +371,12 @@ def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None =
     try:
         if not _enough_data(run):
             return run
-        run.metrics = _holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
-        engine = model_run_fit(run=run, config=config, rules=rules, clock=clock)
-        run.customers_scored = scores_chunk_write(
-            run=run, engine=engine, config=config, rules=rules, clock=clock
-        )
+        with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
+            run.metrics = _holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
+            engine = model_run_fit(run=run, config=config, rules=rules, clock=clock)
+            run.customers_scored = scores_chunk_write(
+                run=run, engine=engine, config=config, rules=rules, clock=clock
+            )
         run.status = RunStatus.SUCCEEDED
         return run
     except Exception as exc:
@@ -443,17 +444,18 @@ def backtest_run(
     try:
         if not _enough_data(run):
             return run
-        run.metrics = _evaluate_window(
-            brand=brand,
-            start=start,
-            end=end,
-            horizon=horizon_days,
-            config=config,
-            rules=rules,
-            estimator=run.estimator,
-            clock=clock,
-            label="backtest",
-        )
+        with selectors.purchase_window(brand=brand, cutoff=start):
+            run.metrics = _evaluate_window(
+                brand=brand,
+                start=start,
+                end=end,
+                horizon=horizon_days,
+                config=config,
+                rules=rules,
+                estimator=run.estimator,
+                clock=clock,
+                label="backtest",
+            )
         run.status = RunStatus.SUCCEEDED
         return run
     except Exception as exc:
@@ -616,8 +618,9 @@ def _execute_distributed(
     try:
         if not _enough_data(run):
             return
-        run.metrics = _holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
-        model_run_fit(run=run, config=config, rules=rules, clock=clock)
+        with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
+            run.metrics = _holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
+            model_run_fit(run=run, config=config, rules=rules, clock=clock)
         run.save()  # the chunk tasks load the pickled engine from the run
         with clock.phase("score chunks"):
             ranges = selectors.customer_id_chunks(brand=run.brand, cutoff=run.cutoff, chunks=chunks)

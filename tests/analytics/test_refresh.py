@@ -280,3 +280,28 @@ def test_hazard_factors_read_as_staff_words(demo_brand):
     )
     strengths = [abs(np.log(f["hazard_ratio"])) for f in factors]
     assert strengths == sorted(strengths, reverse=True)
+
+
+def test_one_purchase_window_serves_earlier_cutoffs_exactly(demo_brand):
+    import pandas as pd
+
+    late = selectors.cutoff_for(demo_brand, AS_OF)
+    early = late - timedelta(days=120)
+    direct = (
+        selectors.gap_frame(brand=demo_brand, cutoff=early),
+        selectors.customer_frame(brand=demo_brand, cutoff=early),
+    )
+    with selectors.purchase_window(brand=demo_brand, cutoff=late):
+        shared = (
+            selectors.gap_frame(brand=demo_brand, cutoff=early),
+            selectors.customer_frame(brand=demo_brand, cutoff=early),
+        )
+    for a, b in zip(direct, shared, strict=True):
+        assert len(a) > 0
+        pd.testing.assert_frame_equal(
+            a.sort_values("anchor_id").reset_index(drop=True),
+            b.sort_values("anchor_id").reset_index(drop=True),
+        )
+    # and nothing after the early cutoff is in it: no purchase, and no next purchase beyond it
+    assert (shared[0]["t"] <= early.timestamp()).all()
+    assert (shared[0]["next_t"].dropna() <= early.timestamp()).all()

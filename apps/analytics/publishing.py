@@ -1,0 +1,109 @@
+"""Publishing a run: the one transaction in which its scores become the ones readers see, with stage
+history, tiers (and the benefits that follow them) and the pruning of old score history."""
+
+from __future__ import annotations
+
+import pandas as pd
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.analytics import selectors
+from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, StageChange
+from apps.core.bulk import copy_rows, db_datetime
+from apps.loyalty.services import tiers_refresh
+
+KEEP_PUBLISHED_RUNS = 12  # score history kept per brand
+
+
+@transaction.atomic
+def model_run_publish(*, run: ModelRun) -> ModelRun:
+    """Make the run's scores the ones readers see, record stage changes against the previous published
+    run, and keep the last KEEP_PUBLISHED_RUNS runs' scores as history."""
+    from apps.brands.models import Brand
+
+    Brand.objects.select_for_update().get(pk=run.brand_id)  # one publish per brand at a time
+    if run.status != RunStatus.SUCCEEDED:
+        raise ValueError(
+            _("Only a succeeded run can be published (this one is %(status)s).") % {"status": run.status}
+        )
+    previous = selectors.published_run(brand=run.brand)
+    if previous is not None:
+        previous.status = RunStatus.SUPERSEDED
+        previous.save(update_fields=["status", "updated_at"])
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {StageChange._meta.db_table}
+                (brand_id, customer_id, run_id, from_stage, to_stage, rule, changed_on, created_at, updated_at)
+            SELECT s.brand_id, s.customer_id, s.run_id, COALESCE(o.stage, ''), s.stage, s.stage_rule, %s, %s, %s
+            FROM {CustomerScore._meta.db_table} s
+            LEFT JOIN {CustomerScore._meta.db_table} o
+              ON o.brand_id = s.brand_id AND o.run_id = %s AND o.customer_id = s.customer_id
+            WHERE s.brand_id = %s AND s.run_id = %s AND (o.stage IS NULL OR o.stage <> s.stage)
+            """,
+            [
+                run.as_of,
+                db_datetime(now),
+                db_datetime(now),
+                previous.pk if previous else -1,
+                run.brand_id,
+                run.pk,
+            ],
+        )
+    _tiers_assign(run=run, when=now)
+    run.status, run.published_at = RunStatus.PUBLISHED, now
+    run.save(update_fields=["status", "published_at", "updated_at", "params"])
+    stale = list(
+        ModelRun.objects.filter(brand_id=run.brand_id, kind=RunKind.REFRESH, status=RunStatus.SUPERSEDED)
+        .order_by("-published_at")
+        .values_list("pk", flat=True)[KEEP_PUBLISHED_RUNS - 1 :]
+    )
+    if stale:
+        CustomerScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()
+    return run
+
+
+def _tiers_assign(*, run: ModelRun, when) -> None:
+    """Tier every scored customer by the brand's rules (history and benefits follow) and record the tier
+    on the run's scores. Part of publishing: a tier changes only when its scores become the published ones."""
+    columns = [
+        "customer_id",
+        "clv",
+        "churn_probability",
+        "rfm_recency",
+        "rfm_frequency",
+        "rfm_monetary",
+        "rfm_segment",
+    ]
+    scores = pd.DataFrame.from_records(
+        CustomerScore.objects.filter(run=run).values_list(*columns).iterator(chunk_size=20_000),
+        columns=columns,
+    )
+    scores["clv"] = scores["clv"].astype(float)
+    result = tiers_refresh(brand=run.brand, scores=scores, when=when, run_id=run.pk)
+    assigned = result.assignment.dropna(subset=["tier_id"])
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS _clv_tiers")
+        cursor.execute("CREATE TEMP TABLE _clv_tiers (customer_id bigint, tier_id bigint)")
+        copy_rows(
+            "_clv_tiers",
+            ["customer_id", "tier_id"],
+            zip(assigned["customer_id"].tolist(), assigned["tier_id"].astype("int64").tolist(), strict=True),
+        )
+        table = CustomerScore._meta.db_table
+        cursor.execute(
+            f"UPDATE {table} SET tier_id = t.tier_id FROM _clv_tiers t "
+            f"WHERE {table}.brand_id = %s AND {table}.run_id = %s AND {table}.customer_id = t.customer_id",
+            [run.brand_id, run.pk],
+        )
+        cursor.execute("DROP TABLE _clv_tiers")
+    run.params = {
+        **run.params,
+        "tiers": {
+            "changes": result.changes,
+            "grants_created": result.grants_created,
+            "grants_revoked": result.grants_revoked,
+        },
+    }

@@ -51,8 +51,8 @@ def evaluate_window(
         customers = selectors.customer_frame(brand=brand, cutoff=start)
         outcomes = selectors.outcome_frame(brand=brand, start=start, end=end, horizon_days=horizon)
         judged = selectors.with_outcomes(customers, outcomes, follow_up_days=follow_up)
-        model_pred = predict_frame(engine, customers, config, horizon)
-        km_pred = predict_frame(km, customers, config, horizon)
+        model_pred = predict_frame(engine, customers, config, horizon, horizon_only=True)
+        km_pred = predict_frame(km, customers, config, horizon, horizon_only=True)
         # naive RFM: cell rates observed over the window of the same length before `start`
         earlier = start - timedelta(days=horizon)
         before = selectors.customer_frame(brand=brand, cutoff=earlier)

@@ -107,13 +107,20 @@ def fit_at(*, brand, cutoff, config: ScoringConfig, rules: StageRules, estimator
 
 
 def predict_frame(
-    engine: Engine, customers: pd.DataFrame, config: ScoringConfig, horizon: int
+    engine: Engine,
+    customers: pd.DataFrame,
+    config: ScoringConfig,
+    horizon: int,
+    *,
+    horizon_only: bool = False,
 ) -> pd.DataFrame:
+    """Predictions for `customers`. `horizon_only` (evaluation) skips the lifetime renewal: everything judged
+    (probabilities, curve, revenue within the horizon) is the same, but CLV then covers the horizon only."""
     return predict(
         engine,
         customers,
         horizon_days=horizon,
-        lifetime_days=config.lifetime_days,
+        lifetime_days=horizon if horizon_only else config.lifetime_days,
         margin=float(config.gross_margin),
         annual_discount_rate=float(config.annual_discount_rate),
         bin_days=RENEWAL_BIN_DAYS,

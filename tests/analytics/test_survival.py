@@ -301,3 +301,45 @@ def test_predicted_median_is_the_first_day_at_or_below_one_half():
     brute = np.where(below.any(axis=1), days[below.argmax(axis=1)], np.nan)
     np.testing.assert_array_equal(pred["median_days_to_next_purchase"].to_numpy(), brute)
     assert np.isfinite(brute).sum() > 50 and np.isnan(brute).sum() > 50
+
+
+def test_horizon_only_predictions_judge_the_same_figures():
+    from apps.analytics.survival.engine import fit_engine, predict
+    from apps.analytics.survival.stages import StageRules
+
+    rng = np.random.default_rng(4)
+    n = 2000
+    x = rng.integers(0, 2, n).astype(float)
+    gaps = pd.DataFrame(
+        {
+            "k": rng.integers(1, 7, n),
+            "rhythm_days": rng.uniform(10, 60, n),
+            "t": np.arange(n, dtype=float),
+            "amount": rng.gamma(2, 50, n),
+            "x": x,
+        }
+    )
+    gaps["duration_days"] = np.minimum(rng.exponential(150 / np.exp(0.5 * x)), 400.0)  # medians past 90 days
+    gaps["event"] = gaps["duration_days"] < 400.0
+    engine = fit_engine(gaps, ["x"], StageRules(), min_events=20)
+    customers = pd.DataFrame(
+        {
+            "k": rng.integers(1, 7, 300),
+            "elapsed_days": rng.uniform(0, 120, 300),
+            "rhythm_days": rng.uniform(10, 60, 300),
+            "mean_amount": 80.0,
+            "x": rng.integers(0, 2, 300).astype(float),
+        }
+    )
+    full = predict(engine, customers, horizon_days=90, lifetime_days=1095, bin_days=7)
+    short = predict(engine, customers, horizon_days=90, lifetime_days=90, bin_days=7)
+    for column in (
+        "p_purchase_horizon",
+        "churn_probability",
+        "expected_revenue_horizon",
+        "median_days_to_next_purchase",
+    ):
+        np.testing.assert_allclose(short[column], full[column], rtol=1e-12, err_msg=column)
+    np.testing.assert_allclose(np.vstack(short["survival_curve"]), np.vstack(full["survival_curve"]))
+    assert (short["clv"] < full["clv"]).all()
+    assert (short["median_days_to_next_purchase"] > 91).sum() > 20

@@ -273,7 +273,7 @@ def _predict_chunk(engine, chunk, horizon, lifetime, margin, discount, brand_mea
     r = rhythm_of(chunk["rhythm_days"], engine.brand_rhythm)
     rules, models = engine.rules, engine.models
     # one evaluation serves the stored grid, the horizon and the renewal bin edges (the first purchase)
-    n_bins = int(np.ceil(max(lifetime, horizon) / bin_days))
+    n_bins = int(np.ceil(max(lifetime, horizon, 365) / bin_days))  # edges also bracket the median
     edges = bin_days * np.arange(1, n_bins + 1, dtype=float)
     times = np.unique(np.concatenate([grid, [float(horizon)], edges]))
     now = path_survival(models, X, k, elapsed, r, rules)

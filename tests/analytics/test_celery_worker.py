@@ -58,22 +58,28 @@ def worker(client):
             "WARNING",
             "--without-gossip",
             "--without-mingle",
+            "-Q",
+            QUEUE,
             "-n",
-            f"test-{os.getpid()}@%h",
+            f"{QUEUE}@%h",
         ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, so _stop reaches the pool processes too
     )
     try:
         deadline = time.monotonic() + 60
         while not client.control.ping(timeout=1):
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            assert process.poll() is None, f"the worker exited with {process.returncode}"
             assert time.monotonic() < deadline, "the worker did not start"
         yield process
     finally:
         _stop(process)
+        time.sleep(1)
+        with pytest.raises(ProcessLookupError):  # nothing of the worker's group is left running
+            os.killpg(process.pid, 0)
 
 
 def _stop(process):

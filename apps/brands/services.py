@@ -45,6 +45,27 @@ def membership_set(*, user, brand: Brand, role: str) -> Membership:
 
 
 @transaction.atomic
+def staff_user_ensure(
+    *, username: str, brand: Brand, role: str, password: str | None = None, keep_password: bool = False
+) -> tuple[object, str | None]:
+    """Create or update a staff login with `role` in `brand`. Returns the user and the password it set
+    (a random one when none is given), or None when an existing user's password was kept."""
+    import secrets
+
+    from django.contrib.auth import get_user_model
+
+    user, created = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+    new_password = None
+    if created or not keep_password:
+        new_password = password or secrets.token_urlsafe(12)
+        user.set_password(new_password)
+        user.is_staff = True
+        user.save()
+    membership_set(user=user, brand=brand, role=role)
+    return user, new_password
+
+
+@transaction.atomic
 def membership_remove(*, user, brand: Brand) -> None:
     Membership.objects.filter(user=user, brand=brand).delete()
     user_groups_sync(user=user)

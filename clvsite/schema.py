@@ -13,12 +13,13 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 from apps.analytics.graphql import schema as analytics
 from apps.brands.graphql import schema as brands
 from apps.communities.graphql import schema as communities
+from apps.core.graphql import ingest
 from apps.customers.graphql import schema as customers
 from apps.loyalty.graphql import schema as loyalty
 from apps.orders.graphql import schema as orders
 from apps.streams.graphql import schema as streams
 
-_APPS = (brands, customers, orders, streams, communities, loyalty, analytics)
+_APPS = (brands, customers, orders, streams, communities, loyalty, analytics, ingest)
 
 Query = merge_types("Query", tuple(m.Query for m in _APPS if hasattr(m, "Query")))
 _mutations = tuple(m.Mutation for m in _APPS if hasattr(m, "Mutation"))

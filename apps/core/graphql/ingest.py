@@ -1,0 +1,1 @@
+"""Batch ingest (customers, streams, stream views, orders) and customer erasure over GraphQL."""

@@ -343,3 +343,22 @@ def test_horizon_only_predictions_judge_the_same_figures():
     np.testing.assert_allclose(np.vstack(short["survival_curve"]), np.vstack(full["survival_curve"]))
     assert (short["clv"] < full["clv"]).all()
     assert (short["median_days_to_next_purchase"] > 91).sum() > 20
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 500])
+@pytest.mark.parametrize("ties", [True, False])
+def test_vectorised_event_counts_equal_scikit_survivals_loop(n, ties):
+    from sksurv import nonparametric
+
+    from apps.analytics.survival import _speedups
+
+    rng = np.random.default_rng(n)
+    time = rng.integers(0, 12, n).astype(float) if ties else rng.random(n)
+    event = rng.random(n) < 0.6
+    expected = _speedups._original(event, time)
+    got = _speedups.counts(event, time)
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(have, want)
+    everyone_censored = _speedups.counts(np.zeros(n, dtype=bool), time)
+    np.testing.assert_array_equal(everyone_censored[1], 0)
+    assert nonparametric._compute_counts is _speedups.counts  # installed by importing the package

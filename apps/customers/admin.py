@@ -1,11 +1,14 @@
 """Customers in the admin. The raw phone is personal data: shown only with customers.view_customer_pii."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core.admin import BrandScopedAdmin
 from apps.core.scoping import user_may
 from apps.customers.models import Customer
+from apps.customers.services import customer_erase
 
 PII_PERMISSION = "customers.view_customer_pii"
 
@@ -42,7 +45,8 @@ class CustomerAdmin(BrandScopedAdmin):
     autocomplete_fields = ("acquisition_stream",)
     # Counting a million rows twice per page is wasteful; one count for the filtered list is enough.
     show_full_result_count = False
-    readonly_fields = ("phone_masked", "created_at", "updated_at")
+    readonly_fields = ("phone_masked", "created_at", "updated_at", "erased_at")
+    actions = ("erase_personal_data",)
     fieldsets = (
         (None, {"fields": ("brand", "external_id", "display_name", "phone")}),
         (_("Profile"), {"fields": ("gender", "birth_year", "age_band", "province", "city")}),
@@ -51,8 +55,35 @@ class CustomerAdmin(BrandScopedAdmin):
             _("Consent and touches"),
             {"fields": ("marketing_consent", "automated_decisions_opt_out", "preferred_touch_channel")},
         ),
-        (_("Record"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        (_("Record"), {"fields": ("created_at", "updated_at", "erased_at"), "classes": ("collapse",)}),
     )
+
+    @admin.action(description=_("Erase personal data"), permissions=["change"])
+    def erase_personal_data(self, request, queryset):
+        """Erase the selected customers' personal data (customers.services.customer_erase); orders stay.
+        Every selected customer must be of a brand where the user may change customers (managers)."""
+        selected = list(queryset.values_list("pk", "brand_id"))
+        if any(not self.user_may_in_brand(request, "change", brand_id) for _pk, brand_id in selected):
+            raise PermissionDenied
+        from apps.brands.models import Brand
+
+        brands = Brand.objects.in_bulk({brand_id for _pk, brand_id in selected})
+        erased = 0
+        for pk, brand_id in selected:
+            customer, erased_now = customer_erase(brand=brands[brand_id], customer_id=pk)
+            if erased_now:
+                erased += 1
+                self.log_change(request, customer, [{"changed": {"fields": ["erased_at"]}}])
+        self.message_user(
+            request,
+            ngettext(
+                "Erased the personal data of %(count)d customer.",
+                "Erased the personal data of %(count)d customers.",
+                erased,
+            )
+            % {"count": erased},
+            messages.SUCCESS,
+        )
 
     @admin.display(description=_("region"), ordering="province")
     def region(self, obj):

@@ -85,6 +85,8 @@ class Customer(BrandOwnedModel):
     preferred_touch_channel = models.CharField(
         _("preferred touch channel"), max_length=16, choices=TouchChannel.choices, blank=True
     )
+    # Set by customers.services.customer_erase: the personal data is gone, orders and figures stay.
+    erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("customer")

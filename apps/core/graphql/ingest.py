@@ -1,1 +1,124 @@
-"""Batch ingest (customers, streams, stream views, orders) and customer erasure over GraphQL."""
+"""Batch ingest (customers, streams, stream views, orders) and customer erasure over GraphQL.
+
+Both write a brand's data, so both need the manager role in that brand (API tokens: a manager token). The
+mutations only check who is calling and translate types; the work is done by the services the CSV import
+commands and the admin use (apps.core.importing.batch → apps/<app>/importers.py; customers.services).
+"""
+
+from __future__ import annotations
+
+import strawberry
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext
+from strawberry import relay
+from strawberry.types import Info
+
+from apps.core.graphql.ingest_types import (
+    CustomerIngestInput,
+    EraseCustomerPayload,
+    IngestPayload,
+    OrderIngestInput,
+    StreamIngestInput,
+    StreamViewIngestInput,
+    input_values,
+)
+from apps.core.graphql.permissions import caller_brand_ids, require_role, signed_in_user_or_deny
+from apps.core.importing import batch
+
+MANAGER = "Needs the manager role in the brand (ingest writes the brand's data)."
+BATCH = (
+    "At most 1,000 items per call (more: one error, nothing written). Idempotent by external id: sending the "
+    "same items again changes nothing; changed fields are updated. Every bad item gives an error with its "
+    "index and field, and with any error nothing is written."
+)
+
+
+def _global_pk(value, type_name: str) -> int | None:
+    """The database id inside a relay global id of the given type; None when it is anything else."""
+    try:
+        gid = relay.GlobalID.from_id(value)
+        return int(gid.node_id) if gid.type_name == type_name else None
+    except (ValueError, TypeError):  # GlobalIDValueError is a ValueError
+        return None
+
+
+def _brand_for(info: Info, brand_id) -> object:
+    """The brand, when the caller is its manager; "No such brand." for ids of brands they are not in."""
+    from apps.brands.models import Brand
+
+    signed_in_user_or_deny(info)
+    pk = _global_pk(brand_id, "Brand")
+    if pk is None:
+        raise PermissionDenied(gettext("No such brand."))
+    require_role(info, pk, "manager")
+    try:
+        return Brand.objects.get(pk=pk)
+    except Brand.DoesNotExist:  # a superuser naming a brand that does not exist
+        raise PermissionDenied(gettext("No such brand.")) from None
+
+
+def _ingest(info: Info, brand_id, items, service) -> IngestPayload:
+    brand = _brand_for(info, brand_id)
+    if refused := batch.too_many_items(len(items)):
+        return IngestPayload.from_result(refused)
+    return IngestPayload.from_result(service(brand=brand, items=[input_values(item) for item in items]))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description=f"Create or update customers by customerId. {BATCH} {MANAGER}")
+    def ingest_customers(
+        self, info: Info, brand: strawberry.ID, items: list[CustomerIngestInput]
+    ) -> IngestPayload:
+        return _ingest(info, brand, items, batch.customers_ingest)
+
+    @strawberry.mutation(description=f"Create or update live streams by streamId. {BATCH} {MANAGER}")
+    def ingest_streams(
+        self, info: Info, brand: strawberry.ID, items: list[StreamIngestInput]
+    ) -> IngestPayload:
+        return _ingest(info, brand, items, batch.streams_ingest)
+
+    @strawberry.mutation(
+        description=f"Create or update stream views by (streamId, customerId); unknown customers are created. "
+        f"{BATCH} {MANAGER}"
+    )
+    def ingest_stream_views(
+        self, info: Info, brand: strawberry.ID, items: list[StreamViewIngestInput]
+    ) -> IngestPayload:
+        return _ingest(info, brand, items, batch.stream_views_ingest)
+
+    @strawberry.mutation(
+        description=f"Create or update whole orders by orderId; unknown customers are created. {BATCH} {MANAGER}"
+    )
+    def ingest_orders(self, info: Info, brand: strawberry.ID, items: list[OrderIngestInput]) -> IngestPayload:
+        return _ingest(info, brand, items, batch.orders_ingest)
+
+    @strawberry.mutation(
+        description="Erase a customer's personal data for good (PIPL): name, phone, gender, birth year, age "
+        "band, region and touch preference are cleared, the external id becomes a random token, marketing "
+        "consent is withdrawn and the customer is opted out of automated decisions (tiers and benefits). "
+        "Orders and the brand's figures stay. Idempotent. Needs the manager role in the customer's brand."
+    )
+    def erase_customer(self, info: Info, id: strawberry.ID) -> EraseCustomerPayload:
+        from apps.customers.models import Customer
+        from apps.customers.services import customer_erase
+
+        signed_in_user_or_deny(info)
+        no_such = PermissionDenied(gettext("No such customer."))
+        pk = _global_pk(id, "Customer")
+        if pk is None:
+            raise no_such
+        customers = Customer.objects.filter(pk=pk)
+        brand_ids = caller_brand_ids(info)
+        if brand_ids is not None:
+            customers = customers.filter(brand_id__in=brand_ids)
+        customer = customers.select_related("brand").first()
+        if customer is None:
+            raise no_such
+        require_role(info, customer.brand_id, "manager")
+        customer, erased_now = customer_erase(brand=customer.brand, customer_id=customer.pk)
+        return EraseCustomerPayload(
+            customer_id=relay.GlobalID("Customer", str(customer.pk)),
+            erased_at=customer.erased_at,
+            erased_now=erased_now,
+        )

@@ -362,3 +362,23 @@ def test_vectorised_event_counts_equal_scikit_survivals_loop(n, ties):
     everyone_censored = _speedups.counts(np.zeros(n, dtype=bool), time)
     np.testing.assert_array_equal(everyone_censored[1], 0)
     assert nonparametric._compute_counts is _speedups.counts  # installed by importing the package
+
+
+def test_tuning_folds_chain_forward_and_censor_training_outcomes_at_the_fold_start():
+    from apps.analytics.survival.engine import time_folds
+
+    times = np.arange(100, dtype=float)  # one anchor a day
+    durations = np.full(100, 10.0)
+    events = np.ones(100, dtype=bool)
+    folds = list(time_folds(times, durations, events, starts=(0.5, 0.75)))
+    assert len(folds) == 2
+    train, d_train, e_train, valid = folds[0]
+    start = np.quantile(times, 0.5)  # 49.5
+    assert train.sum() == 50 and not (times[train] >= start).any()
+    assert np.flatnonzero(valid).tolist() == list(range(50, 75))
+    # anchors within 10 days of the start buy again only after it: censored at the start, not events
+    assert (times[train] + d_train <= start + 1e-9).all()
+    assert e_train.tolist() == [True] * 40 + [False] * 10
+    np.testing.assert_allclose(d_train[-1], start - 49.0)
+    last_valid = folds[1][3]
+    assert np.flatnonzero(last_valid).tolist() == list(range(75, 100))

@@ -85,21 +85,51 @@ def _fit(kind, X, durations, events, params, seed):
     return fit_survival_model(kind, X, durations, events, params=params, random_state=seed)
 
 
-def tune(kind: str, X: pd.DataFrame, durations, events, times, *, seed: int = 0) -> tuple[dict, list[dict]]:
-    """Pick hyperparameters by a time split: fit on the earlier 75% of anchors, rank the later 25% by
-    Harrell's C. `times` are the anchors' purchase times (any monotone unit)."""
+TUNING_FOLD_STARTS = (0.55, 0.70, 0.85)  # quantiles of anchor time where each validation slice begins
+
+
+def time_folds(times, durations, events, starts=TUNING_FOLD_STARTS):
+    """Forward-chaining folds over anchor time (rolling origin): for each start s, train on the anchors
+    before s with their outcomes censored at s (nothing after s is seen), validate on the anchors from s up
+    to the next start (the last slice runs to the end). Yields (train mask, train durations, train events,
+    validation mask). `times` and `durations` are in days."""
     times = np.asarray(times, dtype=float)
-    split = np.quantile(times, 0.75)
-    train, valid = times < split, times >= split
+    durations = np.asarray(durations, dtype=float)
+    events = np.asarray(events, dtype=bool)
+    edges = [*np.quantile(times, starts), np.inf]
+    for s, end in zip(edges[:-1], edges[1:], strict=True):
+        train = times < s
+        valid = (times >= s) & (times < end)
+        seen = np.minimum(durations, s - times)
+        yield train, seen[train], events[train] & (times + durations <= s)[train], valid
+
+
+def tune(kind: str, X: pd.DataFrame, durations, events, times, *, seed: int = 0) -> tuple[dict, list[dict]]:
+    """Pick hyperparameters by time-split cross-validation: forward-chaining folds (see time_folds), each
+    candidate ranked by its mean Harrell's C on the validation slices. `times` are the anchors' purchase
+    times in days."""
     durations = np.asarray(durations, float)
     events = np.asarray(events, bool)
+    folds = [
+        fold
+        for fold in time_folds(times, durations, events)
+        if fold[2].any() and events[fold[3]].any() and fold[0].sum() >= 20
+    ]
     results = []
-    if not events[train].any() or not events[valid].any():
+    if not folds:
         return TUNING_GRID[kind][0], results
     for params in TUNING_GRID[kind]:
-        model = _fit(kind, X[train], durations[train], events[train], params, seed)
-        score = harrell_c(durations[valid], events[valid], model.risk_score(X[valid]))
-        results.append({"params": params, "harrell_c": round(score, 4)})
+        scores = []
+        for train, d_train, e_train, valid in folds:
+            model = _fit(kind, X[train], d_train, e_train, params, seed)
+            scores.append(harrell_c(durations[valid], events[valid], model.risk_score(X[valid])))
+        results.append(
+            {
+                "params": params,
+                "harrell_c": round(float(np.mean(scores)), 4),
+                "folds": [round(c, 4) for c in scores],
+            }
+        )
     best = max(results, key=lambda r: r["harrell_c"])["params"]
     return best, results
 
@@ -128,7 +158,7 @@ def fit_engine(
             X_all.iloc[active["row"].to_numpy()].reset_index(drop=True),
             active["duration"].to_numpy(),
             active["event"].to_numpy(),
-            gaps["t"].to_numpy()[active["row"].to_numpy()],
+            gaps["t"].to_numpy(float)[active["row"].to_numpy()] / 86400.0,
             seed=seed,
         )
     params = params or {}

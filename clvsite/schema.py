@@ -4,33 +4,44 @@ Each app defines `Query` (and, where it changes data, `Mutation`) in `apps/<app>
 module merges them. Types live beside them in `apps/<app>/graphql/types.py`.
 """
 
-import strawberry
 from django.conf import settings
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from apps.analytics.graphql import schema as analytics
+from apps.api.graphql import schema as api
 from apps.brands.graphql import schema as brands
 from apps.communities.graphql import schema as communities
 from apps.core.graphql import ingest
+from apps.core.graphql.errors import ClvMaskErrors, ClvSchema
+from apps.core.graphql.limits import MAX_NODE_COUNT, NodeCountLimiter
 from apps.customers.graphql import schema as customers
 from apps.loyalty.graphql import schema as loyalty
 from apps.orders.graphql import schema as orders
 from apps.streams.graphql import schema as streams
 
-_APPS = (brands, customers, orders, streams, communities, loyalty, analytics, ingest)
+_APPS = (brands, customers, orders, streams, communities, loyalty, analytics, ingest, api)
 
 Query = merge_types("Query", tuple(m.Query for m in _APPS if hasattr(m, "Query")))
 _mutations = tuple(m.Mutation for m in _APPS if hasattr(m, "Mutation"))
 Mutation = merge_types("Mutation", _mutations) if _mutations else None
 
-# Classes or factories, so that every request gets fresh extension instances.
+MAX_DEPTH = 10
+MAX_ALIASES = 15
+MAX_TOKENS = 2000
+
+# Classes or factories, so that every request gets fresh extension instances. The limits refuse an
+# operation before it runs (see docs/api.md); ClvMaskErrors hides our internals behind "Unexpected error."
+# while validation, permission and not-found errors stay clear (apps/core/graphql/errors.py).
 extensions = [
     DjangoOptimizerExtension,
-    lambda: QueryDepthLimiter(max_depth=10),
-    lambda: MaxAliasesLimiter(max_alias_count=15),
-    lambda: MaxTokensLimiter(max_token_count=2000),
+    lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+    lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+    lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    lambda: NodeCountLimiter(max_node_count=MAX_NODE_COUNT),
+    ClvMaskErrors,
 ]
 if not getattr(settings, "GRAPHQL_INTROSPECTION", True):
     from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -38,4 +49,6 @@ if not getattr(settings, "GRAPHQL_INTROSPECTION", True):
 
     extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+# Without introspection, "Did you mean …?" suggestions would leak the schema too.
+config = StrawberryConfig(disable_field_suggestions=not getattr(settings, "GRAPHQL_INTROSPECTION", True))
+schema = ClvSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)

@@ -3,7 +3,8 @@
 viewer  reads everything of the brand
 analyst reads, and (in later features) runs analyses and refreshes
 manager also edits tiers, benefits, tier links, grants, communities and customers' marketing flags,
-        manages the brand's memberships and sees customers' raw personal data (customers.view_customer_pii)
+        manages the brand's memberships and sees customers' raw personal data (customers.view_customer_pii),
+        and is the only role that sees, creates and revokes the brand's API tokens (MANAGER_ONLY)
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ MANAGER_EDITS = {
     "communities": ["community", "communitymembership"],
     "analytics": ["scoringconfig"],
 }
+
+# Models only managers see at all (and add/change; there is no delete: a token is revoked, not removed).
+MANAGER_ONLY = {"api": ["apitoken"]}
 
 GROUP_NAMES = {"viewer": "Brand viewer", "analyst": "Brand analyst", "manager": "Brand manager"}
 
@@ -49,6 +53,9 @@ def role_permissions(role: str) -> frozenset[str]:
                 "customers.view_customer_pii",
             }
         )
+        for app, models in MANAGER_ONLY.items():
+            for model in models:
+                perms.update({f"{app}.view_{model}", f"{app}.add_{model}", f"{app}.change_{model}"})
     return frozenset(perms)
 
 

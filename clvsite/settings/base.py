@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "apps.loyalty",
     "apps.analytics",
     "apps.demo",
+    "apps.api",
 ]
 
 MIDDLEWARE = [

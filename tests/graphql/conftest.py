@@ -22,6 +22,30 @@ def gql(client: Client, query: str, variables: dict | None = None):
     return response
 
 
+def gql_token(client: Client, token: str, query: str, variables: dict | None = None):
+    """POST a query as JSON the way a frontend app does: `Authorization: Bearer <token>`, no cookies, no CSRF."""
+    return client.post(
+        GRAPHQL_URL,
+        {"query": query, "variables": variables or {}},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+@pytest.fixture
+def api_token_for(db):
+    """Factory: `api_token_for(brand, role)` creates an API token of that brand and role and returns its
+    plaintext (e.g. `gql_token(client, api_token_for(brand, "viewer"), QUERY)`)."""
+
+    def make(brand, role: str = "viewer", name: str = "test app") -> str:
+        from apps.api.services import api_token_create
+
+        _token, plaintext = api_token_create(brand=brand, role=role, name=name)
+        return plaintext
+
+    return make
+
+
 @pytest.fixture
 def member(brand):
     user = UserFactory(username="mei")

@@ -1,0 +1,1 @@
+"""GraphQL for API tokens: list, create and revoke (brand managers only)."""

@@ -1,0 +1,146 @@
+"""What a GraphQL client learns when something goes wrong.
+
+Clear, on purpose: the client can act on these, and their messages are written for it.
+- GraphQL syntax and validation errors (unknown field, wrong argument, depth/alias/token/node limits);
+- django ValidationError (messages joined, "field: message" per field), PermissionDenied, and
+  ObjectDoesNotExist (a missing or another brand's row);
+- errors raised as GraphQLError on purpose, bad global ids and relay paging arguments (first, after, …),
+  and variables that do not fit their type.
+
+Masked: everything else, i.e. a bug or an outage in our code or below it. The client gets
+"Unexpected error." with the path, nothing more; the server log gets the exception class and stack
+(not its message, which may hold personal data from a row, unless DEBUG is on).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import strawberry
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.utils.translation import gettext, gettext_noop
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+from strawberry.relay import GlobalIDValueError
+
+logger = logging.getLogger("apps.graphql")
+
+UNEXPECTED_ERROR = gettext_noop("Unexpected error.")
+
+CLEAR_EXCEPTIONS = (ValidationError, PermissionDenied, ObjectDoesNotExist, GlobalIDValueError)
+# strawberry's and strawberry-django's paging code raise ValueError/TypeError for bad client arguments.
+ARGUMENT_CHECKING_MODULES = ("strawberry.relay", "strawberry_django.relay", "strawberry_django.pagination")
+
+
+def _raised_in(exc: BaseException, modules: tuple[str, ...]) -> bool:
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(tb.tb_frame.f_globals.get("__name__", "")).startswith(modules)
+
+
+def is_clear_error(error: GraphQLError) -> bool:
+    """True for errors whose message is meant for the client (see the module docstring)."""
+    original = error.original_error
+    if original is None or isinstance(original, (GraphQLError, *CLEAR_EXCEPTIONS)):
+        return True
+    if error.path is None and error.message.startswith("Variable '$"):
+        return True  # a variable's value does not fit its type: the client's own input
+    return isinstance(original, ValueError | TypeError) and _raised_in(original, ARGUMENT_CHECKING_MODULES)
+
+
+def should_mask_error(error: GraphQLError) -> bool:
+    return not is_clear_error(error)
+
+
+def validation_error_message(exc: ValidationError) -> str:
+    """One readable line: "message" or "field: message; other_field: message"."""
+    if hasattr(exc, "error_dict"):
+        parts = []
+        for field, messages in exc.message_dict.items():
+            text = " ".join(messages)
+            parts.append(text if field == NON_FIELD_ERRORS else f"{field}: {text}")
+        return "; ".join(parts)
+    return " ".join(exc.messages)
+
+
+def present_error(error: GraphQLError) -> GraphQLError:
+    """The error as the client sees it: masked, reworded (ValidationError) or unchanged."""
+    if should_mask_error(error):
+        return GraphQLError(
+            gettext(UNEXPECTED_ERROR),
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+        )
+    if isinstance(error.original_error, ValidationError):
+        return GraphQLError(
+            validation_error_message(error.original_error),
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=error.original_error,
+            extensions=error.extensions,
+        )
+    return error
+
+
+class ClvMaskErrors(MaskErrors):
+    """strawberry's MaskErrors with our predicate, and ValidationError messages made readable."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=should_mask_error, error_message=UNEXPECTED_ERROR)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [present_error(error) for error in errors]
+
+
+def log_unexpected_error(error: GraphQLError, operation_name: str | None) -> None:
+    """Server-side record of a masked error: exception class and stack, no message (it may hold PII)."""
+    exc = error.original_error
+    path = ".".join(str(p) for p in error.path or ()) or "-"
+    if settings.DEBUG:
+        logger.error("GraphQL %s failed at %s", operation_name or "-", path, exc_info=exc)
+        return
+    chain, stack = [], ""
+    while exc is not None and len(chain) < 5:
+        chain.append(f"{type(exc).__module__}.{type(exc).__qualname__}")
+        if not stack:  # file, line and function only: source lines are left out too
+            stack = "\n".join(
+                f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}'
+                for frame in traceback.extract_tb(exc.__traceback__)
+            )
+        exc = exc.__cause__ or exc.__context__
+    logger.error("GraphQL %s failed at %s with %s\n%s", operation_name or "-", path, " <- ".join(chain), stack)
+
+
+class ClvSchema(strawberry.Schema):
+    """strawberry.Schema that logs masked errors without personal data and masks even errors that escape
+    the extensions (an extension that fails ends the operation before MaskErrors sees the result)."""
+
+    def process_errors(self, errors, execution_context=None) -> None:
+        operation_name = getattr(execution_context, "operation_name", None)
+        for error in errors:
+            if should_mask_error(error):
+                log_unexpected_error(error, operation_name)
+            else:
+                logger.debug("GraphQL %s: client error at %s", operation_name or "-", error.path)
+
+    def execute_sync(self, *args, **kwargs):
+        result = super().execute_sync(*args, **kwargs)
+        if result.errors:
+            result.errors = [present_error(error) for error in result.errors]
+        return result
+
+    async def execute(self, *args, **kwargs):
+        result = await super().execute(*args, **kwargs)
+        if getattr(result, "errors", None):
+            result.errors = [present_error(error) for error in result.errors]
+        return result

@@ -1,0 +1,192 @@
+"""A node limit in GitHub's style: refuse, before running it, an operation that could return too many nodes.
+
+Each connection field (a type with `edges` and `pageInfo`) can return as many nodes as its `first`/`last`
+argument says (MAX_PAGE_SIZE when neither is given, since no page is larger), once for every node of the
+connections it is nested in. The operation's node count is the sum over its connection fields, e.g.
+
+    customers(first: 50) { edges { node { orders(first: 10) { … } } } }   →   50 + 50 × 10 = 550
+
+Arguments given as variables are read from the request's variables (or the variable's default). Plain lists
+and single objects count no nodes and multiply nothing. The check runs as a validation rule, so an
+operation over the limit is refused like any invalid document, with nothing executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from django.utils.translation import gettext
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    ValidationRule,
+    VariableNode,
+    get_named_type,
+    value_from_ast_untyped,
+)
+from strawberry.extensions import SchemaExtension
+
+MAX_NODE_COUNT = 50_000
+MAX_PAGE_SIZE = 100
+
+
+def is_connection_type(graphql_type) -> bool:
+    named = get_named_type(graphql_type)
+    return isinstance(named, GraphQLObjectType) and "edges" in named.fields and "pageInfo" in named.fields
+
+
+class _Counter:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, Any],
+        variables: Mapping[str, Any],
+        variable_defaults: Mapping[str, Any],
+        default_page_size: int,
+    ):
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self.variable_defaults = variable_defaults
+        self.default_page_size = default_page_size
+
+    def page_size(self, field: FieldNode) -> int:
+        sizes = []
+        for argument in field.arguments or ():
+            if argument.name.value not in ("first", "last"):
+                continue
+            value = self.argument_value(argument.value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                sizes.append(max(value, 0))
+        return max(sizes) if sizes else self.default_page_size
+
+    def argument_value(self, node) -> Any:
+        if isinstance(node, IntValueNode):
+            return int(node.value)
+        if isinstance(node, VariableNode):
+            name = node.name.value
+            if name in self.variables:
+                return self.variables[name]
+            return self.variable_defaults.get(name)
+        return None
+
+    def count(self, selection_set: SelectionSetNode | None, parent_type, multiplier: int, seen: frozenset) -> int:
+        if selection_set is None or not isinstance(parent_type, GraphQLObjectType | GraphQLInterfaceType):
+            # a union: only its members' fields (in fragments) can count
+            return sum(self._fragments_of(selection_set, parent_type, multiplier, seen)) if selection_set else 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                field = parent_type.fields.get(selection.name.value)
+                if field is None or selection.selection_set is None:
+                    continue
+                child_type = get_named_type(field.type)
+                if is_connection_type(child_type):
+                    nodes = multiplier * self.page_size(selection)
+                    total += nodes + self.count(selection.selection_set, child_type, nodes, seen)
+                else:
+                    total += self.count(selection.selection_set, child_type, multiplier, seen)
+        total += sum(self._fragments_of(selection_set, parent_type, multiplier, seen))
+        return total
+
+    def _fragments_of(self, selection_set: SelectionSetNode, parent_type, multiplier: int, seen) -> Iterator[int]:
+        for selection in selection_set.selections:
+            if isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                fragment_type = self.schema.get_type(condition.name.value) if condition else parent_type
+                yield self.count(selection.selection_set, fragment_type, multiplier, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in seen:  # unknown or cyclic: other rules report it
+                    continue
+                fragment_type = self.schema.get_type(fragment.type_condition.name.value)
+                yield self.count(fragment.selection_set, fragment_type, multiplier, seen | {name})
+
+
+def operation_node_count(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, Any],
+    variables: Mapping[str, Any] | None = None,
+    default_page_size: int = MAX_PAGE_SIZE,
+) -> int:
+    """How many nodes this operation could return at most (see the module docstring)."""
+    defaults = {
+        definition.variable.name.value: value_from_ast_untyped(definition.default_value)
+        for definition in operation.variable_definitions or ()
+        if definition.default_value is not None
+    }
+    root_type = {
+        OperationType.QUERY: schema.query_type,
+        OperationType.MUTATION: schema.mutation_type,
+        OperationType.SUBSCRIPTION: schema.subscription_type,
+    }[operation.operation]
+    if root_type is None:
+        return 0
+    counter = _Counter(schema, fragments, variables or {}, defaults, default_page_size)
+    return counter.count(operation.selection_set, root_type, 1, frozenset())
+
+
+def node_limit_message(count: int, limit: int) -> str:
+    return gettext(
+        "This query could return up to %(count)s nodes, more than the limit of %(limit)s. "
+        "Ask for fewer items with first or last, or nest fewer connections."
+    ) % {"count": f"{count:,}", "limit": f"{limit:,}"}
+
+
+def node_count_rule(
+    variables: Mapping[str, Any] | None,
+    operation_name: str | None,
+    max_node_count: int = MAX_NODE_COUNT,
+    default_page_size: int = MAX_PAGE_SIZE,
+) -> type[ValidationRule]:
+    """A graphql-core validation rule class for one request (it needs the request's variables)."""
+
+    class NodeCountRule(ValidationRule):
+        def enter_document(self, document, *_args):
+            fragments = {}
+            operations = []
+            for definition in document.definitions:
+                if isinstance(definition, OperationDefinitionNode):
+                    operations.append(definition)
+                elif hasattr(definition, "type_condition"):
+                    fragments[definition.name.value] = definition
+            if operation_name is not None:
+                operations = [op for op in operations if op.name and op.name.value == operation_name]
+            for operation in operations:
+                try:
+                    count = operation_node_count(
+                        self.context.schema, operation, fragments, variables, default_page_size
+                    )
+                except (TypeError, ValueError, AttributeError):
+                    continue  # a malformed document: the other rules say what is wrong with it
+                if count > max_node_count:
+                    self.report_error(GraphQLError(node_limit_message(count, max_node_count), operation))
+            return self.SKIP
+
+    return NodeCountRule
+
+
+class NodeCountLimiter(SchemaExtension):
+    """Refuses operations that could return more than `max_node_count` nodes (GitHub's node limit)."""
+
+    def __init__(self, max_node_count: int = MAX_NODE_COUNT, default_page_size: int = MAX_PAGE_SIZE) -> None:
+        self.max_node_count = max_node_count
+        self.default_page_size = default_page_size
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        rule = node_count_rule(context.variables, context.operation_name, self.max_node_count, self.default_page_size)
+        context.validation_rules = (*context.validation_rules, rule)
+        yield

@@ -1,0 +1,253 @@
+"""The project's relay connection: pages of at most 100 nodes (20 when the caller does not say), with totalCount.
+
+Annotate list fields as `Connection[XType]` and declare them with `connection(...)` from this module (or
+`strawberry_django.connection(..., field_cls=ConnectionField)`):
+
+- `first`/`last` above 100 or below 0 are refused with a clear, translated error (PageSizeError);
+- without `first` and `last` a page holds DEFAULT_PAGE_SIZE nodes;
+- a connection nested under a list (e.g. each customer's `orders(first: 10)`) is prefetched by the optimizer in
+  one query for all parents, paginated per parent with window functions (ROW_NUMBER() OVER (PARTITION BY the
+  parent)), so a page of parents costs the same number of queries whatever its size.
+
+strawberry-django only window-paginates nested connections whose type is exactly its own
+`DjangoListConnection`; `ConnectionField` does that pagination itself for our subclass.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+import strawberry_django
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from strawberry import relay
+from strawberry.relay.utils import SliceMetadata
+from strawberry_django.fields.field import StrawberryDjangoField
+from strawberry_django.optimizer import is_optimized_by_prefetching, mark_optimized_by_prefetching
+from strawberry_django.pagination import apply_window_pagination
+from strawberry_django.relay import DjangoListConnection
+from strawberry_django.relay.utils import resolve_edge_class
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+class ArgumentError(ValidationError):
+    """A bad argument of a list field: a ValidationError (shown to the client) whose text is the plain message
+    (a plain ValidationError reads "['...']" in a GraphQL error)."""
+
+    def __str__(self) -> str:
+        return " ".join(str(m) for m in self.messages)
+
+
+class PageSizeError(ArgumentError):
+    """`first`/`last` out of range."""
+
+
+def page_size_check(first: int | None, last: int | None) -> None:
+    for value in (first, last):
+        if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
+            raise PageSizeError(
+                gettext("Page size must be between 0 and %(max)d.") % {"max": MAX_PAGE_SIZE},
+                code="page_size",
+            )
+
+
+def page_arguments(first: int | None, last: int | None) -> tuple[int | None, int | None]:
+    """Checked `first`/`last`, with the default page size when neither is given."""
+    page_size_check(first, last)
+    if first is None and last is None:
+        first = DEFAULT_PAGE_SIZE
+    return first, last
+
+
+@strawberry.type(name="Connection", description="A page of nodes (at most 100) with the total count.")
+class Connection(DjangoListConnection[relay.NodeType]):
+    @classmethod
+    def resolve_connection(
+        cls,
+        nodes,
+        *,
+        info: strawberry.Info,
+        before: str | None = None,
+        after: str | None = None,
+        first: int | None = None,
+        last: int | None = None,
+        max_results: int | None = None,
+        **kwargs: Any,
+    ):
+        first, last = page_arguments(first, last)
+        return super().resolve_connection(
+            nodes,
+            info=info,
+            before=before,
+            after=after,
+            first=first,
+            last=last,
+            max_results=MAX_PAGE_SIZE,
+            **kwargs,
+        )
+
+
+class ConnectionField(StrawberryDjangoField):
+    """A connection field that, when the optimizer prefetches it under a list of parents, checks the page
+    arguments and paginates the prefetch per parent with window functions."""
+
+    def get_queryset(self, queryset, info, **kwargs):
+        related_field_id = kwargs.get("_strawberry_related_field_id")
+        if related_field_id is None or is_optimized_by_prefetching(queryset):
+            return super().get_queryset(queryset, info, **kwargs)
+        before, after = kwargs.pop("before", None), kwargs.pop("after", None)
+        first, last = page_arguments(kwargs.pop("first", None), kwargs.pop("last", None))
+        queryset = super().get_queryset(queryset, info, **kwargs)
+        edge_class = resolve_edge_class(self.type)
+        page = SliceMetadata.from_arguments(
+            info,
+            before=before,
+            after=after,
+            first=first,
+            last=last,
+            max_results=MAX_PAGE_SIZE,
+            prefix=edge_class.CURSOR_PREFIX,
+        )
+        from_end = page.expected is None  # `last` without `before`: the last n of each parent
+        queryset = apply_window_pagination(
+            queryset,
+            related_field_id=related_field_id,
+            offset=page.start,
+            limit=last if from_end else page.end - page.start,
+            max_results=MAX_PAGE_SIZE,
+            reverse=from_end,
+        )
+        return mark_optimized_by_prefetching(queryset)
+
+
+def connection(graphql_type=None, **kwargs) -> Any:
+    """`strawberry_django.connection` with the project's page rules (see the module docstring)."""
+    kwargs.setdefault("field_cls", ConnectionField)
+    return strawberry_django.connection(graphql_type, **kwargs)
+
+
+# -- Arguments shared by the list fields: sort direction, ranges, ids of other nodes ------------------------------
+
+
+@strawberry.enum(name="SortDirection", description="ASC: smallest first; DESC: largest first.")
+class SortDirection(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input(name="FloatRange", description="Inclusive bounds; either may be left out.")
+class FloatRange:
+    min: float | None = None
+    max: float | None = None
+
+
+@strawberry.input(name="DecimalRange", description="Inclusive bounds; either may be left out.")
+class DecimalRange:
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+
+@strawberry.input(
+    name="DateRange",
+    description="Inclusive calendar days in the brand's time zone; either may be left out.",
+)
+class DateRange:
+    start: date | None = None
+    end: date | None = None
+
+
+@strawberry.input(name="DateTimeRange", description="Inclusive instants; either may be left out.")
+class DateTimeRange:
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def range_bounds(value, *, field: str, low=None, high=None) -> tuple[Any, Any]:
+    """(min, max) of a FloatRange/DecimalRange/DateTimeRange/DateRange, checked: min ≤ max and both within
+    [low, high] where given. A clear ArgumentError naming the argument otherwise."""
+    lo = getattr(value, "min", getattr(value, "start", None))
+    hi = getattr(value, "max", getattr(value, "end", None))
+    for bound in (lo, hi):
+        if bound is not None and ((low is not None and bound < low) or (high is not None and bound > high)):
+            raise ArgumentError(
+                gettext("%(field)s must be between %(low)s and %(high)s.")
+                % {"field": field, "low": low, "high": high},
+                code="out_of_range",
+            )
+    if lo is not None and hi is not None and lo > hi:
+        raise ArgumentError(
+            gettext("%(field)s: the lower bound must not be above the upper bound.") % {"field": field},
+            code="invalid_range",
+        )
+    return lo, hi
+
+
+def node_pk(global_id: relay.GlobalID, *, type_name: str, field: str) -> int:
+    """The database id inside a relay global id of `type_name`; a clear ArgumentError for another type or a
+    malformed id."""
+    if global_id.type_name != type_name or not str(global_id.node_id).isdigit():
+        raise ArgumentError(
+            gettext("%(field)s must be the id of a %(type)s.") % {"field": field, "type": type_name},
+            code="invalid_id",
+        )
+    return int(global_id.node_id)
+
+
+def choice_values(values: list[str], allowed, *, field: str) -> list[str]:
+    """`values` checked against `allowed` (a TextChoices class or a collection of codes)."""
+    codes = list(allowed.values if isinstance(allowed, type) else allowed)
+    unknown = [v for v in values if v not in codes]
+    if unknown:
+        raise ArgumentError(
+            gettext("%(field)s: unknown value %(value)s; choose from %(codes)s.")
+            % {"field": field, "value": unknown[0], "codes": ", ".join(codes)},
+            code="invalid_choice",
+        )
+    return list(values)
+
+
+def search_text(value: str | None, *, field: str = "search", max_length: int = 100) -> str:
+    """Stripped search text ('' for none); too long is refused."""
+    text = (value or "").strip()
+    if len(text) > max_length:
+        raise ArgumentError(
+            gettext("%(field)s must be at most %(n)d characters.") % {"field": field, "n": max_length},
+            code="too_long",
+        )
+    return text
+
+
+def order_expression(expression, direction: SortDirection):
+    """An order_by term with NULLs (e.g. customers not scored yet) last in both directions."""
+    if direction == SortDirection.DESC:
+        return expression.desc(nulls_last=True)
+    return expression.asc(nulls_last=True)
+
+
+__all__ = [
+    "ArgumentError",
+    "DateRange",
+    "DateTimeRange",
+    "DecimalRange",
+    "FloatRange",
+    "SortDirection",
+    "choice_values",
+    "search_text",
+    "node_pk",
+    "order_expression",
+    "range_bounds",
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "Connection",
+    "ConnectionField",
+    "PageSizeError",
+    "connection",
+    "page_arguments",
+    "page_size_check",
+]

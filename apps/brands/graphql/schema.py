@@ -1,6 +1,7 @@
 import strawberry
 import strawberry_django
 from django.contrib.auth import get_user_model
+from strawberry import relay
 from strawberry.types import Info
 
 from apps.brands.graphql.types import BrandType, MeType
@@ -17,4 +18,11 @@ class Query:
 
     brands: list[BrandType] = strawberry_django.field(
         description="Brands the caller belongs to (every brand for superusers, none when signed out)."
+    )
+
+    node: relay.Node | None = strawberry_django.node(
+        description="Any node by its global id; null if not found or of another brand."
+    )
+    nodes: list[relay.Node | None] = strawberry_django.node(
+        description="Nodes by their global ids, in the same order; null for those not found or of another brand."
     )

@@ -1,16 +1,16 @@
 import strawberry
 import strawberry_django
 from django.contrib.auth import get_user_model
+from strawberry import relay
 
 from apps.brands import models
 from apps.core.graphql.scoping import BrandScopedType
 
 
 @strawberry_django.type(models.Brand, name="Brand", description="A brand (tenant) the caller belongs to.")
-class BrandType(BrandScopedType):
+class BrandType(BrandScopedType, relay.Node):
     brand_scope_lookup = "pk"
 
-    id: strawberry.auto
     slug: strawberry.auto
     name: strawberry.auto
     timezone: strawberry.auto

@@ -16,13 +16,18 @@ strawberry-django only window-paginates nested connections whose type is exactly
 from __future__ import annotations
 
 import enum
+import inspect
+import itertools
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import strawberry
 import strawberry_django
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.relay.utils import SliceMetadata
@@ -31,6 +36,7 @@ from strawberry_django.optimizer import is_optimized_by_prefetching, mark_optimi
 from strawberry_django.pagination import apply_window_pagination
 from strawberry_django.relay import DjangoListConnection
 from strawberry_django.relay.utils import resolve_edge_class
+from strawberry_django.utils.typing import get_django_definition
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -67,6 +73,13 @@ def page_arguments(first: int | None, last: int | None) -> tuple[int | None, int
 
 @strawberry.type(name="Connection", description="A page of nodes (at most 100) with the total count.")
 class Connection(DjangoListConnection[relay.NodeType]):
+    @strawberry.field(description="Total quantity of existing nodes.")
+    def total_count(self) -> int | None:
+        counted = getattr(self, "_clv_total_count", None)
+        if counted is not None:  # counted in the parent's query (ConnectionField)
+            return counted
+        return DjangoListConnection.total_count(self)
+
     @classmethod
     def resolve_connection(
         cls,
@@ -81,7 +94,8 @@ class Connection(DjangoListConnection[relay.NodeType]):
         **kwargs: Any,
     ):
         first, last = page_arguments(first, last)
-        return super().resolve_connection(
+        counted = getattr(nodes, "_clv_total_count", None)
+        connection = super().resolve_connection(
             nodes,
             info=info,
             before=before,
@@ -91,11 +105,37 @@ class Connection(DjangoListConnection[relay.NodeType]):
             max_results=MAX_PAGE_SIZE,
             **kwargs,
         )
+        if counted is not None and not inspect.isawaitable(connection):
+            connection._clv_total_count = counted
+        return connection
+
+
+_total_count_keys = itertools.count()
 
 
 class ConnectionField(StrawberryDjangoField):
     """A connection field that, when the optimizer prefetches it under a list of parents, checks the page
-    arguments and paginates the prefetch per parent with window functions."""
+    arguments and paginates the prefetch per parent with window functions.
+
+    When only `totalCount` is asked of a connection nested under a list (so the optimizer prefetches no
+    rows), the count is a subquery of the parents' own query instead of one COUNT per parent."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.total_count_key = f"_clv_total_{next(_total_count_keys)}"
+        self.store.annotate[self.total_count_key] = _nested_total_count
+
+    def __copy__(self):
+        new_field = super().__copy__()
+        new_field.total_count_key = self.total_count_key
+        return new_field
+
+    def get_result(self, source, info, args, kwargs):
+        result = super().get_result(source, info, args, kwargs)
+        counted = getattr(source, "__dict__", {}).get(self.total_count_key)
+        if counted is not None and isinstance(result, models.QuerySet):
+            result._clv_total_count = counted
+        return result
 
     def get_queryset(self, queryset, info, **kwargs):
         related_field_id = kwargs.get("_strawberry_related_field_id")
@@ -124,6 +164,55 @@ class ConnectionField(StrawberryDjangoField):
             reverse=from_end,
         )
         return mark_optimized_by_prefetching(queryset)
+
+
+def _selects(selections, names: set[str]) -> bool:
+    for selection in selections:
+        if getattr(selection, "name", None) in names:
+            return True
+        if getattr(selection, "name", None) is None and _selects(selection.selections, names):
+            return True  # a fragment
+    return False
+
+
+def _nested_total_count(info: strawberry.Info):
+    """The annotation behind a nested connection's totalCount when no rows are asked for: a COUNT subquery
+    over the relation, correlated with the parent row (NULL, i.e. unused, when edges are selected: the
+    windowed prefetch counts them then)."""
+    field = info._field
+    unused = Value(None, output_field=models.IntegerField())
+    selections = [s for selected in info.selected_fields for s in selected.selections]
+    if not _selects(selections, {"totalCount"}) or _selects(selections, {"edges", "pageInfo"}):
+        return unused
+    definition = get_django_definition(field.origin)
+    if definition is None:
+        return unused
+    try:
+        relation = definition.model._meta.get_field(field.django_name or field.python_name)
+    except FieldDoesNotExist:
+        return unused
+    if not isinstance(relation, models.ManyToOneRel):
+        return unused
+    child, fk = relation.related_model, relation.field
+    lookups = {fk.name: OuterRef("pk")}
+    if _has_field(child, "brand") and _has_field(definition.model, "brand"):
+        lookups["brand_id"] = OuterRef("brand_id")  # the (brand, parent, ...) indexes
+    counts = (
+        child._base_manager.filter(**lookups)
+        .order_by()
+        .values(fk.attname)
+        .annotate(n=models.Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=models.IntegerField()), 0)
+
+
+def _has_field(model, name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return True
 
 
 def connection(graphql_type=None, **kwargs) -> Any:

@@ -1,0 +1,172 @@
+"""Filters and orderings of the customer list, as staff need them (explicit inputs, checked with clear errors)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from enum import Enum
+
+import strawberry
+from django.db.models import Exists, F, OuterRef, Q
+from strawberry import relay
+
+from apps.analytics.graphql.types import Stage
+from apps.brands.models import Brand
+from apps.communities.models import CommunityMembership
+from apps.core.graphql.permissions import caller_brand_ids
+from apps.core.graphql.relay import (
+    DateRange,
+    DecimalRange,
+    FloatRange,
+    SortDirection,
+    choice_values,
+    node_pk,
+    order_expression,
+    range_bounds,
+    search_text,
+)
+from apps.customers.graphql import scores
+from apps.loyalty.models import RFM_SEGMENT_LABELS
+
+
+@strawberry.input(name="CustomerFilter", description="Every filter given must hold (AND).")
+class CustomerFilter:
+    stages: list[Stage] | None = strawberry.field(
+        default=None, description="Lifecycle stage is one of these."
+    )
+    tiers: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Tier (ids) is one of these."
+    )
+    rfm_segments: list[str] | None = strawberry.field(
+        default=None, description="RFM segment code is one of these (champions, loyal, at_risk, ...)."
+    )
+    churn_probability: FloatRange | None = strawberry.field(default=None, description="Within 0 to 1.")
+    clv: DecimalRange | None = None
+    scored: bool | None = strawberry.field(
+        default=None, description="True: only customers with a published score; false: only those without."
+    )
+    community: relay.GlobalID | None = strawberry.field(
+        default=None, description="Currently a member of this community."
+    )
+    last_order: DateRange | None = strawberry.field(
+        default=None, description="Their last paid order was placed on one of these days (brand time zone)."
+    )
+    acquisition_stream: relay.GlobalID | None = strawberry.field(
+        default=None, description="Won by this live stream."
+    )
+    search: str | None = strawberry.field(
+        default=None, description="External id (exact, any case) or a part of the display name."
+    )
+
+
+@strawberry.enum(name="CustomerSortField")
+class CustomerSortField(Enum):
+    CLV = "clv"
+    CHURN_PROBABILITY = "churn_probability"
+    EXPECTED_REVENUE_HORIZON = "expected_revenue_horizon"
+    LAST_ORDER_AT = "last_order_at"
+    EXTERNAL_ID = "external_id"
+    FIRST_SEEN_AT = "first_seen_at"
+
+
+@strawberry.input(
+    name="CustomerOrder",
+    description="Sort order. Customers without a value (e.g. not scored yet) come last either way.",
+)
+class CustomerOrder:
+    field: CustomerSortField
+    direction: SortDirection = SortDirection.DESC
+
+
+LAST_ORDER_SORT = "last_order_at_sort"
+
+
+def _with_last_order(queryset):
+    if LAST_ORDER_SORT in queryset.query.annotations:
+        return queryset
+    return queryset.alias(**{LAST_ORDER_SORT: scores.last_paid_order_at()})
+
+
+def _day_start(day, tz) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tz)
+
+
+def _last_order_between(queryset, value: DateRange, info):
+    start, end = range_bounds(value, field="lastOrder")
+    if start is None and end is None:
+        return queryset
+    queryset = _with_last_order(queryset)
+    ids = caller_brand_ids(info)
+    brands = Brand.objects.all() if ids is None else Brand.objects.filter(pk__in=ids)
+    per_brand = Q(pk__in=[])
+    for brand_id, tz_name in brands.values_list("pk", "timezone"):
+        tz = Brand(timezone=tz_name).tzinfo
+        condition = Q(brand_id=brand_id)
+        if start is not None:
+            condition &= Q(**{f"{LAST_ORDER_SORT}__gte": _day_start(start, tz)})
+        if end is not None:
+            condition &= Q(**{f"{LAST_ORDER_SORT}__lt": _day_start(end + timedelta(days=1), tz)})
+        per_brand |= condition
+    return queryset.filter(per_brand)
+
+
+def customers_filter(queryset, value: CustomerFilter | None, info):
+    """The customers matching every given filter. Expects `scores.with_published_score` applied."""
+    if value is None:
+        return queryset
+    p = scores.PUBLISHED_SCORE
+    if value.stages is not None:
+        queryset = queryset.filter(**{f"{p}__stage__in": [s.value for s in value.stages]})
+    if value.tiers is not None:
+        tier_ids = [node_pk(t, type_name="Tier", field="tiers") for t in value.tiers]
+        queryset = queryset.filter(**{f"{p}__tier_id__in": tier_ids})
+    if value.rfm_segments is not None:
+        segments = choice_values(value.rfm_segments, RFM_SEGMENT_LABELS, field="rfmSegments")
+        queryset = queryset.filter(**{f"{p}__rfm_segment__in": segments})
+    if value.churn_probability is not None:
+        low, high = range_bounds(value.churn_probability, field="churnProbability", low=0.0, high=1.0)
+        if low is not None:
+            queryset = queryset.filter(**{f"{p}__churn_probability__gte": low})
+        if high is not None:
+            queryset = queryset.filter(**{f"{p}__churn_probability__lte": high})
+    if value.clv is not None:
+        low, high = range_bounds(value.clv, field="clv")
+        if low is not None:
+            queryset = queryset.filter(**{f"{p}__clv__gte": low})
+        if high is not None:
+            queryset = queryset.filter(**{f"{p}__clv__lte": high})
+    if value.scored is not None:
+        queryset = queryset.filter(**{f"{p}__id__isnull": not value.scored})
+    if value.community is not None:
+        community_id = node_pk(value.community, type_name="Community", field="community")
+        current = CommunityMembership.objects.filter(
+            brand_id=OuterRef("brand_id"),
+            customer_id=OuterRef("pk"),
+            community_id=community_id,
+            left_at__isnull=True,
+        )
+        queryset = queryset.filter(Exists(current))
+    if value.last_order is not None:
+        queryset = _last_order_between(queryset, value.last_order, info)
+    if value.acquisition_stream is not None:
+        stream_id = node_pk(value.acquisition_stream, type_name="Stream", field="acquisitionStream")
+        queryset = queryset.filter(acquisition_stream_id=stream_id)
+    text = search_text(value.search)
+    if text:
+        queryset = queryset.filter(Q(external_id__iexact=text) | Q(display_name__icontains=text))
+    return queryset
+
+
+def customers_order(queryset, value: CustomerOrder | None):
+    if value is None:
+        return queryset.order_by("brand_id", "external_id", "pk")
+    p = scores.PUBLISHED_SCORE
+    field = value.field
+    if field == CustomerSortField.LAST_ORDER_AT:
+        queryset = _with_last_order(queryset)
+        expression = F(LAST_ORDER_SORT)
+    elif field in (CustomerSortField.EXTERNAL_ID, CustomerSortField.FIRST_SEEN_AT):
+        expression = F(field.value)
+    else:
+        expression = F(f"{p}__{field.value}")
+    tie_break = "-pk" if value.direction == SortDirection.DESC else "pk"
+    return queryset.order_by(order_expression(expression, value.direction), tie_break)

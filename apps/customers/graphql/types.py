@@ -1,0 +1,294 @@
+"""The Customer type: profile (phone masked unless the caller may see personal data), what they did (orders,
+stream views, communities, benefit grants) and what the published scores say about them.
+
+Score fields read columns the optimizer annotates onto the customers' own query (apps.customers.graphql.scores),
+and the nested connections are prefetched per page with window functions (apps.core.graphql.relay), so a
+page of customers costs a fixed number of queries whatever its size.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+import strawberry_django
+from django.utils.translation import gettext
+from strawberry import relay
+from strawberry.types import Info
+
+from apps.analytics.graphql.types import Stage, StageRule
+from apps.analytics.survival.scoring import GRID_DAYS
+from apps.core.graphql.permissions import request_user
+from apps.core.graphql.relay import ArgumentError, Connection, connection
+from apps.core.graphql.scoping import BrandScopedType
+from apps.core.scoping import user_may
+from apps.customers import models
+from apps.customers.graphql import scores
+from apps.loyalty.models import RFM_SEGMENT_LABELS
+
+if TYPE_CHECKING:
+    from apps.analytics.graphql.types import StageChangeType
+    from apps.communities.graphql.types import CommunityMembershipType
+    from apps.loyalty.graphql.types import BenefitGrantType, TierChangeType, TierType
+    from apps.orders.graphql.types import OrderType
+    from apps.streams.graphql.types import StreamType, StreamViewType
+
+OrderRef = Annotated["OrderType", strawberry.lazy("apps.orders.graphql.types")]
+StreamRef = Annotated["StreamType", strawberry.lazy("apps.streams.graphql.types")]
+StreamViewRef = Annotated["StreamViewType", strawberry.lazy("apps.streams.graphql.types")]
+CommunityMembershipRef = Annotated[
+    "CommunityMembershipType", strawberry.lazy("apps.communities.graphql.types")
+]
+BenefitGrantRef = Annotated["BenefitGrantType", strawberry.lazy("apps.loyalty.graphql.types")]
+TierRef = Annotated["TierType", strawberry.lazy("apps.loyalty.graphql.types")]
+TierChangeRef = Annotated["TierChangeType", strawberry.lazy("apps.loyalty.graphql.types")]
+StageChangeRef = Annotated["StageChangeType", strawberry.lazy("apps.analytics.graphql.types")]
+
+PII_PERMISSION = "customers.view_customer_pii"
+# Hazard factors run the feature SQL for each customer: meant for a customer's page, not for long lists.
+MAX_HAZARD_FACTOR_CUSTOMERS = 10
+
+
+@strawberry.type(
+    name="ScoreCurvePoint", description="P(no purchase yet) a number of days after the scores' cutoff."
+)
+class ScoreCurvePoint:
+    days: int
+    survival: float
+
+
+@strawberry.enum(name="ChurnEffect", description="How a covariate moves this customer's churn risk.")
+class ChurnEffect(Enum):
+    RAISES_CHURN = "raises_churn"
+    LOWERS_CHURN = "lowers_churn"
+
+
+@strawberry.type(
+    name="CustomerHazardFactor",
+    description="A covariate that moves this customer's chance of buying again, against the average customer "
+    "of their stage (Cox-family models).",
+)
+class CustomerHazardFactor:
+    feature: str
+    label: str = strawberry.field(description="What the covariate is, in the caller's language.")
+    value: float = strawberry.field(description="The customer's value at the scores' cutoff.")
+    average: float = strawberry.field(description="The stage model's average value.")
+    hazard_ratio: float = strawberry.field(
+        description="Factor on the rate of buying again from this covariate alone (> 1: sooner)."
+    )
+    effect: ChurnEffect
+
+
+def _score_field(key: str, description: str, **extra):
+    """A resolver hint that asks the optimizer for one annotated score column."""
+    return strawberry_django.field(
+        annotate={key: scores.SCORE_ANNOTATIONS[key]}, description=description, **extra
+    )
+
+
+@strawberry_django.type(
+    models.Customer,
+    name="Customer",
+    description="A brand's customer, with the published scores (null before the brand's first published run "
+    "or for customers without a paid purchase by its cutoff).",
+)
+class CustomerType(BrandScopedType, relay.Node):
+    external_id: strawberry.auto
+    display_name: strawberry.auto
+    gender: str = strawberry_django.field(description="female, male or unknown.")
+    age_band: strawberry.auto
+    province: strawberry.auto
+    city: strawberry.auto
+    acquisition_channel: str = strawberry_django.field(
+        description="live_stream, short_video, search, community, referral, ads, offline or other."
+    )
+    first_seen_at: strawberry.auto
+    marketing_consent: strawberry.auto
+    automated_decisions_opt_out: strawberry.auto
+    preferred_touch_channel: strawberry.auto
+    erased_at: strawberry.auto = strawberry_django.field(description="When their personal data was erased.")
+
+    # Joined in the customers' own query (same brand by the composite same-brand key).
+    @strawberry_django.field(
+        select_related=["acquisition_stream"], description="The live stream that won them."
+    )
+    def acquisition_stream(self) -> StreamRef | None:
+        return self.acquisition_stream
+
+    # -- personal data ------------------------------------------------------------------------------------
+    @strawberry_django.field(
+        only=["phone", "brand_id"],
+        description="The phone number; masked (138****5678) unless the caller may see personal data.",
+    )
+    def phone(self, info: Info) -> str:
+        if user_may(request_user(info), self.brand_id, PII_PERMISSION):
+            return self.phone
+        return self.masked_phone
+
+    @strawberry_django.field(only=["brand_id"], description="True when `phone` is masked for the caller.")
+    def phone_masked(self, info: Info) -> bool:
+        return not user_may(request_user(info), self.brand_id, PII_PERMISSION)
+
+    # -- what they did --------------------------------------------------------------------------------------
+    orders: Connection[OrderRef] = connection(description="Their orders, newest first.")
+    stream_views: Connection[StreamViewRef] = connection(description="Streams they watched, latest first.")
+    communities: Connection[CommunityMembershipRef] = connection(
+        field_name="community_memberships", description="Their community membership spells, latest first."
+    )
+    benefit_grants: Connection[BenefitGrantRef] = connection(
+        description="Benefits granted to them, newest first."
+    )
+
+    @strawberry_django.field(
+        annotate={"last_order_at": scores.SCORE_ANNOTATIONS["last_order_at"]},
+        description="When they last placed a paid order (live, not as of the scores).",
+    )
+    def last_order_at(self) -> datetime | None:
+        return scores.score_value(self, "last_order_at")
+
+    # -- published scores -----------------------------------------------------------------------------------
+    @_score_field("score_as_of", "As-of day of the published run the scores come from.")
+    def scores_as_of(self) -> date | None:
+        return scores.score_value(self, "score_as_of")
+
+    @_score_field("score_horizon_days", "The horizon (days) of pPurchaseHorizon and expectedRevenueHorizon.")
+    def horizon_days(self) -> int | None:
+        return scores.score_value(self, "score_horizon_days")
+
+    @_score_field("score_stage", "Lifecycle stage.")
+    def stage(self) -> Stage | None:
+        value = scores.score_value(self, "score_stage")
+        return Stage(value) if value else None
+
+    @_score_field("score_stage_rule", "Which of the brand's stage rules placed them.")
+    def stage_rule(self) -> StageRule | None:
+        value = scores.score_value(self, "score_stage_rule")
+        return StageRule(value) if value else None
+
+    @_score_field("score_tier", "Their value tier in the published scores.")
+    def tier(self) -> TierRef | None:
+        return scores.score_tier(self)
+
+    @_score_field("score_rfm_segment", "RFM segment code (champions, loyal, at_risk, ...).")
+    def rfm_segment(self) -> str | None:
+        return scores.score_value(self, "score_rfm_segment")
+
+    @_score_field("score_rfm_segment", "The RFM segment in the caller's language.")
+    def rfm_segment_label(self) -> str | None:
+        value = scores.score_value(self, "score_rfm_segment")
+        return str(RFM_SEGMENT_LABELS.get(value, value)) if value else None
+
+    @_score_field("score_rfm_recency", "R quintile score, 1–5.")
+    def rfm_recency(self) -> int | None:
+        return scores.score_value(self, "score_rfm_recency")
+
+    @_score_field("score_rfm_frequency", "F quintile score, 1–5.")
+    def rfm_frequency(self) -> int | None:
+        return scores.score_value(self, "score_rfm_frequency")
+
+    @_score_field("score_rfm_monetary", "M quintile score, 1–5.")
+    def rfm_monetary(self) -> int | None:
+        return scores.score_value(self, "score_rfm_monetary")
+
+    @_score_field("score_churn_probability", "1 − P(purchase within the horizon).")
+    def churn_probability(self) -> float | None:
+        return scores.score_value(self, "score_churn_probability")
+
+    @_score_field("score_p_purchase_horizon", "P(another paid purchase within horizonDays of the cutoff).")
+    def p_purchase_horizon(self) -> float | None:
+        return scores.score_value(self, "score_p_purchase_horizon")
+
+    @_score_field("score_expected_revenue_horizon", "Expected paid revenue within the horizon.")
+    def expected_revenue_horizon(self) -> Decimal | None:
+        return scores.score_value(self, "score_expected_revenue_horizon")
+
+    @_score_field("score_clv", "Customer lifetime value: discounted margin over the brand's CLV horizon.")
+    def clv(self) -> Decimal | None:
+        return scores.score_value(self, "score_clv")
+
+    @_score_field(
+        "score_median_days_to_next_purchase", "Median days to the next purchase (null: beyond a year)."
+    )
+    def median_days_to_next_purchase(self) -> float | None:
+        return scores.score_value(self, "score_median_days_to_next_purchase")
+
+    @_score_field("score_rhythm_days", "Their usual days between purchases (the brand's where unknown).")
+    def rhythm_days(self) -> float | None:
+        return scores.score_value(self, "score_rhythm_days")
+
+    @_score_field("score_orders_count", "Paid purchases up to the cutoff.")
+    def paid_orders(self) -> int | None:
+        return scores.score_value(self, "score_orders_count")
+
+    @_score_field("score_monetary_total", "Paid spend up to the cutoff.")
+    def total_spend(self) -> Decimal | None:
+        return scores.score_value(self, "score_monetary_total")
+
+    @_score_field("score_days_since_last_purchase", "Days from the last paid purchase to the cutoff.")
+    def days_since_last_purchase(self) -> float | None:
+        return scores.score_value(self, "score_days_since_last_purchase")
+
+    @_score_field("score_survival_curve", "P(no purchase yet) at 7 to 365 days after the cutoff.")
+    def survival_curve(self) -> list[ScoreCurvePoint]:
+        curve = scores.score_value(self, "score_survival_curve") or []
+        return [
+            ScoreCurvePoint(days=int(d), survival=float(s)) for d, s in zip(GRID_DAYS, curve, strict=False)
+        ]
+
+    stage_history: list[StageChangeRef] = strawberry_django.field(
+        field_name="stage_changes", description="Stage changes written by published runs, newest first."
+    )
+    tier_history: list[TierChangeRef] = strawberry_django.field(
+        field_name="tier_changes", description="Tier changes, newest first."
+    )
+
+    @strawberry_django.field(
+        only=["id"],
+        annotate={
+            "score_run_id": scores.SCORE_ANNOTATIONS["score_run_id"],
+            "score_stage": scores.SCORE_ANNOTATIONS["score_stage"],
+        },
+        description="The covariates that move this customer's chance of buying again most (top 5), under "
+        f"their stage's model. Costs a feature query per customer: at most {MAX_HAZARD_FACTOR_CUSTOMERS} "
+        "customers per request.",
+    )
+    def hazard_factors(self, info: Info) -> list[CustomerHazardFactor]:
+        run_id, stage = scores.score_value(self, "score_run_id"), scores.score_value(self, "score_stage")
+        if run_id is None or not stage:
+            return []
+        _count_hazard_request(info)
+        rows = scores.customer_hazard_factors(customer_id=self.pk, run_id=run_id, stage=stage)
+        return [
+            CustomerHazardFactor(
+                feature=row["feature"],
+                label=row["label"],
+                value=row["value"],
+                average=row["average"],
+                hazard_ratio=row["hazard_ratio"],
+                effect=ChurnEffect.LOWERS_CHURN if row["hazard_ratio"] >= 1 else ChurnEffect.RAISES_CHURN,
+            )
+            for row in rows
+        ]
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs):
+        queryset = scores.with_published_score(super().get_queryset(queryset, info, **kwargs))
+        if not queryset.query.order_by:
+            queryset = queryset.order_by("brand_id", "external_id")
+        return queryset
+
+
+def _count_hazard_request(info: Info) -> None:
+    request = getattr(info.context, "request", None)
+    holder = request if request is not None else info.context
+    count = getattr(holder, "_clv_hazard_customers", 0) + 1
+    holder._clv_hazard_customers = count
+    if count > MAX_HAZARD_FACTOR_CUSTOMERS:
+        raise ArgumentError(
+            gettext("Hazard factors are available for at most %(n)d customers per request.")
+            % {"n": MAX_HAZARD_FACTOR_CUSTOMERS},
+            code="too_many",
+        )

@@ -1,0 +1,741 @@
+"""Customers, orders, streams and communities over GraphQL, as each role and as another brand's caller.
+
+The world (`world` fixture): Acme has three customers (two scored by the published run, one not), orders,
+stream views, a community, tiers, stage and tier history and a grant; Rival has one customer of each kind.
+Every test asserts values and that nothing of the other brand appears anywhere, nested relations included.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from strawberry.relay import to_base64
+
+from apps.analytics.models import CustomerScore, ModelRun, StageChange
+from apps.brands.services import membership_set
+from apps.loyalty.models import TierChange
+from tests.factories import (
+    BenefitGrantFactory,
+    CommunityFactory,
+    CommunityMembershipFactory,
+    CustomerFactory,
+    OrderFactory,
+    OrderItemFactory,
+    StreamFactory,
+    StreamViewFactory,
+    TierFactory,
+    UserFactory,
+)
+from tests.graphql.conftest import gql, gql_token
+
+CURVE = [0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3]
+
+
+def gid(type_name: str, pk: int) -> str:
+    return to_base64(type_name, pk)
+
+
+def make_run(brand, *, status="published", as_of=date(2026, 3, 31), horizon_days=90):
+    return ModelRun.objects.create(
+        brand=brand,
+        status=status,
+        as_of=as_of,
+        cutoff=datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=brand.tzinfo),
+        horizon_days=horizon_days,
+        estimator="coxph",
+    )
+
+
+def make_score(run, customer, **values):
+    defaults = {
+        "stage": "growth",
+        "stage_rule": "growth_orders",
+        "rhythm_days": 20.0,
+        "tier": None,
+        "rfm_recency": 3,
+        "rfm_frequency": 3,
+        "rfm_monetary": 3,
+        "rfm_segment": "loyal",
+        "orders_count": 2,
+        "monetary_total": Decimal("198.00"),
+        "last_purchase_at": datetime(2026, 3, 1, tzinfo=UTC),
+        "days_since_last_purchase": 30.0,
+        "p_purchase_horizon": 0.6,
+        "churn_probability": 0.4,
+        "expected_revenue_horizon": Decimal("120.00"),
+        "clv": Decimal("300.00"),
+        "median_days_to_next_purchase": 40.0,
+        "survival_curve": CURVE,
+    }
+    defaults.update(values)
+    return CustomerScore.objects.create(brand=run.brand, run=run, customer=customer, **defaults)
+
+
+@dataclass
+class World:
+    brand: object
+    other: object
+    c: dict = field(default_factory=dict)  # acme customers by key
+    o: dict = field(default_factory=dict)  # acme orders
+    s: dict = field(default_factory=dict)  # acme streams
+    g: dict = field(default_factory=dict)  # acme communities
+    t: dict = field(default_factory=dict)  # acme tiers
+    r: dict = field(default_factory=dict)  # rival rows
+    run: object = None
+
+
+def build_world(brand, other_brand) -> World:
+    w = World(brand=brand, other=other_brand)
+    w.s["launch"] = StreamFactory(
+        brand=brand, external_id="S-LAUNCH", title="Spring launch", platform="douyin"
+    )
+    w.s["late"] = StreamFactory(
+        brand=brand,
+        external_id="S-LATE",
+        title="Late night",
+        platform="kuaishou",
+        started_at=datetime(2026, 2, 1, 12, tzinfo=UTC),
+    )
+    w.c["alice"] = CustomerFactory(
+        brand=brand,
+        external_id="A-001",
+        display_name="Alice Wang",
+        phone="13812345678",
+        acquisition_stream=w.s["launch"],
+    )
+    w.c["bob"] = CustomerFactory(brand=brand, external_id="A-002", display_name="Bob Li", phone="13900001111")
+    w.c["cai"] = CustomerFactory(brand=brand, external_id="A-003", display_name="Cai Xin", phone="")
+    w.t["gold"] = TierFactory(brand=brand, code="gold", name="Gold", rank=1)
+    w.t["silver"] = TierFactory(brand=brand, code="silver", name="Silver", rank=2)
+    # Alice: three paid orders (newest on 2026-03-20 Shanghai time) and one refunded; Bob: one in January
+    for n, (day, status) in enumerate(
+        [
+            (date(2026, 1, 5), "paid"),
+            (date(2026, 2, 10), "paid"),
+            (date(2026, 3, 20), "paid"),
+            (date(2026, 3, 25), "refunded"),
+        ]
+    ):
+        w.o[f"alice{n}"] = OrderFactory(
+            brand=brand,
+            customer=w.c["alice"],
+            external_id=f"O-A{n}",
+            status=status,
+            placed_at=datetime(day.year, day.month, day.day, 2, tzinfo=UTC),
+            total_amount=Decimal(100 + n),
+            stream=w.s["launch"] if n == 0 else None,
+        )
+    OrderItemFactory(brand=brand, order=w.o["alice2"], line_no=2, sku="SKU-B", unit_price=Decimal("60.00"))
+    OrderItemFactory(brand=brand, order=w.o["alice2"], line_no=1, sku="SKU-A", unit_price=Decimal("42.00"))
+    w.o["bob0"] = OrderFactory(
+        brand=brand,
+        customer=w.c["bob"],
+        external_id="O-B0",
+        placed_at=datetime(2026, 1, 15, 3, tzinfo=UTC),
+        total_amount=Decimal("55.00"),
+    )
+    StreamViewFactory(
+        brand=brand, stream=w.s["launch"], customer=w.c["alice"], watch_seconds=900, comments=3, likes=2
+    )
+    StreamViewFactory(
+        brand=brand,
+        stream=w.s["late"],
+        customer=w.c["alice"],
+        watch_seconds=60,
+        joined_at=datetime(2026, 2, 1, 12, tzinfo=UTC),
+    )
+    w.g["fans"] = CommunityFactory(brand=brand, external_id="G-FANS", name="Acme fans", kind="wecom")
+    CommunityMembershipFactory(brand=brand, community=w.g["fans"], customer=w.c["alice"], activity_count=7)
+    CommunityMembershipFactory(
+        brand=brand,
+        community=w.g["fans"],
+        customer=w.c["bob"],
+        joined_at=datetime(2026, 1, 1, tzinfo=UTC),
+        left_at=datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    # an older run (superseded) whose scores must never show, and the published one
+    old = make_run(brand, status="superseded", as_of=date(2026, 2, 28))
+    make_score(
+        old,
+        w.c["alice"],
+        stage="introduction",
+        clv=Decimal("1.00"),
+        churn_probability=0.99,
+        p_purchase_horizon=0.01,
+    )
+    w.run = make_run(brand)
+    make_score(
+        w.run,
+        w.c["alice"],
+        stage="maturity",
+        stage_rule="maturity_orders",
+        tier=w.t["gold"],
+        rfm_segment="champions",
+        rfm_recency=5,
+        rfm_frequency=4,
+        rfm_monetary=5,
+        orders_count=3,
+        monetary_total=Decimal("303.00"),
+        churn_probability=0.1,
+        p_purchase_horizon=0.9,
+        expected_revenue_horizon=Decimal("250.50"),
+        clv=Decimal("800.00"),
+        median_days_to_next_purchase=12.5,
+        rhythm_days=18.0,
+    )
+    make_score(
+        w.run,
+        w.c["bob"],
+        stage="decline",
+        stage_rule="decline_gap",
+        tier=w.t["silver"],
+        rfm_segment="at_risk",
+        churn_probability=0.7,
+        p_purchase_horizon=0.3,
+        clv=Decimal("100.00"),
+        median_days_to_next_purchase=None,
+    )
+    StageChange.objects.create(
+        brand=brand,
+        customer=w.c["alice"],
+        run=w.run,
+        from_stage="growth",
+        to_stage="maturity",
+        changed_on=date(2026, 3, 31),
+        rule="maturity_orders",
+    )
+    TierChange.objects.create(
+        brand=brand,
+        customer=w.c["alice"],
+        from_tier=w.t["silver"],
+        to_tier=w.t["gold"],
+        changed_at=datetime(2026, 4, 1, tzinfo=UTC),
+        reason="rule:gold",
+    )
+    BenefitGrantFactory(brand=brand, customer=w.c["alice"], note="welcome gift")
+
+    # Rival: one scored customer with an order, a view, a community and history of its own
+    rs = StreamFactory(brand=other_brand, external_id="S-RIVAL", title="Rival show")
+    rc = CustomerFactory(
+        brand=other_brand,
+        external_id="R-001",
+        display_name="Rita",
+        phone="13700002222",
+        acquisition_stream=rs,
+    )
+    ro = OrderFactory(brand=other_brand, customer=rc, external_id="O-R0", total_amount=Decimal("999.00"))
+    StreamViewFactory(brand=other_brand, stream=rs, customer=rc)
+    rg = CommunityFactory(brand=other_brand, external_id="G-RIVAL", name="Rival club")
+    CommunityMembershipFactory(brand=other_brand, community=rg, customer=rc)
+    rt = TierFactory(brand=other_brand, code="vip", name="VIP", rank=1)
+    rrun = make_run(other_brand)
+    make_score(rrun, rc, stage="maturity", tier=rt, clv=Decimal("5000.00"), churn_probability=0.05)
+    BenefitGrantFactory(brand=other_brand, customer=rc, note="rival gift")
+    w.r = {"customer": rc, "order": ro, "stream": rs, "community": rg, "tier": rt, "run": rrun}
+    return w
+
+
+RIVAL_MARKERS = (
+    "R-001",
+    "Rita",
+    "13700002222",
+    "O-R0",
+    "S-RIVAL",
+    "Rival show",
+    "G-RIVAL",
+    "Rival club",
+    "VIP",
+    "rival gift",
+    "5000",
+)
+
+
+def assert_no_rival(body, w: World):
+    text = json.dumps(body, ensure_ascii=False)
+    for marker in RIVAL_MARKERS:
+        assert marker not in text, marker
+    for key in ("customer", "order", "stream", "community", "tier"):
+        type_name = {
+            "customer": "Customer",
+            "order": "Order",
+            "stream": "Stream",
+            "community": "Community",
+            "tier": "Tier",
+        }[key]
+        assert gid(type_name, w.r[key].pk) not in text
+
+
+@pytest.fixture
+def world(brand, other_brand):
+    return build_world(brand, other_brand)
+
+
+@pytest.fixture
+def as_role(client, brand, other_brand):
+    """Sign in a staff member with a role in a brand (acme by default); returns the client."""
+
+    def sign_in(role: str, in_brand=None):
+        user = UserFactory(username=f"{role}-{(in_brand or brand).slug}")
+        membership_set(user=user, brand=in_brand or brand, role=role)
+        client.force_login(user)
+        client.get("/admin/")  # CSRF cookie
+        return client
+
+    return sign_in
+
+
+def data(response):
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+LIST = """
+query($first: Int) {
+  customers(first: $first) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage }
+    edges { node {
+      id externalId displayName phone phoneMasked gender acquisitionChannel
+      acquisitionStream { externalId title }
+      stage stageRule tier { code displayName rank } rfmSegment rfmSegmentLabel rfmRecency rfmFrequency rfmMonetary
+      churnProbability pPurchaseHorizon horizonDays expectedRevenueHorizon clv medianDaysToNextPurchase
+      rhythmDays paidOrders totalSpend scoresAsOf lastOrderAt
+      survivalCurve { days survival }
+    } }
+  }
+}
+"""
+
+ALICE_SCORES = {
+    "stage": "MATURITY",
+    "stageRule": "MATURITY_ORDERS",
+    "tier": {"code": "gold", "displayName": "Gold", "rank": 1},
+    "rfmSegment": "champions",
+    "rfmSegmentLabel": "Champions",
+    "rfmRecency": 5,
+    "rfmFrequency": 4,
+    "rfmMonetary": 5,
+    "churnProbability": 0.1,
+    "pPurchaseHorizon": 0.9,
+    "horizonDays": 90,
+    "expectedRevenueHorizon": "250.50",
+    "clv": "800.00",
+    "medianDaysToNextPurchase": 12.5,
+    "rhythmDays": 18.0,
+    "paidOrders": 3,
+    "totalSpend": "303.00",
+    "scoresAsOf": "2026-03-31",
+}
+
+
+@pytest.mark.parametrize("role", ["viewer", "analyst", "manager"])
+def test_customers_list_values_scores_and_phones_by_role(world, as_role, role):
+    # When a member of Acme lists customers
+    result = data(gql(as_role(role), LIST))["customers"]
+    # Then they see Acme's three customers by external id, with the published scores (not the older run's)
+    assert result["totalCount"] == 3
+    assert result["pageInfo"] == {"hasNextPage": False, "hasPreviousPage": False}
+    nodes = [e["node"] for e in result["edges"]]
+    assert [n["externalId"] for n in nodes] == ["A-001", "A-002", "A-003"]
+    alice, bob, cai = nodes
+    assert alice["id"] == gid("Customer", world.c["alice"].pk)
+    assert {k: alice[k] for k in ALICE_SCORES} == ALICE_SCORES
+    assert alice["survivalCurve"][:2] == [{"days": 7, "survival": 0.95}, {"days": 14, "survival": 0.9}]
+    assert alice["survivalCurve"][-1] == {"days": 365, "survival": 0.3}
+    assert alice["acquisitionStream"] == {"externalId": "S-LAUNCH", "title": "Spring launch"}
+    # the last paid order: 2026-03-20 (the later refunded one does not count)
+    assert alice["lastOrderAt"] == "2026-03-20T02:00:00+00:00"
+    assert (bob["stage"], bob["tier"]["code"], bob["churnProbability"], bob["clv"]) == (
+        "DECLINE",
+        "silver",
+        0.7,
+        "100.00",
+    )
+    assert bob["medianDaysToNextPurchase"] is None
+    # Cai has no published score: every score field is null, the curve empty
+    assert {k: cai[k] for k in ALICE_SCORES} == dict.fromkeys(ALICE_SCORES) | {
+        "horizonDays": 90,
+        "scoresAsOf": "2026-03-31",
+    }
+    assert cai["survivalCurve"] == [] and cai["lastOrderAt"] is None
+    # Phones: raw for managers (customers.view_customer_pii), masked as in the admin for the others
+    if role == "manager":
+        assert [(n["phone"], n["phoneMasked"]) for n in nodes] == [
+            ("13812345678", False),
+            ("13900001111", False),
+            ("", False),
+        ]
+    else:
+        assert [(n["phone"], n["phoneMasked"]) for n in nodes] == [
+            ("138****5678", True),
+            ("139****1111", True),
+            ("", True),
+        ]
+    assert_no_rival(result, world)
+
+
+DETAIL = """
+query($id: ID!) {
+  customer(id: $id) {
+    id externalId
+    orders(first: 10) {
+      totalCount
+      edges { cursor node { externalId status statusLabel totalAmount placedAt stream { externalId }
+        customer { externalId clv } items { lineNo sku amount } } }
+    }
+    streamViews { totalCount edges { node { watchSeconds interactions stream { externalId title } } } }
+    communities { totalCount edges { node { isCurrent activityCount community { externalId name kindLabel } } } }
+    benefitGrants { totalCount edges { node { note } } }
+    stageHistory { fromStage toStage changedOn run { asOf } }
+    tierHistory { fromTier { code } toTier { code } reason }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("role", ["viewer", "analyst", "manager"])
+def test_customer_detail_with_nested_relations(world, as_role, role):
+    customer = data(gql(as_role(role), DETAIL, {"id": gid("Customer", world.c["alice"].pk)}))["customer"]
+    assert customer["externalId"] == "A-001"
+    orders = customer["orders"]
+    assert orders["totalCount"] == 4
+    # newest first, items in line order, the stream the first order is attributed to
+    assert [e["node"]["externalId"] for e in orders["edges"]] == ["O-A3", "O-A2", "O-A1", "O-A0"]
+    assert orders["edges"][0]["node"]["status"] == "refunded"
+    assert orders["edges"][0]["node"]["statusLabel"] == "Refunded"
+    assert [i["sku"] for i in orders["edges"][1]["node"]["items"]] == ["SKU-A", "SKU-B"]
+    assert orders["edges"][3]["node"]["stream"] == {"externalId": "S-LAUNCH"}
+    assert orders["edges"][3]["node"]["customer"] == {"externalId": "A-001", "clv": "800.00"}
+    views = customer["streamViews"]
+    assert views["totalCount"] == 2
+    assert [(e["node"]["stream"]["externalId"], e["node"]["watchSeconds"]) for e in views["edges"]] == [
+        ("S-LATE", 60),
+        ("S-LAUNCH", 900),
+    ]
+    assert views["edges"][1]["node"]["interactions"] == 5
+    spells = customer["communities"]
+    assert spells == {
+        "totalCount": 1,
+        "edges": [
+            {
+                "node": {
+                    "isCurrent": True,
+                    "activityCount": 7,
+                    "community": {"externalId": "G-FANS", "name": "Acme fans", "kindLabel": "WeCom"},
+                }
+            }
+        ],
+    }
+    assert customer["benefitGrants"] == {"totalCount": 1, "edges": [{"node": {"note": "welcome gift"}}]}
+    assert customer["stageHistory"] == [
+        {
+            "fromStage": "GROWTH",
+            "toStage": "MATURITY",
+            "changedOn": "2026-03-31",
+            "run": {"asOf": "2026-03-31"},
+        }
+    ]
+    assert customer["tierHistory"] == [
+        {"fromTier": {"code": "silver"}, "toTier": {"code": "gold"}, "reason": "rule:gold"}
+    ]
+    assert_no_rival(customer, world)
+
+
+def test_nested_orders_page_with_cursor(world, as_role):
+    client = as_role("viewer")
+    query = """query($id: ID!, $after: String) { customer(id: $id) {
+      orders(first: 2, after: $after) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
+        edges { node { externalId } } } } }"""
+    first = data(gql(client, query, {"id": gid("Customer", world.c["alice"].pk)}))["customer"]["orders"]
+    assert [e["node"]["externalId"] for e in first["edges"]] == ["O-A3", "O-A2"]
+    assert first["pageInfo"]["hasNextPage"] is True and first["totalCount"] == 4
+    second = data(
+        gql(
+            client,
+            query,
+            {"id": gid("Customer", world.c["alice"].pk), "after": first["pageInfo"]["endCursor"]},
+        )
+    )["customer"]["orders"]
+    assert [e["node"]["externalId"] for e in second["edges"]] == ["O-A1", "O-A0"]
+    assert second["pageInfo"]["hasNextPage"] is False and second["pageInfo"]["hasPreviousPage"] is True
+
+
+def test_nested_orders_in_a_list_are_paged_per_customer(world, as_role):
+    query = """{ customers { edges { node { externalId
+      orders(first: 1) { totalCount pageInfo { hasNextPage } edges { node { externalId } } } } } } }"""
+    nodes = [e["node"] for e in data(gql(as_role("analyst"), query))["customers"]["edges"]]
+    assert [
+        (
+            n["externalId"],
+            n["orders"]["totalCount"],
+            n["orders"]["pageInfo"]["hasNextPage"],
+            [e["node"]["externalId"] for e in n["orders"]["edges"]],
+        )
+        for n in nodes
+    ] == [("A-001", 4, True, ["O-A3"]), ("A-002", 1, False, ["O-B0"]), ("A-003", 0, False, [])]
+
+
+def test_nested_orders_from_the_end(world, as_role):
+    query = """query($id: ID!) { customer(id: $id) {
+      orders(last: 2) { totalCount pageInfo { hasPreviousPage } edges { node { externalId } } } } }"""
+    orders = data(gql(as_role("viewer"), query, {"id": gid("Customer", world.c["alice"].pk)}))["customer"][
+        "orders"
+    ]
+    assert [e["node"]["externalId"] for e in orders["edges"]] == ["O-A1", "O-A0"]  # the two oldest
+    assert orders["totalCount"] == 4 and orders["pageInfo"]["hasPreviousPage"] is True
+
+
+def test_another_brands_manager_sees_only_their_brand(world, as_role):
+    client = as_role("manager", world.other)
+    customers = data(gql(client, LIST))["customers"]
+    assert [e["node"]["externalId"] for e in customers["edges"]] == ["R-001"]
+    rita = customers["edges"][0]["node"]
+    assert (rita["phone"], rita["clv"], rita["tier"]["code"]) == ("13700002222", "5000.00", "vip")
+    body = json.dumps(customers, ensure_ascii=False)
+    for marker in ("A-001", "A-002", "Alice", "13812345678", "S-LAUNCH", "gold"):
+        assert marker not in body
+    # Acme's customer by id is null for them, and so is everything nested
+    assert data(gql(client, DETAIL, {"id": gid("Customer", world.c["alice"].pk)})) == {"customer": None}
+    lists = data(
+        gql(
+            client,
+            "{ orders { edges { node { externalId } } } streams { edges { node { externalId } } }"
+            " communities { edges { node { externalId } } } }",
+        )
+    )
+    assert lists == {
+        "orders": {"edges": [{"node": {"externalId": "O-R0"}}]},
+        "streams": {"edges": [{"node": {"externalId": "S-RIVAL"}}]},
+        "communities": {"edges": [{"node": {"externalId": "G-RIVAL"}}]},
+    }
+
+
+NODE = """query($id: ID!) { node(id: $id) { __typename id
+  ... on Customer { externalId } ... on Order { externalId } ... on Stream { externalId }
+  ... on Community { externalId } ... on Brand { slug } } }"""
+
+
+def test_node_of_another_brand_is_null(world, as_role):
+    client = as_role("viewer")
+    own = [
+        (gid("Customer", world.c["alice"].pk), "Customer", "A-001"),
+        (gid("Order", world.o["bob0"].pk), "Order", "O-B0"),
+        (gid("Stream", world.s["launch"].pk), "Stream", "S-LAUNCH"),
+        (gid("Community", world.g["fans"].pk), "Community", "G-FANS"),
+    ]
+    for node_id, type_name, external_id in own:
+        node = data(gql(client, NODE, {"id": node_id}))["node"]
+        assert node == {"__typename": type_name, "id": node_id, "externalId": external_id}
+    assert data(gql(client, NODE, {"id": gid("Brand", world.brand.pk)}))["node"]["slug"] == "acme"
+    rival_ids = [
+        gid("Customer", world.r["customer"].pk),
+        gid("Order", world.r["order"].pk),
+        gid("Stream", world.r["stream"].pk),
+        gid("Community", world.r["community"].pk),
+        gid("Tier", world.r["tier"].pk),
+        gid("Brand", world.other.pk),
+        gid("CommunityMembership", world.r["customer"].community_memberships.get().pk),
+        gid("StreamView", world.r["customer"].stream_views.get().pk),
+    ]
+    for node_id in rival_ids:
+        assert data(gql(client, NODE, {"id": node_id})) == {"node": None}
+    nodes = data(
+        gql(
+            client,
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            {"ids": [own[0][0], rival_ids[0], own[1][0]]},
+        )
+    )["nodes"]
+    assert nodes == [{"id": own[0][0]}, None, {"id": own[1][0]}]
+    assert data(gql(client, DETAIL, {"id": rival_ids[0]})) == {"customer": None}
+
+
+def test_customer_by_id_of_another_type_is_a_clear_error(world, as_role):
+    body = gql(as_role("viewer"), DETAIL, {"id": gid("Order", world.o["bob0"].pk)}).json()
+    assert body["data"] == {"customer": None}
+    assert body["errors"][0]["message"] == "id must be the id of a Customer."
+
+
+def test_another_brands_api_token_sees_nothing_of_acme(world, client, api_token_for):
+    token = api_token_for(world.other, "viewer")
+    customers = gql_token(client, token, LIST).json()["data"]["customers"]
+    assert [e["node"]["externalId"] for e in customers["edges"]] == ["R-001"]
+    assert customers["edges"][0]["node"]["phone"] == "137****2222"  # a viewer token: masked
+    for node_id in (
+        gid("Customer", world.c["alice"].pk),
+        gid("Order", world.o["alice0"].pk),
+        gid("Stream", world.s["launch"].pk),
+        gid("Community", world.g["fans"].pk),
+    ):
+        assert gql_token(client, token, NODE, {"id": node_id}).json() == {"data": {"node": None}}
+    detail = gql_token(client, token, DETAIL, {"id": gid("Customer", world.c["alice"].pk)}).json()
+    assert detail == {"data": {"customer": None}}
+
+
+def test_acme_manager_token_sees_raw_phones_and_nested_rows(world, client, api_token_for):
+    token = api_token_for(world.brand, "manager")
+    body = gql_token(client, token, DETAIL, {"id": gid("Customer", world.c["alice"].pk)}).json()
+    assert body["data"]["customer"]["orders"]["totalCount"] == 4
+    assert_no_rival(body, world)
+    customers = gql_token(client, token, LIST).json()["data"]["customers"]
+    assert customers["edges"][0]["node"]["phone"] == "13812345678"
+
+
+def test_signed_out_callers_see_empty_lists(world, client):
+    body = gql(
+        client,
+        "{ customers { totalCount edges { node { id } } } orders { totalCount } "
+        "streams { totalCount } communities { totalCount } }",
+    ).json()
+    assert body == {
+        "data": {
+            "customers": {"totalCount": 0, "edges": []},
+            "orders": {"totalCount": 0},
+            "streams": {"totalCount": 0},
+            "communities": {"totalCount": 0},
+        }
+    }
+    assert gql(client, NODE, {"id": gid("Customer", world.c["alice"].pk)}).json() == {"data": {"node": None}}
+
+
+# -- page sizes -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ customers(first: 101) { totalCount } }",
+        "{ customers(last: 500) { totalCount } }",
+        "{ customers(first: -1) { totalCount } }",
+        "{ orders(first: 101) { totalCount } }",
+        "{ streams(first: 1000) { totalCount } }",
+        "{ communities(last: 101) { totalCount } }",
+        "{ customers { edges { node { orders(first: 101) { totalCount } } } } }",
+        "{ streams { edges { node { views(first: 200) { totalCount } } } } }",
+    ],
+)
+def test_page_size_over_100_is_refused(world, as_role, query):
+    body = gql(as_role("viewer"), query).json()
+    assert body["data"] is None
+    assert [e["message"] for e in body["errors"]] == ["Page size must be between 0 and 100."]
+
+
+def test_default_page_size_is_20_and_pages_continue(world, as_role):
+    CustomerFactory.create_batch(22, brand=world.brand)
+    client = as_role("viewer")
+    page = data(
+        gql(client, "{ customers { totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }")
+    )
+    page = page["customers"]
+    assert page["totalCount"] == 25 and len(page["edges"]) == 20 and page["pageInfo"]["hasNextPage"] is True
+    rest = data(
+        gql(
+            client,
+            "query($after: String) { customers(after: $after, first: 100) { edges { node { id } } } }",
+            {"after": page["pageInfo"]["endCursor"]},
+        )
+    )["customers"]["edges"]
+    assert len(rest) == 5
+    assert not {e["node"]["id"] for e in rest} & {e["node"]["id"] for e in page["edges"]}
+    exactly = data(gql(client, "{ customers(first: 100) { edges { node { id } } } }"))["customers"]["edges"]
+    assert len(exactly) == 25
+
+
+# -- orders, streams and communities lists ------------------------------------------------------------------
+
+
+def test_orders_list_filters_orderings_and_nested(world, as_role):
+    client = as_role("analyst")
+    query = """query($filter: OrderFilter, $orderBy: OrderOrder) { orders(filter: $filter, orderBy: $orderBy) {
+      totalCount edges { node { externalId totalAmount channel channelLabel customer { externalId stage }
+        items { sku } } } } }"""
+    everything = data(gql(client, query))["orders"]
+    assert [e["node"]["externalId"] for e in everything["edges"]] == ["O-A3", "O-A2", "O-A1", "O-B0", "O-A0"]
+    assert everything["edges"][3]["node"]["customer"] == {"externalId": "A-002", "stage": "DECLINE"}
+    assert everything["edges"][1]["node"]["items"] == [{"sku": "SKU-A"}, {"sku": "SKU-B"}]
+    assert_no_rival(everything, world)
+
+    def ids(filter_=None, order_by=None):
+        result = data(gql(client, query, {"filter": filter_, "orderBy": order_by}))["orders"]
+        return [e["node"]["externalId"] for e in result["edges"]]
+
+    assert ids({"customer": gid("Customer", world.c["bob"].pk)}) == ["O-B0"]
+    assert ids({"customer": gid("Customer", world.r["customer"].pk)}) == []
+    assert ids({"statuses": ["refunded"]}) == ["O-A3"]
+    assert ids({"stream": gid("Stream", world.s["launch"].pk)}) == ["O-A0"]
+    assert ids({"placedAt": {"start": "2026-02-01T00:00:00+00:00", "end": "2026-03-21T00:00:00+00:00"}}) == [
+        "O-A2",
+        "O-A1",
+    ]
+    assert ids({"totalAmount": {"min": "101", "max": "102"}}) == ["O-A2", "O-A1"]
+    assert ids({"search": "O-B0"}) == ["O-B0"]
+    assert ids(order_by={"field": "TOTAL_AMOUNT", "direction": "ASC"}) == [
+        "O-B0",
+        "O-A0",
+        "O-A1",
+        "O-A2",
+        "O-A3",
+    ]
+    errors = {
+        '{ orders(filter: {statuses: ["lost"]}) { totalCount } }': "statuses: unknown value lost; choose from paid, refunded, cancelled.",
+        '{ orders(filter: {totalAmount: {min: "9", max: "1"}}) { totalCount } }': "totalAmount: the lower bound must not be above the upper bound.",
+        '{ orders(filter: {stream: "STREAM"}) { totalCount } }'.replace("STREAM", gid("Customer", 1)): (
+            "stream must be the id of a Stream."
+        ),
+    }
+    for bad, message in errors.items():
+        body = gql(client, bad).json()
+        assert [e["message"] for e in body["errors"]] == [message], bad
+
+
+def test_streams_list_with_views_and_filters(world, as_role):
+    client = as_role("viewer")
+    query = """query($filter: StreamFilter, $orderBy: StreamOrder) { streams(filter: $filter, orderBy: $orderBy) {
+      totalCount edges { node { externalId title platform platformLabel
+        views { totalCount edges { node { watchSeconds customer { externalId churnProbability } } } } } } } }"""
+    result = data(gql(client, query))["streams"]
+    assert [e["node"]["externalId"] for e in result["edges"]] == ["S-LATE", "S-LAUNCH"]
+    launch = result["edges"][1]["node"]
+    assert launch["platformLabel"] == "Douyin"
+    assert launch["views"] == {
+        "totalCount": 1,
+        "edges": [
+            {"node": {"watchSeconds": 900, "customer": {"externalId": "A-001", "churnProbability": 0.1}}}
+        ],
+    }
+    assert_no_rival(result, world)
+    by_platform = data(gql(client, query, {"filter": {"platforms": ["kuaishou"]}}))["streams"]["edges"]
+    assert [e["node"]["externalId"] for e in by_platform] == ["S-LATE"]
+    by_text = data(gql(client, query, {"filter": {"search": "spring"}}))["streams"]["edges"]
+    assert [e["node"]["externalId"] for e in by_text] == ["S-LAUNCH"]
+    by_title = data(gql(client, query, {"orderBy": {"field": "TITLE", "direction": "ASC"}}))["streams"][
+        "edges"
+    ]
+    assert [e["node"]["externalId"] for e in by_title] == ["S-LATE", "S-LAUNCH"]
+    body = gql(client, '{ streams(filter: {platforms: ["tv"]}) { totalCount } }').json()
+    assert body["errors"][0]["message"].startswith(
+        "platforms: unknown value tv; choose from douyin, kuaishou"
+    )
+
+
+def test_communities_list_with_memberships(world, as_role):
+    client = as_role("manager")
+    query = """query($filter: CommunityFilter) { communities(filter: $filter) { totalCount edges { node {
+      externalId name kind memberships { totalCount edges { node { isCurrent customer { externalId phone } } } }
+    } } } }"""
+    result = data(gql(client, query))["communities"]
+    assert result["totalCount"] == 1
+    fans = result["edges"][0]["node"]
+    assert (fans["externalId"], fans["name"], fans["kind"]) == ("G-FANS", "Acme fans", "wecom")
+    assert [
+        (e["node"]["customer"]["externalId"], e["node"]["isCurrent"], e["node"]["customer"]["phone"])
+        for e in fans["memberships"]["edges"]
+    ] == [("A-001", True, "13812345678"), ("A-002", False, "13900001111")]
+    assert_no_rival(result, world)
+    assert data(gql(client, query, {"filter": {"kinds": ["wechat_group"]}}))["communities"]["totalCount"] == 0
+    assert data(gql(client, query, {"filter": {"search": "FANS"}}))["communities"]["totalCount"] == 1

@@ -1,0 +1,229 @@
+"""Pinned query counts: a page of customers with their scores, last 10 orders and communities costs the same
+small number of SQL queries for 10 customers as for 100 (the optimizer's window-function prefetches)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from strawberry.relay import to_base64
+
+from apps.analytics.models import CustomerScore
+from apps.brands.services import membership_set
+from apps.communities.models import Community, CommunityMembership
+from apps.customers.models import Customer
+from apps.orders.models import Order
+from tests.factories import TierFactory, UserFactory
+from tests.graphql.conftest import gql, gql_token
+from tests.graphql.test_domain_queries import CURVE, make_run
+
+ORDERS_EACH = 12
+PAGE = """
+query($first: Int!) {
+  customers(first: $first, orderBy: {field: CLV, direction: DESC}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges {
+      node {
+        id externalId displayName lastOrderAt
+        stage tier { code displayName } rfmSegment churnProbability pPurchaseHorizon horizonDays
+        expectedRevenueHorizon clv medianDaysToNextPurchase survivalCurve { days survival }
+        orders(first: 10) {
+          totalCount
+          edges { node { id externalId placedAt totalAmount status } }
+        }
+        communities {
+          totalCount
+          edges { node { joinedAt isCurrent community { name kind } } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def seed_customers(brand, n: int, *, prefix: str):
+    """n scored customers, each with ORDERS_EACH paid orders and two community spells (bulk inserts)."""
+    gold = TierFactory(brand=brand, code=f"{prefix}-gold", name="Gold", rank=1)
+    communities = [
+        Community.objects.create(brand=brand, external_id=f"{prefix}-G{k}", name=f"Group {k}", kind="wecom")
+        for k in range(2)
+    ]
+    customers = Customer.objects.bulk_create(
+        Customer(brand=brand, external_id=f"{prefix}-{i:04d}", display_name=f"Name {i}", phone=f"138{i:08d}")
+        for i in range(n)
+    )
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    Order.objects.bulk_create(
+        Order(
+            brand=brand,
+            customer=c,
+            external_id=f"{prefix}-O{c.pk}-{k}",
+            placed_at=t0 + timedelta(days=k, hours=i % 24),
+            total_amount=Decimal(10 + k),
+        )
+        for i, c in enumerate(customers)
+        for k in range(ORDERS_EACH)
+    )
+    CommunityMembership.objects.bulk_create(
+        CommunityMembership(brand=brand, community=g, customer=c, joined_at=t0)
+        for c in customers
+        for g in communities
+    )
+    run = make_run(brand, as_of=date(2026, 3, 31))
+    CustomerScore.objects.bulk_create(
+        CustomerScore(
+            brand=brand,
+            run=run,
+            customer=c,
+            stage="growth",
+            stage_rule="growth_orders",
+            rhythm_days=10.0,
+            tier=gold,
+            rfm_recency=3,
+            rfm_frequency=3,
+            rfm_monetary=3,
+            rfm_segment="loyal",
+            orders_count=ORDERS_EACH,
+            monetary_total=Decimal("100.00"),
+            last_purchase_at=t0,
+            days_since_last_purchase=5.0,
+            p_purchase_horizon=0.5,
+            churn_probability=0.5,
+            expected_revenue_horizon=Decimal("10.00"),
+            clv=Decimal(1000 - i),
+            median_days_to_next_purchase=20.0,
+            survival_curve=CURVE,
+        )
+        for i, c in enumerate(customers)
+    )
+    return customers
+
+
+def run_page(client, first: int, *, token: str | None = None):
+    with CaptureQueriesContext(connection) as ctx:
+        if token is None:
+            response = gql(client, PAGE, {"first": first})
+        else:
+            response = gql_token(client, token, PAGE, {"first": first})
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]["customers"], ctx
+
+
+@pytest.fixture
+def viewer_client(client, brand):
+    user = UserFactory(username="counter")
+    membership_set(user=user, brand=brand, role="viewer")
+    client.force_login(user)
+    client.get("/admin/")  # CSRF cookie
+    return client
+
+
+def assert_page(page, size: int, *, total: int):
+    assert page["totalCount"] == total
+    assert len(page["edges"]) == size
+    first = page["edges"][0]["node"]
+    # the highest CLV first, with its score, tier, last 10 orders (newest first) and both communities
+    assert first["externalId"].endswith("-0000") and first["clv"] == "1000.00"
+    assert first["stage"] == "GROWTH" and first["tier"] == {
+        "code": first["tier"]["code"],
+        "displayName": "Gold",
+    }
+    assert first["horizonDays"] == 90 and first["survivalCurve"][0] == {"days": 7, "survival": 0.95}
+    orders = first["orders"]
+    assert orders["totalCount"] == ORDERS_EACH and len(orders["edges"]) == 10
+    placed = [e["node"]["placedAt"] for e in orders["edges"]]
+    assert placed == sorted(placed, reverse=True)
+    assert first["communities"]["totalCount"] == 2
+    assert {e["node"]["community"]["name"] for e in first["communities"]["edges"]} == {"Group 0", "Group 1"}
+    for edge in page["edges"]:
+        assert len(edge["node"]["orders"]["edges"]) == 10 and edge["node"]["clv"] is not None
+
+
+def test_page_of_customers_costs_six_queries_for_10_and_for_100(viewer_client, brand, other_brand):
+    # Given 150 scored customers with 12 orders and 2 communities each (and a rival brand with its own)
+    seed_customers(brand, 150, prefix="a")
+    seed_customers(other_brand, 30, prefix="r")
+    # When a session caller pages 10 and then 100 of them
+    small, small_ctx = run_page(viewer_client, 10)
+    large, large_ctx = run_page(viewer_client, 100)
+    # Then both pages are complete and cost the same queries: session, user, the caller's brands,
+    # customers with scores and tier (one query), their last 10 orders, their community spells with communities
+    assert_page(small, 10, total=150)
+    assert_page(large, 100, total=150)
+    assert len(small_ctx.captured_queries) == len(large_ctx.captured_queries) <= 6
+    assert all(e["node"]["externalId"].startswith("a-") for e in large["edges"])
+
+
+def test_page_with_phones_for_an_api_token_costs_the_same_for_10_and_for_100(
+    client, brand, other_brand, api_token_for
+):
+    seed_customers(brand, 120, prefix="a")
+    seed_customers(other_brand, 30, prefix="r")
+    token = api_token_for(brand, "viewer")
+    query = PAGE.replace("externalId displayName", "externalId displayName phone phoneMasked")
+    gql_token(client, token, query, {"first": 1})  # the token's last-used time is written once a minute
+    counts = []
+    for first in (10, 100):
+        with CaptureQueriesContext(connection) as ctx:
+            body = gql_token(client, token, query, {"first": first}).json()
+        assert "errors" not in body, body["errors"]
+        edges = body["data"]["customers"]["edges"]
+        assert len(edges) == first and edges[0]["node"]["phone"] == "138****0000"
+        assert all(e["node"]["phoneMasked"] for e in edges)
+        counts.append(len(ctx.captured_queries))
+    # the token, customers with scores, their last 10 orders, their community spells with communities
+    assert counts[0] == counts[1] <= 4
+
+
+def test_customer_detail_costs_a_fixed_number_of_queries(viewer_client, brand):
+    customers = seed_customers(brand, 3, prefix="a")
+    query = """
+    query($id: ID!) { customer(id: $id) {
+      externalId clv stage tier { code } survivalCurve { days survival }
+      orders(first: 10) { totalCount edges { node { externalId items { sku } stream { title } } } }
+      communities { edges { node { community { name } } } }
+      streamViews { edges { node { stream { title } watchSeconds } } }
+      benefitGrants { totalCount }
+      stageHistory { toStage } tierHistory { reason }
+    } }
+    """
+    with CaptureQueriesContext(connection) as ctx:
+        body = gql(viewer_client, query, {"id": to_base64("Customer", customers[0].pk)}).json()
+    assert "errors" not in body, body["errors"]
+    assert body["data"]["customer"]["orders"]["totalCount"] == ORDERS_EACH
+    # session, user, brands; customer (with the grants' count); orders (+ stream joined); their items;
+    # spells (+ community joined); views (+ stream joined); stage changes; tier changes
+    assert len(ctx.captured_queries) <= 10
+
+
+def test_nested_total_counts_alone_are_counted_in_the_customers_query(viewer_client, brand):
+    seed_customers(brand, 30, prefix="a")
+    query = """query($first: Int!) { customers(first: $first) { edges { node {
+      orders { totalCount } communities { totalCount } streamViews { totalCount } benefitGrants { totalCount }
+    } } } }"""
+    counts = []
+    for first in (5, 30):
+        with CaptureQueriesContext(connection) as ctx:
+            body = gql(viewer_client, query, {"first": first}).json()
+        assert "errors" not in body, body["errors"]
+        nodes = [e["node"] for e in body["data"]["customers"]["edges"]]
+        assert len(nodes) == first
+        assert all(
+            n
+            == {
+                "orders": {"totalCount": ORDERS_EACH},
+                "communities": {"totalCount": 2},
+                "streamViews": {"totalCount": 0},
+                "benefitGrants": {"totalCount": 0},
+            }
+            for n in nodes
+        )
+        counts.append(len(ctx.captured_queries))
+    # session, user, the caller's brands, customers with four COUNT subqueries
+    assert counts == [4, 4]

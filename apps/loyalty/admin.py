@@ -1,12 +1,14 @@
 """Value tiers, benefits (权益), the benefits each tier carries, and grants to customers."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import BrandScopedAdmin, BrandScopedTabularInline
+from apps.loyalty import services
 from apps.loyalty.models import (
     RFM_SEGMENT_LABELS,
     Benefit,
@@ -69,10 +71,30 @@ class TierAdmin(BrandScopedAdmin):
     ordering = ("brand_id", "rank")
     fields = ("brand", "code", "name", "rank", "description", "is_active")
     inlines = (TierBenefitInline, TierRuleInline)
+    actions = ("archive_selected",)
 
     @admin.display(description=_("name"), ordering="name")
     def display_name(self, obj):
         return obj.display_name
+
+    def save_model(self, request, obj, form, change):
+        # the services the API calls (the form has validated the same constraints)
+        self.check_may_write(request, obj, "change" if change else "add")
+        values = {name: getattr(obj, name) for name in services.TIER_FIELDS}
+        if change:
+            services.tier_update(tier=obj, **values)
+            return
+        tier = services.tier_create(brand=obj.brand, **values)
+        obj.pk, obj.created_at, obj.updated_at = tier.pk, tier.created_at, tier.updated_at
+
+    @admin.action(description=_("Archive selected tiers"))
+    def archive_selected(self, request, queryset):
+        tiers = list(queryset)
+        for tier in tiers:
+            self.check_may_write(request, tier, "change")
+        for tier in tiers:
+            services.tier_archive(tier=tier)
+        self.message_user(request, _("Archived %(n)d tier(s).") % {"n": len(tiers)}, messages.SUCCESS)
 
 
 @admin.register(Benefit)
@@ -84,10 +106,30 @@ class BenefitAdmin(BrandScopedAdmin):
     list_select_related = ()
     ordering = ("brand_id", "kind", "code")
     fields = ("brand", "code", "name", "kind", "value", "validity_days", "is_active", "description")
+    actions = ("archive_selected",)
 
     @admin.display(description=_("name"), ordering="name")
     def display_name(self, obj):
         return obj.display_name
+
+    def save_model(self, request, obj, form, change):
+        # the services the API calls (the form has validated the same constraints)
+        self.check_may_write(request, obj, "change" if change else "add")
+        values = {name: getattr(obj, name) for name in services.BENEFIT_FIELDS}
+        if change:
+            services.benefit_update(benefit=obj, **values)
+            return
+        benefit = services.benefit_create(brand=obj.brand, **values)
+        obj.pk, obj.created_at, obj.updated_at = benefit.pk, benefit.created_at, benefit.updated_at
+
+    @admin.action(description=_("Archive selected benefits"))
+    def archive_selected(self, request, queryset):
+        benefits = list(queryset)
+        for benefit in benefits:
+            self.check_may_write(request, benefit, "change")
+        for benefit in benefits:
+            services.benefit_archive(benefit=benefit)
+        self.message_user(request, _("Archived %(n)d benefit(s).") % {"n": len(benefits)}, messages.SUCCESS)
 
 
 class GrantStatusFilter(admin.SimpleListFilter):
@@ -130,6 +172,26 @@ class BenefitGrantAdmin(BrandScopedAdmin):
         (None, {"fields": ("brand", "customer", "benefit", "source", "note")}),
         (_("Validity"), {"fields": ("granted_at", "expires_at", "redeemed_at", "revoked_at")}),
     )
+    actions = ("revoke_selected",)
+
+    @admin.action(description=_("Revoke selected grants"))
+    def revoke_selected(self, request, queryset):
+        grants = list(queryset)
+        for grant in grants:
+            self.check_may_write(request, grant, "change")
+        revoked = 0
+        for grant in grants:
+            try:
+                services.benefit_grant_revoke(grant=grant)
+                revoked += 1
+            except ValidationError:
+                pass  # redeemed or already revoked: left as they are
+        self.message_user(
+            request,
+            _("Revoked %(n)d grant(s); %(skipped)d were redeemed or revoked already.")
+            % {"n": revoked, "skipped": len(grants) - revoked},
+            messages.SUCCESS,
+        )
 
     @admin.display(description=_("status"))
     def status(self, obj):

@@ -39,3 +39,41 @@ def customer_ids_opted_out(*, brand) -> pd.Index:
 
     ids = Customer.objects.filter(brand=brand, automated_decisions_opt_out=True).values_list("pk", flat=True)
     return pd.Index(list(ids), dtype="int64")
+
+
+def grant_caps(*, brand, benefit, customer_ids: list[int], when) -> dict[int, tuple[int, int]]:
+    """(quota, open grants held at `when`) of `benefit` for each of these customers whose current tier
+    carries it with a quota (> 0); customers without such a cap are absent. One query, whatever the number."""
+    from apps.core.bulk import db_datetime
+    from apps.loyalty.models import BenefitGrant, TierBenefit
+
+    if not customer_ids:
+        return {}
+    changes, links, grants = (
+        TierChange._meta.db_table,
+        TierBenefit._meta.db_table,
+        BenefitGrant._meta.db_table,
+    )
+    placeholders = ", ".join(["%s"] * len(customer_ids))
+    current = (
+        f"SELECT DISTINCT ON (customer_id) customer_id, to_tier_id FROM {changes} "
+        f"WHERE brand_id = %s AND customer_id IN ({placeholders}) ORDER BY customer_id, changed_at DESC, id DESC"
+        if is_postgres()
+        else "SELECT customer_id, to_tier_id FROM (SELECT customer_id, to_tier_id, ROW_NUMBER() OVER "
+        f"(PARTITION BY customer_id ORDER BY changed_at DESC, id DESC) AS n FROM {changes} "
+        f"WHERE brand_id = %s AND customer_id IN ({placeholders})) latest WHERE n = 1"
+    )
+    sql = f"""
+        SELECT c.customer_id, COALESCE(tb.quota, 0),
+               (SELECT COUNT(*) FROM {grants} g
+                 WHERE g.brand_id = %s AND g.customer_id = c.customer_id AND g.benefit_id = %s
+                   AND g.redeemed_at IS NULL AND g.revoked_at IS NULL AND g.expires_at > %s)
+        FROM ({current}) c
+        JOIN {links} tb ON tb.brand_id = %s AND tb.tier_id = c.to_tier_id AND tb.benefit_id = %s
+        WHERE tb.quota > 0
+    """
+    b, w = brand.pk, db_datetime(when)
+    params = [b, benefit.pk, w, b, *customer_ids, b, benefit.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {int(pk): (int(quota), int(held)) for pk, quota, held in cursor.fetchall()}

@@ -1,1 +1,400 @@
-"""Root query and mutation fields of the analytics app, merged into clvsite.schema."""
+"""Root query and mutation fields of the analytics app, merged into clvsite.schema.
+
+Who may call what (the role in the brand asked about):
+- viewer and up: model runs, the stage transition matrix, the tier × stage distribution and the at-risk
+  list (reads of stored scores);
+- analyst and up: cohort retention, Kaplan-Meier curves and stream performance (heavy queries over the
+  raw orders and views), and refreshScores.
+A brand the caller does not belong to is "No such brand.".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Annotated
+
+import strawberry
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext
+from strawberry import relay
+from strawberry.types import Info
+
+from apps.analytics import models, reports, selectors
+from apps.analytics.graphql.types import (
+    AtRiskCustomer,
+    AtRiskReport,
+    CohortGrouping,
+    CohortRetention,
+    CohortRow,
+    KaplanMeierReport,
+    ModelRunType,
+    NodeBatch,
+    RunKind,
+    RunStatus,
+    Stage,
+    StageTransitionCell,
+    StageTransitionMatrix,
+    StreamPerformance,
+    StreamPerformanceReport,
+    SurvivalCurve,
+    SurvivalGrouping,
+    SurvivalPoint,
+    TierStageCell,
+    TierStageDistribution,
+    WatchBand,
+)
+from apps.core.graphql.relay import Connection, connection, node_pk
+from apps.loyalty.graphql.common import ClientError, brand_for, client_errors
+
+VIEWER, ANALYST = "viewer", "analyst"
+MAX_LIST = 100
+
+
+def _gid(type_name: str, pk) -> relay.GlobalID | None:
+    return None if pk is None else relay.GlobalID(type_name, str(pk))
+
+
+@strawberry.type(description="What refreshScores did.")
+class RefreshScoresPayload:
+    run: ModelRunType | None = strawberry.field(
+        description="The run (published when it succeeded); null when the refresh was queued for the workers."
+    )
+    queued: bool = strawberry.field(
+        description="True when a Celery broker runs the refresh in the background."
+    )
+
+
+def _report(call):
+    """Run a report; its ReportErrors are validation errors the client sees."""
+    try:
+        return call()
+    except reports.ReportError as exc:
+        raise ClientError(str(exc)) from None
+
+
+def _tier_names(brand, ids) -> dict[int, str]:
+    from apps.loyalty.models import Tier
+
+    return {t.pk: t.display_name for t in Tier.objects.filter(brand=brand, pk__in=[i for i in ids if i])}
+
+
+def _stream_row(stats: reports.StreamStats, stream, batch: NodeBatch | None) -> StreamPerformance:
+    bands = [
+        WatchBand(
+            band=label,
+            viewers=stats.bands.get(label, (0, 0))[0],
+            buyers=stats.bands.get(label, (0, 0))[1],
+            conversion_rate=reports.StreamStats.rate(*reversed(stats.bands.get(label, (0, 0)))),
+        )
+        for label, _low in reports.WATCH_BANDS
+    ]
+    engaged, other = stats.engaged_buy_rate, stats.other_buy_rate
+    return StreamPerformance(
+        stream_id=_gid("Stream", stream.pk if stream else None),
+        stream_pk=stream.pk if stream else None,
+        batch=batch,
+        title=(stream.title or stream.external_id) if stream else None,
+        started_at=stream.started_at if stream else None,
+        viewers=stats.viewers,
+        buyers=stats.buyers,
+        viewer_buyers=stats.viewer_buyers,
+        orders=stats.orders,
+        gmv=round(stats.gmv, 2),
+        conversion_rate=stats.conversion_rate,
+        by_watch_time=bands,
+        repurchasers_72h=stats.repurchasers_72h,
+        repurchase_rate_72h=stats.repurchase_rate_72h,
+        engaged_viewers=stats.engaged_viewers,
+        engaged_buy_rate=engaged,
+        other_buy_rate=other,
+        engagement_lift=(engaged / other) if engaged is not None and other else None,
+    )
+
+
+@strawberry.type
+class Query:
+    @connection(
+        Connection[ModelRunType],
+        description="Model runs (refreshes and backtests) of the caller's brands, newest first. Viewer role.",
+    )
+    def model_runs(
+        self,
+        brand: relay.GlobalID | None = None,
+        kind: RunKind | None = None,
+        status: RunStatus | None = None,
+    ) -> Iterable[models.ModelRun]:
+        queryset = models.ModelRun.objects.order_by("-created_at", "-pk")
+        if brand is not None:
+            queryset = queryset.filter(brand_id=node_pk(brand, type_name="Brand", field="brand"))
+        if kind is not None:
+            queryset = queryset.filter(kind=kind.value)
+        if status is not None:
+            queryset = queryset.filter(status=status.value)
+        return queryset
+
+    @strawberry.field(
+        description="Cohort retention: per cohort (first-order month, or acquisition stream) its size and the "
+        "share that bought in each later period (calendar months; 30-day periods from the stream's start for "
+        "stream cohorts). Periods not started yet are null. At most 200 cohorts (the latest) and 36 periods. "
+        "Analyst role."
+    )
+    def cohort_retention(
+        self,
+        info: Info,
+        brand: relay.GlobalID,
+        by: CohortGrouping,
+        periods: int = 12,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> CohortRetention:
+        owner = brand_for(info, brand, ANALYST)
+        cohorts = _report(
+            lambda: reports.cohort_retention(
+                brand=owner, by=by.value, periods=periods, since=since, until=until
+            )
+        )
+        return CohortRetention(
+            by=by,
+            period_unit="month" if by == CohortGrouping.FIRST_ORDER_MONTH else "30_days",
+            periods=periods,
+            cohorts=[
+                CohortRow(
+                    key=str(_gid("Stream", c.stream_id)) if c.stream_id else c.key,
+                    label=c.stream_title or c.key,
+                    start=c.start,
+                    size=c.size,
+                    retained=c.retained,
+                    retention=c.retention,
+                )
+                for c in cohorts
+            ],
+        )
+
+    @strawberry.field(
+        description="How many customers moved between stages from `start` to `end`, from the runs published as "
+        "of those days. Viewer role."
+    )
+    def stage_transition_matrix(
+        self, info: Info, brand: relay.GlobalID, start: date, end: date
+    ) -> StageTransitionMatrix:
+        owner = brand_for(info, brand, VIEWER)
+        if start > end:
+            raise ClientError(gettext("The start date is after the end date."))
+        published = models.ModelRun.objects.filter(
+            brand=owner, kind="refresh", as_of__lte=end, status__in=["published", "superseded"]
+        )
+        if not published.exists():
+            raise ClientError(gettext("No published scores as of %(date)s.") % {"date": end})
+        try:
+            data = selectors.stage_transition_matrix(brand=owner, start=start, end=end)
+        except ValueError:
+            raise ClientError(
+                gettext("The scores as of %(date)s are no longer kept.") % {"date": start}
+            ) from None
+        return StageTransitionMatrix(
+            from_run_id=_gid("ModelRun", data["from_run"]),
+            to_run_id=_gid("ModelRun", data["to_run"]),
+            from_as_of=date.fromisoformat(data["from_as_of"]) if data["from_as_of"] else None,
+            to_as_of=date.fromisoformat(data["to_as_of"]),
+            cells=[
+                StageTransitionCell(from_stage=Stage(src) if src else None, to_stage=Stage(dst), customers=n)
+                for src, row in data["matrix"].items()
+                for dst, n in row.items()
+            ],
+        )
+
+    @strawberry.field(description="Customers per tier and stage in the published scores. Viewer role.")
+    def tier_stage_distribution(self, info: Info, brand: relay.GlobalID) -> TierStageDistribution:
+        owner = brand_for(info, brand, VIEWER)
+        run, rows = _report(lambda: reports.tier_stage_distribution(brand=owner))
+        names = _tier_names(owner, {tier for tier, _s, _n in rows})
+        return TierStageDistribution(
+            run_id=_gid("ModelRun", run.pk if run else None),
+            as_of=run.as_of if run else None,
+            total=sum(n for _t, _s, n in rows),
+            cells=[
+                TierStageCell(
+                    tier_id=_gid("Tier", tier), tier_name=names.get(tier), stage=Stage(stage), customers=n
+                )
+                for tier, stage, n in rows
+            ],
+        )
+
+    @strawberry.field(
+        description="Kaplan-Meier curves of the time to the next paid purchase after a refresh's cutoff (the "
+        "refresh published as of `asOf`; by default the oldest one whose scores are kept), one per segment at "
+        "that cutoff, with the log-rank test that they are equal. Follow-up is censored at `end` (default "
+        "now). Grouping by experiment arm is not offered: the product records no experiments. Analyst role."
+    )
+    def kaplan_meier(
+        self,
+        info: Info,
+        brand: relay.GlobalID,
+        group_by: SurvivalGrouping,
+        as_of: date | None = None,
+    ) -> KaplanMeierReport:
+        owner = brand_for(info, brand, ANALYST)
+        report = _report(lambda: reports.kaplan_meier(brand=owner, group_by=group_by.value, as_of=as_of))
+        tier_names = _tier_names(owner, [int(c.group) for c in report.curves if c.group.isdigit()])
+
+        def label(group: str) -> str:
+            if group_by == SurvivalGrouping.STAGE:
+                return str(models.Stage(group).label)
+            if group_by == SurvivalGrouping.TIER:
+                return tier_names.get(int(group), group) if group else gettext("No tier")
+            return gettext("Community member") if group == "member" else gettext("Not in a community")
+
+        return KaplanMeierReport(
+            group_by=group_by,
+            run_id=_gid("ModelRun", report.run.pk if report.run else None),
+            origin=report.origin,
+            end=report.end,
+            curves=[
+                SurvivalCurve(
+                    group=str(_gid("Tier", curve.group))
+                    if group_by == SurvivalGrouping.TIER and curve.group
+                    else curve.group,
+                    label=label(curve.group),
+                    customers=curve.customers,
+                    events=curve.events,
+                    median_days=curve.median_days,
+                    points=[
+                        SurvivalPoint(
+                            days=float(p.time),
+                            survival=float(p.survival),
+                            at_risk=int(p.at_risk),
+                            events=int(p.events),
+                            censored=int(p.censored),
+                            ci_lower=None if p.ci_lower != p.ci_lower else float(p.ci_lower),
+                            ci_upper=None if p.ci_upper != p.ci_upper else float(p.ci_upper),
+                        )
+                        for p in curve.points.itertuples()
+                    ],
+                )
+                for curve in report.curves
+            ],
+            log_rank_chi_square=report.chi_square,
+            log_rank_p_value=report.p_value,
+        )
+
+    @strawberry.field(
+        description="Per stream started between `from` and `to` (brand days, inclusive; the `first` latest, at "
+        "most 100) and in total: viewers, buyers, GMV, conversion by watch-time band, repurchase within 72 "
+        "hours after the stream, and the buy rate of viewers with 5+ interactions against the others. "
+        "Analyst role."
+    )
+    def stream_performance(
+        self,
+        info: Info,
+        brand: relay.GlobalID,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+        first: int = 50,
+    ) -> StreamPerformanceReport:
+        owner = brand_for(info, brand, ANALYST)
+        if not 1 <= first <= MAX_LIST:
+            raise ClientError(gettext("first must be between 1 and %(max)d.") % {"max": MAX_LIST})
+        streams, stats = _report(
+            lambda: reports.stream_performance(brand=owner, start=from_, end=to, limit=first)
+        )
+        *rows, total = stats
+        from apps.streams.models import Stream
+
+        batch = NodeBatch(Stream, ("apps.streams.graphql.types", "StreamType"), [s.pk for s in streams])
+        return StreamPerformanceReport(
+            streams=[_stream_row(row, stream, batch) for row, stream in zip(rows, streams, strict=True)],
+            total=_stream_row(total, None, None),
+        )
+
+    @strawberry.field(
+        description="High-value customers at high churn risk in the published scores: CLV above at least "
+        "`minClvPercentile` % of the scored customers and churn probability ≥ `minChurnProbability`, most value "
+        "at risk (CLV × churn probability) first. Viewer role."
+    )
+    def at_risk_customers(
+        self,
+        info: Info,
+        brand: relay.GlobalID,
+        first: int = 50,
+        min_churn_probability: float = 0.5,
+        min_clv_percentile: float = 80.0,
+    ) -> AtRiskReport:
+        owner = brand_for(info, brand, VIEWER)
+        if not 1 <= first <= MAX_LIST:
+            raise ClientError(gettext("first must be between 1 and %(max)d.") % {"max": MAX_LIST})
+        if not 0 <= min_churn_probability <= 1:
+            raise ClientError(gettext("minChurnProbability must be between 0 and 1."))
+        if not 0 <= min_clv_percentile <= 100:
+            raise ClientError(gettext("minClvPercentile must be between 0 and 100."))
+        run, total, items = _report(
+            lambda: reports.at_risk_customers(
+                brand=owner,
+                first=first,
+                min_churn_probability=min_churn_probability,
+                min_clv_percentile=min_clv_percentile,
+            )
+        )
+        from apps.customers.models import Customer
+
+        batch = NodeBatch(
+            Customer, ("apps.customers.graphql.types", "CustomerType"), [item.customer_id for item in items]
+        )
+        return AtRiskReport(
+            run_id=_gid("ModelRun", run.pk if run else None),
+            total_count=total,
+            customers=[
+                AtRiskCustomer(
+                    customer_id=_gid("Customer", item.customer_id),
+                    clv=item.clv,
+                    churn_probability=item.churn_probability,
+                    value_at_risk=item.value_at_risk,
+                    clv_percentile=item.clv_percentile,
+                    stage=Stage(item.stage),
+                    tier_id=_gid("Tier", item.tier_id),
+                    days_since_last_purchase=item.days_since_last_purchase,
+                    p_purchase_horizon=item.p_purchase_horizon,
+                    customer_pk=item.customer_id,
+                    batch=batch,
+                )
+                for item in items
+            ],
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Refresh the brand's scores as of `asOf` (default today) for a horizon (default the brand's): "
+        "fit, judge, score and publish. Runs in the request without a Celery broker (returns the finished run), "
+        "else is queued for the workers (queued: true). Analyst role."
+    )
+    def refresh_scores(
+        self,
+        info: Info,
+        brand: relay.GlobalID,
+        as_of: date | None = None,
+        horizon_days: int | None = None,
+    ) -> RefreshScoresPayload:
+        from apps.analytics.services import RefreshSkipped, scores_refresh
+
+        owner = brand_for(info, brand, ANALYST)
+        today = timezone.now().astimezone(owner.tzinfo).date()
+        if as_of is not None and as_of > today:
+            raise ClientError(gettext("asOf: the date cannot be in the future."))
+        if horizon_days is not None and not 7 <= horizon_days <= 365:
+            raise ClientError(gettext("horizonDays: between 7 and 365 days."))
+        user = info.context.request.user
+        who = f"graphql:{getattr(user, 'username', '') or getattr(user, 'pk', '')}"
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            from apps.analytics.tasks import refresh_scores_task
+
+            refresh_scores_task.delay(owner.pk, as_of.isoformat() if as_of else None, horizon_days)
+            return RefreshScoresPayload(run=None, queued=True)
+        with client_errors():
+            try:
+                run = scores_refresh(brand=owner, as_of=as_of, horizon_days=horizon_days, triggered_by=who)
+            except RefreshSkipped as exc:
+                raise ClientError(str(exc)) from None
+        return RefreshScoresPayload(run=run, queued=False)

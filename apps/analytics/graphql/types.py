@@ -1,0 +1,430 @@
+"""GraphQL types of the analytics app: model runs (with their judged metrics and hazard factors), stage
+history, and the report shapes of apps.analytics.reports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+import strawberry_django
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+from strawberry_django.optimizer import optimize
+
+from apps.analytics import models, selectors
+from apps.core.graphql.scoping import BrandScopedType
+
+if TYPE_CHECKING:
+    from apps.customers.graphql.types import CustomerType
+    from apps.streams.graphql.types import StreamType
+
+StreamRef = Annotated["StreamType", strawberry.lazy("apps.streams.graphql.types")]
+CustomerRef = Annotated["CustomerType", strawberry.lazy("apps.customers.graphql.types")]
+
+
+class NodeBatch:
+    """The rows behind the items of a report (its customers, its streams), loaded once for all items in one
+    query that the optimizer shapes for what the client selected, so a report of 100 rows costs the same
+    number of queries as one of 10. `type_path`: module and class of the node type."""
+
+    def __init__(self, model, type_path: tuple[str, str], ids):
+        self.model, self.type_path, self.ids = model, type_path, list(ids)
+        self.rows: dict | None = None
+
+    def get(self, info: Info, pk):
+        if pk is None:
+            return None
+        if self.rows is None:
+            import importlib
+
+            node_type = getattr(importlib.import_module(self.type_path[0]), self.type_path[1])
+            queryset = node_type.get_queryset(self.model.objects.filter(pk__in=self.ids), info)
+            self.rows = {row.pk: row for row in optimize(queryset, info)}
+        return self.rows.get(pk)
+
+
+def _enum_of(choices, name: str, description: str):
+    """A GraphQL enum with the members of a Django TextChoices (values are the stored codes)."""
+    return strawberry.enum(Enum(name, {m.name: m.value for m in choices}), name=name, description=description)
+
+
+Stage = _enum_of(models.Stage, "Stage", "Lifecycle stage: introduction, growth, maturity, decline, churned.")
+StageRule = _enum_of(models.StageRule, "StageRule", "Which of the brand's stage rules placed a customer.")
+RunKind = _enum_of(models.RunKind, "RunKind", "A scheduled or manual refresh, or a backtest.")
+RunStatus = _enum_of(models.RunStatus, "RunStatus", "Where a model run stands.")
+Estimator = _enum_of(models.Estimator, "Estimator", "The survival model a run fitted.")
+
+GROUPS = ("overall", *selectors.STAGE_ORDER)
+
+
+@strawberry.type(description="How well one set of predictions matched what happened in the holdout window.")
+class PredictionMetrics:
+    customers: int | None = None
+    buyers_in_horizon: int | None = None
+    harrell_c: float | None = None
+    uno_c: float | None = None
+    auc_horizon: float | None = strawberry.field(
+        default=None, description="AUC of P(purchase within horizon)."
+    )
+    brier_horizon: float | None = None
+    ece_horizon: float | None = strawberry.field(default=None, description="Expected calibration error.")
+    integrated_brier: float | None = None
+    top_decile_revenue_capture: float | None = None
+    revenue_actual: float | None = None
+    revenue_forecast: float | None = None
+    revenue_error: float | None = strawberry.field(default=None, description="(forecast − actual) / actual.")
+    note: str | None = None
+
+    @classmethod
+    def of(cls, data: dict | None) -> PredictionMetrics | None:
+        if not isinstance(data, dict):
+            return None
+        names = cls.__annotations__
+        return cls(**{k: v for k, v in data.items() if k in names and not isinstance(v, dict | list)})
+
+
+@strawberry.type(
+    description="Holdout metrics of one group (all customers, or one stage at the holdout start)."
+)
+class GroupMetrics:
+    group: str = strawberry.field(description="overall or a stage code.")
+    model: PredictionMetrics | None
+    kaplan_meier_by_stage: PredictionMetrics | None = strawberry.field(description="Baseline: KM per stage.")
+    naive_rfm: PredictionMetrics | None = strawberry.field(description="Baseline: naive RFM cell rates.")
+
+    @classmethod
+    def of(cls, group: str, data: dict | None) -> GroupMetrics | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            group=group,
+            model=PredictionMetrics.of(data.get("model")),
+            kaplan_meier_by_stage=PredictionMetrics.of(data.get("kaplan_meier_by_stage")),
+            naive_rfm=PredictionMetrics.of(data.get("naive_rfm")),
+        )
+
+
+@strawberry.type(description="How much data one stage model was fitted on.")
+class StageSufficiency:
+    stage: str
+    rows: int | None
+    events: int | None
+    model: str | None = strawberry.field(description="The model used: the estimator, pooled or kaplan_meier.")
+    features_dropped: list[str]
+
+
+@strawberry.type(description="Seconds one phase of a run took.")
+class PhaseTiming:
+    phase: str
+    seconds: float
+
+
+@strawberry.type(description="A covariate of a stage model in words staff read.")
+class HazardFactor:
+    feature: str
+    label: str = strawberry.field(description="What the feature is, in the caller's language.")
+    hazard_ratio: float = strawberry.field(
+        description="Change in the rate of buying again per unit (yes/no features) or per standard deviation."
+    )
+    per: str = strawberry.field(description="unit or sd.")
+    effect_percent: float
+    direction: str = strawberry.field(description="more_likely_to_buy or less_likely_to_buy.")
+
+
+@strawberry_django.type(
+    models.ModelRun,
+    name="ModelRun",
+    description="One fit-and-score of a brand's survival model (a refresh) or a backtest. Any member may read.",
+)
+class ModelRunType(BrandScopedType, relay.Node):
+    as_of: strawberry.auto = strawberry_django.field(
+        description="Data up to the end of this day (brand time zone)."
+    )
+    cutoff: strawberry.auto
+    horizon_days: strawberry.auto
+    customers_scored: strawberry.auto
+    started_at: strawberry.auto
+    finished_at: strawberry.auto
+    published_at: strawberry.auto
+    message: strawberry.auto
+    triggered_by: strawberry.auto
+    created_at: strawberry.auto
+
+    @strawberry_django.field(only=["kind"])
+    def kind(self) -> RunKind:
+        return RunKind(self.kind)
+
+    @strawberry_django.field(only=["status"])
+    def status(self) -> RunStatus:
+        return RunStatus(self.status)
+
+    @strawberry_django.field(only=["status"], description="True for the run whose scores readers see now.")
+    def published(self) -> bool:
+        return self.status == models.RunStatus.PUBLISHED
+
+    @strawberry_django.field(only=["estimator"])
+    def estimator(self) -> Estimator:
+        return Estimator(self.estimator)
+
+    @strawberry_django.field(
+        only=["params"], description="What was fitted: hyperparameters, tuning, features."
+    )
+    def params(self) -> JSON:
+        return self.params
+
+    @strawberry_django.field(
+        only=["settings_snapshot"], description="The brand's scoring settings at the run."
+    )
+    def settings_snapshot(self) -> JSON:
+        return self.settings_snapshot
+
+    @strawberry_django.field(
+        only=["data_sufficiency"], description="Rows and events behind each stage model."
+    )
+    def data_sufficiency(self) -> list[StageSufficiency]:
+        return [
+            StageSufficiency(
+                stage=stage,
+                rows=info.get("rows"),
+                events=info.get("events"),
+                model=info.get("model"),
+                features_dropped=list(info.get("features_dropped", [])),
+            )
+            for stage, info in (self.data_sufficiency or {}).items()
+            if isinstance(info, dict)  # a skipped run records only its purchase count
+        ]
+
+    @strawberry_django.field(only=["timings"], description="Seconds per phase.")
+    def timings(self) -> list[PhaseTiming]:
+        return [PhaseTiming(phase=k, seconds=float(v)) for k, v in (self.timings or {}).items()]
+
+    @strawberry_django.field(only=["metrics"], description="All holdout metrics as stored.")
+    def metrics(self) -> JSON:
+        return self.metrics
+
+    @strawberry_django.field(only=["metrics"], description="Holdout metrics over all customers.")
+    def metrics_overall(self) -> GroupMetrics | None:
+        return GroupMetrics.of("overall", (self.metrics or {}).get("overall"))
+
+    @strawberry_django.field(
+        only=["metrics"], description="Holdout metrics per stage (stage at the holdout start)."
+    )
+    def metrics_by_stage(self) -> list[GroupMetrics]:
+        metrics = self.metrics or {}
+        found = (GroupMetrics.of(stage, metrics.get(stage)) for stage in selectors.STAGE_ORDER)
+        return [m for m in found if m is not None]
+
+    @strawberry_django.field(
+        only=["stage_models"],
+        description="Hazard ratios of a stage's model (Cox family), strongest first: what makes buying again "
+        "more or less likely.",
+    )
+    def hazard_factors(self, stage: Stage) -> list[HazardFactor]:
+        return [HazardFactor(**row) for row in selectors.hazard_factors(run=self, stage=stage.value)]
+
+
+@strawberry_django.type(
+    models.StageChange, name="StageChange", description="A customer's move between lifecycle stages."
+)
+class StageChangeType(BrandScopedType, relay.Node):
+    customer: CustomerRef
+    changed_on: strawberry.auto = strawberry_django.field(
+        description="The as-of day of the run that moved them."
+    )
+    run: ModelRunType
+
+    @strawberry_django.field(only=["from_stage"], description="Null: not a buyer before.")
+    def from_stage(self) -> Stage | None:
+        return Stage(self.from_stage) if self.from_stage else None
+
+    @strawberry_django.field(only=["to_stage"])
+    def to_stage(self) -> Stage:
+        return Stage(self.to_stage)
+
+    @strawberry_django.field(only=["rule"])
+    def rule(self) -> StageRule:
+        return StageRule(self.rule)
+
+
+# --- Report shapes ---------------------------------------------------------------------------------------
+
+
+@strawberry.enum(name="CohortGrouping")
+class CohortGrouping(Enum):
+    FIRST_ORDER_MONTH = "first_order_month"
+    ACQUISITION_STREAM = "acquisition_stream"
+
+
+@strawberry.enum(name="SurvivalGrouping")
+class SurvivalGrouping(Enum):
+    STAGE = "stage"
+    TIER = "tier"
+    COMMUNITY_MEMBERSHIP = "community_membership"
+
+
+@strawberry.type(description="One cohort and how many of it bought in each period after joining.")
+class CohortRow:
+    key: str = strawberry.field(
+        description="YYYY-MM for month cohorts; the stream's global id for stream cohorts."
+    )
+    label: str
+    start: date
+    size: int
+    retained: list[int | None] = strawberry.field(description="Buyers per period; null: not started yet.")
+    retention: list[float | None] = strawberry.field(description="retained / size; null: not started yet.")
+
+
+@strawberry.type(description="Cohort retention table.")
+class CohortRetention:
+    by: CohortGrouping
+    period_unit: str = strawberry.field(description="month (calendar months) or 30_days.")
+    periods: int
+    cohorts: list[CohortRow]
+
+
+@strawberry.type(description="Customers who moved from one stage to another between two dates.")
+class StageTransitionCell:
+    from_stage: Stage | None = strawberry.field(description="Null: not yet a buyer at the start.")
+    to_stage: Stage
+    customers: int
+
+
+@strawberry.type(description="Stage transition matrix between the runs published as of two dates.")
+class StageTransitionMatrix:
+    from_run_id: relay.GlobalID | None
+    to_run_id: relay.GlobalID
+    from_as_of: date | None
+    to_as_of: date
+    cells: list[StageTransitionCell]
+
+
+@strawberry.type(description="Customers of one tier in one stage.")
+class TierStageCell:
+    tier_id: relay.GlobalID | None = strawberry.field(description="Null: no tier.")
+    tier_name: str | None
+    stage: Stage
+    customers: int
+
+
+@strawberry.type(description="Tier × stage counts in the published scores.")
+class TierStageDistribution:
+    run_id: relay.GlobalID | None = strawberry.field(
+        description="The published run; null before the first one."
+    )
+    as_of: date | None
+    total: int
+    cells: list[TierStageCell]
+
+
+@strawberry.type(description="One step of a Kaplan-Meier curve.")
+class SurvivalPoint:
+    days: float
+    survival: float = strawberry.field(description="Share not yet bought again.")
+    at_risk: int
+    events: int
+    censored: int
+    ci_lower: float | None
+    ci_upper: float | None
+
+
+@strawberry.type(description="A Kaplan-Meier curve of one segment.")
+class SurvivalCurve:
+    group: str = strawberry.field(
+        description="Stage code, tier global id ('' = no tier), or member / not_member."
+    )
+    label: str
+    customers: int
+    events: int
+    median_days: float | None = strawberry.field(
+        description="Days until half have bought again; null if not reached."
+    )
+    points: list[SurvivalPoint]
+
+
+@strawberry.type(description="Time to the next purchase per segment, with the log-rank test of equal curves.")
+class KaplanMeierReport:
+    group_by: SurvivalGrouping
+    run_id: relay.GlobalID | None
+    origin: datetime = strawberry.field(description="Time 0: the cutoff of the run whose segments are used.")
+    end: datetime = strawberry.field(description="Follow-up ends (censoring) here.")
+    curves: list[SurvivalCurve]
+    log_rank_chi_square: float | None
+    log_rank_p_value: float | None = strawberry.field(
+        description="Null with fewer than two curves or no events."
+    )
+
+
+@strawberry.type(description="Conversion of the viewers in one watch-time band.")
+class WatchBand:
+    band: str = strawberry.field(description="<1m, 1-5m, 5-15m, 15-30m or 30m+ of watch time.")
+    viewers: int
+    buyers: int
+    conversion_rate: float | None
+
+
+@strawberry.type(description="Performance of one stream (or the total over the streams reported).")
+class StreamPerformance:
+    stream_id: relay.GlobalID | None = strawberry.field(description="Null on the total row.")
+    title: str | None
+    started_at: datetime | None
+    viewers: int
+    buyers: int = strawberry.field(description="Customers with a paid order attributed to the stream.")
+    viewer_buyers: int
+    orders: int
+    gmv: float
+    conversion_rate: float | None = strawberry.field(description="Share of viewers who bought.")
+    by_watch_time: list[WatchBand]
+    repurchasers_72h: int
+    repurchase_rate_72h: float | None = strawberry.field(
+        description="Share of buyers with another paid order up to 72 hours after the stream ended."
+    )
+    engaged_viewers: int = strawberry.field(description="Viewers with 5+ interactions in the stream.")
+    engaged_buy_rate: float | None
+    other_buy_rate: float | None = strawberry.field(description="Buy rate of viewers with fewer than 5.")
+    engagement_lift: float | None = strawberry.field(description="engagedBuyRate / otherBuyRate.")
+    stream_pk: strawberry.Private[int | None] = None
+    batch: strawberry.Private[NodeBatch | None] = None
+
+    @strawberry.field(description="The stream (null on the total row).")
+    def stream(self, info: Info) -> StreamRef | None:
+        return self.batch.get(info, self.stream_pk) if self.batch else None
+
+
+@strawberry.type(description="Stream performance report.")
+class StreamPerformanceReport:
+    streams: list[StreamPerformance]
+    total: StreamPerformance
+
+
+@strawberry.type(description="A high-value customer at high risk of churning, from the published scores.")
+class AtRiskCustomer:
+    customer_id: relay.GlobalID
+    clv: float
+    churn_probability: float
+    value_at_risk: float = strawberry.field(description="CLV × churn probability.")
+    clv_percentile: float = strawberry.field(description="Share (%) of scored customers with a lower CLV.")
+    stage: Stage
+    tier_id: relay.GlobalID | None
+    days_since_last_purchase: float
+    p_purchase_horizon: float
+    customer_pk: strawberry.Private[int]
+    batch: strawberry.Private[NodeBatch]
+
+    @strawberry.field(description="The customer (the whole list is loaded in one query).")
+    def customer(self, info: Info) -> CustomerRef | None:
+        return self.batch.get(info, self.customer_pk)
+
+
+@strawberry.type(description="The at-risk list.")
+class AtRiskReport:
+    run_id: relay.GlobalID | None
+    total_count: int = strawberry.field(
+        description="How many customers qualify (the list holds the first ones)."
+    )
+    customers: list[AtRiskCustomer]
+
+
+__all__ = ["ModelRunType", "StageChangeType"]

@@ -1,0 +1,547 @@
+"""Read-side analytics for dashboards and the API: cohort retention, Kaplan-Meier curves by segment, stream
+performance, tier × stage distribution and the at-risk list.
+
+Set-based SQL (PostgreSQL): the database aggregates, Python only shapes the few rows that come back; no
+loop over customers. Every query filters on brand_id first, so it is served by the brand-leading indexes.
+Dates are days in the brand's time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.analytics.models import CustomerScore, ModelRun
+from apps.analytics.survival.kaplan_meier import km_table, logrank_test
+
+DAY_SECONDS = 86400.0
+MAX_PERIODS = 36
+MAX_COHORTS = 200
+MAX_CURVE_POINTS = 400
+STREAM_WINDOW_HOURS = 72
+ENGAGED_INTERACTIONS = 5
+# watch-time bands (seconds): label, lower bound (inclusive); the upper bound is the next band's lower bound
+WATCH_BANDS = [("<1m", 0), ("1-5m", 60), ("5-15m", 300), ("15-30m", 900), ("30m+", 1800)]
+
+
+class ReportError(ValueError):
+    """The report cannot be made with these arguments; the message says why, for staff."""
+
+
+def _tables():
+    from apps.communities.models import CommunityMembership
+    from apps.customers.models import Customer
+    from apps.orders.models import Order
+    from apps.streams.models import Stream, StreamView
+
+    return {
+        "customer": Customer._meta.db_table,
+        "order": Order._meta.db_table,
+        "stream": Stream._meta.db_table,
+        "view": StreamView._meta.db_table,
+        "membership": CommunityMembership._meta.db_table,
+        "score": CustomerScore._meta.db_table,
+    }
+
+
+# a run's columns the reports read: never the pickled engine, the metrics or the stage models
+RUN_COLUMNS = ("id", "brand_id", "kind", "status", "as_of", "cutoff", "horizon_days", "published_at")
+
+
+def _published_run(brand) -> ModelRun | None:
+    return ModelRun.objects.filter(brand=brand, status="published").only(*RUN_COLUMNS).first()
+
+
+def _rows(sql: str, params) -> list[tuple]:
+    if connection.vendor != "postgresql":
+        raise ReportError(_("This report needs the PostgreSQL database."))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _day_start(brand, day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=brand.tzinfo)
+
+
+# --- Cohort retention -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Cohort:
+    key: str  # "2026-01" or the stream's database id
+    start: date  # first day of the month, or the stream's start day
+    size: int
+    retained: list[int | None]  # customers active in each period; None: the period has not started yet
+    stream_id: int | None = None
+    stream_title: str = ""
+
+    @property
+    def retention(self) -> list[float | None]:
+        return [None if n is None else (n / self.size if self.size else 0.0) for n in self.retained]
+
+
+def cohort_retention(
+    *,
+    brand,
+    by: str,
+    periods: int = 12,
+    since: date | None = None,
+    until: date | None = None,
+    now: datetime | None = None,
+) -> list[Cohort]:
+    """Cohorts of customers and the share of each that bought (a paid order) in each period after joining.
+
+    by="first_order_month": a cohort is the calendar month (brand time zone) of the customer's first paid
+      order; period k is the k-th calendar month after it (period 0, the first month, is 100%).
+    by="acquisition_stream": a cohort is the customers acquired by one stream; period k is days
+      [30k, 30k + 30) after the stream started; size counts every acquired customer, buyers or not.
+    Periods that have not started by `now` are None. `since`/`until` bound the cohort start dates
+    (inclusive); at most MAX_COHORTS cohorts, the most recent.
+    """
+    if not 1 <= periods <= MAX_PERIODS:
+        raise ReportError(_("Ask for 1 to %(max)d periods.") % {"max": MAX_PERIODS})
+    if since and until and since > until:
+        raise ReportError(_("The start date is after the end date."))
+    now = now or timezone.now()
+    if by == "first_order_month":
+        return _cohorts_by_month(brand=brand, periods=periods, since=since, until=until, now=now)
+    if by == "acquisition_stream":
+        return _cohorts_by_stream(brand=brand, periods=periods, since=since, until=until, now=now)
+    raise ReportError(f"unknown cohort grouping: {by}")
+
+
+def _cohorts_by_month(*, brand, periods, since, until, now) -> list[Cohort]:
+    t = _tables()
+    tz = str(brand.tzinfo)
+    bounds, params = "", []
+    if since:
+        bounds += " AND cohort >= date_trunc('month', %s::date)::date"
+        params.append(since)
+    if until:
+        bounds += " AND cohort <= %s::date"
+        params.append(until)
+    sql = f"""
+        WITH months AS (
+            SELECT DISTINCT customer_id, date_trunc('month', placed_at AT TIME ZONE %s)::date AS month
+            FROM {t["order"]} WHERE brand_id = %s AND status = 'paid'
+        ),
+        firsts AS (SELECT customer_id, MIN(month) AS cohort FROM months GROUP BY customer_id),
+        chosen AS (
+            SELECT DISTINCT cohort FROM firsts WHERE TRUE {bounds} ORDER BY cohort DESC LIMIT %s
+        )
+        SELECT cohort, period, COUNT(*) FROM (
+            SELECT f.cohort,
+                   (EXTRACT(YEAR FROM m.month)::int - EXTRACT(YEAR FROM f.cohort)::int) * 12
+                     + EXTRACT(MONTH FROM m.month)::int - EXTRACT(MONTH FROM f.cohort)::int AS period
+            FROM months m JOIN firsts f USING (customer_id) JOIN chosen c ON c.cohort = f.cohort
+        ) active
+        WHERE period < %s GROUP BY cohort, period
+        ORDER BY 1, 2
+    """
+    rows = _rows(sql, [tz, brand.pk, *params, MAX_COHORTS, periods])
+    local_now = now.astimezone(brand.tzinfo).date()
+    current = local_now.year * 12 + local_now.month - 1
+    counts: dict[date, dict[int, int]] = {}
+    for cohort, period, n in rows:
+        counts.setdefault(cohort, {})[int(period)] = int(n)
+    cohorts = []
+    for start, by_period in sorted(counts.items()):
+        first = start.year * 12 + start.month - 1
+        retained = [by_period.get(k, 0) if first + k <= current else None for k in range(periods)]
+        cohorts.append(
+            Cohort(key=start.strftime("%Y-%m"), start=start, size=by_period.get(0, 0), retained=retained)
+        )
+    return cohorts
+
+
+def _cohorts_by_stream(*, brand, periods, since, until, now) -> list[Cohort]:
+    t = _tables()
+    bounds, params = "", []
+    if since:
+        bounds += " AND s.started_at >= %s"
+        params.append(_day_start(brand, since))
+    if until:
+        bounds += " AND s.started_at < %s"
+        params.append(_day_start(brand, until + timedelta(days=1)))
+    sql = f"""
+        WITH chosen AS (
+            SELECT s.id, s.started_at FROM {t["stream"]} s
+            WHERE s.brand_id = %s {bounds}
+              AND EXISTS (SELECT 1 FROM {t["customer"]} c WHERE c.brand_id = s.brand_id AND c.acquisition_stream_id = s.id)
+            ORDER BY s.started_at DESC, s.id DESC LIMIT %s
+        ),
+        members AS (
+            SELECT c.id AS customer_id, ch.id AS stream_id, ch.started_at
+            FROM {t["customer"]} c JOIN chosen ch ON ch.id = c.acquisition_stream_id
+            WHERE c.brand_id = %s
+        ),
+        active AS (
+            SELECT DISTINCT m.stream_id, m.customer_id,
+                   FLOOR(EXTRACT(EPOCH FROM (o.placed_at - m.started_at)) / (30 * 86400.0))::int AS period
+            FROM {t["order"]} o JOIN members m ON m.customer_id = o.customer_id
+            WHERE o.brand_id = %s AND o.status = 'paid' AND o.placed_at >= m.started_at
+        )
+        SELECT stream_id, -1, COUNT(*) FROM members GROUP BY stream_id
+        UNION ALL
+        SELECT stream_id, period, COUNT(*) FROM active WHERE period < %s GROUP BY stream_id, period
+    """
+    rows = _rows(sql, [brand.pk, *params, MAX_COHORTS, brand.pk, brand.pk, periods])
+    from apps.streams.models import Stream
+
+    counts: dict[int, dict[int, int]] = {}
+    for stream_id, period, n in rows:
+        counts.setdefault(int(stream_id), {})[int(period)] = int(n)
+    streams = Stream.objects.filter(brand=brand, pk__in=list(counts)).only(
+        "pk", "title", "external_id", "started_at"
+    )
+    cohorts = []
+    for stream in sorted(streams, key=lambda s: (s.started_at, s.pk)):
+        by_period = counts[stream.pk]
+        elapsed = (now - stream.started_at).total_seconds() / DAY_SECONDS
+        retained = [by_period.get(k, 0) if elapsed >= 30 * k else None for k in range(periods)]
+        cohorts.append(
+            Cohort(
+                key=str(stream.pk),
+                start=stream.started_at.astimezone(brand.tzinfo).date(),
+                size=by_period.get(-1, 0),
+                retained=retained,
+                stream_id=stream.pk,
+                stream_title=stream.title or stream.external_id,
+            )
+        )
+    return cohorts
+
+
+# --- Kaplan-Meier curves by segment -------------------------------------------------------------------------
+
+
+@dataclass
+class Curve:
+    group: str  # stage code, tier id ("" = no tier), "member" / "not_member"
+    customers: int
+    events: int
+    points: pd.DataFrame  # time (days), at_risk, events, censored, survival, ci_lower, ci_upper
+    median_days: float | None
+
+
+@dataclass
+class KaplanMeierReport:
+    origin: datetime  # time 0 of every curve
+    end: datetime  # follow-up ends here (censoring)
+    run: ModelRun | None  # whose stages / tiers group the customers
+    curves: list[Curve] = field(default_factory=list)
+    chi_square: float | None = None
+    p_value: float | None = None
+
+
+def kaplan_meier(
+    *, brand, group_by: str, as_of: date | None = None, end: datetime | None = None
+) -> KaplanMeierReport:
+    """Time to the next paid purchase after a date, one Kaplan-Meier curve per segment, and the log-rank
+    test that the curves are equal.
+
+    Time 0 is the cutoff of the refresh published as of `as_of` (end of its as-of day); without `as_of`,
+    the oldest refresh whose scores are still kept (the longest follow-up). Every customer scored then is
+    followed until their first paid purchase after time 0 (an event) or until `end` (default now:
+    censored). Segments are taken at time 0: group_by "stage" or "tier" (from that run's scores, "" = no
+    tier), or "community_membership" ("member": in a community at time 0, else "not_member").
+    """
+    run = _run_for_curves(brand=brand, as_of=as_of)
+    origin = run.cutoff
+    end = min(end or timezone.now(), timezone.now())
+    if end <= origin:
+        raise ReportError(
+            _("There is no follow-up after %(date)s yet; pick an earlier date.") % {"date": run.as_of}
+        )
+    t = _tables()
+    group_sql = {
+        "stage": "s.stage",
+        "tier": "COALESCE(s.tier_id::text, '')",
+        "community_membership": f"""CASE WHEN EXISTS (
+                SELECT 1 FROM {t["membership"]} cm WHERE cm.brand_id = s.brand_id AND cm.customer_id = s.customer_id
+                  AND cm.joined_at <= %(origin)s AND (cm.left_at IS NULL OR cm.left_at > %(origin)s))
+            THEN 'member' ELSE 'not_member' END""",
+    }.get(group_by)
+    if group_sql is None:
+        raise ReportError(f"unknown Kaplan-Meier grouping: {group_by}")
+    # one row per (segment, duration rounded to ~9 s, event) with its count: the database does the work
+    sql = f"""
+        WITH followed AS (
+            SELECT {group_sql} AS segment,
+                   (SELECT MIN(o.placed_at) FROM {t["order"]} o
+                     WHERE o.brand_id = s.brand_id AND o.customer_id = s.customer_id AND o.status = 'paid'
+                       AND o.placed_at > %(origin)s AND o.placed_at <= %(end)s) AS next_at
+            FROM {t["score"]} s WHERE s.brand_id = %(brand)s AND s.run_id = %(run)s
+        )
+        SELECT segment,
+               ROUND((EXTRACT(EPOCH FROM (COALESCE(next_at, %(end)s) - %(origin)s)) / 86400.0)::numeric, 4),
+               next_at IS NOT NULL, COUNT(*)
+        FROM followed GROUP BY 1, 2, 3
+    """
+    rows = _rows(sql, {"origin": origin, "end": end, "brand": brand.pk, "run": run.pk})
+    report = KaplanMeierReport(origin=origin, end=end, run=run)
+    if not rows:
+        return report
+    frame = pd.DataFrame.from_records(rows, columns=["segment", "duration", "event", "n"])
+    n = frame["n"].to_numpy(dtype="int64")
+    durations = np.repeat(frame["duration"].to_numpy(dtype=float), n)
+    events = np.repeat(frame["event"].to_numpy(dtype=bool), n)
+    groups = np.repeat(frame["segment"].to_numpy(dtype=object), n)
+    for segment in sorted(set(groups)):
+        mask = groups == segment
+        table = km_table(durations[mask], events[mask])
+        report.curves.append(
+            Curve(
+                group=str(segment),
+                customers=int(mask.sum()),
+                events=int(events[mask].sum()),
+                points=_thinned(table),
+                median_days=_median(table),
+            )
+        )
+    if len(report.curves) >= 2 and events.any():
+        report.chi_square, report.p_value = logrank_test(durations, events, groups.astype(str))
+    return report
+
+
+def _run_for_curves(*, brand, as_of: date | None) -> ModelRun:
+    published = ModelRun.objects.filter(brand=brand, kind="refresh", status__in=["published", "superseded"])
+    kept = published.filter(pk__in=CustomerScore.objects.filter(brand=brand).values("run_id").distinct())
+    if as_of is None:
+        run = kept.only(*RUN_COLUMNS).order_by("as_of", "published_at").first()
+    else:
+        # the run selectors.run_as_of picks, without loading the pickled engine
+        run = (
+            published.filter(as_of__lte=as_of).only(*RUN_COLUMNS).order_by("-as_of", "-published_at").first()
+        )
+        if run is not None and not kept.filter(pk=run.pk).exists():
+            raise ReportError(_("The scores as of %(date)s are no longer kept.") % {"date": as_of})
+    if run is None:
+        raise ReportError(_("No published scores yet for these dates."))
+    return run
+
+
+def _thinned(table: pd.DataFrame) -> pd.DataFrame:
+    """At most MAX_CURVE_POINTS rows: every row when the curve is short, else evenly spaced rows (the last
+    one kept) so the step shape survives."""
+    if len(table) <= MAX_CURVE_POINTS:
+        return table.reset_index(drop=True)
+    keep = np.unique(
+        np.r_[np.linspace(0, len(table) - 1, MAX_CURVE_POINTS).round().astype(int), len(table) - 1]
+    )
+    return table.iloc[keep].reset_index(drop=True)
+
+
+def _median(table: pd.DataFrame) -> float | None:
+    below = table.loc[table["survival"] <= 0.5, "time"]
+    return float(below.iloc[0]) if len(below) else None
+
+
+# --- Stream performance -------------------------------------------------------------------------------
+
+
+@dataclass
+class StreamStats:
+    stream_id: int | None  # None: the total over the streams reported
+    viewers: int = 0
+    viewer_buyers: int = 0
+    buyers: int = 0
+    orders: int = 0
+    gmv: float = 0.0
+    repurchasers_72h: int = 0
+    engaged_viewers: int = 0
+    engaged_buyers: int = 0
+    bands: dict[str, tuple[int, int]] = field(default_factory=dict)  # band → (viewers, buyers among them)
+
+    @staticmethod
+    def rate(part: int, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    @property
+    def conversion_rate(self):
+        return self.rate(self.viewer_buyers, self.viewers)
+
+    @property
+    def repurchase_rate_72h(self):
+        return self.rate(self.repurchasers_72h, self.buyers)
+
+    @property
+    def engaged_buy_rate(self):
+        return self.rate(self.engaged_buyers, self.engaged_viewers)
+
+    @property
+    def other_buy_rate(self):
+        return self.rate(self.viewer_buyers - self.engaged_buyers, self.viewers - self.engaged_viewers)
+
+
+def stream_performance(*, brand, start: date, end: date, limit: int = 50) -> tuple[list, list[StreamStats]]:
+    """Per stream started between `start` and `end` (brand days, inclusive; the `limit` most recent) and in
+    total over them:
+
+    - viewers: customers with a view of the stream; buyers: customers with a paid order attributed to it;
+      orders and GMV: those paid orders; conversion: share of viewers who are buyers;
+    - conversion by watch-time band (WATCH_BANDS): viewers in the band and the share of them who bought;
+    - repurchase within 72 hours: share of buyers with another paid order (any channel) placed from their
+      first order of the stream up to 72 hours after the stream ended (ended_at, else started_at);
+    - 5+ interactions (comments + likes + shares in the stream): buy rate of those viewers against the rest.
+    Totals sum over the streams: a customer counts once per stream. Returns (streams, stats), stats last
+    row the total.
+    """
+    if end < start:
+        raise ReportError(_("The start date is after the end date."))
+    t = _tables()
+    band_case = (
+        "CASE "
+        + " ".join(f"WHEN v.watch_seconds >= {low} THEN '{label}'" for label, low in reversed(WATCH_BANDS))
+        + " END"
+    )
+    common = f"""
+        WITH chosen AS (
+            SELECT id, COALESCE(ended_at, started_at) AS ended_at FROM {t["stream"]}
+            WHERE brand_id = %(brand)s AND started_at >= %(start)s AND started_at < %(end)s
+            ORDER BY started_at DESC, id DESC LIMIT %(limit)s
+        ),
+        buy AS (
+            SELECT o.stream_id, o.customer_id, MIN(o.placed_at) AS first_at, COUNT(*) AS orders,
+                   SUM(o.total_amount) AS gmv, MAX(ch.ended_at) AS ended_at
+            FROM {t["order"]} o JOIN chosen ch ON ch.id = o.stream_id
+            WHERE o.brand_id = %(brand)s AND o.status = 'paid'
+            GROUP BY o.stream_id, o.customer_id
+        )
+    """
+    params = {
+        "brand": brand.pk,
+        "start": _day_start(brand, start),
+        "end": _day_start(brand, end + timedelta(days=1)),
+        "limit": limit,
+        "engaged": ENGAGED_INTERACTIONS,
+    }
+    buyers_sql = (
+        common
+        + f"""
+        SELECT b.stream_id, COUNT(*), SUM(b.orders), SUM(b.gmv),
+               COUNT(*) FILTER (WHERE (
+                   SELECT COUNT(*) FROM {t["order"]} o2
+                   WHERE o2.brand_id = %(brand)s AND o2.customer_id = b.customer_id AND o2.status = 'paid'
+                     AND o2.placed_at >= b.first_at
+                     AND o2.placed_at <= b.ended_at + interval '{STREAM_WINDOW_HOURS} hours') >= 2)
+        FROM buy b GROUP BY GROUPING SETS ((b.stream_id), ())
+    """
+    )
+    viewers_sql = (
+        common
+        + f"""
+        , seen AS (
+            SELECT v.stream_id, {band_case} AS band, b.customer_id IS NOT NULL AS bought,
+                   v.comments + v.likes + v.shares >= %(engaged)s AS engaged
+            FROM {t["view"]} v JOIN chosen ch ON ch.id = v.stream_id
+            LEFT JOIN buy b ON b.stream_id = v.stream_id AND b.customer_id = v.customer_id
+            WHERE v.brand_id = %(brand)s
+        )
+        SELECT stream_id, band, COUNT(*), COUNT(*) FILTER (WHERE bought), COUNT(*) FILTER (WHERE engaged),
+               COUNT(*) FILTER (WHERE engaged AND bought), GROUPING(band)
+        FROM seen GROUP BY GROUPING SETS ((stream_id), (stream_id, band), (), (band))
+    """
+    )
+    from apps.streams.models import Stream
+
+    stats: dict[int | None, StreamStats] = {}
+
+    def of(stream_id):
+        return stats.setdefault(stream_id, StreamStats(stream_id=stream_id))
+
+    for stream_id, buyers, orders, gmv, repurchasers in _rows(buyers_sql, params):
+        row = of(stream_id)
+        row.buyers, row.orders, row.gmv = buyers, int(orders or 0), float(gmv or 0)
+        row.repurchasers_72h = repurchasers
+    for stream_id, band, viewers, bought, engaged, engaged_bought, all_bands in _rows(viewers_sql, params):
+        row = of(stream_id)
+        if all_bands:
+            row.viewers, row.viewer_buyers = viewers, bought
+            row.engaged_viewers, row.engaged_buyers = engaged, engaged_bought
+        else:
+            row.bands[band] = (viewers, bought)
+    streams = list(
+        Stream.objects.filter(
+            brand=brand, started_at__gte=params["start"], started_at__lt=params["end"]
+        ).order_by("-started_at", "-pk")[:limit]
+    )
+    total = of(None)
+    ordered = [of(stream.pk) for stream in streams] + [total]
+    return streams, ordered
+
+
+# --- Published scores: tier × stage, the at-risk list ------------------------------------------------------
+
+
+def tier_stage_distribution(*, brand) -> tuple[ModelRun | None, list[tuple[int | None, str, int]]]:
+    """Customers per (tier id or None, stage) in the published run's scores."""
+    run = _published_run(brand)
+    if run is None:
+        return None, []
+    rows = _rows(
+        f"SELECT tier_id, stage, COUNT(*) FROM {CustomerScore._meta.db_table} WHERE brand_id = %s AND run_id = %s "
+        "GROUP BY tier_id, stage ORDER BY tier_id NULLS LAST, stage",
+        [brand.pk, run.pk],
+    )
+    return run, [(tier, stage, int(n)) for tier, stage, n in rows]
+
+
+@dataclass
+class AtRisk:
+    customer_id: int
+    clv: float
+    churn_probability: float
+    value_at_risk: float  # clv × churn probability
+    clv_percentile: float  # share (%) of the brand's scored customers with a lower CLV
+    stage: str
+    tier_id: int | None
+    days_since_last_purchase: float
+    p_purchase_horizon: float
+
+
+def at_risk_customers(
+    *, brand, first: int = 50, min_churn_probability: float = 0.5, min_clv_percentile: float = 80.0
+) -> tuple[ModelRun | None, int, list[AtRisk]]:
+    """High value × high churn risk, from the published scores: customers whose CLV is above at least
+    `min_clv_percentile` % of the brand's scored customers (as tier rules count it) and whose churn
+    probability is at least `min_churn_probability`, most value at risk (CLV × churn probability) first.
+    Returns (run, how many customers qualify, the first `first`)."""
+    run = _published_run(brand)
+    if run is None:
+        return None, 0, []
+    sql = f"""
+        WITH ranked AS (
+            SELECT customer_id, clv, churn_probability, stage, tier_id, days_since_last_purchase, p_purchase_horizon,
+                   (RANK() OVER (ORDER BY clv) - 1) * 100.0 / COUNT(*) OVER () AS pct
+            FROM {CustomerScore._meta.db_table} WHERE brand_id = %s AND run_id = %s
+        ),
+        risky AS (SELECT * FROM ranked WHERE pct >= %s AND churn_probability >= %s)
+        SELECT customer_id, clv, churn_probability, clv * churn_probability::numeric, pct, stage, tier_id,
+               days_since_last_purchase, p_purchase_horizon, COUNT(*) OVER ()
+        FROM risky ORDER BY clv * churn_probability::numeric DESC, customer_id LIMIT %s
+    """
+    rows = _rows(sql, [brand.pk, run.pk, min_clv_percentile, min_churn_probability, first])
+    total = int(rows[0][-1]) if rows else 0
+    items = [
+        AtRisk(
+            customer_id=int(r[0]),
+            clv=float(r[1]),
+            churn_probability=float(r[2]),
+            value_at_risk=round(float(r[3]), 2),
+            clv_percentile=round(float(r[4]), 2),
+            stage=r[5],
+            tier_id=r[6],
+            days_since_last_purchase=float(r[7]),
+            p_purchase_horizon=float(r[8]),
+        )
+        for r in rows
+    ]
+    return run, total, items

@@ -1,0 +1,98 @@
+"""Helpers the loyalty and analytics GraphQL modules share: global ids → rows of the caller's brands, and
+service validation errors → one clear message naming the field.
+
+(Generic: candidates for apps/core/graphql once the other apps want them.)
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.utils.translation import gettext
+from strawberry import relay
+from strawberry.utils.str_converters import to_camel_case
+
+from apps.core.graphql.permissions import caller_brand_ids, require_role, signed_in_user_or_deny
+
+
+class ClientError(ValidationError):
+    """A validation error whose text is shown to the client as is (str() is the plain message, not the
+    list repr of ValidationError)."""
+
+    def __str__(self) -> str:
+        return " ".join(str(m) for m in self.messages)
+
+
+def client_error(exc: ValidationError, *, names: dict[str, str] | None = None) -> ClientError:
+    """One message from a service's ValidationError: "<argument>: <message>" per field, the argument being
+    the camelCase GraphQL name (or `names[field]`)."""
+    names = names or {}
+    if not hasattr(exc, "error_dict"):
+        return ClientError(list(exc.messages))
+    parts = []
+    for field, messages in exc.message_dict.items():
+        label = names.get(field, to_camel_case(field))
+        parts.extend(m if field == NON_FIELD_ERRORS else f"{label}: {m}" for m in messages)
+    return ClientError(parts)
+
+
+@contextmanager
+def client_errors(names: dict[str, str] | None = None):
+    """Turn the ValidationErrors of the services called inside into ClientErrors."""
+    try:
+        yield
+    except ClientError:
+        raise
+    except ValidationError as exc:
+        raise client_error(exc, names=names) from None
+
+
+def pk_of(global_id: relay.GlobalID, type_name: str, not_found: str) -> int:
+    """The database id behind a global id of `type_name`; `not_found` (a ClientError) otherwise."""
+    if global_id.type_name != type_name:
+        raise ClientError(not_found)
+    try:
+        return int(global_id.node_id)
+    except (TypeError, ValueError):
+        raise ClientError(not_found) from None
+
+
+def brand_for(info, brand: relay.GlobalID, minimum: str):
+    """The brand of this global id when the caller's role in it is at least `minimum`; "No such brand."
+    for another brand, a bad id or another type's id."""
+    from apps.brands.models import Brand
+
+    signed_in_user_or_deny(info)
+    no_such = gettext("No such brand.")
+    if brand.type_name != "Brand":
+        raise PermissionDenied(no_such)
+    try:
+        pk = int(brand.node_id)
+    except (TypeError, ValueError):
+        raise PermissionDenied(no_such) from None
+    require_role(info, pk, minimum)
+    found = Brand.objects.filter(pk=pk).first()
+    if found is None:
+        raise PermissionDenied(no_such)
+    return found
+
+
+def scoped_get(
+    info, model, global_id: relay.GlobalID, type_name: str, *, not_found: str, minimum: str, **related
+):
+    """The row of a global id among the caller's brands, once the caller's role in its brand is at least
+    `minimum`. A row of another brand is "not found", exactly like a missing one."""
+    signed_in_user_or_deny(info)
+    pk = pk_of(global_id, type_name, not_found)
+    queryset = model.objects.filter(pk=pk)
+    ids = caller_brand_ids(info)
+    if ids is not None:
+        queryset = queryset.filter(brand_id__in=ids)
+    if related.get("select_related"):
+        queryset = queryset.select_related(*related["select_related"])
+    row = queryset.first()
+    if row is None:
+        raise ClientError(not_found)
+    require_role(info, row.brand_id, minimum)
+    return row

@@ -1,0 +1,173 @@
+"""GraphQL types of the loyalty app: tiers, benefits, their links, grants to customers, tier rules and history.
+
+Every type is a relay Node scoped to the caller's brands (BrandScopedType), so nested lists and prefetches
+never show another brand's rows.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+import strawberry_django
+from django.utils import timezone
+from strawberry import relay
+
+from apps.core.graphql.scoping import BrandScopedType
+from apps.loyalty import models
+
+if TYPE_CHECKING:
+    from apps.customers.graphql.types import CustomerType
+
+CustomerRef = Annotated["CustomerType", strawberry.lazy("apps.customers.graphql.types")]
+
+
+def _enum_of(choices, name: str, description: str):
+    """A GraphQL enum with the members of a Django TextChoices (values are the stored codes)."""
+    return strawberry.enum(Enum(name, {m.name: m.value for m in choices}), name=name, description=description)
+
+
+BenefitKind = _enum_of(models.BenefitKind, "BenefitKind", "What a benefit gives the customer.")
+GrantSource = _enum_of(
+    models.GrantSource, "GrantSource", "Who made a grant: tier changes, staff by hand, a campaign, an import."
+)
+TierChangeSource = _enum_of(
+    models.TierChangeSource, "TierChangeSource", "What moved a customer between tiers."
+)
+
+
+@strawberry.enum(name="GrantStatus", description="Where a grant stands now.")
+class GrantStatus(Enum):
+    OPEN = "open"
+    REDEEMED = "redeemed"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+@strawberry_django.type(models.Tier, name="Tier", description="A value tier of a brand (1 = most valuable).")
+class TierType(BrandScopedType, relay.Node):
+    code: strawberry.auto
+    name: strawberry.auto
+    rank: strawberry.auto
+    description: strawberry.auto
+    is_active: strawberry.auto = strawberry_django.field(description="False once the tier is archived.")
+
+    @strawberry_django.field(only=["name", "code"], description="The name in the caller's language.")
+    def display_name(self) -> str:
+        return self.display_name
+
+    tier_benefits: list[TierBenefitType] = strawberry_django.field(
+        description="The benefits this tier carries, with their quotas."
+    )
+
+
+@strawberry_django.type(
+    models.Benefit, name="Benefit", description="A benefit (权益) customers can be granted."
+)
+class BenefitType(BrandScopedType, relay.Node):
+    code: strawberry.auto
+    name: strawberry.auto
+
+    @strawberry_django.field(only=["kind"])
+    def kind(self) -> BenefitKind:
+        return BenefitKind(self.kind)
+
+    value: strawberry.auto
+    validity_days: strawberry.auto
+    description: strawberry.auto
+    is_active: strawberry.auto = strawberry_django.field(description="False once the benefit is archived.")
+
+    @strawberry_django.field(only=["name", "code"], description="The name in the caller's language.")
+    def display_name(self) -> str:
+        return self.display_name
+
+    @strawberry_django.field(only=["kind"], description="The kind's name in the caller's language.")
+    def kind_label(self) -> str:
+        return str(self.get_kind_display())
+
+
+@strawberry_django.type(models.TierBenefit, name="TierBenefit", description="A benefit a tier carries.")
+class TierBenefitType(BrandScopedType, relay.Node):
+    tier: TierType
+    benefit: BenefitType
+    quota: int = strawberry_django.field(
+        description="Grants per customer per validity period; 0 = unlimited."
+    )
+
+
+@strawberry_django.type(
+    models.BenefitGrant, name="BenefitGrant", description="A benefit granted to a customer."
+)
+class BenefitGrantType(BrandScopedType, relay.Node):
+    customer: CustomerRef
+    benefit: BenefitType
+    granted_at: strawberry.auto
+    expires_at: strawberry.auto
+    redeemed_at: strawberry.auto
+    revoked_at: strawberry.auto
+    note: strawberry.auto
+
+    @strawberry_django.field(only=["source"])
+    def source(self) -> GrantSource:
+        return GrantSource(self.source)
+
+    @strawberry_django.field(
+        only=["redeemed_at", "revoked_at", "expires_at"],
+        description="OPEN (usable now), REDEEMED, REVOKED or EXPIRED (not used in time).",
+    )
+    def status(self) -> GrantStatus:
+        return GrantStatus(grant_status(self))
+
+
+@strawberry_django.type(
+    models.TierRule, name="TierRule", description="When a scored customer belongs to a tier."
+)
+class TierRuleType(BrandScopedType, relay.Node):
+    tier: TierType
+    min_clv: strawberry.auto
+    min_clv_percentile: strawberry.auto
+    max_churn_probability: strawberry.auto
+    min_rfm_score: strawberry.auto
+    rfm_segments: list[str] = strawberry_django.field(description="RFM segment codes; empty = any segment.")
+    is_active: strawberry.auto
+
+
+@strawberry_django.type(models.TierChange, name="TierChange", description="A customer's move between tiers.")
+class TierChangeType(BrandScopedType, relay.Node):
+    customer: CustomerRef
+    from_tier: TierType | None
+    to_tier: TierType | None
+    changed_at: strawberry.auto
+    run_id: strawberry.auto
+    reason: strawberry.auto = strawberry_django.field(
+        description="rule:<tier code>, no_rule_matched, opted_out_kept or manual."
+    )
+
+    @strawberry_django.field(only=["source"])
+    def source(self) -> TierChangeSource:
+        return TierChangeSource(self.source)
+
+
+def grant_status(grant) -> str:
+    if grant.redeemed_at is not None:
+        return "redeemed"
+    if grant.revoked_at is not None:
+        return "revoked"
+    if grant.expires_at <= timezone.now():
+        return "expired"
+    return "open"
+
+
+__all__ = [
+    "BenefitGrantType",
+    "BenefitKind",
+    "GrantSource",
+    "GrantStatus",
+    "TierChangeSource",
+    "BenefitType",
+    "TierBenefitType",
+    "TierChangeType",
+    "TierRuleType",
+    "TierType",
+]

@@ -1,0 +1,435 @@
+"""Analytics over GraphQL: model runs, stored-score reports (distribution, transitions, at-risk list) and
+refreshScores; who may call them, and brand isolation. Hand-made runs and scores, values checked by hand."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import factory
+import pytest
+from strawberry.relay import to_base64
+
+from apps.analytics.models import CustomerScore, ModelRun
+from apps.analytics.selectors import cutoff_for
+from apps.brands.services import membership_set
+from tests.factories import BrandFactory, CustomerFactory, TierFactory, UserFactory
+from tests.graphql.conftest import gql
+
+pytestmark = pytest.mark.django_db
+
+NEEDS_ANALYST = "This needs the Analyst role in the brand."
+
+
+def gid(type_name, obj_or_pk):
+    return to_base64(type_name, getattr(obj_or_pk, "pk", obj_or_pk))
+
+
+class ModelRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelRun
+
+    brand = factory.SubFactory(BrandFactory)
+    status = "published"
+    as_of = date(2026, 2, 28)
+    cutoff = factory.LazyAttribute(lambda o: cutoff_for(o.brand, o.as_of))
+    horizon_days = 90
+    estimator = "coxph"
+
+
+class CustomerScoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomerScore
+
+    brand = factory.SelfAttribute("run.brand")
+    run = factory.SubFactory(ModelRunFactory)
+    customer = factory.SubFactory(CustomerFactory, brand=factory.SelfAttribute("..brand"))
+    stage = "growth"
+    stage_rule = "growth_orders"
+    rhythm_days = 30.0
+    rfm_recency = rfm_frequency = rfm_monetary = 3
+    rfm_segment = "need_attention"
+    orders_count = 2
+    monetary_total = Decimal("200.00")
+    last_purchase_at = datetime(2026, 2, 1, tzinfo=UTC)
+    days_since_last_purchase = 27.5
+    p_purchase_horizon = 0.5
+    churn_probability = 0.5
+    expected_revenue_horizon = Decimal("50.00")
+    clv = Decimal("100.00")
+
+
+@pytest.fixture
+def as_role(client, brand):
+    def sign_in(role, in_brand=None):
+        user = UserFactory(username=f"{role}-{(in_brand or brand).slug}")
+        membership_set(user=user, brand=in_brand or brand, role=role)
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+def run_query(client, query, **variables):
+    return gql(client, query, variables).json()
+
+
+def error_of(body):
+    assert body.get("errors"), body
+    return body["errors"][0]["message"]
+
+
+METRICS = {
+    "start": "2025-08-20T00:00:00+08:00",
+    "overall": {
+        "model": {
+            "customers": 120,
+            "harrell_c": 0.71,
+            "auc_horizon": 0.8,
+            "reliability": [],
+            "td_auc": {"30": 0.7},
+        },
+        "kaplan_meier_by_stage": {"customers": 120, "harrell_c": 0.64},
+        "naive_rfm": {"customers": 120, "harrell_c": 0.6, "revenue_error": -0.1},
+    },
+    "growth": {
+        "model": {"customers": 40, "harrell_c": 0.68},
+        "naive_rfm": {"customers": 40, "harrell_c": 0.55},
+    },
+}
+STAGE_MODELS = {
+    "growth": [
+        {
+            "feature": "log_interactions_30d",
+            "coef": -0.2,
+            "hazard_ratio": 0.9,
+            "hazard_ratio_per_sd": 0.8,
+            "sd": 1.1,
+        },
+        {
+            "feature": "community_member",
+            "coef": 0.4,
+            "hazard_ratio": 1.5,
+            "hazard_ratio_per_sd": 1.2,
+            "sd": 0.5,
+        },
+    ]
+}
+
+
+@pytest.fixture
+def runs(brand, other_brand):
+    old = ModelRunFactory(brand=brand, status="superseded", as_of=date(2026, 1, 31))
+    current = ModelRunFactory(
+        brand=brand,
+        as_of=date(2026, 2, 28),
+        metrics=METRICS,
+        stage_models=STAGE_MODELS,
+        data_sufficiency={
+            "growth": {"rows": 900, "events": 300, "model": "coxph", "features_dropped": ["age_unknown"]}
+        },
+        timings={"fit": 1.5, "write scores": 0.25},
+        customers_scored=6,
+    )
+    rival = ModelRunFactory(brand=other_brand, as_of=date(2026, 2, 27))
+    return {"old": old, "current": current, "rival": rival}
+
+
+RUNS = """query($status: RunStatus) { modelRuns(status: $status) { totalCount edges { node {
+  id kind status published asOf horizonDays estimator customersScored
+  dataSufficiency { stage rows events model featuresDropped }
+  timings { phase seconds }
+  metricsOverall { group model { customers harrellC aucHorizon } kaplanMeierByStage { harrellC }
+                   naiveRfm { harrellC revenueError } }
+  metricsByStage { group model { harrellC } naiveRfm { harrellC } kaplanMeierByStage { harrellC } }
+  hazardFactors(stage: GROWTH) { feature label hazardRatio per effectPercent direction }
+} } } }"""
+
+
+def test_viewer_reads_model_runs_with_metrics_and_hazard_factors(as_role, runs):
+    body = run_query(as_role("viewer"), RUNS, status="PUBLISHED")
+    assert "errors" not in body, body
+    assert body["data"]["modelRuns"]["totalCount"] == 1
+    node = body["data"]["modelRuns"]["edges"][0]["node"]
+    assert node == {
+        "id": gid("ModelRun", runs["current"]),
+        "kind": "REFRESH",
+        "status": "PUBLISHED",
+        "published": True,
+        "asOf": "2026-02-28",
+        "horizonDays": 90,
+        "estimator": "COXPH",
+        "customersScored": 6,
+        "dataSufficiency": [
+            {
+                "stage": "growth",
+                "rows": 900,
+                "events": 300,
+                "model": "coxph",
+                "featuresDropped": ["age_unknown"],
+            }
+        ],
+        "timings": [{"phase": "fit", "seconds": 1.5}, {"phase": "write scores", "seconds": 0.25}],
+        "metricsOverall": {
+            "group": "overall",
+            "model": {"customers": 120, "harrellC": 0.71, "aucHorizon": 0.8},
+            "kaplanMeierByStage": {"harrellC": 0.64},
+            "naiveRfm": {"harrellC": 0.6, "revenueError": -0.1},
+        },
+        "metricsByStage": [
+            {
+                "group": "growth",
+                "model": {"harrellC": 0.68},
+                "naiveRfm": {"harrellC": 0.55},
+                "kaplanMeierByStage": None,
+            }
+        ],
+        # binary features per unit, continuous ones per standard deviation; strongest first
+        "hazardFactors": [
+            {
+                "feature": "community_member",
+                "label": "member of a community",
+                "hazardRatio": 1.5,
+                "per": "unit",
+                "effectPercent": 50.0,
+                "direction": "more_likely_to_buy",
+            },
+            {
+                "feature": "log_interactions_30d",
+                "label": "comments, likes and shares in the last 30 days (log)",
+                "hazardRatio": 0.8,
+                "per": "sd",
+                "effectPercent": -20.0,
+                "direction": "less_likely_to_buy",
+            },
+        ],
+    }
+
+
+def test_model_runs_are_scoped_to_the_callers_brand(as_role, runs, other_brand):
+    query = "{ modelRuns { totalCount edges { node { id status } } } }"
+    acme = run_query(as_role("viewer"), query)["data"]["modelRuns"]
+    assert {e["node"]["id"] for e in acme["edges"]} == {
+        gid("ModelRun", runs["old"]),
+        gid("ModelRun", runs["current"]),
+    }
+    rival = run_query(as_role("viewer", other_brand), query)["data"]["modelRuns"]
+    assert rival == {
+        "totalCount": 1,
+        "edges": [{"node": {"id": gid("ModelRun", runs["rival"]), "status": "PUBLISHED"}}],
+    }
+
+
+# --- Reports on stored scores -----------------------------------------------------------------------------
+
+
+def test_tier_stage_distribution_counts_the_published_scores(as_role, brand, runs):
+    gold = TierFactory(brand=brand, code="gold", name="Gold", rank=1)
+    for stage, tier, n in [("growth", gold, 3), ("maturity", gold, 1), ("decline", None, 2)]:
+        for _ in range(n):
+            CustomerScoreFactory(run=runs["current"], stage=stage, tier=tier)
+    CustomerScoreFactory(run=runs["old"], stage="churned", tier=gold)  # superseded: not counted
+    CustomerScoreFactory(run=runs["rival"], stage="growth")
+    body = run_query(
+        as_role("viewer"),
+        """query($b: ID!) { tierStageDistribution(brand: $b) { runId asOf total
+             cells { tierId tierName stage customers } } }""",
+        b=gid("Brand", brand),
+    )
+    assert body["data"]["tierStageDistribution"] == {
+        "runId": gid("ModelRun", runs["current"]),
+        "asOf": "2026-02-28",
+        "total": 6,
+        "cells": [
+            {"tierId": gid("Tier", gold), "tierName": "Gold", "stage": "GROWTH", "customers": 3},
+            {"tierId": gid("Tier", gold), "tierName": "Gold", "stage": "MATURITY", "customers": 1},
+            {"tierId": None, "tierName": None, "stage": "DECLINE", "customers": 2},
+        ],
+    }
+
+
+MATRIX = """query($b: ID!, $start: Date!, $end: Date!) { stageTransitionMatrix(brand: $b, start: $start, end: $end) {
+  fromRunId toRunId fromAsOf toAsOf cells { fromStage toStage customers } } }"""
+
+
+def test_stage_transition_matrix_between_two_published_runs(as_role, brand, runs):
+    moves = [("growth", "maturity"), ("growth", "growth"), ("decline", "churned"), (None, "introduction")]
+    for before, after in moves:
+        customer = CustomerFactory(brand=brand)
+        if before:
+            CustomerScoreFactory(run=runs["old"], customer=customer, stage=before)
+        CustomerScoreFactory(run=runs["current"], customer=customer, stage=after)
+    body = run_query(as_role("viewer"), MATRIX, b=gid("Brand", brand), start="2026-02-01", end="2026-03-01")
+    data = body["data"]["stageTransitionMatrix"]
+    assert (data["fromRunId"], data["toRunId"], data["fromAsOf"], data["toAsOf"]) == (
+        gid("ModelRun", runs["old"]),
+        gid("ModelRun", runs["current"]),
+        "2026-01-31",
+        "2026-02-28",
+    )
+    assert len(data["cells"]) == 6 * 5
+    moved = sorted(
+        (c["fromStage"] or "", c["toStage"], c["customers"]) for c in data["cells"] if c["customers"]
+    )
+    assert moved == [
+        ("", "INTRODUCTION", 1),
+        ("DECLINE", "CHURNED", 1),
+        ("GROWTH", "GROWTH", 1),
+        ("GROWTH", "MATURITY", 1),
+    ]
+
+
+def test_stage_transition_matrix_needs_published_scores(as_role, brand, runs):
+    body = run_query(as_role("viewer"), MATRIX, b=gid("Brand", brand), start="2025-11-01", end="2025-12-31")
+    assert error_of(body) == "No published scores as of 2025-12-31."
+    body = run_query(as_role("viewer"), MATRIX, b=gid("Brand", brand), start="2026-03-01", end="2026-02-01")
+    assert error_of(body) == "The start date is after the end date."
+
+
+AT_RISK = """query($b: ID!, $pct: Float) { atRiskCustomers(brand: $b, minClvPercentile: $pct, first: 10) {
+  runId totalCount customers { customerId clv churnProbability valueAtRisk clvPercentile stage tierId } } }"""
+
+
+def test_at_risk_list_is_high_value_times_high_churn_most_value_at_risk_first(as_role, brand, runs):
+    # CLV 100..1000: the share of customers with a lower CLV is 0%..90%
+    churn = {100: 0.99, 800: 0.99, 900: 0.9, 1000: 0.6, 700: 0.2}
+    customers = {}
+    for clv in range(100, 1001, 100):
+        score = CustomerScoreFactory(
+            run=runs["current"], clv=Decimal(clv), churn_probability=churn.get(clv, 0.1)
+        )
+        customers[clv] = score.customer
+    CustomerScoreFactory(run=runs["rival"], clv=Decimal(5000), churn_probability=0.99)
+    client = as_role("viewer")
+    data = run_query(client, AT_RISK, b=gid("Brand", brand))["data"]["atRiskCustomers"]
+    # top 20% by CLV (900: 80%, 1000: 90%) with churn ≥ 0.5; 900 × 0.9 = 810 before 1000 × 0.6 = 600
+    assert data == {
+        "runId": gid("ModelRun", runs["current"]),
+        "totalCount": 2,
+        "customers": [
+            {
+                "customerId": gid("Customer", customers[900]),
+                "clv": 900.0,
+                "churnProbability": 0.9,
+                "valueAtRisk": 810.0,
+                "clvPercentile": 80.0,
+                "stage": "GROWTH",
+                "tierId": None,
+            },
+            {
+                "customerId": gid("Customer", customers[1000]),
+                "clv": 1000.0,
+                "churnProbability": 0.6,
+                "valueAtRisk": 600.0,
+                "clvPercentile": 90.0,
+                "stage": "GROWTH",
+                "tierId": None,
+            },
+        ],
+    }
+    wider = run_query(client, AT_RISK, b=gid("Brand", brand), pct=70)["data"]["atRiskCustomers"]
+    assert [c["customerId"] for c in wider["customers"]] == [
+        gid("Customer", customers[clv]) for clv in (900, 800, 1000)
+    ]
+
+
+def test_at_risk_list_is_empty_before_the_first_publish(as_role, brand):
+    data = run_query(as_role("viewer"), AT_RISK, b=gid("Brand", brand))["data"]["atRiskCustomers"]
+    assert data == {"runId": None, "totalCount": 0, "customers": []}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "query($b: ID!) { tierStageDistribution(brand: $b) { total } }",
+        "query($b: ID!) { atRiskCustomers(brand: $b) { totalCount } }",
+        'query($b: ID!) { stageTransitionMatrix(brand: $b, start: "2026-01-01", end: "2026-02-01") { toAsOf } }',
+    ],
+)
+def test_another_brands_member_gets_no_such_brand(as_role, brand, other_brand, runs, query):
+    body = run_query(as_role("manager", other_brand), query, b=gid("Brand", brand))
+    assert error_of(body) == "No such brand."
+    assert body["data"] is None
+
+
+# --- refreshScores ------------------------------------------------------------------------------------------
+
+REFRESH = """mutation($b: ID!, $asOf: Date, $h: Int) { refreshScores(brand: $b, asOf: $asOf, horizonDays: $h) {
+  queued run { status published asOf horizonDays message triggeredBy } } }"""
+
+
+def test_analyst_refreshes_and_gets_the_run(as_role, brand):
+    # too few purchases: the refresh runs and is skipped, saying why
+    body = run_query(as_role("analyst"), REFRESH, b=gid("Brand", brand), asOf="2026-02-28", h=60)
+    assert "errors" not in body, body
+    assert body["data"]["refreshScores"] == {
+        "queued": False,
+        "run": {
+            "status": "SKIPPED",
+            "published": False,
+            "asOf": "2026-02-28",
+            "horizonDays": 60,
+            "message": "Too little data: 0 paid purchases up to the as-of date, 200 needed.",
+            "triggeredBy": "graphql:analyst-acme",
+        },
+    }
+    assert ModelRun.objects.filter(brand=brand, status="skipped").count() == 1
+
+
+def test_refresh_roles_brands_and_arguments(as_role, brand, other_brand):
+    assert error_of(run_query(as_role("viewer"), REFRESH, b=gid("Brand", brand))) == NEEDS_ANALYST
+    assert (
+        error_of(run_query(as_role("manager", other_brand), REFRESH, b=gid("Brand", brand)))
+        == "No such brand."
+    )
+    client = as_role("manager")
+    assert (
+        error_of(run_query(client, REFRESH, b=gid("Brand", brand), h=5))
+        == "horizonDays: between 7 and 365 days."
+    )
+    body = run_query(client, REFRESH, b=gid("Brand", brand), asOf="2999-01-01")
+    assert error_of(body) == "asOf: the date cannot be in the future."
+    assert not ModelRun.objects.exists()
+
+
+AT_RISK_NODES = """query($b: ID!) { atRiskCustomers(brand: $b, minClvPercentile: 0, minChurnProbability: 0, first: 100) {
+  customers { valueAtRisk customer { id externalId clv stage orders(first: 2) { totalCount edges { node { id } } } } } } }"""
+
+
+def test_at_risk_customers_load_their_customer_nodes_in_a_flat_number_of_queries(
+    as_role, brand, runs, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = as_role("viewer")
+
+    def count_queries():
+        with CaptureQueriesContext(connection) as ctx:
+            body = run_query(client, AT_RISK_NODES, b=gid("Brand", brand))
+        assert "errors" not in body, body
+        return len(ctx.captured_queries), body["data"]["atRiskCustomers"]["customers"]
+
+    CustomerScoreFactory(
+        run=runs["current"], clv=Decimal(500), churn_probability=0.8, customer__external_id="VIP"
+    )
+    few, customers = count_queries()
+    assert customers[0]["customer"]["externalId"] == "VIP"
+    assert customers[0]["customer"]["clv"] == "500.00"
+    assert customers[0]["customer"]["stage"] == "GROWTH"
+    assert customers[0]["customer"]["orders"] == {"totalCount": 0, "edges": []}
+    for n in range(20):
+        CustomerScoreFactory(run=runs["current"], clv=Decimal(100 + n), churn_probability=0.9)
+    many, customers = count_queries()
+    assert len(customers) == 21
+    assert many == few
+
+
+def test_with_a_broker_the_refresh_is_queued_for_the_workers(as_role, brand, settings, monkeypatch):
+    from apps.analytics import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.refresh_scores_task, "delay", lambda *args: queued.append(args))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    body = run_query(as_role("analyst"), REFRESH, b=gid("Brand", brand), asOf="2026-02-28", h=30)
+    assert body["data"]["refreshScores"] == {"queued": True, "run": None}
+    assert queued == [(brand.pk, "2026-02-28", 30)]
+    assert not ModelRun.objects.exists()

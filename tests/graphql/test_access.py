@@ -260,10 +260,14 @@ def test_creating_a_token_for_another_brand_is_no_such_brand(client, brand, othe
 
 def test_bad_brand_id_and_unknown_role_are_clear_errors(client, brand, api_token_for):
     plaintext = api_token_for(brand, "manager")
-    bad_id = gql_token(client, plaintext, CREATE, {"brand": relay.to_base64("Tier", 1), "role": "viewer", "name": ""})
+    bad_id = gql_token(
+        client, plaintext, CREATE, {"brand": relay.to_base64("Tier", 1), "role": "viewer", "name": ""}
+    )
     assert bad_id.json()["errors"][0]["message"] == "No such brand."
     bad_role = gql_token(client, plaintext, CREATE, {"brand": brand_id(brand), "role": "owner", "name": ""})
-    assert bad_role.json()["errors"][0]["message"] == "role: Unknown role owner: use viewer, analyst or manager."
+    assert (
+        bad_role.json()["errors"][0]["message"] == "role: Unknown role owner: use viewer, analyst or manager."
+    )
     assert ApiToken.objects.count() == 1
 
 

@@ -154,7 +154,9 @@ def test_arguments_from_variables_and_their_defaults():
 
 
 def test_siblings_add_up_and_plain_fields_count_nothing():
-    query = "{ a: items(first: 10) { edges { cursor } } b: items(first: 20) { edges { cursor } } nest { leaf } }"
+    query = (
+        "{ a: items(first: 10) { edges { cursor } } b: items(first: 20) { edges { cursor } } nest { leaf } }"
+    )
     assert count(query) == 30
 
 
@@ -172,13 +174,17 @@ def test_fragments_and_inline_fragments_count_like_inline_selections():
 def test_operation_over_the_node_limit_is_refused_before_it_runs():
     result = run(nested_items(3))
     assert result.data is None
-    assert [e.message for e in result.errors] == [NODE_LIMIT_MESSAGE.format(count="1,010,100", limit="50,000")]
+    assert [e.message for e in result.errors] == [
+        NODE_LIMIT_MESSAGE.format(count="1,010,100", limit="50,000")
+    ]
 
 
 def test_operation_under_the_node_limit_runs():
     result = run(nested_items(2))  # 10,100 nodes at most
     assert result.errors is None
-    assert [e["node"]["id"] for e in result.data["items"]["edges"]] == [relay.to_base64("Item", i) for i in (1, 2, 3)]
+    assert [e["node"]["id"] for e in result.data["items"]["edges"]] == [
+        relay.to_base64("Item", i) for i in (1, 2, 3)
+    ]
 
 
 def test_limit_counts_the_variables_the_request_sends():
@@ -324,7 +330,9 @@ def test_endpoint_masks_a_failing_resolver(client, brand, monkeypatch, caplog):
     assert response.status_code == 200
     assert response.json() == {
         "data": None,
-        "errors": [{"message": "Unexpected error.", "locations": [{"line": 1, "column": 19}], "path": ["apiTokens"]}],
+        "errors": [
+            {"message": "Unexpected error.", "locations": [{"line": 1, "column": 19}], "path": ["apiTokens"]}
+        ],
     }
     assert any("builtins.ZeroDivisionError" in r.getMessage() for r in caplog.records)
     assert not any("13800000000" in r.getMessage() for r in caplog.records)
@@ -356,7 +364,9 @@ def test_production_settings_turn_off_introspection_graphiql_and_suggestions():
         "SECRET_KEY": "test-only-production-check",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
     }
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["graphql_ide"] is None

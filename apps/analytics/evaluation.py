@@ -19,6 +19,7 @@ from apps.analytics.runs import (
     predict_frame,
     run_failed,
     run_start,
+    sample_per_mille,
     scoring_config_get,
 )
 from apps.analytics.survival.engine import fit_engine
@@ -26,6 +27,9 @@ from apps.analytics.survival.evaluation import evaluate
 from apps.analytics.survival.rfm import rfm_baseline, rfm_cell, rfm_scores
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import assign_stage
+
+# Above this many customers, holdouts and backtests judge a pseudo-random sample of about this many.
+JUDGED_CUSTOMERS = 200_000
 
 
 def evaluate_window(
@@ -48,14 +52,18 @@ def evaluate_window(
             seed=config.random_seed,
         )
     with clock.phase(f"{label}: predict"):
-        customers = selectors.customer_frame(brand=brand, cutoff=start)
+        # judged on every buyer, or on a pseudo-random sample of about JUDGED_CUSTOMERS of them: the metrics'
+        # sampling error is then far below their differences, and the holdout costs the same at any size
+        per_mille = sample_per_mille(selectors.customer_count(brand=brand), JUDGED_CUSTOMERS)
+        sample = {"sample_per_mille": per_mille, "seed": config.random_seed}
+        customers = selectors.customer_frame(brand=brand, cutoff=start, **sample)
         outcomes = selectors.outcome_frame(brand=brand, start=start, end=end, horizon_days=horizon)
         judged = selectors.with_outcomes(customers, outcomes, follow_up_days=follow_up)
         model_pred = predict_frame(engine, customers, config, horizon, horizon_only=True)
         km_pred = predict_frame(km, customers, config, horizon, horizon_only=True)
         # naive RFM: cell rates observed over the window of the same length before `start`
         earlier = start - timedelta(days=horizon)
-        before = selectors.customer_frame(brand=brand, cutoff=earlier)
+        before = selectors.customer_frame(brand=brand, cutoff=earlier, **sample)
         before = selectors.with_outcomes(
             before,
             selectors.outcome_frame(brand=brand, start=earlier, end=start, horizon_days=horizon),
@@ -83,6 +91,8 @@ def evaluate_window(
             "follow_up_days": round(follow_up, 1),
             "horizon_days": horizon,
             "fit": info,
+            "customers_judged": len(customers),
+            "customer_sample_per_mille": per_mille,
         }
         groups = {"overall": np.ones(len(customers), bool)}
         groups.update(

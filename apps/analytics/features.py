@@ -73,7 +73,8 @@ class _Dialect:
 
 @dataclass
 class AnchorSpec:
-    """Which purchases become anchors: every `sample_mod`-th by a hash (fit), or each customer's last."""
+    """Which purchases become anchors: a sample of all of them by a hash of the order id (fit), or each
+    customer's last (scoring; with sample_per_mille < 1000, for a sample of customers by a hash of their id)."""
 
     last_only: bool
     sample_per_mille: int = 1000  # keep anchors whose hash falls under this many thousandths
@@ -168,6 +169,11 @@ def anchors_prepare(cursor, spec: AnchorSpec, *, cutoff: datetime) -> int:
         # each customer's last purchase up to the cutoff: the next one (if any) is after it
         where = "p.placed_at <= %s AND (p.next_at IS NULL OR p.next_at > %s)"
         params: list = [at, at]
+        if spec.sample_per_mille < 1000:  # a sample of customers, by the same kind of hash of their id
+            where += (
+                f" AND ((p.customer_id * 2654435761 + %s) %% {SAMPLE_PRIME}) * 1000 < %s * {SAMPLE_PRIME}"
+            )
+            params += [spec.seed, spec.sample_per_mille]
     else:
         # a deterministic pseudo-random sample: multiplicative hash of the order id, salted by the seed
         where = (

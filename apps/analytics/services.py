@@ -40,8 +40,9 @@ from apps.analytics.runs import (
 )
 from apps.analytics.survival.engine import Engine
 from apps.analytics.survival.rfm import rfm_cuts, rfm_scores_with_cuts, rfm_segment
+from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import StageRules, assign_stage
-from apps.core.bulk import copy_rows
+from apps.core.bulk import copy_frame, timestamp_texts
 
 ChunkScorer = Callable[[ModelRun, list[tuple[int, int]]], int]
 
@@ -68,48 +69,40 @@ def _score_rows(run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rule
         customers["elapsed_days"], customers["k"], customers["cum_amount"], run.params["rfm_cuts"]
     )
     segment = rfm_segment(r, f, m)
-    curve_text = pd.DataFrame(
-        np.vstack(pred["survival_curve"].to_numpy()) if len(pred) else np.zeros((0, 13))
+    curves = np.vstack(pred["survival_curve"].to_numpy()) if len(pred) else np.zeros((0, len(GRID_DAYS)))
+    # JSON arrays of the curve, formatted by numpy (shortest text of each value rounded to 5 decimals)
+    curve_json = ["[" + ",".join(row) + "]" for row in np.round(curves, 5).astype("U12").tolist()]
+    now = timestamp_texts(np.array([np.datetime64(timezone.now().replace(tzinfo=None), "us")]))[0]
+    frame = pd.DataFrame(
+        {
+            "brand_id": run.brand_id,
+            "run_id": run.pk,
+            "customer_id": customers["customer_id"].to_numpy(),
+            "stage": stage,
+            "stage_rule": rule,
+            "rhythm_days": np.round(pred["rhythm_days"].to_numpy(float), 3),
+            "rfm_recency": r,
+            "rfm_frequency": f,
+            "rfm_monetary": m,
+            "rfm_segment": segment,
+            "orders_count": customers["k"].to_numpy(),
+            "monetary_total": np.round(customers["cum_amount"].to_numpy(float), 2),
+            "last_purchase_at": timestamp_texts(
+                np.rint(customers["t"].to_numpy(float) * 1e6).astype("int64").astype("datetime64[us]"),
+                unit="us",
+            ),
+            "days_since_last_purchase": np.round(customers["elapsed_days"].to_numpy(float), 3),
+            "p_purchase_horizon": np.round(pred["p_purchase_horizon"].to_numpy(float), 6),
+            "churn_probability": np.round(pred["churn_probability"].to_numpy(float), 6),
+            "expected_revenue_horizon": np.round(pred["expected_revenue_horizon"].to_numpy(float), 2),
+            "clv": np.round(pred["clv"].to_numpy(float), 2),
+            "median_days_to_next_purchase": pred["median_days_to_next_purchase"].to_numpy(float),
+            "survival_curve": curve_json,
+            "created_at": now,
+            "updated_at": now,
+        }
     )
-    curves = [
-        "[" + line + "]"
-        for line in curve_text.to_csv(
-            header=False, index=False, float_format="%.5g", lineterminator="\n"
-        ).splitlines()
-    ]
-    last = pd.to_datetime(customers["t"], unit="s", utc=True)
-    now = timezone.now()
-    median = pred["median_days_to_next_purchase"].to_numpy()
-    columns = {
-        "brand_id": np.full(len(customers), run.brand_id),
-        "run_id": np.full(len(customers), run.pk),
-        "customer_id": customers["customer_id"].to_numpy(),
-        "stage": stage,
-        "stage_rule": rule,
-        "rhythm_days": np.round(pred["rhythm_days"].to_numpy(float), 3),
-        "rfm_recency": r,
-        "rfm_frequency": f,
-        "rfm_monetary": m,
-        "rfm_segment": segment,
-        "orders_count": customers["k"].to_numpy(),
-        "monetary_total": np.round(customers["cum_amount"].to_numpy(float), 2),
-        "last_purchase_at": last.dt.to_pydatetime(),
-        "days_since_last_purchase": np.round(customers["elapsed_days"].to_numpy(float), 3),
-        "p_purchase_horizon": np.round(pred["p_purchase_horizon"].to_numpy(float), 6),
-        "churn_probability": np.round(pred["churn_probability"].to_numpy(float), 6),
-        "expected_revenue_horizon": np.round(pred["expected_revenue_horizon"].to_numpy(float), 2),
-        "clv": np.round(pred["clv"].to_numpy(float), 2),
-        "median_days_to_next_purchase": [None if np.isnan(x) else float(x) for x in median],
-        "survival_curve": curves,
-    }
-    names = list(columns) + ["created_at", "updated_at"]
-    values = [list(v) if not isinstance(v, list) else v for v in columns.values()]
-
-    def rows():
-        for row in zip(*values, strict=True):
-            yield (*(x.item() if isinstance(x, np.generic) else x for x in row), now, now)
-
-    return names, rows()
+    return frame
 
 
 def model_run_fit(*, run: ModelRun, config: ScoringConfig, rules: StageRules, clock: Clock) -> Engine:
@@ -171,8 +164,7 @@ def scores_chunk_write(
         if customer_ids is not None:
             existing = existing.filter(customer_id__gte=customer_ids[0], customer_id__lte=customer_ids[1])
         existing.delete()
-        names, rows = _score_rows(run, customers, pred, rules)
-        return copy_rows(CustomerScore._meta.db_table, names, rows)
+        return copy_frame(CustomerScore._meta.db_table, _score_rows(run, customers, pred, rules))
 
 
 def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None = None) -> ModelRun:

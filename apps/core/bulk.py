@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 from django.db import connection
 
 
@@ -13,14 +14,14 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def timestamp_texts(values: np.ndarray) -> np.ndarray:
+def timestamp_texts(values: np.ndarray, *, unit: str = "s") -> np.ndarray:
     """UTC datetime64 values as text the database stores and compares correctly; NaT becomes None.
 
     PostgreSQL COPY takes ISO text with an offset; SQLite keeps Django's own 'YYYY-MM-DD HH:MM:SS' UTC text,
-    so that range comparisons against rows Django wrote stay right.
+    so that range comparisons against rows Django wrote stay right. `unit` "us" keeps microseconds.
     """
-    arr = np.asarray(values, dtype="datetime64[s]")
-    text = np.datetime_as_string(arr, unit="s").astype(object)
+    arr = np.asarray(values, dtype=f"datetime64[{unit}]")
+    text = np.datetime_as_string(arr, unit=unit).astype(object)
     text = text + "+00" if is_postgres() else np.char.replace(text.astype(str), "T", " ").astype(object)
     text[np.isnat(arr)] = None
     return text
@@ -74,3 +75,24 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence], *, b
             cursor.executemany(sql, batch)
             written += len(batch)
     return written
+
+
+def copy_frame(table: str, frame: pd.DataFrame) -> int:
+    """Write a frame's rows into `table` (columns named as the frame's) and return how many were written.
+
+    On PostgreSQL the frame goes through COPY in CSV format, formatted by pandas (no Python tuple per row);
+    NaN and None become NULL. Text, numbers and timestamps must already be in their final form (e.g.
+    timestamp_texts for datetimes). Elsewhere the rows go through copy_rows."""
+    if not is_postgres():
+        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        return copy_rows(table, list(frame.columns), rows)
+    cols = ", ".join(connection.ops.quote_name(c) for c in frame.columns)
+    text = frame.to_csv(header=False, index=False, lineterminator="\n")
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN WITH (FORMAT csv)"
+        ) as copy,
+    ):
+        copy.write(text.encode())
+    return len(frame)

@@ -19,7 +19,7 @@ from sksurv.ensemble import GradientBoostingSurvivalAnalysis, RandomSurvivalFore
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 
 from .kaplan_meier import km_table
-from .steps import step_lookup
+from .steps import StepTable
 
 ESTIMATOR_KINDS = ("coxph", "coxnet", "rsf", "gbsa")
 KAPLAN_MEIER = "kaplan_meier"
@@ -72,19 +72,36 @@ class SurvivalModel:
         return self.design(X) @ self.coef
 
     # -- survival ---------------------------------------------------------------------------------------------
+    def _log_baseline(self) -> StepTable:
+        """log S_0 as a StepTable, built on first use and not pickled (see __getstate__)."""
+        table = self.__dict__.get("_log_baseline_table")
+        if table is None:
+            with np.errstate(divide="ignore"):
+                log_values = np.log(np.asarray(self.baseline_survival, dtype=float))
+            table = StepTable(self.baseline_times, log_values, before=0.0)
+            self.__dict__["_log_baseline_table"] = table
+        return table
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_log_baseline_table", None)
+        return state
+
     def survival_at(self, X: pd.DataFrame | None, times, *, chunk_size: int = 20_000) -> np.ndarray:
         """S(t) for every row of X at `times`: shape (n, k) for 1-D times, or the shape of a 2-D (n, k) array."""
         times = np.asarray(times, dtype=float)
         if self.kind == KAPLAN_MEIER:
             n = len(X) if X is not None else 1
-            base = step_lookup(self.baseline_times, self.baseline_survival, times)
+            base = np.exp(self._log_baseline()(times))
             return np.broadcast_to(base, (n, times.shape[-1])).copy() if times.ndim == 1 else base
         n = len(X)
         times2d = np.broadcast_to(times, (n, times.shape[-1])) if times.ndim == 1 else times
         if self.kind in COX_FAMILY:
-            base = step_lookup(self.baseline_times, self.baseline_survival, times2d)
+            # S_0(t) ** exp(lp) as exp(exp(lp) · log S_0(t)), log S_0 looked up in a bucketed table
+            log_base = self._log_baseline()(times2d)
             risk = np.exp(self.linear_predictor(X))
-            return np.power(base, risk[:, None])
+            with np.errstate(invalid="ignore"):  # log S_0 = −inf where the baseline reaches 0: S = 0
+                return np.exp(log_base * risk[:, None])
         design = self.design(X)
         out = np.empty(times2d.shape, dtype=float)
         grid = self.estimator.unique_times_

@@ -68,15 +68,17 @@ def renewal_purchases(first_cdf: np.ndarray, gap_cdf: np.ndarray) -> np.ndarray:
     first_mass = np.diff(first_cdf, axis=1, prepend=0.0)
     gap_mass = np.diff(gap_cdf, axis=1, prepend=0.0)
     kernel = 0.5 * (gap_mass + np.concatenate([np.zeros((gap_mass.shape[0], 1)), gap_mass[:, :-1]], axis=1))
-    n, k = first_mass.shape
-    u = np.zeros((n, k))
-    stay = 1.0 - np.clip(kernel[:, 0], 0.0, 1.0 - 1e-9)
+    # bins × customers, so that every step below runs over contiguous memory
+    pending = np.ascontiguousarray(first_mass.T)  # purchases reaching each bin, filled in as u is found
+    kernel_t = np.ascontiguousarray(kernel.T)
+    k = pending.shape[0]
+    stay = 1.0 - np.clip(kernel_t[0], 0.0, 1.0 - 1e-9)
+    u = np.empty_like(pending)
     for j in range(k):
-        carried = first_mass[:, j].copy()
-        if j:
-            carried += np.einsum("is,is->i", u[:, :j], kernel[:, j:0:-1])
-        u[:, j] = carried / stay
-    return u
+        u[j] = pending[j] / stay
+        if j + 1 < k:  # a purchase in bin j sends kernel[m] of a purchase on to bin j + m
+            pending[j + 1 :] += u[j] * kernel_t[1 : k - j]
+    return np.ascontiguousarray(u.T)
 
 
 def expected_purchases_and_clv(

@@ -63,6 +63,13 @@ def gap_frame(*, brand, cutoff: datetime, sample_per_mille: int = 1000, seed: in
         return anchor_frame(cursor, brand_id=brand.pk, cutoff=cutoff)
 
 
+def customer_count(*, brand) -> int:
+    """How many customers the brand has (an upper bound on its buyers; one index-only count)."""
+    from apps.customers.models import Customer
+
+    return Customer.objects.filter(brand=brand).count()
+
+
 def purchase_count(*, brand, cutoff: datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -72,13 +79,22 @@ def purchase_count(*, brand, cutoff: datetime) -> int:
         return int(cursor.fetchone()[0])
 
 
-def customer_frame(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | None = None) -> pd.DataFrame:
+def customer_frame(
+    *,
+    brand,
+    cutoff: datetime,
+    customer_ids: tuple[int, int] | None = None,
+    sample_per_mille: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per customer with a paid purchase up to the cutoff: covariates at their last purchase, paid
     purchases k, spend, and days elapsed since the last purchase. `customer_ids` limits it to an inclusive
-    range of customer ids (one chunk of a distributed scoring)."""
+    range of customer ids (one chunk of a distributed scoring); `sample_per_mille` below 1000 to a
+    pseudo-random sample of customers (a hash of the id salted by `seed`, the same customers every time)."""
+    spec = AnchorSpec(last_only=True, customer_ids=customer_ids, sample_per_mille=sample_per_mille, seed=seed)
     with transaction.atomic(), connection.cursor() as cursor:
         _purchases_ready(cursor, brand=brand, cutoff=cutoff, customer_ids=customer_ids)
-        anchors_prepare(cursor, AnchorSpec(last_only=True, customer_ids=customer_ids), cutoff=cutoff)
+        anchors_prepare(cursor, spec, cutoff=cutoff)
         frame = anchor_frame(cursor, brand_id=brand.pk, cutoff=cutoff)
     frame["elapsed_days"] = (cutoff.timestamp() - frame["t"].to_numpy(float)) / DAY
     frame["mean_amount"] = frame["cum_amount"].to_numpy(float) / frame["k"].to_numpy(float)
@@ -151,7 +167,8 @@ def with_outcomes(customers: pd.DataFrame, outcomes: pd.DataFrame, *, follow_up_
 
 
 def published_run(*, brand) -> ModelRun | None:
-    return ModelRun.objects.filter(brand=brand, status=RunStatus.PUBLISHED).first()
+    """The run whose scores readers see. The pickled engine (megabytes) loads only if it is used."""
+    return ModelRun.objects.filter(brand=brand, status=RunStatus.PUBLISHED).defer("engine").first()
 
 
 def published_scores(*, brand):
@@ -165,7 +182,7 @@ STAGE_ORDER = ["introduction", "growth", "maturity", "decline", "churned"]
 def run_as_of(*, brand, day: date) -> ModelRun | None:
     """The refresh that was (or is) published last among those as of `day` or earlier."""
     return (
-        ModelRun.objects.filter(
+        ModelRun.objects.defer("engine").filter(
             brand=brand,
             kind="refresh",
             as_of__lte=day,

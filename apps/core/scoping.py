@@ -11,10 +11,8 @@ def brand_ids_for_user(user) -> list[int] | None:
         return None
     cached = getattr(user, "_clv_brand_ids", None)
     if cached is None:
-        from apps.brands.models import Membership
-
-        cached = list(Membership.objects.filter(user=user).values_list("brand_id", flat=True))
-        user._clv_brand_ids = cached
+        _memberships_load(user)
+        cached = user._clv_brand_ids
     return cached
 
 
@@ -26,11 +24,18 @@ def role_for(user, brand_id: int) -> str | None:
         return "superuser"
     roles = getattr(user, "_clv_roles", None)
     if roles is None:
-        from apps.brands.models import Membership
-
-        roles = dict(Membership.objects.filter(user=user).values_list("brand_id", "role"))
-        user._clv_roles = roles
+        _memberships_load(user)
+        roles = user._clv_roles
     return roles.get(brand_id)
+
+
+def _memberships_load(user) -> None:
+    """One query fills both per-request caches on the user object: brand ids and the role in each."""
+    from apps.brands.models import Membership
+
+    roles = dict(Membership.objects.filter(user=user).values_list("brand_id", "role"))
+    user._clv_roles = roles
+    user._clv_brand_ids = list(roles)
 
 
 def user_may(user, brand_id: int, perm_codename: str) -> bool:

@@ -1,6 +1,8 @@
 import strawberry
 import strawberry_django
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.types import Info
 
@@ -13,6 +15,8 @@ class Query:
     @strawberry_django.field(description="The signed-in staff member and their brand memberships.")
     def me(self, info: Info) -> MeType:
         user = signed_in_user_or_deny(info)
+        if user.pk is None:  # an API token: no staff login behind it
+            raise PermissionDenied(gettext("An API token has no staff login; use brands instead."))
         # A queryset (not request.user) so that the optimizer prefetches memberships and brands.
         return get_user_model().objects.filter(pk=user.pk)
 

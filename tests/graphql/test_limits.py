@@ -319,10 +319,10 @@ def test_endpoint_applies_the_limits(client, brand):
 def test_endpoint_masks_a_failing_resolver(client, brand, monkeypatch, caplog):
     from apps.api.graphql import schema as api_schema
 
-    def broken(info, brand):
+    def broken(info, brand, minimum):
         raise ZeroDivisionError("customer 13800000000 divided by zero")
 
-    monkeypatch.setattr(api_schema, "_managed_brand", broken)
+    monkeypatch.setattr(api_schema, "brand_for", broken)
     _token, plaintext = api_token_create(brand=brand, role="manager")
     query = "query ($b: ID!) { apiTokens(brand: $b) { totalCount } }"
     with caplog.at_level(logging.ERROR, logger="apps.graphql"):

@@ -45,8 +45,8 @@ from apps.analytics.graphql.types import (
     TierStageDistribution,
     WatchBand,
 )
+from apps.core.graphql.mutations import ClientError, brand_for, client_errors
 from apps.core.graphql.relay import Connection, connection, node_pk
-from apps.loyalty.graphql.common import ClientError, brand_for, client_errors
 
 VIEWER, ANALYST = "viewer", "analyst"
 MAX_LIST = 100

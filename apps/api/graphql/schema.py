@@ -6,7 +6,6 @@ from collections.abc import Iterable
 
 import strawberry
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.types import Info
@@ -14,32 +13,9 @@ from strawberry.types import Info
 from apps.api.graphql.types import ApiTokenType, CreateApiTokenPayload
 from apps.api.models import ApiToken
 from apps.api.services import api_token_create, api_token_revoke
+from apps.core.graphql.mutations import brand_for, global_pk
 from apps.core.graphql.permissions import caller_brand_ids, request_user, require_role, signed_in_user_or_deny
 from apps.core.graphql.relay import Connection, connection
-
-
-def _pk_of(global_id: relay.GlobalID, type_name: str) -> int | None:
-    if global_id.type_name != type_name:
-        return None
-    try:
-        return int(global_id.node_id)
-    except (TypeError, ValueError):
-        return None
-
-
-def _managed_brand(info: Info, brand: relay.GlobalID):
-    """The brand of this global id when the caller manages it; "No such brand." for any other id."""
-    from apps.brands.models import Brand
-
-    signed_in_user_or_deny(info)
-    pk = _pk_of(brand, "Brand")
-    if pk is None:
-        raise PermissionDenied(gettext("No such brand."))
-    require_role(info, pk, "manager")
-    found = Brand.objects.filter(pk=pk).first()
-    if found is None:
-        raise PermissionDenied(gettext("No such brand."))
-    return found
 
 
 def _db_user(info: Info):
@@ -55,7 +31,7 @@ class Query:
         description="The brand's API tokens, newest first (brand managers only). Never the tokens themselves.",
     )
     def api_tokens(self, info: Info, brand: relay.GlobalID) -> Iterable[ApiToken]:
-        managed = _managed_brand(info, brand)
+        managed = brand_for(info, brand, "manager")
         return ApiToken.objects.filter(brand=managed).order_by("-created_at", "-pk")
 
 
@@ -65,15 +41,17 @@ class Mutation:
         description="Create an API token of a brand with a role (brand managers only). The response holds the "
         "token itself, which is not stored and never shown again."
     )
-    def create_api_token(self, info: Info, brand: relay.GlobalID, role: str, name: str = "") -> CreateApiTokenPayload:
-        managed = _managed_brand(info, brand)
+    def create_api_token(
+        self, info: Info, brand: relay.GlobalID, role: str, name: str = ""
+    ) -> CreateApiTokenPayload:
+        managed = brand_for(info, brand, "manager")
         token, plaintext = api_token_create(brand=managed, role=role, name=name, created_by=_db_user(info))
         return CreateApiTokenPayload(token=token, plaintext=plaintext)
 
     @strawberry.mutation(description="Revoke an API token (brand managers only): it stops working at once.")
     def revoke_api_token(self, info: Info, id: relay.GlobalID) -> ApiTokenType:  # noqa: A002
         signed_in_user_or_deny(info)
-        pk = _pk_of(id, "ApiToken")
+        pk = global_pk(id, "ApiToken")
         brand_ids = caller_brand_ids(info)
         tokens = ApiToken.objects.filter(pk=pk) if pk is not None else ApiToken.objects.none()
         if brand_ids is not None:

@@ -31,7 +31,9 @@ def managed_brand_ids(user) -> list[int] | None:
     description="An API token of a brand (brand managers only). The token itself is shown once, when created.",
 )
 class ApiTokenType(BrandScopedType, relay.Node):
-    name: strawberry.auto = strawberry_django.field(description="What the token is for, e.g. the app using it.")
+    name: strawberry.auto = strawberry_django.field(
+        description="What the token is for, e.g. the app using it."
+    )
     role: str = strawberry_django.field(description="viewer, analyst or manager.")
     key_prefix: strawberry.auto = strawberry_django.field(
         description="The 8 characters after `clv_` in the token, to recognise it."
@@ -54,7 +56,9 @@ class ApiTokenType(BrandScopedType, relay.Node):
         return queryset.filter(brand_id__in=ids)
 
 
-@strawberry.type(name="CreateApiTokenPayload", description="A new API token and, this once, the token itself.")
+@strawberry.type(
+    name="CreateApiTokenPayload", description="A new API token and, this once, the token itself."
+)
 class CreateApiTokenPayload:
     token: ApiTokenType
     plaintext: str = strawberry.field(

@@ -22,6 +22,7 @@ from apps.core.graphql.ingest_types import (
     StreamViewIngestInput,
     input_values,
 )
+from apps.core.graphql.mutations import brand_for, global_pk
 from apps.core.graphql.permissions import caller_brand_ids, require_role, signed_in_user_or_deny
 from apps.core.importing import batch
 
@@ -33,32 +34,8 @@ BATCH = (
 )
 
 
-def _global_pk(value, type_name: str) -> int | None:
-    """The database id inside a relay global id of the given type; None when it is anything else."""
-    try:
-        gid = relay.GlobalID.from_id(value)
-        return int(gid.node_id) if gid.type_name == type_name else None
-    except (ValueError, TypeError):  # GlobalIDValueError is a ValueError
-        return None
-
-
-def _brand_for(info: Info, brand_id) -> object:
-    """The brand, when the caller is its manager; "No such brand." for ids of brands they are not in."""
-    from apps.brands.models import Brand
-
-    signed_in_user_or_deny(info)
-    pk = _global_pk(brand_id, "Brand")
-    if pk is None:
-        raise PermissionDenied(gettext("No such brand."))
-    require_role(info, pk, "manager")
-    try:
-        return Brand.objects.get(pk=pk)
-    except Brand.DoesNotExist:  # a superuser naming a brand that does not exist
-        raise PermissionDenied(gettext("No such brand.")) from None
-
-
 def _ingest(info: Info, brand_id, items, service) -> IngestPayload:
-    brand = _brand_for(info, brand_id)
+    brand = brand_for(info, brand_id, "manager")
     if refused := batch.too_many_items(len(items)):
         return IngestPayload.from_result(refused)
     return IngestPayload.from_result(service(brand=brand, items=[input_values(item) for item in items]))
@@ -105,7 +82,7 @@ class Mutation:
 
         signed_in_user_or_deny(info)
         no_such = PermissionDenied(gettext("No such customer."))
-        pk = _global_pk(id, "Customer")
+        pk = global_pk(id, "Customer")
         if pk is None:
             raise no_such
         customers = Customer.objects.filter(pk=pk)

@@ -18,15 +18,15 @@ from django.utils.translation import gettext
 from strawberry import UNSET, relay
 from strawberry.types import Info
 
-from apps.core.graphql.relay import Connection, connection, node_pk
-from apps.loyalty import models, services
-from apps.loyalty.graphql.common import (
+from apps.core.graphql.mutations import (
     ClientError,
     brand_for,
     client_errors,
     pk_of,
     scoped_get,
 )
+from apps.core.graphql.relay import Connection, connection, node_pk
+from apps.loyalty import models, services
 from apps.loyalty.graphql.types import (
     BenefitGrantType,
     BenefitKind,

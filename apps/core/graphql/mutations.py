@@ -1,8 +1,6 @@
-"""Helpers the loyalty and analytics GraphQL modules share: global ids → rows of the caller's brands, and
-service validation errors → one clear message naming the field.
-
-(Generic: candidates for apps/core/graphql once the other apps want them.)
-"""
+"""Helpers every app's GraphQL mutations and brand-level queries share: global ids → the caller's brands and
+their rows (another brand's is "not found", never "forbidden"), and service validation errors → one clear
+message naming the field."""
 
 from __future__ import annotations
 
@@ -58,19 +56,26 @@ def pk_of(global_id: relay.GlobalID, type_name: str, not_found: str) -> int:
         raise ClientError(not_found) from None
 
 
-def brand_for(info, brand: relay.GlobalID, minimum: str):
-    """The brand of this global id when the caller's role in it is at least `minimum`; "No such brand."
-    for another brand, a bad id or another type's id."""
+def global_pk(global_id, type_name: str) -> int | None:
+    """The database id inside a global id (a GlobalID or its text) of `type_name`; None for anything else."""
+    try:
+        if not isinstance(global_id, relay.GlobalID):
+            global_id = relay.GlobalID.from_id(global_id)
+        return int(global_id.node_id) if global_id.type_name == type_name else None
+    except (TypeError, ValueError):  # GlobalIDValueError is a ValueError
+        return None
+
+
+def brand_for(info, brand, minimum: str):
+    """The brand of this global id (GlobalID or text) when the caller's role in it is at least `minimum`;
+    "No such brand." for another brand, a bad id or another type's id."""
     from apps.brands.models import Brand
 
     signed_in_user_or_deny(info)
     no_such = gettext("No such brand.")
-    if brand.type_name != "Brand":
+    pk = global_pk(brand, "Brand")
+    if pk is None:
         raise PermissionDenied(no_such)
-    try:
-        pk = int(brand.node_id)
-    except (TypeError, ValueError):
-        raise PermissionDenied(no_such) from None
     require_role(info, pk, minimum)
     found = Brand.objects.filter(pk=pk).first()
     if found is None:

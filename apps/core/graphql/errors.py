@@ -118,7 +118,9 @@ def log_unexpected_error(error: GraphQLError, operation_name: str | None) -> Non
                 for frame in traceback.extract_tb(exc.__traceback__)
             )
         exc = exc.__cause__ or exc.__context__
-    logger.error("GraphQL %s failed at %s with %s\n%s", operation_name or "-", path, " <- ".join(chain), stack)
+    logger.error(
+        "GraphQL %s failed at %s with %s\n%s", operation_name or "-", path, " <- ".join(chain), stack
+    )
 
 
 class ClvSchema(strawberry.Schema):

@@ -80,10 +80,14 @@ class _Counter:
             return self.variable_defaults.get(name)
         return None
 
-    def count(self, selection_set: SelectionSetNode | None, parent_type, multiplier: int, seen: frozenset) -> int:
+    def count(
+        self, selection_set: SelectionSetNode | None, parent_type, multiplier: int, seen: frozenset
+    ) -> int:
         if selection_set is None or not isinstance(parent_type, GraphQLObjectType | GraphQLInterfaceType):
             # a union: only its members' fields (in fragments) can count
-            return sum(self._fragments_of(selection_set, parent_type, multiplier, seen)) if selection_set else 0
+            return (
+                sum(self._fragments_of(selection_set, parent_type, multiplier, seen)) if selection_set else 0
+            )
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
@@ -99,7 +103,9 @@ class _Counter:
         total += sum(self._fragments_of(selection_set, parent_type, multiplier, seen))
         return total
 
-    def _fragments_of(self, selection_set: SelectionSetNode, parent_type, multiplier: int, seen) -> Iterator[int]:
+    def _fragments_of(
+        self, selection_set: SelectionSetNode, parent_type, multiplier: int, seen
+    ) -> Iterator[int]:
         for selection in selection_set.selections:
             if isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
@@ -187,6 +193,8 @@ class NodeCountLimiter(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
-        rule = node_count_rule(context.variables, context.operation_name, self.max_node_count, self.default_page_size)
+        rule = node_count_rule(
+            context.variables, context.operation_name, self.max_node_count, self.default_page_size
+        )
         context.validation_rules = (*context.validation_rules, rule)
         yield

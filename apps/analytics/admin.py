@@ -1,11 +1,10 @@
 """Admin for the engine: the brand's scoring configuration (stage rules) and read-only runs and scores."""
 
-import json
-
 from django.contrib import admin
-from django.utils.html import format_html
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
+from apps.analytics import admin_views
 from apps.analytics.models import CustomerScore, ModelRun, ScoringConfig, StageChange
 from apps.core.admin import BrandScopedAdmin
 
@@ -74,6 +73,9 @@ class ScoringConfigAdmin(BrandScopedAdmin):
 
 @admin.register(ModelRun)
 class ModelRunAdmin(ReadOnlyAdmin):
+    """Runs are read-only; their page shows the metrics, data sufficiency and hazard ratios as tables, and
+    analysts and managers get a "Refresh now" button (apps.analytics.admin_views.refresh_now)."""
+
     list_display = (
         "id",
         "kind",
@@ -85,22 +87,55 @@ class ModelRunAdmin(ReadOnlyAdmin):
         "holdout_c_index",
         "finished_at",
     )
-    list_filter = ("kind", "status", "estimator")
+    list_filter = ("brand", "kind", "status", "estimator")
     date_hierarchy = "as_of"
-    exclude = ("engine",)
-    readonly_fields = ("metrics_pretty", "stage_models_pretty")
+    ordering = ("-created_at",)
+    fieldsets = (
+        (None, {"fields": ("brand", "kind", "status", "message")}),
+        (
+            _("Run"),
+            {"fields": ("as_of", "cutoff", "horizon_days", "estimator", "customers_scored", "triggered_by")},
+        ),
+        (_("Timing"), {"fields": ("created_at", "started_at", "finished_at", "published_at")}),
+    )
+    change_form_template = "admin/analytics/modelrun/change_form.html"
+    change_list_template = "admin/analytics/modelrun/change_list.html"
 
     @admin.display(description=_("holdout C-index"))
     def holdout_c_index(self, run):
-        return (run.metrics or {}).get("overall", {}).get("model", {}).get("harrell_c")
+        value = (run.metrics or {}).get("overall", {}).get("model", {}).get("harrell_c")
+        return "—" if value is None else f"{value:.3f}"
 
-    @admin.display(description=_("metrics"))
-    def metrics_pretty(self, run):
-        return format_html("<pre>{}</pre>", json.dumps(run.metrics, indent=2, ensure_ascii=False))
+    def get_list_filter(self, request):
+        """The brand filter only for staff of several brands."""
+        filters = super().get_list_filter(request)
+        if self.shows_brand_column(request):
+            return filters
+        return [f for f in filters if not (isinstance(f, tuple) and f[0] == "brand") and f != "brand"]
 
-    @admin.display(description=_("hazard ratios per stage"))
-    def stage_models_pretty(self, run):
-        return format_html("<pre>{}</pre>", json.dumps(run.stage_models, indent=2, ensure_ascii=False))
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.refresh_view)
+        return [path("refresh/", view, name="analytics_modelrun_refresh"), *super().get_urls()]
+
+    def refresh_view(self, request):
+        return admin_views.refresh_now(self, request)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "refresh_brands": admin_views.refreshable_brands(request.user),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)  # another brand's run: Http404
+        may_refresh = admin_views.role_for(request.user, run.brand_id) in admin_views.REFRESH_ROLES
+        extra_context = {
+            **(extra_context or {}),
+            **admin_views.run_report(run),
+            "refresh_brands": [run.brand] if may_refresh else [],
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(CustomerScore)

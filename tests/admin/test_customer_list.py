@@ -1,0 +1,267 @@
+"""The customer list: published-score columns and filters (stage, tier, RFM segment, churn risk, CLV band,
+community, acquisition platform), brand scoping, masked phone, and a query count that does not grow with rows."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.analytics.models import CustomerScore, ModelRun
+from apps.customers.models import Customer
+from tests.admin.conftest import changelist_url, staff
+from tests.factories import (
+    BrandFactory,
+    CommunityFactory,
+    CommunityMembershipFactory,
+    CustomerFactory,
+    StreamFactory,
+    TierFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = date(2026, 3, 31)
+CURVE = [0.95, 0.9, 0.86, 0.8, 0.72, 0.66, 0.55, 0.47, 0.41, 0.36, 0.3, 0.26, 0.22]
+
+
+def make_run(brand, *, status="published", as_of=AS_OF, horizon_days=90, **fields):
+    """A model run of the brand (published by default)."""
+    return ModelRun.objects.create(
+        brand=brand,
+        as_of=as_of,
+        cutoff=datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC),
+        horizon_days=horizon_days,
+        estimator="coxph",
+        status=status,
+        **fields,
+    )
+
+
+def make_score(run, customer, *, stage="growth", tier=None, rfm="loyal", p=0.7, churn=0.3, clv=300, **fields):
+    """One customer's score in a run."""
+    values = {
+        "stage_rule": "growth_orders",
+        "rhythm_days": 20.0,
+        "rfm_recency": 3,
+        "rfm_frequency": 3,
+        "rfm_monetary": 3,
+        "orders_count": 2,
+        "monetary_total": 100,
+        "last_purchase_at": datetime(2026, 3, 1, tzinfo=UTC),
+        "days_since_last_purchase": 30.0,
+        "expected_revenue_horizon": 80,
+        "survival_curve": CURVE,
+        **fields,
+    }
+    return CustomerScore.objects.create(
+        brand=run.brand,
+        run=run,
+        customer=customer,
+        stage=stage,
+        tier=tier,
+        rfm_segment=rfm,
+        p_purchase_horizon=p,
+        churn_probability=churn,
+        clv=clv,
+        **values,
+    )
+
+
+@pytest.fixture
+def scored(brand, other_brand):
+    """Five scored Acme customers, one unscored; a superseded run with other figures; a scored Rival customer."""
+    gold = TierFactory(brand=brand, code="gold", name="Gold", rank=1)
+    silver = TierFactory(brand=brand, code="silver", name="Silver", rank=2)
+    fans = CommunityFactory(brand=brand, name="Acme fans")
+    douyin = StreamFactory(brand=brand, platform="douyin")
+    kuaishou = StreamFactory(brand=brand, platform="kuaishou")
+    old = make_run(brand, status="superseded", as_of=date(2026, 2, 28))
+    run = make_run(brand)
+    specs = [
+        # external id, stage, tier, rfm, churn, clv, acquisition stream
+        ("A1", "introduction", None, "new", 0.10, 100, douyin),
+        ("A2", "growth", silver, "promising", 0.30, 200, douyin),
+        ("A3", "maturity", silver, "loyal", 0.40, 300, kuaishou),
+        ("A4", "decline", gold, "at_risk", 0.60, 400, None),
+        ("A5", "churned", gold, "cant_lose", 0.95, 500, None),
+    ]
+    customers = {}
+    for external_id, stage, tier, rfm, churn, clv, stream in specs:
+        customer = CustomerFactory(brand=brand, external_id=external_id, acquisition_stream=stream)
+        make_score(run, customer, stage=stage, tier=tier, rfm=rfm, churn=churn, clv=clv)
+        make_score(old, customer, stage="maturity", tier=gold, rfm="champions", churn=0.01, clv=9999)
+        customers[external_id] = customer
+    customers["A6"] = CustomerFactory(brand=brand, external_id="A6")
+    CommunityMembershipFactory(brand=brand, community=fans, customer=customers["A2"])
+    CommunityMembershipFactory(
+        brand=brand, community=fans, customer=customers["A3"], left_at=datetime(2026, 2, 1, tzinfo=UTC)
+    )
+    rival_tier = TierFactory(brand=other_brand, code="rival-gold", name="Rival Gold", rank=1)
+    rival_fans = CommunityFactory(brand=other_brand, name="Rival fans")
+    rival_customer = CustomerFactory(brand=other_brand, external_id="R1")
+    make_score(make_run(other_brand), rival_customer, stage="decline", tier=rival_tier, churn=0.9, clv=900)
+    CommunityMembershipFactory(brand=other_brand, community=rival_fans, customer=rival_customer)
+    return {
+        "customers": customers,
+        "gold": gold,
+        "silver": silver,
+        "fans": fans,
+        "rival_tier": rival_tier,
+        "rival_fans": rival_fans,
+    }
+
+
+def listed(client, **params) -> list[str]:
+    response = client.get(changelist_url(Customer), params)
+    assert response.status_code == 200, response.content.decode()[:500]
+    return sorted(c.external_id for c in response.context["cl"].result_list)
+
+
+def test_columns_show_the_published_scores_not_older_runs(login, scored, acme_viewer):
+    response = login(acme_viewer).get(changelist_url(Customer), {"q": "A4"})
+    html = response.content.decode()
+    row = response.context["cl"].result_list[0]
+    assert (row.score_stage, row.score_tier_name, row.score_churn, float(row.score_clv)) == (
+        "decline",
+        "Gold",
+        0.6,
+        400.0,
+    )
+    assert "Decline" in html and "60%" in html and "400.00" in html
+    assert "9,999.00" not in html  # the superseded run's CLV
+    assert f'href="/admin/customers/customer/{scored["customers"]["A4"].pk}/360/"' in html
+
+
+def test_an_unscored_customer_shows_dashes(login, scored, acme_viewer):
+    response = login(acme_viewer).get(changelist_url(Customer), {"q": "A6"})
+    row = response.context["cl"].result_list[0]
+    assert (row.score_stage, row.score_tier_name, row.score_churn, row.score_clv) == (None, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"stage": "decline"}, ["A4"]),
+        ({"stage": "none"}, ["A6"]),
+        ({"rfm": "cant_lose"}, ["A5"]),
+        ({"churn_risk": "high"}, ["A4", "A5"]),
+        ({"churn_risk": "medium"}, ["A2", "A3"]),
+        ({"churn_risk": "low"}, ["A1"]),
+        ({"clv_band": "top20"}, ["A5"]),  # 4 of 5 have a lower CLV: percentile 80
+        ({"clv_band": "middle"}, ["A3", "A4"]),  # percentiles 40 and 60
+        ({"clv_band": "bottom40"}, ["A1", "A2"]),
+        ({"clv_band": "none"}, ["A6"]),
+        ({"acquisition_platform": "douyin"}, ["A1", "A2"]),
+        ({"acquisition_platform": "kuaishou"}, ["A3"]),
+        ({"acquisition_platform": "none"}, ["A4", "A5", "A6"]),
+        ({"stage": "growth", "churn_risk": "medium"}, ["A2"]),
+    ],
+)
+def test_filters_on_the_published_score_and_acquisition(login, scored, acme_viewer, params, expected):
+    assert listed(login(acme_viewer), **params) == expected
+
+
+def test_tier_and_community_filters(login, scored, acme_viewer):
+    client = login(acme_viewer)
+    assert listed(client, tier=scored["gold"].pk) == ["A4", "A5"]
+    assert listed(client, tier=scored["silver"].pk) == ["A2", "A3"]
+    assert listed(client, tier="none") == ["A1", "A6"]
+    # current members only: A3 left the community
+    assert listed(client, community=scored["fans"].pk) == ["A2"]
+
+
+def test_filter_choices_and_results_never_reach_another_brand(login, scored, acme_viewer):
+    client = login(acme_viewer)
+    html = client.get(changelist_url(Customer)).content.decode()
+    assert f"tier={scored['gold'].pk}" in html and "Silver" in html and "Acme fans" in html
+    assert "Rival Gold" not in html and "Rival fans" not in html
+    assert f"tier={scored['rival_tier'].pk}" not in html
+    # a hand-written filter on Rival's tier or community finds nothing
+    assert listed(client, tier=scored["rival_tier"].pk) == []
+    assert listed(client, community=scored["rival_fans"].pk) == []
+    assert listed(client, stage="decline") == ["A4"]  # not Rival's R1
+
+
+def test_bad_filter_values_find_nothing(login, scored, acme_viewer):
+    client = login(acme_viewer)
+    assert listed(client, tier="gold") == []
+    assert listed(client, clv_band="top1") == []
+    assert listed(client, churn_risk="extreme") == []
+
+
+def test_clv_bands_are_counted_within_each_brand(login, scored, superuser):
+    # Rival's single customer is the top of its own brand, whatever Acme's CLVs are
+    assert listed(login(superuser), clv_band="top20") == ["A5"]
+    assert listed(login(superuser), clv_band="bottom40") == ["A1", "A2", "R1"]
+
+
+def test_sorting_by_clv(login, scored, acme_viewer):
+    client = login(acme_viewer)
+    changelist = client.get(changelist_url(Customer)).context["cl"]
+    clv_column = changelist.list_display.index("clv")
+    response = client.get(changelist_url(Customer), {"o": f"-{clv_column}"})
+    order = [c.external_id for c in response.context["cl"].result_list if c.score_clv is not None]
+    assert order == ["A5", "A4", "A3", "A2", "A1"]
+
+
+def test_facets_count_each_choice(login, scored, acme_viewer):
+    response = login(acme_viewer).get(changelist_url(Customer), {"_facets": "1"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Decline (1)" in html and "Not scored yet (1)" in html
+    assert "High (50% and over) (2)" in html
+
+
+def test_phone_masked_for_viewer_and_raw_for_manager(login, scored, acme_viewer, brand):
+    customer = scored["customers"]["A1"]
+    customer.phone = "13812345678"
+    customer.save()
+    assert "138****5678" in login(acme_viewer).get(changelist_url(Customer)).content.decode()
+    assert "13812345678" not in login(acme_viewer).get(changelist_url(Customer)).content.decode()
+    manager = staff("acme-boss", (brand, "manager"))
+    assert "13812345678" in login(manager).get(changelist_url(Customer)).content.decode()
+
+
+# Pinned: session, user, user permissions, group permissions, caller's brand ids, tiers and communities of the
+# filters (one UNION), count, one page of rows with their published scores and tiers, caller's roles.
+CUSTOMER_LIST_QUERIES = 9
+
+
+def test_query_count_is_flat_with_scores_tiers_and_communities(login, brand, other_brand, acme_manager):
+    tiers = [TierFactory(brand=brand, code=f"t{i}", name=f"Tier {i}", rank=i + 1) for i in range(3)]
+    community = CommunityFactory(brand=brand)
+    stream = StreamFactory(brand=brand)
+    run = make_run(brand)
+    CustomerFactory.create_batch(3, brand=other_brand)
+
+    def add_customers(n):
+        for i in range(n):
+            customer = CustomerFactory(brand=brand, acquisition_stream=stream)
+            make_score(run, customer, tier=tiers[i % 3], clv=10 * i, churn=(i % 10) / 10)
+            CommunityMembershipFactory(brand=brand, community=community, customer=customer)
+
+    def queries_for_list(rows):
+        client = login(acme_manager)  # a fresh session and user each time: nothing cached between the two
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(changelist_url(Customer))
+        assert response.context["cl"].result_count == rows
+        assert response.content.decode().count("/360/") == rows
+        return len(captured)
+
+    add_customers(5)
+    five = queries_for_list(5)
+    add_customers(45)
+    fifty = queries_for_list(50)
+    assert five == fifty
+    assert fifty <= CUSTOMER_LIST_QUERIES
+
+
+def test_staff_of_two_brands_get_the_brand_filter_and_labelled_tiers(login, scored, brand):
+    nova = BrandFactory(slug="nova", name="Nova Outdoor")
+    TierFactory(brand=nova, code="gold", name="Gold", rank=1)
+    user = staff("two-brands", (brand, "viewer"), (nova, "viewer"))
+    html = login(user).get(changelist_url(Customer)).content.decode()
+    assert f"brand__id__exact={brand.pk}" in html
+    assert "Gold (Acme Beauty)" in html and "Gold (Nova Outdoor)" in html
+    assert "Rival Gold" not in html

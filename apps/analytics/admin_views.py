@@ -87,7 +87,7 @@ METRIC_COLUMNS = [
         "top_decile_revenue_capture",
         gettext_lazy("top-decile revenue capture"),
         percent,
-        gettext_lazy("Share of actual revenue from the 10% forecast to spend most."),
+        gettext_lazy("Share of actual revenue from the customers forecast to spend most (top 10%)."),
     ),
     ("revenue_forecast", gettext_lazy("revenue forecast"), _money, ""),
     ("revenue_actual", gettext_lazy("actual revenue"), _money, ""),

@@ -34,7 +34,7 @@ HISTORY_ROWS = 50  # rows per section of the 360 page; the section links to the 
 
 # Churn-risk bands (churn probability of the published score): label, lower bound (inclusive), upper bound.
 CHURN_BANDS = {
-    "high": (_("High (50% and over)"), 0.5, None),
+    "high": (_("High (≥ 50%)"), 0.5, None),
     "medium": (_("Medium (25–50%)"), 0.25, 0.5),
     "low": (_("Low (under 25%)"), None, 0.25),
 }
@@ -42,7 +42,7 @@ CHURN_BANDS = {
 # count it): label, lower bound (inclusive), upper bound.
 CLV_BANDS = {
     "top20": (_("Top 20%"), 80, None),
-    "middle": (_("20–60% from the top"), 40, 80),
+    "middle": (_("Middle (top 20–60%)"), 40, 80),
     "bottom40": (_("Bottom 40%"), None, 40),
 }
 NOT_SCORED = "none"

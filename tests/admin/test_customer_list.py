@@ -210,7 +210,7 @@ def test_facets_count_each_choice(login, scored, acme_viewer):
     html = response.content.decode()
     assert response.status_code == 200
     assert "Decline (1)" in html and "Not scored yet (1)" in html
-    assert "High (50% and over) (2)" in html
+    assert "High (≥ 50%) (2)" in html
 
 
 def test_phone_masked_for_viewer_and_raw_for_manager(login, scored, acme_viewer, brand):

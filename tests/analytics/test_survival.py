@@ -382,3 +382,24 @@ def test_tuning_folds_chain_forward_and_censor_training_outcomes_at_the_fold_sta
     np.testing.assert_allclose(d_train[-1], start - 49.0)
     last_valid = folds[1][3]
     assert np.flatnonzero(last_valid).tolist() == list(range(75, 100))
+
+
+@pytest.mark.parametrize("buckets", [2, 7, 1 << 12])
+def test_bucketed_step_table_answers_exactly_like_a_binary_search(buckets):
+    from apps.analytics.survival.steps import StepTable
+
+    rng = np.random.default_rng(buckets)
+    knots = np.unique(np.round(rng.exponential(40, 300), 3))
+    values = np.sort(rng.random(knots.size))[::-1]
+    table = StepTable(knots, values, buckets=buckets)
+    # at, just before and between knots; before the first, far beyond the last; 2-D like the scoring grids
+    query = np.concatenate([knots, knots - 1e-9, rng.exponential(60, 500), [-1.0, 0.0, knots[-1] + 5, 1e9]])
+    np.testing.assert_array_equal(table(query), step_lookup(knots, values, query))
+    grid = query[:600].reshape(20, 30)
+    np.testing.assert_array_equal(table(grid), step_lookup(knots, values, grid))
+    assert StepTable(knots[:1], values[:1])(np.array([0.0, knots[0], 1e6])).tolist() == [
+        1.0,
+        values[0],
+        values[0],
+    ]
+    assert StepTable(np.array([]), np.array([]))(np.array([3.0])).tolist() == [1.0]

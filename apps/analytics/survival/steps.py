@@ -51,14 +51,14 @@ class StepTable:
         q = np.asarray(query, dtype=float)
         if not self.knots.size:
             return np.full(q.shape, self.padded[0])
-        position = (q - self.start) / self.width
-        bucket = np.clip(position, 0, self.counts.size - 1).astype(np.int64)
+        flat = q.ravel()
+        bucket = np.clip((flat - self.start) / self.width, 0, self.counts.size - 1).astype(np.int64)
         idx = self.counts[bucket]
-        below = q < self.start  # before the first knot: nothing counted
-        idx = np.where(below, 0, idx)
-        for _ in range(self.crowd + 1):
-            step = self.sentinel[idx] <= q
-            if not step.any():
-                break
-            idx += step
-        return self.padded[idx]
+        idx[flat < self.start] = 0  # before the first knot: nothing counted
+        # step over the knots inside the bucket that are still at or before the query: one pass over every
+        # query, then only over the few that moved
+        todo = np.flatnonzero(self.sentinel[idx] <= flat)
+        while todo.size:
+            idx[todo] += 1
+            todo = todo[self.sentinel[idx[todo]] <= flat[todo]]
+        return self.padded[idx].reshape(q.shape)

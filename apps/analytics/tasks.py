@@ -41,15 +41,21 @@ def refresh_scores_task(
 
 
 @shared_task(name="analytics.score_chunk", acks_late=True)
-def score_chunk_task(run_id: int, low: int, high: int) -> int:
-    return score_chunk(run_id=run_id, customer_ids=(low, high))
+def score_chunk_task(run_id: int, low: int, high: int) -> dict:
+    scored, timings = score_chunk(run_id=run_id, customer_ids=(low, high))
+    return {"scored": scored, "timings": timings}
 
 
-def _score_chunks_on_workers(run, ranges) -> int:
+def _score_chunks_on_workers(run, ranges) -> tuple[int, dict[str, float]]:
     # The refresh task holds the brand's advisory lock until publish, so it waits here for its chunks;
     # workers need a concurrency of at least 2 (one slot waits, the others score).
     result = group(score_chunk_task.s(run.pk, low, high) for low, high in ranges).apply_async()
-    return sum(result.get(disable_sync_subtasks=False, propagate=True))
+    parts = result.get(disable_sync_subtasks=False, propagate=True)
+    timings: dict[str, float] = {}
+    for part in parts:
+        for phase, seconds in part["timings"].items():
+            timings[phase] = timings.get(phase, 0.0) + seconds
+    return sum(part["scored"] for part in parts), timings
 
 
 @shared_task(name="analytics.refresh_all_brands")

@@ -397,6 +397,7 @@ def refresh_on_workers(brand, workers: int) -> tuple[int, float, float]:
             "WARNING",
             "--without-gossip",
             "--without-mingle",
+            "--quiet",
             "-Q",
             queue,
             "-n",

@@ -10,6 +10,7 @@ evaluation in evaluation.py, publishing in publishing.py.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from collections.abc import Callable
 from datetime import date
@@ -44,8 +45,9 @@ from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import StageRules, assign_stage
 from apps.core.bulk import copy_frame, timestamp_texts
 
-# Scores the id ranges of a run elsewhere; returns (customers scored, seconds per phase summed over the chunks).
-ChunkScorer = Callable[[ModelRun, list[tuple[int, int]]], tuple[int, dict[str, float]]]
+# Starts scoring the id ranges of a run elsewhere and returns at once; calling what it returns waits for the
+# chunks and gives (customers scored, seconds per phase summed over the chunks).
+ChunkScorer = Callable[[ModelRun, list[tuple[int, int]]], Callable[[], tuple[int, dict[str, float]]]]
 
 __all__ = [
     "LOCK_NAMESPACE",
@@ -243,25 +245,32 @@ def scores_refresh(
 def _execute_distributed(
     *, run: ModelRun, chunks: int, score_chunks: ChunkScorer, progress: Callable[[str], None] | None = None
 ) -> None:
+    """Fit, then score the chunks on the workers while this process judges the model on held-out time."""
     config, rules, clock = run_start(run, progress)
+    pending = None
     try:
         if not enough_data(run):
             return
         with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
-            run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
             model_run_fit(run=run, config=config, rules=rules, clock=clock)
-        run.save()  # the chunk tasks load the pickled engine from the run
-        with clock.phase("score chunks"):
+            run.save()  # the chunk tasks load the pickled engine from the run
             ranges = selectors.customer_id_chunks(brand=run.brand, cutoff=run.cutoff, chunks=chunks)
-            run.customers_scored, chunk_timings = score_chunks(run, ranges)
+            pending = score_chunks(run, ranges)
+            run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
+        with clock.phase("score chunks (after the holdout)"):
+            run.customers_scored, chunk_timings = pending()
+        pending = None
         run.params = {
             **run.params,
             "chunks": len(ranges),
-            # seconds per phase summed over the chunks (they ran in parallel, inside "score chunks")
+            # seconds per phase summed over the chunks (they ran in parallel with the holdout)
             "chunk_timings": {phase: round(seconds, 3) for phase, seconds in chunk_timings.items()},
         }
         run.status = RunStatus.SUCCEEDED
     except Exception as exc:
+        if pending is not None:  # let the chunks finish before their run's rows are cleared
+            with contextlib.suppress(Exception):
+                pending()
         run_failed(run, exc)
         raise
     finally:

@@ -46,16 +46,21 @@ def score_chunk_task(run_id: int, low: int, high: int) -> dict:
     return {"scored": scored, "timings": timings}
 
 
-def _score_chunks_on_workers(run, ranges) -> tuple[int, dict[str, float]]:
-    # The refresh task holds the brand's advisory lock until publish, so it waits here for its chunks;
-    # workers need a concurrency of at least 2 (one slot waits, the others score).
+def _score_chunks_on_workers(run, ranges):
+    """Queue one task per id range now; the function returned waits for them. The refresh task holds the
+    brand's advisory lock until publish and waits for its chunks, so workers need a concurrency of at least
+    2 (one slot waits, the others score)."""
     result = group(score_chunk_task.s(run.pk, low, high) for low, high in ranges).apply_async()
-    parts = result.get(disable_sync_subtasks=False, propagate=True)
-    timings: dict[str, float] = {}
-    for part in parts:
-        for phase, seconds in part["timings"].items():
-            timings[phase] = timings.get(phase, 0.0) + seconds
-    return sum(part["scored"] for part in parts), timings
+
+    def wait() -> tuple[int, dict[str, float]]:
+        parts = result.get(disable_sync_subtasks=False, propagate=True)
+        timings: dict[str, float] = {}
+        for part in parts:
+            for phase, seconds in part["timings"].items():
+                timings[phase] = timings.get(phase, 0.0) + seconds
+        return sum(part["scored"] for part in parts), timings
+
+    return wait
 
 
 @shared_task(name="analytics.refresh_all_brands")

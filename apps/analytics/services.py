@@ -254,7 +254,7 @@ def _execute_distributed(
         with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
             model_run_fit(run=run, config=config, rules=rules, clock=clock)
             run.save()  # the chunk tasks load the pickled engine from the run
-            ranges = selectors.customer_id_chunks(brand=run.brand, cutoff=run.cutoff, chunks=chunks)
+            ranges = selectors.customer_id_chunks(brand=run.brand, chunks=chunks)
             pending = score_chunks(run, ranges)
             run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
         with clock.phase("score chunks (after the holdout)"):

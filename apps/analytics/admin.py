@@ -4,7 +4,10 @@ from django.contrib import admin
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from apps.analytics import admin_views
+from apps.analytics import (
+    admin_views,
+    schedules_admin,  # noqa: F401  registers the brand-scoped periodic task admin
+)
 from apps.analytics.models import CustomerScore, ModelRun, ScoringConfig, StageChange
 from apps.core.admin import BrandScopedAdmin
 

@@ -1,11 +1,17 @@
-"""Periodic schedules, declared once here and synced into django-celery-beat by `setup_periodic_tasks`."""
+"""Periodic schedules, declared once here and synced into django-celery-beat by `setup_periodic_tasks`.
+
+Every brand's tasks carry kwargs {"brand_id": N} (written by periodic_tasks_sync in exactly that JSON form):
+that is how the admin knows which brand a task belongs to and shows it to that brand's managers only.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from apps.brands.models import Brand
@@ -31,6 +37,75 @@ BRAND_SCHEDULES = [
 ]
 
 
+def brand_task_kwargs(brand_id: int) -> str:
+    """The kwargs of a brand's periodic tasks, as stored."""
+    return json.dumps({"brand_id": brand_id})
+
+
+def brand_id_of_task(task: PeriodicTask) -> int | None:
+    """The brand a periodic task works for (None: not a brand's task)."""
+    try:
+        kwargs = json.loads(task.kwargs or "{}")
+    except ValueError:
+        return None
+    brand_id = kwargs.get("brand_id") if isinstance(kwargs, dict) else None
+    return brand_id if isinstance(brand_id, int) and not isinstance(brand_id, bool) else None
+
+
+def brand_periodic_tasks(brand_ids):
+    """The periodic tasks of these brands (as periodic_tasks_sync writes their kwargs)."""
+    return PeriodicTask.objects.filter(kwargs__in=[brand_task_kwargs(pk) for pk in brand_ids])
+
+
+def _daily_crontab(*, minute: str, hour: str, timezone) -> CrontabSchedule:
+    """The every-day crontab at this time and time zone, shared by every task that runs then."""
+    values = {
+        "minute": minute,
+        "hour": hour,
+        "day_of_week": "*",
+        "day_of_month": "*",
+        "month_of_year": "*",
+        "timezone": timezone,
+    }
+    crontab = CrontabSchedule.objects.filter(**values).order_by("pk").first()
+    return crontab or CrontabSchedule.objects.create(**values)
+
+
+def daily_time_of(task: PeriodicTask) -> tuple[int, int] | None:
+    """(hour, minute) when the task runs once a day at a fixed time; None for any other schedule."""
+    crontab = task.crontab
+    if crontab is None or (crontab.day_of_week, crontab.day_of_month, crontab.month_of_year) != (
+        "*",
+        "*",
+        "*",
+    ):
+        return None
+    if not (crontab.hour.isdigit() and crontab.minute.isdigit()):
+        return None
+    hour, minute = int(crontab.hour), int(crontab.minute)
+    return (hour, minute) if hour < 24 and minute < 60 else None
+
+
+@transaction.atomic
+def brand_task_schedule_set(*, task: PeriodicTask, hour: int, minute: int, enabled: bool) -> PeriodicTask:
+    """Run a brand's task every day at hour:minute (in the time zone its schedule has, else the brand's), or
+    switch it off. periodic_tasks_sync keeps what is set here."""
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValidationError(_("Choose a time of day between 00:00 and 23:59."))
+    brand_id = brand_id_of_task(task)
+    if brand_id is None:
+        raise ValueError("not a brand's periodic task")
+    if task.crontab is not None:
+        zone = task.crontab.timezone
+    else:
+        zone = Brand.objects.values_list("timezone", flat=True).get(pk=brand_id)
+    task.crontab = _daily_crontab(minute=str(minute), hour=str(hour), timezone=zone)
+    task.interval = task.solar = task.clocked = None
+    task.enabled = enabled
+    task.save()
+    return task
+
+
 @transaction.atomic
 def periodic_tasks_sync() -> dict[str, int]:
     """Create every brand's periodic tasks that are missing. Existing ones keep the time and the enabled flag
@@ -39,17 +114,10 @@ def periodic_tasks_sync() -> dict[str, int]:
     for brand in Brand.objects.order_by("pk"):
         for schedule in BRAND_SCHEDULES:
             name = schedule.name.format(slug=brand.slug)
-            kwargs = json.dumps({"brand_id": brand.pk})
+            kwargs = brand_task_kwargs(brand.pk)
             task = PeriodicTask.objects.filter(name=name).first()
             if task is None:
-                crontab, _ = CrontabSchedule.objects.get_or_create(
-                    minute=schedule.minute,
-                    hour=schedule.hour,
-                    day_of_week="*",
-                    day_of_month="*",
-                    month_of_year="*",
-                    timezone=brand.timezone,
-                )
+                crontab = _daily_crontab(minute=schedule.minute, hour=schedule.hour, timezone=brand.timezone)
                 PeriodicTask.objects.create(
                     name=name,
                     task=schedule.task,

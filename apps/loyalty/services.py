@@ -14,6 +14,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_event, audit_record, audit_record_many, snapshot, stored_snapshot
 from apps.core.bulk import copy_rows, db_datetime, timestamp_texts
 from apps.loyalty import selectors
 from apps.loyalty.defaults import DEFAULT_BENEFITS, DEFAULT_TIER_BENEFITS, DEFAULT_TIER_RULES, DEFAULT_TIERS
@@ -39,27 +41,36 @@ logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def loyalty_defaults_ensure(*, brand) -> None:
-    """Add the default tiers, benefits, links and tier rules a brand is missing. Never overwrites staff edits."""
-    tiers = {}
+def loyalty_defaults_ensure(*, brand, actor=None) -> None:
+    """Add the default tiers, benefits, links and tier rules a brand is missing. Never overwrites staff edits.
+    What it adds is recorded in the audit trail (actor None: the system)."""
+    tiers, benefits, added = {}, {}, []
     for code, name, rank, description in DEFAULT_TIERS:
-        tiers[code], _ = Tier.objects.get_or_create(
+        tiers[code], created = Tier.objects.get_or_create(
             brand=brand, code=code, defaults={"name": name, "rank": rank, "description": description}
         )
-    benefits = {}
+        added += [tiers[code]] if created else []
     for code, name, kind, value, validity in DEFAULT_BENEFITS:
-        benefits[code], _ = Benefit.objects.get_or_create(
+        benefits[code], created = Benefit.objects.get_or_create(
             brand=brand,
             code=code,
             defaults={"name": name, "kind": kind, "value": value, "validity_days": validity},
         )
+        added += [benefits[code]] if created else []
     for tier_code, links in DEFAULT_TIER_BENEFITS.items():
         for benefit_code, quota in links:
-            TierBenefit.objects.get_or_create(
+            link, created = TierBenefit.objects.get_or_create(
                 brand=brand, tier=tiers[tier_code], benefit=benefits[benefit_code], defaults={"quota": quota}
             )
+            added += [link] if created else []
     for tier_code, conditions in DEFAULT_TIER_RULES.items():
-        TierRule.objects.get_or_create(brand=brand, tier=tiers[tier_code], defaults=conditions)
+        rule, created = TierRule.objects.get_or_create(
+            brand=brand, tier=tiers[tier_code], defaults=conditions
+        )
+        added += [rule] if created else []
+    audit_record_many(
+        audit_event(actor=actor, action=AuditAction.CREATED, obj=row, after=snapshot(row)) for row in added
+    )
 
 
 # --- Value tiers: rules, assignment, history and the benefits that follow a tier ---------------------
@@ -415,6 +426,31 @@ def _code_unique(model, instance, message: str) -> None:
         )
 
 
+def _audited_save(instance, *, actor, exclude: tuple[str, ...] = ()) -> None:
+    """Validate and save the row, and record the creation or the fields that changed."""
+    before = stored_snapshot(instance)
+    _validated_save(instance, exclude=exclude)
+    action = AuditAction.CREATED if before is None else AuditAction.UPDATED
+    audit_record(
+        actor=actor, action=action, obj=instance, before=before, after=snapshot(instance), skip_unchanged=True
+    )
+
+
+def _audited_archive(instance, *, actor):
+    """Deactivate the row (is_active) and record it; an archived row is left as it is."""
+    if instance.is_active:
+        instance.is_active = False
+        instance.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.ARCHIVED,
+            obj=instance,
+            before={"is_active": True},
+            after={"is_active": False},
+        )
+    return instance
+
+
 def _validated_save(instance, *, exclude: tuple[str, ...] = ()) -> None:
     # Uniqueness and check constraints are checked with named messages by the callers; full_clean covers
     # required fields, lengths, choices, decimals and cross-brand links.
@@ -432,31 +468,32 @@ def _tier_check(tier: Tier) -> None:
 
 @transaction.atomic
 def tier_create(
-    *, brand, code: str, name: str, rank: int, description: str = "", is_active: bool = True
+    *, brand, code: str, name: str, rank: int, description: str = "", is_active: bool = True, actor=None
 ) -> Tier:
-    """A new tier of the brand. Customers move into it at the next refresh, once it has a rule."""
+    """A new tier of the brand. Customers move into it at the next refresh, once it has a rule.
+
+    `actor` (every write below takes one): the staff user or API token principal making the change, recorded
+    in the audit trail; None for the system."""
     tier = Tier(brand=brand, code=code, name=name, rank=rank, description=description, is_active=is_active)
     _tier_check(tier)
-    _validated_save(tier)
+    _audited_save(tier, actor=actor)
     return tier
 
 
 @transaction.atomic
-def tier_update(*, tier: Tier, **changes) -> Tier:
+def tier_update(*, tier: Tier, actor=None, **changes) -> Tier:
     """Change some of code, name, rank, description, is_active."""
     _assign(tier, changes, TIER_FIELDS)
     _tier_check(tier)
-    _validated_save(tier)
+    _audited_save(tier, actor=actor)
     return tier
 
 
-def tier_archive(*, tier: Tier) -> Tier:
+@transaction.atomic
+def tier_archive(*, tier: Tier, actor=None) -> Tier:
     """Deactivate a tier: refreshes stop assigning it (its customers move at the next refresh); history,
     grants and benefit links stay."""
-    if tier.is_active:
-        tier.is_active = False
-        tier.save(update_fields=["is_active", "updated_at"])
-    return tier
+    return _audited_archive(tier, actor=actor)
 
 
 def _benefit_check(benefit: Benefit) -> None:
@@ -478,6 +515,7 @@ def benefit_create(
     validity_days: int = 30,
     description: str = "",
     is_active: bool = True,
+    actor=None,
 ) -> Benefit:
     benefit = Benefit(
         brand=brand,
@@ -490,46 +528,62 @@ def benefit_create(
         is_active=is_active,
     )
     _benefit_check(benefit)
-    _validated_save(benefit)
+    _audited_save(benefit, actor=actor)
     return benefit
 
 
 @transaction.atomic
-def benefit_update(*, benefit: Benefit, **changes) -> Benefit:
+def benefit_update(*, benefit: Benefit, actor=None, **changes) -> Benefit:
     """Change some of code, name, kind, value, validity_days, description, is_active. Grants already made
     keep their expiry."""
     _assign(benefit, changes, BENEFIT_FIELDS)
     _benefit_check(benefit)
-    _validated_save(benefit)
-    return benefit
-
-
-def benefit_archive(*, benefit: Benefit) -> Benefit:
-    """Deactivate a benefit: it is no longer granted (by tiers or by hand); open grants stay usable."""
-    if benefit.is_active:
-        benefit.is_active = False
-        benefit.save(update_fields=["is_active", "updated_at"])
+    _audited_save(benefit, actor=actor)
     return benefit
 
 
 @transaction.atomic
-def tier_benefit_set(*, tier: Tier, benefit: Benefit, quota: int = 1) -> TierBenefit:
+def benefit_archive(*, benefit: Benefit, actor=None) -> Benefit:
+    """Deactivate a benefit: it is no longer granted (by tiers or by hand); open grants stay usable."""
+    return _audited_archive(benefit, actor=actor)
+
+
+@transaction.atomic
+def tier_benefit_set(*, tier: Tier, benefit: Benefit, quota: int = 1, actor=None) -> TierBenefit:
     """The tier carries the benefit with this quota (grants per customer per validity period; 0 =
     unlimited). Creates or updates the link; takes effect for customers entering the tier."""
     if benefit.brand_id != tier.brand_id:
         raise ValidationError({"benefit": ValidationError(_("The benefit belongs to another brand."))})
     if quota is None or quota < 0:
         raise ValidationError({"quota": ValidationError(_("The quota is 0 (unlimited) or more."))})
+    existing = TierBenefit.objects.filter(brand_id=tier.brand_id, tier=tier, benefit=benefit).first()
+    before = snapshot(existing) if existing is not None else None
     link, _created = TierBenefit.objects.update_or_create(
         brand_id=tier.brand_id, tier=tier, benefit=benefit, defaults={"quota": quota}
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATED if before is None else AuditAction.UPDATED,
+        obj=link,
+        before=before,
+        after=snapshot(link),
+        skip_unchanged=True,
     )
     return link
 
 
-def tier_benefit_remove(*, tier: Tier, benefit: Benefit) -> bool:
+@transaction.atomic
+def tier_benefit_remove(*, tier: Tier, benefit: Benefit, actor=None) -> bool:
     """The tier no longer carries the benefit (grants already made stay). True when a link was removed."""
-    deleted, _detail = TierBenefit.objects.filter(brand_id=tier.brand_id, tier=tier, benefit=benefit).delete()
-    return bool(deleted)
+    links = list(TierBenefit.objects.filter(brand_id=tier.brand_id, tier=tier, benefit=benefit))
+    if not links:
+        return False
+    TierBenefit.objects.filter(brand_id=tier.brand_id, pk__in=[link.pk for link in links]).delete()
+    audit_record_many(
+        audit_event(actor=actor, action=AuditAction.DELETED, obj=link, before=snapshot(link))
+        for link in links
+    )
+    return True
 
 
 def _tier_rule_check(rule: TierRule) -> None:
@@ -547,7 +601,7 @@ def _tier_rule_check(rule: TierRule) -> None:
 
 
 @transaction.atomic
-def tier_rule_create(*, tier: Tier, **conditions) -> TierRule:
+def tier_rule_create(*, tier: Tier, actor=None, **conditions) -> TierRule:
     """The tier's rule (one per tier; see TierRule for what the conditions mean)."""
     if TierRule.objects.filter(brand_id=tier.brand_id, tier=tier).exists():
         raise ValidationError({"tier": ValidationError(_("This tier already has a rule; change that one."))})
@@ -555,26 +609,24 @@ def tier_rule_create(*, tier: Tier, **conditions) -> TierRule:
     _assign(rule, conditions, TIER_RULE_FIELDS)
     rule.rfm_segments = list(rule.rfm_segments or [])
     _tier_rule_check(rule)
-    _validated_save(rule)
+    _audited_save(rule, actor=actor)
     return rule
 
 
 @transaction.atomic
-def tier_rule_update(*, rule: TierRule, **changes) -> TierRule:
+def tier_rule_update(*, rule: TierRule, actor=None, **changes) -> TierRule:
     """Change some conditions (None clears a condition) or is_active. Applies from the next refresh."""
     _assign(rule, changes, TIER_RULE_FIELDS)
     rule.rfm_segments = list(rule.rfm_segments or [])
     _tier_rule_check(rule)
-    _validated_save(rule)
+    _audited_save(rule, actor=actor)
     return rule
 
 
-def tier_rule_archive(*, rule: TierRule) -> TierRule:
+@transaction.atomic
+def tier_rule_archive(*, rule: TierRule, actor=None) -> TierRule:
     """Deactivate the rule: the tier matches nobody (it can still be the fallback tier)."""
-    if rule.is_active:
-        rule.is_active = False
-        rule.save(update_fields=["is_active", "updated_at"])
-    return rule
+    return _audited_archive(rule, actor=actor)
 
 
 SKIP_OPTED_OUT = "opted_out"
@@ -597,6 +649,7 @@ def benefit_grant(
     source: str = GrantSource.MANUAL,
     note: str = "",
     when: datetime | None = None,
+    actor=None,
 ) -> GrantResult:
     """Grant an active benefit to customers of the brand, valid from `when` (now) for the benefit's validity.
 
@@ -691,6 +744,10 @@ def benefit_grant(
                 for pk in due
             ]
         )
+        audit_record_many(
+            audit_event(actor=actor, action=AuditAction.GRANTED, obj=grant, after=snapshot(grant))
+            for grant in grants
+        )
     logger.info(
         "benefit granted: brand=%s benefit=%s source=%s granted=%d skipped=%d",
         brand.pk,
@@ -702,7 +759,7 @@ def benefit_grant(
     return GrantResult(grants=grants, skipped=skipped)
 
 
-def benefit_grant_revoke(*, grant: BenefitGrant, when: datetime | None = None) -> BenefitGrant:
+def benefit_grant_revoke(*, grant: BenefitGrant, when: datetime | None = None, actor=None) -> BenefitGrant:
     """Withdraw a grant that was not redeemed. Revoking twice is refused, so staff see it happened before."""
     with transaction.atomic():
         grant = BenefitGrant.objects.select_for_update().get(pk=grant.pk, brand_id=grant.brand_id)
@@ -710,6 +767,8 @@ def benefit_grant_revoke(*, grant: BenefitGrant, when: datetime | None = None) -
             raise ValidationError(_("This grant was redeemed; it cannot be revoked."), code="redeemed")
         if grant.revoked_at is not None:
             raise ValidationError(_("This grant is already revoked."), code="revoked")
+        before = snapshot(grant)
         grant.revoked_at = when or timezone.now()
         grant.save(update_fields=["revoked_at", "updated_at"])
+        audit_record(actor=actor, action=AuditAction.REVOKED, obj=grant, before=before, after=snapshot(grant))
     return grant

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.analytics",
     "apps.demo",
     "apps.api",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [

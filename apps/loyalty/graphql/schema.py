@@ -25,6 +25,7 @@ from apps.core.graphql.mutations import (
     pk_of,
     scoped_get,
 )
+from apps.core.graphql.permissions import request_user
 from apps.core.graphql.relay import Connection, connection, node_pk
 from apps.loyalty import models, services
 from apps.loyalty.graphql.types import (
@@ -253,37 +254,39 @@ class Mutation:
     def create_tier(self, info: Info, brand: relay.GlobalID, input: TierInput) -> TierType:
         owner = brand_for(info, brand, MANAGER)
         with client_errors():
-            return _fresh(services.tier_create(brand=owner, **_changes(input)))
+            return _fresh(services.tier_create(brand=owner, actor=request_user(info), **_changes(input)))
 
     @strawberry.mutation(description="Change a tier. Manager role.")
     def update_tier(self, info: Info, id: relay.GlobalID, input: TierPatch) -> TierType:
         tier = _tier(info, id)
         with client_errors():
-            return _fresh(services.tier_update(tier=tier, **_changes(input)))
+            return _fresh(services.tier_update(tier=tier, actor=request_user(info), **_changes(input)))
 
     @strawberry.mutation(
         description="Archive (deactivate) a tier: refreshes stop assigning it; history stays. Manager role."
     )
     def archive_tier(self, info: Info, id: relay.GlobalID) -> TierType:
-        return services.tier_archive(tier=_tier(info, id))
+        return services.tier_archive(tier=_tier(info, id), actor=request_user(info))
 
     @strawberry.mutation(description="Add a benefit (权益) to a brand. Manager role.")
     def create_benefit(self, info: Info, brand: relay.GlobalID, input: BenefitInput) -> BenefitType:
         owner = brand_for(info, brand, MANAGER)
         with client_errors():
-            return _fresh(services.benefit_create(brand=owner, **_changes(input)))
+            return _fresh(services.benefit_create(brand=owner, actor=request_user(info), **_changes(input)))
 
     @strawberry.mutation(description="Change a benefit. Manager role.")
     def update_benefit(self, info: Info, id: relay.GlobalID, input: BenefitPatch) -> BenefitType:
         benefit = _benefit(info, id)
         with client_errors():
-            return _fresh(services.benefit_update(benefit=benefit, **_changes(input)))
+            return _fresh(
+                services.benefit_update(benefit=benefit, actor=request_user(info), **_changes(input))
+            )
 
     @strawberry.mutation(
         description="Archive (deactivate) a benefit: it is no longer granted; open grants stay usable. Manager role."
     )
     def archive_benefit(self, info: Info, id: relay.GlobalID) -> BenefitType:
-        return services.benefit_archive(benefit=_benefit(info, id))
+        return services.benefit_archive(benefit=_benefit(info, id), actor=request_user(info))
 
     @strawberry.mutation(
         description="Let a tier carry a benefit with a quota per customer per validity period (0 = unlimited), "
@@ -295,17 +298,23 @@ class Mutation:
         found_tier = _tier(info, tier)
         found_benefit = _benefit(info, benefit)
         with client_errors():
-            return _fresh(services.tier_benefit_set(tier=found_tier, benefit=found_benefit, quota=quota))
+            return _fresh(
+                services.tier_benefit_set(
+                    tier=found_tier, benefit=found_benefit, quota=quota, actor=request_user(info)
+                )
+            )
 
     @strawberry.mutation(description="A tier stops carrying a benefit (grants made stay). Manager role.")
     def remove_tier_benefit(self, info: Info, tier: relay.GlobalID, benefit: relay.GlobalID) -> bool:
-        return services.tier_benefit_remove(tier=_tier(info, tier), benefit=_benefit(info, benefit))
+        return services.tier_benefit_remove(
+            tier=_tier(info, tier), benefit=_benefit(info, benefit), actor=request_user(info)
+        )
 
     @strawberry.mutation(description="Give a tier its rule (one per tier). Manager role.")
     def create_tier_rule(self, info: Info, tier: relay.GlobalID, input: TierRuleInput) -> TierRuleType:
         found = _tier(info, tier)
         with client_errors():
-            return _fresh(services.tier_rule_create(tier=found, **_changes(input)))
+            return _fresh(services.tier_rule_create(tier=found, actor=request_user(info), **_changes(input)))
 
     @strawberry.mutation(description="Change a tier rule; it applies from the next refresh. Manager role.")
     def update_tier_rule(self, info: Info, id: relay.GlobalID, input: TierRulePatch) -> TierRuleType:
@@ -313,7 +322,7 @@ class Mutation:
             info, models.TierRule, id, "TierRule", not_found=gettext("No such tier rule."), minimum=MANAGER
         )
         with client_errors():
-            return _fresh(services.tier_rule_update(rule=rule, **_changes(input)))
+            return _fresh(services.tier_rule_update(rule=rule, actor=request_user(info), **_changes(input)))
 
     @strawberry.mutation(
         description="Archive (deactivate) a tier rule: its tier matches nobody. Manager role."
@@ -322,7 +331,7 @@ class Mutation:
         rule = scoped_get(
             info, models.TierRule, id, "TierRule", not_found=gettext("No such tier rule."), minimum=MANAGER
         )
-        return services.tier_rule_archive(rule=rule)
+        return services.tier_rule_archive(rule=rule, actor=request_user(info))
 
     @strawberry.mutation(
         description="Grant an active benefit to up to 1,000 customers of its brand, valid for the benefit's "
@@ -350,7 +359,12 @@ class Mutation:
                 ) from None
         with client_errors():
             result = services.benefit_grant(
-                brand=found.brand, benefit=found, customer_ids=ids, source=source.value, note=note
+                brand=found.brand,
+                benefit=found,
+                customer_ids=ids,
+                source=source.value,
+                note=note,
+                actor=request_user(info),
             )
         position = {}
         for index, pk in enumerate(ids):
@@ -379,4 +393,4 @@ class Mutation:
             minimum=MANAGER,
         )
         with client_errors():
-            return services.benefit_grant_revoke(grant=grant)
+            return services.benefit_grant_revoke(grant=grant, actor=request_user(info))

@@ -1,0 +1,110 @@
+"""The audit trail in the admin: read-only and scoped to the staff member's brands.
+
+Whoever may see a brand's tiers may see the history of its tiers, benefits, links, rules and grants. Nobody
+adds, changes or deletes an event, superusers included (only deleting a whole brand takes its events along).
+"""
+
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+
+from apps.audit.models import AuditEvent
+from apps.core.admin import BrandScopedAdmin
+from apps.core.scoping import brand_ids_for_user, user_may
+
+# The permission (from the role in the event's brand) that shows a brand's audit trail.
+VIEW_PERMISSION = "loyalty.view_tier"
+
+
+def _value(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(BrandScopedAdmin):
+    list_display = ("occurred_at", "actor", "action", "object_type", "object_repr", "changes_summary")
+    list_display_links = ("occurred_at",)
+    list_filter = (
+        "brand",
+        "action",
+        "object_type",
+        "actor_kind",
+        ("actor_label", admin.AllValuesFieldListFilter),
+    )
+    search_fields = ("object_repr",)
+    date_hierarchy = "occurred_at"
+    ordering = ("-occurred_at", "-pk")
+    list_select_related = ()
+    show_full_result_count = False
+    fields = ("occurred_at", "actor", "action", "object_type", "object_id", "object_repr", "changes_table")
+    readonly_fields = fields
+    actions = None
+
+    @admin.display(description=_("who"), ordering="actor_label")
+    def actor(self, obj):
+        if obj.actor_kind == "system":
+            return obj.get_actor_kind_display()
+        return format_html("{} <small>({})</small>", obj.actor_label, obj.get_actor_kind_display())
+
+    @admin.display(description=_("changes"))
+    def changes_summary(self, obj):
+        text = "; ".join(f"{name}: {_value(old)} → {_value(new)}" for name, (old, new) in obj.changes.items())
+        return Truncator(text).chars(120)
+
+    @admin.display(description=_("changes"))
+    def changes_table(self, obj):
+        if not obj.changes:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
+            ((name, _value(old), _value(new)) for name, (old, new) in obj.changes.items()),
+        )
+        return format_html(
+            '<table class="audit-changes"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            _("field"),
+            _("before"),
+            _("after"),
+            rows,
+        )
+
+    # Read-only for everyone; visible to members of the event's brand.
+
+    def user_may_in_brand(self, request, action: str, brand_id) -> bool:
+        return action == "view" and brand_id is not None and user_may(request.user, brand_id, VIEW_PERMISSION)
+
+    def _may_view_any(self, request) -> bool:
+        ids = brand_ids_for_user(request.user)
+        if ids is None:
+            return True
+        return any(user_may(request.user, pk, VIEW_PERMISSION) for pk in ids)
+
+    def has_module_permission(self, request):
+        return self._may_view_any(request)
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None:
+            return self._may_view_any(request)
+        return self.user_may_in_brand(request, "view", obj.brand_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        """No one deletes an event on its own. Events go with their brand: a superuser deleting a brand (from
+        the brand's pages) is allowed to take its audit trail along."""
+        match = getattr(request, "resolver_match", None)
+        own_page = match is not None and (match.url_name or "").startswith("audit_auditevent_")
+        user = request.user
+        return bool(obj is not None and not own_page and user.is_active and user.is_superuser)

@@ -2,11 +2,19 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.analytics import dashboard
 from apps.api.views import ClvGraphQLView
 from clvsite.schema import schema
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
+    # the brand dashboard: an admin page (staff login, the admin's header and language), before the admin's URLs
+    path("admin/dashboard/", admin.site.admin_view(dashboard.dashboard_index), name="clv_dashboard"),
+    path(
+        "admin/dashboard/<int:brand_id>/",
+        admin.site.admin_view(dashboard.brand_dashboard),
+        name="clv_dashboard_brand",
+    ),
     path("admin/", admin.site.urls),
     # API tokens (Bearer) or the staff session with CSRF enforced: see apps.api.views.
     path(

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite on real PostgreSQL (and Redis for the Celery integration tests).
+# The whole test suite on real PostgreSQL (Redis for the Celery integration tests, headless Chromium for the
+# browser tests; both installed or started when missing).
 # Usage: scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/services.sh
+bash scripts/browser.sh
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/clv}
 export DJANGO_SETTINGS_MODULE=clvsite.settings.test
 case "$DATABASE_URL" in

@@ -1,0 +1,582 @@
+"""The brand dashboard of the admin (/admin/dashboard/<brand id>/): one page per brand for its staff.
+
+What it shows, each section on its own so one that cannot be made never hides the others:
+- customers by tier and lifecycle stage (stacked bars) from the published scores;
+- the at-risk high-value customers (count and the first AT_RISK_ROWS, linked to their 360 pages);
+- cohort retention by first-purchase month (heatmap);
+- Kaplan-Meier curves of the time to the next purchase by stage, with the log-rank p-value;
+- GMV and the repurchase rate by month (TREND_MONTHS months up to the latest paid order);
+- the 72-hour repurchase rate after streams (STREAM_DAYS days up to the latest stream);
+- the latest model run with its holdout metrics and data-sufficiency warnings (linked to the run page).
+
+Charts are server-side SVG (apps.core.charts): no JavaScript, no outside request. The cohort, Kaplan-Meier and
+stream reports are apps.analytics.reports' set-based PostgreSQL SQL; on another database (the SQLite demo) each
+of them shows the report's own note instead. The distribution, at-risk list and trends are ORM queries that
+run on every database (tests check they agree with apps.analytics.reports on PostgreSQL).
+
+Scoping: staff see their brands only (superusers: every brand); another brand's dashboard is a 404. Every
+role of the brand (viewer and up) may read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.contrib import admin
+from django.db.models import Count, Exists, ExpressionWrapper, F, FloatField, Max, OuterRef, Q, Sum, Window
+from django.db.models.functions import Rank, TruncMonth
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.analytics import reports
+from apps.analytics.models import CustomerScore, ModelRun, RunStatus, Stage
+from apps.analytics.selectors import STAGE_ORDER
+from apps.brands.models import Brand
+from apps.core import charts
+from apps.core.scoping import brand_ids_for_user
+from apps.loyalty.models import Tier
+
+AT_RISK_ROWS = 10
+AT_RISK_MIN_CHURN = 0.5  # the defaults of reports.at_risk_customers
+AT_RISK_MIN_CLV_PERCENTILE = 80.0
+# the rule in words: "top 20%", "50%" (kept out of the translatable strings, which hold no bare percent sign)
+AT_RISK_RULE = {
+    "top": charts.percent(1 - AT_RISK_MIN_CLV_PERCENTILE / 100),
+    "above": charts.percent(AT_RISK_MIN_CLV_PERCENTILE / 100),
+    "churn": charts.percent(AT_RISK_MIN_CHURN),
+}
+TREND_MONTHS = 12
+COHORT_MONTHS = 12  # cohorts shown (the most recent) and periods per cohort
+STREAM_DAYS = 90
+STREAM_BARS = 12
+STAGE_COLORS = dict(zip(STAGE_ORDER, charts.PALETTE, strict=False))
+
+
+# --- which brands -------------------------------------------------------------------------------------------
+
+
+def dashboard_brands(user) -> list[Brand]:
+    """The brands whose dashboard the user may open: their brands (any role), every brand for superusers."""
+    ids = brand_ids_for_user(user)
+    brands = Brand.objects.order_by("name", "pk").only("pk", "name", "slug", "timezone", "currency")
+    return list(brands if ids is None else brands.filter(pk__in=ids))
+
+
+def _brand_or_404(user, brand_id) -> Brand:
+    ids = brand_ids_for_user(user)
+    brand = Brand.objects.filter(pk=brand_id).first() if str(brand_id).isdigit() else None
+    if brand is None or (ids is not None and brand.pk not in ids):
+        raise Http404(_("This object does not exist or belongs to another brand."))
+    return brand
+
+
+def dashboard_url(brand) -> str:
+    return reverse("clv_dashboard_brand", args=[brand.pk])
+
+
+# --- views ---------------------------------------------------------------------------------------------------
+
+
+def dashboard_index(request):
+    """/admin/dashboard/: the user's first brand (by name), or ?brand=<id> from the brand selector."""
+    chosen = request.GET.get("brand")
+    if chosen:
+        return HttpResponseRedirect(dashboard_url(_brand_or_404(request.user, chosen)))
+    brands = dashboard_brands(request.user)
+    if brands:
+        return HttpResponseRedirect(dashboard_url(brands[0]))
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Dashboard"),
+        "brands": [],
+        "brand": None,
+    }
+    return TemplateResponse(request, "admin/dashboard.html", context)
+
+
+def brand_dashboard(request, brand_id):
+    """One brand's dashboard; another brand's (or a missing one) is a 404."""
+    brand = _brand_or_404(request.user, brand_id)
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Dashboard: %(brand)s") % {"brand": brand.name},
+        "brand": brand,
+        "brands": dashboard_brands(request.user),
+        **dashboard_context(brand),
+    }
+    return TemplateResponse(request, "admin/dashboard.html", context)
+
+
+# --- what the page shows -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One part of the page: its chart (an SVG), or a note saying why it could not be made."""
+
+    chart: str = ""
+    note: str = ""
+    rows: list = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
+
+
+def dashboard_context(brand, *, now: datetime | None = None) -> dict:
+    """Everything the dashboard shows for one brand. `now` ends the Kaplan-Meier follow-up and decides which
+    cohort periods have started (default: the current time)."""
+    now = now or timezone.now()
+    run = (
+        ModelRun.objects.filter(brand=brand, status=RunStatus.PUBLISHED)
+        .only(*reports.RUN_COLUMNS, "customers_scored")
+        .first()
+    )
+    tiers = {tier.pk: tier for tier in Tier.objects.filter(brand=brand)}
+    distribution = stage_tier_section(brand, run, tiers)
+    at_risk = at_risk_section(brand, run)
+    gmv, repurchase = trend_sections(brand)
+    streams = stream_section(brand)
+    return {
+        "published_run": run,
+        "distribution": distribution,
+        "at_risk": at_risk,
+        "cohorts": cohort_section(brand, now),
+        "survival": survival_section(brand, now),
+        "gmv": gmv,
+        "repurchase": repurchase,
+        "streams": streams,
+        "latest_run": latest_run_section(brand),
+        "cards": _cards(run, distribution, at_risk, gmv, streams),
+        "at_risk_rule": AT_RISK_RULE,
+    }
+
+
+def _cards(run, distribution, at_risk, gmv, streams) -> list[tuple[str, str, str]]:
+    """(label, value, note) for the row of figures at the top."""
+    cards = [
+        (
+            _("Customers scored"),
+            charts.number(distribution.figures.get("total", 0)) if run else "—",
+            _("as of %(date)s") % {"date": run.as_of.isoformat()} if run else _("No published scores yet"),
+        ),
+        (
+            _("At-risk high-value customers"),
+            charts.number(at_risk.figures["count"]) if run else "—",
+            _("CLV in the top %(top)s, churn probability %(churn)s or more") % AT_RISK_RULE,
+        ),
+    ]
+    last = gmv.figures.get("last")
+    if last:
+        cards.append(
+            (_("GMV, %(month)s") % {"month": last["label"]}, charts.number(last["gmv"]), _("paid orders"))
+        )
+    rate = streams.figures.get("rate")
+    cards.append(
+        (
+            _("72-hour repurchase after streams"),
+            charts.percent(rate) if rate is not None else "—",
+            _("buyers of the streams of the last %(days)d days") % {"days": STREAM_DAYS},
+        )
+    )
+    return cards
+
+
+def _stage_label(code: str) -> str:
+    try:
+        return str(Stage(code).label)
+    except ValueError:
+        return code
+
+
+# customers by tier and stage
+
+
+def stage_tier_counts(brand, run) -> dict[tuple[int | None, str], int]:
+    """Customers per (tier id or None, stage) in the run's scores: one GROUP BY on the brand-leading index."""
+    if run is None:
+        return {}
+    rows = (
+        CustomerScore.objects.filter(brand=brand, run=run)
+        .values_list("tier_id", "stage")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {(tier_id, stage): n for tier_id, stage, n in rows}
+
+
+def stage_tier_section(brand, run, tiers) -> Section:
+    title = _("Customers by tier and lifecycle stage")
+    counts = stage_tier_counts(brand, run)
+    if run is None:
+        return Section(chart=charts.bar_chart([], [], title=title), note=_("No published scores yet."))
+    tier_ids = sorted(
+        {t for t, _s in counts if t is not None}, key=lambda t: (tiers[t].rank, t) if t in tiers else (0, t)
+    )
+    columns = [*tier_ids, None] if any(t is None for t, _s in counts) else tier_ids
+    categories = [tiers[t].display_name if t in tiers else str(t) for t in tier_ids]
+    if len(columns) > len(tier_ids):
+        categories.append(_("No tier"))
+    series = [
+        charts.BarSeries(
+            _stage_label(stage), [counts.get((t, stage), 0) for t in columns], STAGE_COLORS[stage]
+        )
+        for stage in STAGE_ORDER
+    ]
+    by_stage = [
+        (stage, _stage_label(stage), sum(counts.get((t, stage), 0) for t in columns)) for stage in STAGE_ORDER
+    ]
+    by_tier = [
+        (label, sum(counts.get((t, s), 0) for s in STAGE_ORDER))
+        for t, label in zip(columns, categories, strict=True)
+    ]
+    chart = charts.bar_chart(
+        categories,
+        series,
+        title=title,
+        x_label=_("tier"),
+        y_label=_("customers"),
+        description=_("Customers of each tier, by lifecycle stage, in the published scores."),
+    )
+    return Section(
+        chart=chart,
+        rows=by_stage,
+        figures={
+            "total": sum(counts.values()),
+            "by_tier": by_tier,
+            "by_stage": {s: n for s, _l, n in by_stage},
+        },
+    )
+
+
+# at-risk high-value customers
+
+
+@dataclass
+class AtRiskRow:
+    customer_id: int
+    external_id: str
+    stage: str
+    tier: str
+    clv: float
+    churn_probability: float
+    value_at_risk: float
+    url: str
+
+    @property
+    def churn_percent(self) -> str:
+        return charts.percent(self.churn_probability)
+
+
+def at_risk_scores(brand, run):
+    """The run's scores of customers whose CLV is above at least AT_RISK_MIN_CLV_PERCENTILE % of the brand's
+    scored customers and whose churn probability is at least AT_RISK_MIN_CHURN, most value at risk (CLV ×
+    churn probability) first: the rule of reports.at_risk_customers, in ORM window functions."""
+    scores = CustomerScore.objects.filter(brand=brand, run=run)
+    # the percentile ranks every scored customer: filtered in a subquery, so the churn condition (a plain WHERE)
+    # cannot shrink the population it is taken over
+    top = scores.annotate(
+        percentile=(Window(Rank(), order_by=F("clv").asc()) - 1) * 100.0 / Window(Count("pk"))
+    ).filter(percentile__gte=AT_RISK_MIN_CLV_PERCENTILE)
+    return (
+        scores.filter(pk__in=top.values("pk"), churn_probability__gte=AT_RISK_MIN_CHURN)
+        .annotate(
+            value_at_risk=ExpressionWrapper(F("clv") * F("churn_probability"), output_field=FloatField())
+        )
+        .order_by("-value_at_risk", "customer_id")
+    )
+
+
+def at_risk_section(brand, run) -> Section:
+    if run is None:
+        return Section(note=_("No published scores yet."), figures={"count": 0})
+    scores = at_risk_scores(brand, run)
+    picked = list(
+        scores.values_list(
+            "customer_id",
+            "customer__external_id",
+            "stage",
+            "tier__name",
+            "tier__code",
+            "clv",
+            "churn_probability",
+        )[:AT_RISK_ROWS]
+    )
+    count = scores.count() if len(picked) >= AT_RISK_ROWS else len(picked)  # one query when the list is short
+    rows = [
+        AtRiskRow(
+            customer_id=pk,
+            external_id=external_id,
+            stage=_stage_label(stage),
+            tier=_(tier_name) if tier_name else (tier_code or "—"),
+            clv=float(clv),
+            churn_probability=float(churn),
+            value_at_risk=round(float(clv) * float(churn), 2),
+            url=reverse("admin:customers_customer_360", args=[pk]),
+        )
+        for pk, external_id, stage, tier_name, tier_code, clv, churn in picked
+    ]
+    return Section(rows=rows, figures={"count": count})
+
+
+# cohort retention
+
+
+def cohort_section(brand, now) -> Section:
+    title = _("Retention by first-purchase month")
+    try:
+        cohorts = reports.cohort_retention(
+            brand=brand, by="first_order_month", periods=COHORT_MONTHS, now=now
+        )
+    except reports.ReportError as exc:
+        return Section(note=str(exc))
+    cohorts = cohorts[-COHORT_MONTHS:]
+    chart = charts.heatmap(
+        [f"{c.key} ({charts.number(c.size)})" for c in cohorts],
+        [str(k) for k in range(COHORT_MONTHS)],
+        [c.retention for c in cohorts],
+        title=title,
+        x_label=_("months after the first purchase"),
+        y_label=_("cohort (customers)"),
+        description=_("Share of each month's new buyers who bought again in each later month."),
+    )
+    return Section(chart=chart, rows=cohorts)
+
+
+# Kaplan-Meier by stage
+
+
+def survival_section(brand, now) -> Section:
+    title = _("Time to the next purchase by lifecycle stage (Kaplan–Meier)")
+    try:
+        report = reports.kaplan_meier(brand=brand, group_by="stage", end=now)
+    except reports.ReportError as exc:
+        return Section(note=str(exc))
+    series = [
+        charts.Series(
+            f"{_stage_label(curve.group)} ({charts.number(curve.customers)})",
+            list(zip(curve.points["time"].tolist(), curve.points["survival"].tolist(), strict=True)),
+            step=True,
+            color=STAGE_COLORS.get(curve.group),
+        )
+        for curve in sorted(
+            report.curves, key=lambda c: STAGE_ORDER.index(c.group) if c.group in STAGE_ORDER else 99
+        )
+    ]
+    for item in series:  # every curve starts at 100% on day 0
+        if item.points and item.points[0][0] > 0:
+            item.points.insert(0, (0.0, 1.0))
+    p_value = report.p_value
+    if p_value is None:
+        test = _("Log-rank test: not enough curves or purchases to compare.")
+    else:
+        test = _("Log-rank test that the stages' curves are equal: χ² = %(chi)s, p = %(p)s") % {
+            "chi": f"{report.chi_square:.2f}",
+            "p": "< 0.001" if p_value < 0.001 else f"{p_value:.3f}",
+        }
+    origin = report.origin.astimezone(brand.tzinfo).date().isoformat()
+    chart = charts.line_chart(
+        series,
+        title=title,
+        x_label=_("days after %(date)s") % {"date": origin},
+        y_label=_("P(no purchase yet)"),
+        y_range=(0.0, 1.0),
+        y_format=charts.percent,
+        description=test,
+    )
+    return Section(
+        chart=chart,
+        rows=[
+            (
+                _stage_label(c.group),
+                c.customers,
+                c.events,
+                "—" if c.median_days is None else charts.number(c.median_days),
+            )
+            for c in report.curves
+        ],
+        figures={
+            "p_value": p_value,
+            "test": test,
+            "origin": origin,
+            "run_id": report.run.pk if report.run else None,
+        },
+    )
+
+
+# GMV and repurchase by month
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _months_back(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def monthly_trend(brand, *, months: int = TREND_MONTHS) -> list[dict]:
+    """Per calendar month (brand time zone), the `months` months up to the latest paid order: GMV and paid
+    orders, buyers, and repeat buyers (buyers of the month with an earlier paid order, that month or before).
+    One grouped query (portable ORM); months without orders are filled with zeros."""
+    from apps.orders.models import Order, OrderStatus
+
+    paid = Order.objects.filter(brand=brand, status=OrderStatus.PAID)
+    latest = paid.aggregate(latest=Max("placed_at"))["latest"]
+    if latest is None:
+        return []
+    tz = brand.tzinfo
+    last_month = _month_start(latest.astimezone(tz).date())
+    first_month = _months_back(last_month, months - 1)
+    start = datetime.combine(first_month, time.min, tzinfo=tz)
+    earlier = Order.objects.filter(
+        brand_id=OuterRef("brand_id"),
+        customer_id=OuterRef("customer_id"),
+        status=OrderStatus.PAID,
+        placed_at__lt=OuterRef("placed_at"),
+    )
+    rows = (
+        paid.filter(placed_at__gte=start)
+        .annotate(month=TruncMonth("placed_at", tzinfo=tz), repeat=Exists(earlier))
+        .values("month")
+        .annotate(
+            gmv=Sum("total_amount"),
+            orders=Count("pk"),
+            buyers=Count("customer_id", distinct=True),
+            repeat_buyers=Count("customer_id", distinct=True, filter=Q(repeat=True)),
+        )
+        .order_by("month")
+    )
+    found = {}
+    for row in rows:
+        month = row["month"]
+        month = month.astimezone(tz).date() if isinstance(month, datetime) else month
+        found[_month_start(month)] = row
+    trend = []
+    for k in range(months):
+        month = _months_back(last_month, months - 1 - k)
+        row = found.get(month, {})
+        buyers = row.get("buyers", 0)
+        trend.append(
+            {
+                "month": month,
+                "label": month.strftime("%Y-%m"),
+                "gmv": float(row.get("gmv") or 0),
+                "orders": row.get("orders", 0),
+                "buyers": buyers,
+                "repeat_buyers": row.get("repeat_buyers", 0),
+                "repurchase_rate": row.get("repeat_buyers", 0) / buyers if buyers else None,
+            }
+        )
+    return trend
+
+
+def trend_sections(brand) -> tuple[Section, Section]:
+    trend = monthly_trend(brand)
+    labels = [row["label"] for row in trend]
+
+    def month_label(value: float) -> str:
+        index = round(value)
+        return labels[index] if abs(value - index) < 1e-6 and 0 <= index < len(labels) else ""
+
+    common = {"x_format": month_label, "x_range": (0, max(len(labels) - 1, 1)), "height": 260}
+    gmv = charts.line_chart(
+        [charts.Series(_("GMV"), [(i, row["gmv"]) for i, row in enumerate(trend)])],
+        title=_("GMV by month"),
+        y_label=_("GMV"),
+        description=_("Paid orders' total amount per month."),
+        **common,
+    )
+    repurchase = charts.line_chart(
+        [
+            charts.Series(
+                _("repurchase rate"),
+                [(i, row["repurchase_rate"]) for i, row in enumerate(trend)],
+                color=charts.PALETTE[1],
+            )
+        ],
+        title=_("Repurchase rate by month"),
+        y_range=(0.0, 1.0),
+        y_format=charts.percent,
+        description=_("Share of the month's buyers who had bought before."),
+        **common,
+    )
+    last = next((row for row in reversed(trend) if row["orders"]), None)
+    return (
+        Section(chart=gmv, rows=trend, figures={"last": last}),
+        Section(chart=repurchase, rows=trend),
+    )
+
+
+# 72-hour repurchase after streams
+
+
+def stream_section(brand) -> Section:
+    from apps.streams.models import Stream
+
+    title = _("72-hour repurchase rate after each stream")
+    latest = Stream.objects.filter(brand=brand).aggregate(latest=Max("started_at"))["latest"]
+    if latest is None:
+        return Section(chart=charts.bar_chart([], [], title=title), note=_("No streams yet."))
+    end = latest.astimezone(brand.tzinfo).date()
+    start = end - timedelta(days=STREAM_DAYS - 1)
+    try:
+        streams, stats = reports.stream_performance(brand=brand, start=start, end=end)
+    except reports.ReportError as exc:
+        return Section(note=str(exc))
+    total = stats[-1]
+    shown = list(zip(streams, stats[:-1], strict=True))[:STREAM_BARS][::-1]  # oldest first
+    labels = [
+        f"{stream.started_at.astimezone(brand.tzinfo):%m-%d} {stream.title or stream.external_id}"
+        for stream, _row in shown
+    ]
+    chart = charts.bar_chart(
+        labels,
+        [
+            charts.BarSeries(
+                _("repurchased within 72 hours"), [row.repurchase_rate_72h or 0 for _s, row in shown]
+            )
+        ],
+        title=title,
+        y_label=_("share of the stream's buyers"),
+        y_format=charts.percent,
+        description=_("Share of each stream's buyers who bought again within 72 hours of the stream's end."),
+        empty_message=_("No buyer bought again within 72 hours of these streams."),
+    )
+    return Section(
+        chart=chart,
+        rows=[(stream, row) for stream, row in zip(streams, stats[:-1], strict=True)][:STREAM_BARS],
+        figures={
+            "rate": total.repurchase_rate_72h,
+            "buyers": total.buyers,
+            "repurchasers": total.repurchasers_72h,
+            "start": start,
+            "end": end,
+        },
+    )
+
+
+# the latest model run
+
+
+def latest_run_section(brand) -> Section:
+    from apps.analytics.admin_views import run_report
+
+    run = ModelRun.objects.filter(brand=brand).defer("engine").order_by("-created_at", "-pk").first()
+    if run is None:
+        return Section(note=_("No model run yet."))
+    run.brand = brand
+    report = run_report(run)
+    overall = next((g for g in report["metric_groups"] if g["key"] == "overall"), None)
+    return Section(
+        rows=overall["rows"] if overall else [],
+        figures={
+            "run": run,
+            "url": reverse("admin:analytics_modelrun_change", args=[run.pk]),
+            "metric_columns": report["metric_columns"],
+            "overall": overall,
+            "warnings": report["warnings"],
+        },
+    )

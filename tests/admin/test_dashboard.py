@@ -1,0 +1,350 @@
+"""The brand dashboard (/admin/dashboard/<brand>/): figures and SVG charts for a small hand-made brand, brand
+scoping (another brand's dashboard is a 404), every role reads it, the brand selector, the links from the admin
+home and top bar, the note a report shows when it cannot run, and the language (browser or switcher)."""
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from apps.analytics import dashboard, reports
+from apps.analytics.models import CustomerScore
+from tests.admin.conftest import staff
+from tests.admin.test_customer_list import make_run, make_score
+from tests.factories import CustomerFactory, OrderFactory, StreamFactory, TierFactory
+
+pytestmark = pytest.mark.django_db
+
+SVG = "{http://www.w3.org/2000/svg}"
+NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
+CHARTS = [
+    "chart-distribution",
+    "chart-cohorts",
+    "chart-survival",
+    "chart-gmv",
+    "chart-repurchase",
+    "chart-streams",
+]
+
+
+def at(month, day, hour=12):
+    return datetime(2026, month, day, hour, 0, tzinfo=UTC)
+
+
+def make_dashboard_brand(brand, prefix="D"):
+    """Five scored customers of `brand` (one per stage), their paid orders over January to April 2026, two
+    streams and a published run (as of 2026-03-31) whose metrics call for warnings.
+
+    By hand: GMV Jan 150 (2 buyers, no repeat), Feb 140 (2 buyers, both repeat), Mar 80 (1, no repeat),
+    Apr 60 (1, repeat); cohorts Jan {C1, C2} → Feb 50%, Feb {C3} → Apr; stream 1's buyer (C3) bought again
+    within 72 hours, stream 2's (C2) did not: 1 of 2; at risk (CLV in the top 20%, churn ≥ 50%): C5 only;
+    after the run's cutoff (2026-04-01) only C3 (maturity) bought."""
+    gold = TierFactory(brand=brand, code=f"{prefix.lower()}-gold", name=f"{prefix} Gold", rank=1)
+    silver = TierFactory(brand=brand, code=f"{prefix.lower()}-silver", name=f"{prefix} Silver", rank=2)
+    s1 = StreamFactory(brand=brand, title=f"{prefix} launch", started_at=at(2, 5, 10), ended_at=at(2, 5, 12))
+    s2 = StreamFactory(
+        brand=brand, title=f"{prefix} encore", started_at=at(2, 20, 10), ended_at=at(2, 20, 12)
+    )
+    run = make_run(
+        brand,
+        customers_scored=5,
+        metrics={
+            "overall": {
+                "model": {"harrell_c": 0.55, "auc_horizon": 0.58, "customers": 5, "buyers_in_horizon": 1},
+                "naive_rfm": {"harrell_c": 0.52},
+            }
+        },
+        data_sufficiency={
+            "growth": {"rows": 40, "events": 12, "model": "coxph", "features_dropped": []},
+            "decline": {"rows": 9, "events": 3, "model": "kaplan_meier", "features_dropped": []},
+        },
+        settings_snapshot={"min_stage_events": 30},
+    )
+    specs = [
+        # name, stage, tier, churn, clv
+        ("C1", "introduction", None, 0.10, 100),
+        ("C2", "growth", silver, 0.30, 200),
+        ("C3", "maturity", silver, 0.20, 300),
+        ("C4", "decline", gold, 0.60, 400),
+        ("C5", "churned", gold, 0.90, 500),
+    ]
+    customers = {}
+    for name, stage, tier, churn, clv in specs:
+        customer = CustomerFactory(brand=brand, external_id=f"{prefix}-{name}")
+        make_score(run, customer, stage=stage, tier=tier, churn=churn, clv=clv)
+        customers[name] = customer
+    orders = [
+        ("C1", at(1, 10), 100, None, "paid"),
+        ("C2", at(1, 15), 50, None, "paid"),
+        ("C2", at(2, 20, 11), 70, s2, "paid"),
+        ("C3", at(2, 5, 11), 30, s1, "paid"),
+        ("C3", at(2, 7), 40, None, "paid"),
+        ("C4", at(3, 3), 80, None, "paid"),
+        ("C5", at(3, 10), 999, None, "refunded"),
+        ("C3", at(4, 10), 60, None, "paid"),
+    ]
+    for i, (name, when, amount, stream, status) in enumerate(orders):
+        OrderFactory(
+            brand=brand,
+            customer=customers[name],
+            external_id=f"{prefix}-O{i}",
+            placed_at=when,
+            total_amount=amount,
+            stream=stream,
+            status=status,
+        )
+    return SimpleNamespace(run=run, customers=customers, gold=gold, silver=silver, streams=[s1, s2])
+
+
+def dashboard_url(brand):
+    return reverse("clv_dashboard_brand", args=[brand.pk])
+
+
+def svg_of(html: str, element_id: str) -> ET.Element:
+    start = html.index(f'id="{element_id}"')
+    begin = html.index("<svg", start)
+    end = html.index("</svg>", begin) + len("</svg>")
+    return ET.fromstring(html[begin:end])
+
+
+@pytest.fixture
+def shop(brand):
+    return make_dashboard_brand(brand)
+
+
+@pytest.fixture
+def rival_shop(other_brand):
+    return make_dashboard_brand(other_brand, prefix="R")
+
+
+def test_figures_of_a_hand_made_brand(brand, shop):
+    context = dashboard.dashboard_context(brand, now=NOW)
+    # customers by tier and stage
+    distribution = context["distribution"]
+    assert distribution.figures["total"] == 5
+    assert distribution.figures["by_tier"] == [("D Gold", 2), ("D Silver", 2), ("No tier", 1)]
+    assert distribution.figures["by_stage"] == dict.fromkeys(
+        ["introduction", "growth", "maturity", "decline", "churned"], 1
+    )
+    # at risk: C5 only (C4 churns too but its CLV is not in the top 20%)
+    at_risk = context["at_risk"]
+    assert at_risk.figures["count"] == 1
+    [row] = at_risk.rows
+    assert (row.external_id, row.tier, row.value_at_risk) == ("D-C5", "D Gold", 450.0)
+    assert row.url == f"/admin/customers/customer/{shop.customers['C5'].pk}/360/"
+    # GMV and repurchase by month: 12 months up to April 2026
+    trend = context["gmv"].rows
+    assert [r["label"] for r in trend][-4:] == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert trend[0]["label"] == "2025-05" and len(trend) == 12
+    assert [(r["gmv"], r["buyers"], r["repeat_buyers"]) for r in trend[-4:]] == [
+        (150.0, 2, 0),
+        (140.0, 2, 2),
+        (80.0, 1, 0),
+        (60.0, 1, 1),
+    ]
+    assert [r["repurchase_rate"] for r in trend[-4:]] == [0.0, 1.0, 0.0, 1.0]
+    assert trend[0]["repurchase_rate"] is None and trend[0]["gmv"] == 0.0
+    # cohorts by first-purchase month
+    cohorts = {c.key: c for c in context["cohorts"].rows}
+    assert list(cohorts) == ["2026-01", "2026-02", "2026-03"]
+    assert cohorts["2026-01"].size == 2 and cohorts["2026-01"].retention[:4] == [1.0, 0.5, 0.0, 0.0]
+    assert cohorts["2026-02"].retained[:3] == [1, 0, 1]
+    # Kaplan-Meier by stage from the run's cutoff: only the maturity customer bought since
+    survival = context["survival"]
+    events = {stage: (n, bought) for stage, n, bought, _median in survival.rows}
+    assert events == {
+        "Introduction": (1, 0),
+        "Growth": (1, 0),
+        "Maturity": (1, 1),
+        "Decline": (1, 0),
+        "Churned": (1, 0),
+    }
+    assert survival.figures["p_value"] is not None and 0 < survival.figures["p_value"] < 1
+    assert survival.figures["origin"] == "2026-04-01"
+    # 72-hour repurchase after streams: one of the two streams' buyers
+    streams = context["streams"]
+    assert (streams.figures["repurchasers"], streams.figures["buyers"], streams.figures["rate"]) == (
+        1,
+        2,
+        0.5,
+    )
+    assert [stream.title for stream, _row in streams.rows] == ["D encore", "D launch"]
+    # the latest run, its holdout metrics and warnings
+    latest = context["latest_run"]
+    assert latest.figures["run"].pk == shop.run.pk
+    assert latest.figures["url"] == f"/admin/analytics/modelrun/{shop.run.pk}/change/"
+    model_row = next(r for r in latest.rows if r["key"] == "model")
+    assert model_row["cells"][0] == "0.550"
+    warnings = " ".join(latest.figures["warnings"])
+    assert "Decline: only 3 repeat purchases" in warnings and "barely better than chance" in warnings
+
+
+def test_portable_queries_agree_with_the_postgresql_reports(brand, shop):
+    """The distribution and the at-risk list are ORM queries (they run on the SQLite demo too); on PostgreSQL
+    they match apps.analytics.reports."""
+    run, rows = reports.tier_stage_distribution(brand=brand)
+    assert dashboard.stage_tier_counts(brand, run) == {(tier, stage): n for tier, stage, n in rows}
+    _run, count, items = reports.at_risk_customers(brand=brand, first=50)
+    scores = dashboard.at_risk_scores(brand, run)
+    assert scores.count() == count
+    assert list(scores.values_list("customer_id", flat=True)) == [i.customer_id for i in items]
+
+
+def test_viewer_reads_the_page_with_every_chart_drawn(login, brand, shop, rival_shop):
+    viewer = staff("acme-viewer", (brand, "viewer"))
+    response = login(viewer).get(dashboard_url(brand))
+    assert response.status_code == 200
+    html = response.content.decode()
+    for element_id in CHARTS:
+        svg = svg_of(html, element_id)
+        assert svg.get("role") == "img"
+        assert svg.find(f"{SVG}title").text
+        assert not svg.findall(f".//{SVG}text[@class='clv-chart-empty']"), element_id
+    # the marks themselves: bars, cells, step curves and trend lines
+    assert len(svg_of(html, "chart-distribution").findall(f".//{SVG}rect[@class='clv-bar']")) == 5
+    assert len(svg_of(html, "chart-cohorts").findall(f".//{SVG}rect[@class='clv-cell']")) > 3
+    assert len(svg_of(html, "chart-survival").findall(f".//{SVG}path[@class='clv-line']")) == 5
+    assert svg_of(html, "chart-gmv").findall(f".//{SVG}circle[@class='clv-point']")
+    assert len(svg_of(html, "chart-streams").findall(f".//{SVG}rect[@class='clv-bar']")) == 1
+    # figures, links and warnings
+    assert 'id="at-risk-count">1<' in html
+    assert f'href="/admin/customers/customer/{shop.customers["C5"].pk}/360/"' in html
+    assert f'href="/admin/analytics/modelrun/{shop.run.pk}/change/"' in html
+    assert "barely better than chance" in html
+    assert "p = " in html and "Log-rank" in html
+    assert "1 of 2 buyers bought again within 72 hours" in html
+    # nothing of the other brand; no brand selector for a one-brand member
+    assert "R-C" not in html and "R Gold" not in html and "R launch" not in html
+    assert 'id="brand-selector"' not in html
+    # no outside request and no script needed
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
+
+
+def test_another_brands_dashboard_is_a_404(login, brand, other_brand, shop):
+    rival_manager = staff("rival-manager", (other_brand, "manager"))
+    client = login(rival_manager)
+    assert client.get(dashboard_url(brand)).status_code == 404
+    assert client.get(reverse("clv_dashboard"), {"brand": brand.pk}).status_code == 404
+    assert client.get(reverse("clv_dashboard_brand", args=[999999])).status_code == 404
+    # their own brand's is fine, and the bare URL leads there
+    assert client.get(dashboard_url(other_brand)).status_code == 200
+    response = client.get(reverse("clv_dashboard"))
+    assert response.status_code == 302 and response["Location"] == dashboard_url(other_brand)
+
+
+def test_sign_in_is_required(client, brand):
+    response = client.get(dashboard_url(brand))
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("role", ["viewer", "analyst", "manager"])
+def test_every_role_reads_it(login, brand, role):
+    user = staff(f"acme-{role}", (brand, role))
+    response = login(user).get(dashboard_url(brand))
+    assert response.status_code == 200
+    # an empty brand: every section says so instead of failing
+    html = response.content.decode()
+    assert "No published scores yet" in html and "No model run yet." in html and "No streams yet." in html
+
+
+def test_staff_of_several_brands_choose_with_the_selector(login, brand, other_brand):
+    both = staff("both", (brand, "viewer"), (other_brand, "analyst"))
+    client = login(both)
+    html = client.get(dashboard_url(other_brand)).content.decode()
+    assert 'id="brand-selector"' in html
+    assert f'<option value="{brand.pk}">Acme Beauty</option>' in html
+    assert f'<option value="{other_brand.pk}" selected>Rival Apparel</option>' in html
+    response = client.get(reverse("clv_dashboard"), {"brand": brand.pk})
+    assert response.status_code == 302 and response["Location"] == dashboard_url(brand)
+    # the bare URL: the first brand by name
+    assert client.get(reverse("clv_dashboard"))["Location"] == dashboard_url(brand)
+
+
+def test_superusers_pick_any_brand(login, brand, other_brand, superuser):
+    client = login(superuser)
+    assert client.get(dashboard_url(other_brand)).status_code == 200
+    assert 'id="brand-selector"' in client.get(dashboard_url(brand)).content.decode()
+
+
+def test_staff_without_a_brand_are_told(login, db):
+    lonely = staff("lonely")
+    response = login(lonely).get(reverse("clv_dashboard"))
+    assert response.status_code == 200
+    assert "You are not a member of any brand yet" in response.content.decode()
+
+
+def test_reports_that_need_postgresql_show_a_note(login, brand, shop, monkeypatch):
+    """On another database (the SQLite demo) the PostgreSQL reports say so; the rest still renders."""
+    monkeypatch.setattr(reports, "connection", SimpleNamespace(vendor="sqlite"))
+    viewer = staff("acme-viewer", (brand, "viewer"))
+    html = login(viewer).get(dashboard_url(brand)).content.decode()
+    assert html.count("This report needs the PostgreSQL database.") == 3  # cohorts, survival, streams
+    for element_id in ["chart-distribution", "chart-gmv", "chart-repurchase"]:
+        assert svg_of(html, element_id).findall(f".//{SVG}g[@class='clv-bars']") or svg_of(
+            html, element_id
+        ).findall(f".//{SVG}path[@class='clv-line']")
+    assert 'id="at-risk-count">1<' in html
+
+
+def test_admin_home_and_top_bar_link_the_dashboard(login, brand):
+    viewer = staff("acme-viewer", (brand, "viewer"))
+    client = login(viewer)
+    html = client.get(reverse("admin:index")).content.decode()
+    assert 'id="clv-dashboard-entry"' in html and 'href="/admin/dashboard/"' in html
+    assert 'id="clv-dashboard-link" href="/admin/dashboard/"' in html
+
+
+def test_language_switcher_and_browser_language(login, brand):
+    viewer = staff("acme-viewer", (brand, "viewer"))
+    client = login(viewer)
+    html = client.get(dashboard_url(brand)).content.decode()
+    assert 'action="/i18n/setlang/"' in html
+    assert 'name="language" value="zh-hans"' in html and 'name="language" value="en"' in html
+    assert '<html lang="en"' in html and "Home" in html
+    # the browser's language, without a choice
+    html = client.get(dashboard_url(brand), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9").content.decode()
+    assert '<html lang="zh-hans"' in html and "首页" in html
+    # the switcher's choice wins over the browser
+    response = client.post(reverse("set_language"), {"language": "en", "next": dashboard_url(brand)})
+    assert response.status_code == 302 and response["Location"] == dashboard_url(brand)
+    html = client.get(dashboard_url(brand), HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert '<html lang="en"' in html
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": dashboard_url(brand)})
+    html = client.get(dashboard_url(brand)).content.decode()
+    assert '<html lang="zh-hans"' in html and "首页" in html
+    assert 'value="zh-hans" lang="zh-hans"\n    aria-pressed="true"' in html
+
+
+def test_the_score_table_has_no_other_brand_rows(brand, other_brand, shop, rival_shop):
+    """Every query of the page filters on the brand: the rival's scores change nothing."""
+    assert CustomerScore.objects.filter(brand=other_brand).count() == 5
+    context = dashboard.dashboard_context(brand, now=NOW)
+    assert context["distribution"].figures["total"] == 5
+    assert context["at_risk"].figures["count"] == 1
+    assert sum(r["gmv"] for r in context["gmv"].rows) == 430.0
+    assert context["streams"].figures["buyers"] == 2
+    assert context["latest_run"].figures["run"].brand_id == brand.pk
+    assert date(2026, 1, 1) in [r["month"] for r in context["gmv"].rows]
+
+
+def test_query_count_does_not_grow_with_customers(login, brand, shop):
+    client = login(staff("acme-viewer", (brand, "viewer")))
+    client.get(dashboard_url(brand))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(dashboard_url(brand)).status_code == 200
+        return len(captured.captured_queries)
+
+    before = queries()
+    for i in range(15):  # more scored customers with orders, none at risk
+        customer = CustomerFactory(brand=brand, external_id=f"X{i}")
+        make_score(shop.run, customer, stage="growth", churn=0.1, clv=50 + i)
+        OrderFactory(
+            brand=brand, customer=customer, external_id=f"X-O{i}", placed_at=at(3, 1 + i), total_amount=10
+        )
+    assert queries() == before

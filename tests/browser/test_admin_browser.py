@@ -1,0 +1,158 @@
+"""The admin in real headless Chromium against the live test server (PostgreSQL): sign in, the dashboard's SVG
+charts are drawn, the customer 360 page's survival curve is drawn, a tier rule threshold is edited and saved, and
+the language switcher turns the admin into Chinese. Screenshots: artifacts/browser/."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from apps.loyalty.models import TierRule
+from tests.admin.conftest import staff
+from tests.admin.test_dashboard import CHARTS, make_dashboard_brand
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pw-for-tests-123"  # tests.factories.UserFactory's
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def shop(brand):
+    shop = make_dashboard_brand(brand)
+    shop.manager = staff("lin", (brand, "manager"))
+    assert UserFactory._meta.model.objects.get(username="lin").check_password(PASSWORD)
+    return shop
+
+
+def wait_for(driver, css: str, timeout: int = 20):
+    return WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def wait_for_language(driver, code: str, timeout: int = 20) -> None:
+    """Until the page that loads after a language switch is in `code` (the old page goes stale meanwhile)."""
+    WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == code
+    )
+
+
+def sign_in(driver, live_server, username="lin"):
+    driver.get(f"{live_server.url}/admin/login/?next=/admin/")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+    wait_for(driver, "#user-tools")
+    assert driver.current_url == f"{live_server.url}/admin/"
+
+
+def drawn(element) -> bool:
+    """The element takes room on screen (a box, or a line: a flat curve has no height)."""
+    size = element.size
+    return size["width"] > 0 and size["height"] > 0
+
+
+def wide(element) -> bool:
+    return element.size["width"] > 0
+
+
+def test_sign_in_and_the_dashboard_charts_are_drawn(page, live_server, shop, shoot):
+    sign_in(page, live_server)
+    # from the admin home's top bar to the brand's dashboard
+    page.find_element(By.ID, "clv-dashboard-link").click()
+    wait_for(page, "#dashboard-cards")
+    assert page.current_url == f"{live_server.url}/admin/dashboard/{shop.run.brand_id}/"
+    for chart_id in CHARTS:
+        svg = page.find_element(By.CSS_SELECTOR, f"#{chart_id} svg.clv-chart")
+        assert drawn(svg), chart_id
+        assert drawn(svg.find_element(By.CSS_SELECTOR, "rect.clv-plot")), chart_id
+        assert not svg.find_elements(By.CSS_SELECTOR, "text.clv-chart-empty"), chart_id
+    # the marks themselves have a size on screen
+    bars = page.find_elements(By.CSS_SELECTOR, "#chart-distribution rect.clv-bar")
+    assert len(bars) == 5 and all(drawn(bar) for bar in bars)
+    cells = page.find_elements(By.CSS_SELECTOR, "#chart-cohorts rect.clv-cell")
+    assert len(cells) > 3 and all(drawn(cell) for cell in cells)
+    curves = page.find_elements(By.CSS_SELECTOR, "#chart-survival path.clv-line")
+    assert len(curves) == 5 and all(wide(curve) for curve in curves)
+    assert any(drawn(curve) for curve in curves)  # the maturity customer bought: that curve steps down
+    assert drawn(page.find_element(By.CSS_SELECTOR, "#chart-gmv path.clv-line"))
+    assert drawn(page.find_element(By.CSS_SELECTOR, "#chart-streams rect.clv-bar"))
+    assert "Log-rank" in page.find_element(By.ID, "logrank").text
+    assert page.find_element(By.ID, "at-risk-count").text == "1"
+    shoot(page, "dashboard-en")
+    # the at-risk customer's link opens the 360 page
+    page.find_element(By.CSS_SELECTOR, "#at-risk tbody a").click()
+    wait_for(page, "#survival-chart svg")
+    assert page.current_url.endswith(f"/admin/customers/customer/{shop.customers['C5'].pk}/360/")
+
+
+def test_customer_360_survival_curve_is_drawn(page, live_server, shop, shoot):
+    sign_in(page, live_server)
+    page.get(f"{live_server.url}/admin/customers/customer/{shop.customers['C3'].pk}/360/")
+    svg = wait_for(page, "#survival-chart svg.clv-chart")
+    assert drawn(svg)
+    curve = svg.find_element(By.CSS_SELECTOR, "path.clv-line")
+    assert drawn(curve)
+    assert len(svg.find_elements(By.CSS_SELECTOR, "circle.clv-point")) >= 10
+    marker = svg.find_element(By.CSS_SELECTOR, "g.clv-marker")
+    assert drawn(marker)
+    assert "P(purchase within 90 days)" in svg.find_element(By.CSS_SELECTOR, "text.clv-marker-label").text
+    shoot(page, "customer-360")
+
+
+def test_edit_a_tier_rule_threshold_and_save(page, live_server, shop, shoot):
+    rule = TierRule.objects.create(brand=shop.gold.brand, tier=shop.gold, min_clv=Decimal("1000"))
+    sign_in(page, live_server)
+    page.get(f"{live_server.url}/admin/loyalty/tier/{shop.gold.pk}/change/")
+    field = wait_for(page, "input[name$='-min_clv']")
+    assert Decimal(field.get_attribute("value")) == Decimal("1000")
+    field.clear()
+    field.send_keys("1500.50")
+    shoot(page, "tier-rule-edit")
+    page.find_element(By.CSS_SELECTOR, "input[name='_save']").click()
+    wait_for(page, "ul.messagelist li.success")
+    assert page.current_url.endswith("/admin/loyalty/tier/")
+    rule.refresh_from_db()
+    assert rule.min_clv == Decimal("1500.50")
+    shoot(page, "tier-rule-saved")
+
+
+def test_switch_the_language_to_chinese(page, live_server, shop, shoot):
+    sign_in(page, live_server)
+    page.get(f"{live_server.url}/admin/dashboard/{shop.run.brand_id}/")
+    wait_for(page, "#dashboard-cards")
+    html = page.find_element(By.TAG_NAME, "html")
+    assert html.get_attribute("lang") == "en"
+    assert page.find_element(By.CSS_SELECTOR, "#logout-form button").text == "LOG OUT"
+    page.find_element(By.CSS_SELECTOR, "#clv-language button[value='zh-hans']").click()
+    wait_for_language(page, "zh-hans")
+    # back on the same page, in Chinese: the admin's own labels and the page's
+    assert page.current_url == f"{live_server.url}/admin/dashboard/{shop.run.brand_id}/"
+    assert page.find_element(By.CSS_SELECTOR, "#logout-form button").text == "注销"
+    assert "首页" in page.find_element(By.CSS_SELECTOR, ".breadcrumbs").text
+    assert (
+        page.find_element(By.CSS_SELECTOR, "#clv-language button[value='zh-hans']").get_attribute(
+            "aria-pressed"
+        )
+        == "true"
+    )
+    # the project's labels too: the lifecycle stages in the chart legend
+    legend = page.find_element(By.CSS_SELECTOR, "#chart-distribution g.clv-legend").text
+    assert CJK.search(legend), legend
+    for chart_id in CHARTS:  # the charts are still drawn
+        assert drawn(page.find_element(By.CSS_SELECTOR, f"#{chart_id} svg.clv-chart"))
+    shoot(page, "dashboard-zh-hans")
+    # the choice sticks: the admin home is in Chinese too
+    page.get(f"{live_server.url}/admin/")
+    wait_for(page, "#user-tools")
+    assert CJK.search(page.find_element(By.ID, "user-tools").text)
+    assert "站点管理" in page.title or CJK.search(page.title)
+    shoot(page, "admin-home-zh-hans")
+    # and back to English
+    page.find_element(By.CSS_SELECTOR, "#clv-language button[value='en']").click()
+    wait_for_language(page, "en")
+    assert page.find_element(By.CSS_SELECTOR, "#logout-form button").text == "LOG OUT"

@@ -407,7 +407,6 @@ def refresh_on_workers(brand, workers: int) -> tuple[int, float, float]:
             "WARNING",
             "--without-gossip",
             "--without-mingle",
-            "--quiet",
             "-Q",
             queue,
             "-n",
@@ -415,6 +414,7 @@ def refresh_on_workers(brand, workers: int) -> tuple[int, float, float]:
         ],
         cwd=ROOT,
         env=env,
+        stdout=subprocess.DEVNULL,  # the banner; warnings and errors still reach stderr
         start_new_session=True,
     )
     client = Celery("bench-refresh-client", broker=REDIS, backend=REDIS)

@@ -1,0 +1,220 @@
+"""Benchmark: latency of the GraphQL customer list and customer detail at 20 concurrent clients.
+
+    .venv/bin/python bench/graphql/run.py [--customers 1000000] [--clients 20] [--requests 2000] [--workers 5]
+
+Runs against the brand `bench-refresh-N` of bench/refresh.py (database clv_bench_refresh; run bench/refresh.py
+--customers N first so the brand exists and has published scores). Starts a production-like server (gunicorn,
+sync workers, clvsite.settings.production with DEBUG off and persistent connections) on 127.0.0.1:8765,
+creates a read-only (viewer) API token for the brand through the same service as `create_api_token`, and sends
+the requests from `--clients` threads over keep-alive connections, half of them list queries and half
+detail queries of customers spread over the whole brand. Prints p50/p95/p99 and throughput per query kind, and
+checks every response for errors (a response with errors counts as a failure, not as a latency).
+
+Target (GraphQL issue): p95 ≤ 100 ms for both queries on 1M customers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+DB_URL = "postgres://postgres@127.0.0.1:5432/clv_bench_refresh"
+HOST, PORT = "127.0.0.1", 8765
+TARGET_P95_MS = 100.0
+
+LIST_QUERY = """
+query List($after: String) {
+  customers(first: 20, after: $after, orderBy: {field: CLV, direction: DESC}) {
+    totalCount
+    edges { cursor node { id externalId stage rfmSegment churnProbability pPurchaseHorizon clv
+                          lastOrderAt tier { name } } }
+  }
+}
+"""
+
+DETAIL_QUERY = """
+query Detail($id: ID!) {
+  customer(id: $id) {
+    id externalId displayName phone gender ageBand
+    stage stageRule rfmSegment churnProbability pPurchaseHorizon horizonDays expectedRevenueHorizon clv
+    medianDaysToNextPurchase rhythmDays paidOrders totalSpend daysSinceLastPurchase
+    survivalCurve { days survival }
+    tier { name }
+    orders(first: 10) { totalCount edges { node { externalId placedAt status totalAmount } } }
+    communities(first: 5) { edges { node { joinedAt leftAt community { name } } } }
+  }
+}
+"""
+
+
+def setup(n: int) -> tuple[str, list[str]]:
+    """A viewer token for the bench brand and a sample of customer global ids spread over the brand."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "clvsite.settings.local"
+    os.environ["DATABASE_URL"] = DB_URL
+    import django
+
+    django.setup()
+    from strawberry.relay import to_base64
+
+    from apps.analytics.selectors import published_run
+    from apps.api.services import api_token_create
+    from apps.brands.models import Brand
+    from apps.customers.models import Customer
+
+    brand = Brand.objects.filter(slug=f"bench-refresh-{n}").first()
+    if brand is None:
+        sys.exit(f"no brand bench-refresh-{n}: run bench/refresh.py --customers {n} first")
+    if published_run(brand=brand) is None:
+        sys.exit(f"bench-refresh-{n} has no published scores: run bench/refresh.py --customers {n} first")
+    _token, plaintext = api_token_create(brand=brand, role="viewer", name="bench/graphql.py")
+    ids = list(Customer.objects.filter(brand=brand).values_list("pk", flat=True).order_by("?")[:5000])
+    return plaintext, [to_base64("Customer", pk) for pk in ids]
+
+
+def start_server(workers: int) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="clvsite.settings.production",
+        DATABASE_URL=DB_URL,
+        SECRET_KEY="bench-only-secret-key-not-for-production-0123456789",
+        CONN_MAX_AGE="600",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
+    )
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "clvsite.wsgi",
+            "--bind",
+            f"{HOST}:{PORT}",
+            "--workers",
+            str(workers),
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection(HOST, PORT, timeout=2)
+            conn.request("GET", "/admin/login/")
+            conn.getresponse().read()
+            return server
+        except OSError:
+            time.sleep(0.5)
+    stop_server(server)
+    sys.exit("gunicorn did not start within 60 s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+class Client(threading.Thread):
+    def __init__(self, token: str, ids: list[str], count: int, seed: int, results: dict):
+        super().__init__(daemon=True)
+        self.token, self.ids, self.count, self.results = token, ids, count, results
+        self.rng = random.Random(seed)
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        after = None
+        for i in range(self.count):
+            kind = "list" if i % 2 == 0 else "detail"
+            if kind == "list":
+                body = {"query": LIST_QUERY, "variables": {"after": after}}
+            else:
+                body = {"query": DETAIL_QUERY, "variables": {"id": self.rng.choice(self.ids)}}
+            clock = time.perf_counter()
+            try:
+                conn.request("POST", "/graphql/", json.dumps(body), headers)
+                response = conn.getresponse()
+                payload = json.loads(response.read())
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                self.results["failures"].append(f"{kind}: {type(error).__name__}")
+                conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
+                continue
+            elapsed = (time.perf_counter() - clock) * 1000
+            if response.status != 200 or payload.get("errors"):
+                self.results["failures"].append(f"{kind}: {response.status} {payload.get('errors')}"[:300])
+                continue
+            self.results[kind].append(elapsed)
+            if kind == "list":  # page on through the brand, back to the first page now and then
+                page = payload["data"]["customers"]["edges"]
+                after = page[-1]["cursor"] if page and self.rng.random() < 0.8 else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=2000, help="In all, over every client.")
+    parser.add_argument("--workers", type=int, default=5, help="gunicorn sync workers (2 × cores + 1).")
+    args = parser.parse_args()
+
+    token, ids = setup(args.customers)
+    server = start_server(args.workers)
+    try:
+        results: dict[str, list] = {"list": [], "detail": [], "failures": []}
+        warm = Client(token, ids, 2 * args.workers, 0, {"list": [], "detail": [], "failures": []})
+        warm.run()  # every worker connects and loads the schema before timing
+        per_client = max(2, args.requests // args.clients)
+        clients = [Client(token, ids, per_client, seed, results) for seed in range(1, args.clients + 1)]
+        clock = time.perf_counter()
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
+        wall = time.perf_counter() - clock
+    finally:
+        stop_server(server)
+
+    print(
+        f"{args.clients} clients, {args.workers} gunicorn workers, {args.customers:,} customers, "
+        f"{len(results['list']) + len(results['detail']):,} requests in {wall:.1f} s"
+    )
+    met = True
+    for kind in ("list", "detail"):
+        values = np.array(results[kind])
+        if values.size == 0:
+            print(f"  {kind}: no successful requests")
+            met = False
+            continue
+        p50, p95, p99 = np.percentile(values, [50, 95, 99])
+        met &= p95 <= TARGET_P95_MS
+        print(
+            f"  {kind:<7} n={values.size:>5}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  p99 {p99:7.1f} ms  "
+            f"{values.size / wall:6.1f} req/s"
+        )
+    if results["failures"]:
+        print(f"  failures: {len(results['failures'])}, e.g. {results['failures'][0]}")
+        met = False
+    print(f"target p95 ≤ {TARGET_P95_MS:.0f} ms for both: {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -29,7 +29,7 @@ from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import assign_stage
 
 # Above this many customers, holdouts and backtests judge a pseudo-random sample of about this many.
-JUDGED_CUSTOMERS = 200_000
+JUDGED_CUSTOMERS = 100_000
 
 
 def evaluate_window(

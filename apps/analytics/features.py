@@ -12,17 +12,15 @@ differences (date arithmetic, epoch seconds) live in `_Dialect`.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
-import psycopg
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.bulk import db_datetime
+from apps.core.bulk import db_datetime, query_frame
 
 DAY = 86400.0
 SAMPLE_PRIME = 1_000_003
@@ -87,21 +85,9 @@ def _run(cursor, sql: str, params=()) -> None:
 
 
 def _frame(cursor, sql: str, params=()) -> pd.DataFrame:
-    """The query's rows as a frame: on PostgreSQL streamed as CSV through COPY TO STDOUT and parsed by pandas
-    (no Python tuple per row); elsewhere fetched. NULLs and empty text both become NaN, as the features
-    treat them the same (unknown)."""
-    if connection.vendor == "postgresql":
-        raw = cursor.cursor  # the psycopg cursor
-        statement = psycopg.ClientCursor(raw.connection).mogrify(sql, params)
-        buffer = io.BytesIO()
-        with raw.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
-            for block in copy:
-                buffer.write(block)
-        buffer.seek(0)
-        return pd.read_csv(buffer, dtype={"age_band": object})
-    cursor.execute(sql, params)
-    columns = [c[0] for c in cursor.description]
-    return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+    """The query's rows as a frame (see apps.core.bulk.query_frame). NULLs and empty text both become NaN, as
+    the features treat them the same (unknown)."""
+    return query_frame(cursor, sql, params, dtype={"age_band": object})
 
 
 def _session_tune(cursor) -> None:

@@ -3,14 +3,13 @@ history, tiers (and the benefits that follow them) and the pruning of old score 
 
 from __future__ import annotations
 
-import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.analytics import selectors
 from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, StageChange
-from apps.core.bulk import copy_rows, db_datetime
+from apps.core.bulk import copy_rows, db_datetime, query_frame
 from apps.loyalty.services import tiers_refresh
 
 KEEP_PUBLISHED_RUNS = 12  # score history kept per brand
@@ -77,10 +76,14 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
         "rfm_monetary",
         "rfm_segment",
     ]
-    scores = pd.DataFrame.from_records(
-        CustomerScore.objects.filter(run=run).values_list(*columns).iterator(chunk_size=20_000),
-        columns=columns,
-    )
+    with connection.cursor() as cursor:
+        scores = query_frame(
+            cursor,
+            f"SELECT {', '.join(columns)} FROM {CustomerScore._meta.db_table} "  # noqa: S608 - constant names
+            "WHERE brand_id = %s AND run_id = %s ORDER BY customer_id",
+            [run.brand_id, run.pk],
+            dtype={"rfm_segment": object},
+        )
     scores["clv"] = scores["clv"].astype(float)
     result = tiers_refresh(brand=run.brand, scores=scores, when=when, run_id=run.pk)
     assigned = result.assignment.dropna(subset=["tier_id"])

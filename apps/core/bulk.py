@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import psycopg
 from django.db import connection
 
 
@@ -96,3 +98,20 @@ def copy_frame(table: str, frame: pd.DataFrame) -> int:
     ):
         copy.write(text.encode())
     return len(frame)
+
+
+def query_frame(cursor, sql: str, params=(), *, dtype=None) -> pd.DataFrame:
+    """A query's rows as a frame: on PostgreSQL streamed as CSV through COPY TO STDOUT and parsed by pandas
+    (no Python tuple per row; NULL and empty text both read as NaN); elsewhere fetched."""
+    if is_postgres():
+        raw = cursor.cursor  # the psycopg cursor
+        statement = psycopg.ClientCursor(raw.connection).mogrify(sql, params)
+        buffer = io.BytesIO()
+        with raw.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+            for block in copy:
+                buffer.write(block)
+        buffer.seek(0)
+        return pd.read_csv(buffer, dtype=dtype)
+    cursor.execute(sql, params)
+    columns = [c[0] for c in cursor.description]
+    return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)

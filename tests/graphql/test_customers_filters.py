@@ -95,10 +95,10 @@ def test_filter_by_last_order_between_days_in_the_brand_time_zone(ids):
 
 
 def test_orderings_by_clv_churn_risk_and_recency(ids):
-    # customers without a score (Cai) or without orders come last either way
-    assert ids(order_by={"field": "CLV"}) == ["A-001", "A-002", "A-003"]
-    assert ids(order_by={"field": "CLV", "direction": "ASC"}) == ["A-002", "A-001", "A-003"]
-    assert ids(order_by={"field": "CHURN_PROBABILITY", "direction": "DESC"}) == ["A-002", "A-001", "A-003"]
+    # ordering by a score lists the scored customers only (not Cai); without orders come last by recency
+    assert ids(order_by={"field": "CLV"}) == ["A-001", "A-002"]
+    assert ids(order_by={"field": "CLV", "direction": "ASC"}) == ["A-002", "A-001"]
+    assert ids(order_by={"field": "CHURN_PROBABILITY", "direction": "DESC"}) == ["A-002", "A-001"]
     assert ids(order_by={"field": "LAST_ORDER_AT", "direction": "DESC"}) == ["A-001", "A-002", "A-003"]
     assert ids(order_by={"field": "LAST_ORDER_AT", "direction": "ASC"}) == ["A-002", "A-001", "A-003"]
     assert ids(order_by={"field": "EXTERNAL_ID", "direction": "DESC"}) == ["A-003", "A-002", "A-001"]

@@ -24,9 +24,10 @@ from typing import Any
 
 import strawberry
 import strawberry_django
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import OuterRef, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 from strawberry import relay
@@ -35,6 +36,7 @@ from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.optimizer import is_optimized_by_prefetching, mark_optimized_by_prefetching
 from strawberry_django.pagination import apply_window_pagination
 from strawberry_django.relay import DjangoListConnection
+from strawberry_django.relay.list_connection import _should_optimize_total_count
 from strawberry_django.relay.utils import resolve_edge_class
 from strawberry_django.utils.typing import get_django_definition
 
@@ -95,6 +97,25 @@ class Connection(DjangoListConnection[relay.NodeType]):
     ):
         first, last = page_arguments(first, last)
         counted = getattr(nodes, "_clv_total_count", None)
+        if isinstance(nodes, models.QuerySet) and counted is None and info.path.prev is None:
+            # A root list: strawberry-django would count with COUNT(*) OVER () in the page's query, which
+            # makes the database build every row (joins, subqueries) before the window can count them. A
+            # scalar COUNT subquery in the same statement is computed once, on its own, and leaves the page
+            # free to come straight off an index with LIMIT.
+            if _should_optimize_total_count(info):
+                nodes = nodes.annotate(_strawberry_total_count=_count_of(nodes))
+            connection = super(DjangoListConnection, cls).resolve_connection(
+                nodes,
+                info=info,
+                before=before,
+                after=after,
+                first=first,
+                last=last,
+                max_results=MAX_PAGE_SIZE,
+                **kwargs,
+            )
+            connection.nodes = nodes
+            return connection
         connection = super().resolve_connection(
             nodes,
             info=info,
@@ -108,6 +129,15 @@ class Connection(DjangoListConnection[relay.NodeType]):
         if counted is not None and not inspect.isawaitable(connection):
             connection._clv_total_count = counted
         return connection
+
+
+def _count_of(queryset):
+    """COUNT(*) of the queryset's rows as a scalar subquery (no ordering, no selected annotations)."""
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # e.g. a signed-out caller: no brands at all
+        return Value(0, output_field=models.IntegerField())
+    return RawSQL(f"SELECT COUNT(*) FROM ({sql}) AS _clv_counted", params, output_field=models.IntegerField())
 
 
 _total_count_keys = itertools.count()

@@ -23,23 +23,40 @@ from apps.orders.models import Order, OrderStatus
 
 PUBLISHED_SCORE = "published_score"
 
-# The ids of published runs, as raw SQL: a FilteredRelation condition may not hold a QuerySet, nor reach
-# through the score to its run. The partial unique index on published runs keeps it a tiny lookup.
-_PUBLISHED_RUN_IDS = RawSQL(
-    f"SELECT id FROM {ModelRun._meta.db_table} WHERE status = %s",  # noqa: S608 - constant table name
-    (RunStatus.PUBLISHED.value,),
-)
+
+def published_runs(info=None, *, brand_ids=None) -> RawSQL:
+    """SQL for the published run(s) a customer's score must belong to, for the caller's brands (or
+    `brand_ids`): `run_id = (<the brand's published run>)` for one brand, `run_id IN (<published runs>)`
+    otherwise. For one brand PostgreSQL reads the run id once (an InitPlan) and then walks the scores'
+    (brand, run, clv/churn) indexes in order for a page sorted by a score: milliseconds at a million
+    customers, where the IN (subquery) form joins and sorts every customer (seconds). No extra query."""
+    if info is not None and brand_ids is None:
+        from apps.core.graphql.permissions import caller_brand_ids
+
+        brand_ids = caller_brand_ids(info)
+    table = ModelRun._meta.db_table
+    if brand_ids is not None and len(brand_ids) == 1:
+        return RawSQL(
+            f"SELECT id FROM {table} WHERE status = %s AND brand_id = %s",  # noqa: S608 - constant table name
+            (RunStatus.PUBLISHED.value, int(brand_ids[0])),
+        )
+    return RawSQL(
+        f"SELECT id FROM {table} WHERE status = %s",  # noqa: S608 - constant table name
+        (RunStatus.PUBLISHED.value,),
+    )
 
 
-def with_published_score(queryset):
-    """Customers with the `published_score` relation available to filters, orderings and annotations."""
+def with_published_score(queryset, runs: RawSQL):
+    """Customers with the `published_score` relation (their score in the published run: see published_runs)
+    available to filters, orderings and annotations. A brand has at most one published run."""
     if PUBLISHED_SCORE in queryset.query._filtered_relations:
         return queryset
+    single = "brand_id = %s" in runs.sql
+    run_condition = {"scores__run_id": runs} if single else {"scores__run_id__in": runs}
     return queryset.alias(
         **{
             PUBLISHED_SCORE: FilteredRelation(
-                "scores",
-                condition=Q(scores__brand_id=F("brand_id"), scores__run_id__in=_PUBLISHED_RUN_IDS),
+                "scores", condition=Q(scores__brand_id=F("brand_id"), **run_condition)
             )
         }
     )
@@ -106,7 +123,9 @@ def score_value(customer, key: str):
     from apps.customers.models import Customer
 
     row = (
-        with_published_score(Customer.objects.filter(pk=customer.pk))
+        with_published_score(
+            Customer.objects.filter(pk=customer.pk), published_runs(brand_ids=[customer.brand_id])
+        )
         .annotate(**SCORE_ANNOTATIONS)
         .values(*SCORE_ANNOTATIONS)
         .first()

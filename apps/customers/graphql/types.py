@@ -275,7 +275,9 @@ class CustomerType(BrandScopedType, relay.Node):
 
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):
-        queryset = scores.with_published_score(super().get_queryset(queryset, info, **kwargs))
+        queryset = scores.with_published_score(
+            super().get_queryset(queryset, info, **kwargs), scores.published_runs(info)
+        )
         if not queryset.query.order_by:
             queryset = queryset.order_by("brand_id", "external_id")
         return queryset

@@ -8,7 +8,9 @@ sync workers, clvsite.settings.production with DEBUG off and persistent connecti
 creates a read-only (viewer) API token for the brand through the same service as `create_api_token`, and sends
 the requests from `--clients` threads over keep-alive connections, half of them list queries and half
 detail queries of customers spread over the whole brand. Prints p50/p95/p99 and throughput per query kind, and
-checks every response for errors (a response with errors counts as a failure, not as a latency).
+checks every response for errors (a response with errors counts as a failure, not as a latency). The list
+is timed apart for its first page (with totalCount, a COUNT over the brand's scored customers) and the pages
+after it (without: a list screen shows the total once).
 
 Target (GraphQL issue): p95 ≤ 100 ms for both queries on 1M customers.
 """
@@ -34,16 +36,21 @@ sys.path.insert(0, str(ROOT))
 DB_URL = "postgres://postgres@127.0.0.1:5432/clv_bench_refresh"
 HOST, PORT = "127.0.0.1", 8765
 TARGET_P95_MS = 100.0
+# first page: the list with its totalCount (a COUNT over the brand's scored customers); list: the next pages
+KINDS = ("first page", "list", "detail")
 
 LIST_QUERY = """
 query List($after: String) {
   customers(first: 20, after: $after, orderBy: {field: CLV, direction: DESC}) {
-    totalCount
     edges { cursor node { id externalId stage rfmSegment churnProbability pPurchaseHorizon clv
                           lastOrderAt tier { name } } }
   }
 }
 """
+# the first page of the list screen also shows how many customers there are
+FIRST_PAGE_QUERY = LIST_QUERY.replace("query List(", "query FirstPage(").replace(
+    "orderBy: {field: CLV, direction: DESC}) {", "orderBy: {field: CLV, direction: DESC}) {\n    totalCount"
+)
 
 DETAIL_QUERY = """
 query Detail($id: ID!) {
@@ -144,9 +151,9 @@ class Client(threading.Thread):
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
         after = None
         for i in range(self.count):
-            kind = "list" if i % 2 == 0 else "detail"
-            if kind == "list":
-                body = {"query": LIST_QUERY, "variables": {"after": after}}
+            kind = ("list" if after else "first page") if i % 2 == 0 else "detail"
+            if kind != "detail":  # like a list screen: the total on the first page, then page on
+                body = {"query": LIST_QUERY if after else FIRST_PAGE_QUERY, "variables": {"after": after}}
             else:
                 body = {"query": DETAIL_QUERY, "variables": {"id": self.rng.choice(self.ids)}}
             clock = time.perf_counter()
@@ -163,9 +170,9 @@ class Client(threading.Thread):
                 self.results["failures"].append(f"{kind}: {response.status} {payload.get('errors')}"[:300])
                 continue
             self.results[kind].append(elapsed)
-            if kind == "list":  # page on through the brand, back to the first page now and then
+            if kind != "detail":  # page on through the brand, back to the first page now and then
                 page = payload["data"]["customers"]["edges"]
-                after = page[-1]["cursor"] if page and self.rng.random() < 0.8 else None
+                after = page[-1]["cursor"] if page and self.rng.random() < 0.9 else None
 
 
 def main() -> None:
@@ -179,8 +186,10 @@ def main() -> None:
     token, ids = setup(args.customers)
     server = start_server(args.workers)
     try:
-        results: dict[str, list] = {"list": [], "detail": [], "failures": []}
-        warm = Client(token, ids, 2 * args.workers, 0, {"list": [], "detail": [], "failures": []})
+        results: dict[str, list] = {"first page": [], "list": [], "detail": [], "failures": []}
+        warm = Client(
+            token, ids, 2 * args.workers, 0, {"first page": [], "list": [], "detail": [], "failures": []}
+        )
         warm.run()  # every worker connects and loads the schema before timing
         per_client = max(2, args.requests // args.clients)
         clients = [Client(token, ids, per_client, seed, results) for seed in range(1, args.clients + 1)]
@@ -195,10 +204,10 @@ def main() -> None:
 
     print(
         f"{args.clients} clients, {args.workers} gunicorn workers, {args.customers:,} customers, "
-        f"{len(results['list']) + len(results['detail']):,} requests in {wall:.1f} s"
+        f"{sum(len(results[k]) for k in KINDS):,} requests in {wall:.1f} s"
     )
     met = True
-    for kind in ("list", "detail"):
+    for kind in KINDS:
         values = np.array(results[kind])
         if values.size == 0:
             print(f"  {kind}: no successful requests")
@@ -207,13 +216,13 @@ def main() -> None:
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
         met &= p95 <= TARGET_P95_MS
         print(
-            f"  {kind:<7} n={values.size:>5}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  p99 {p99:7.1f} ms  "
+            f"  {kind:<10} n={values.size:>5}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  p99 {p99:7.1f} ms  "
             f"{values.size / wall:6.1f} req/s"
         )
     if results["failures"]:
         print(f"  failures: {len(results['failures'])}, e.g. {results['failures'][0]}")
         met = False
-    print(f"target p95 ≤ {TARGET_P95_MS:.0f} ms for both: {'met' if met else 'NOT met'}")
+    print(f"target p95 ≤ {TARGET_P95_MS:.0f} ms for every kind: {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -105,8 +105,13 @@ SCORE_ANNOTATIONS = {
     "score_clv": score("clv"),
     "score_median_days_to_next_purchase": score("median_days_to_next_purchase"),
     "score_survival_curve": score("survival_curve"),
-    # the tier's columns in one JSON value, so the tier costs no query of its own
-    "score_tier": JSONObject(**{f.attname: score(f"tier__{f.attname}") for f in Tier._meta.concrete_fields}),
+    # the tier's columns in one JSON value, so the tier costs no query of its own; a correlated subquery
+    # rather than a join, so the database looks it up only for the rows of the page (after sort and limit)
+    "score_tier": Subquery(
+        Tier.objects.filter(pk=OuterRef(f"{PUBLISHED_SCORE}__tier_id"))
+        .order_by()
+        .values(json=JSONObject(**{f.attname: f.attname for f in Tier._meta.concrete_fields}))[:1]
+    ),
     "score_horizon_days": _published_run("horizon_days"),
     "score_as_of": _published_run("as_of"),
     "last_order_at": last_paid_order_at(),

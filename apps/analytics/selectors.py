@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 
 from apps.analytics.features import (
     DAY,
@@ -167,6 +168,31 @@ def with_outcomes(customers: pd.DataFrame, outcomes: pd.DataFrame, *, follow_up_
 def published_run(*, brand) -> ModelRun | None:
     """The run whose scores readers see. The pickled engine (megabytes) loads only if it is used."""
     return ModelRun.objects.filter(brand=brand, status=RunStatus.PUBLISHED).defer("engine").first()
+
+
+def published_run_sql(*, brand_ids: list[int] | None) -> RawSQL:
+    """SQL for the published run(s) of these brands (None: every brand), for a join condition on a score's
+    run: `run_id = (<the brand's published run>)` with one brand, `run_id IN (<published runs>)` otherwise.
+    For one brand PostgreSQL reads the run id once (an InitPlan) and can then walk the scores' (brand, run,
+    clv/churn) indexes in order for a page sorted by a score: milliseconds at a million customers, where
+    the IN (subquery) form joins and sorts every customer (seconds). Costs no query of its own."""
+    table = ModelRun._meta.db_table
+    if brand_ids is not None and len(brand_ids) == 1:
+        return RawSQL(
+            f"SELECT id FROM {table} WHERE status = %s AND brand_id = %s",  # noqa: S608 - constant table name
+            (RunStatus.PUBLISHED.value, int(brand_ids[0])),
+        )
+    return RawSQL(
+        f"SELECT id FROM {table} WHERE status = %s",  # noqa: S608 - constant table name
+        (RunStatus.PUBLISHED.value,),
+    )
+
+
+def published_run_condition(*, brand_ids: list[int] | None, prefix: str = "scores__") -> dict:
+    """Keyword arguments of a Q that keeps a score relation (`prefix`) to the published run(s)."""
+    runs = published_run_sql(brand_ids=brand_ids)
+    single = brand_ids is not None and len(brand_ids) == 1
+    return {f"{prefix}run_id": runs} if single else {f"{prefix}run_id__in": runs}
 
 
 def published_scores(*, brand):

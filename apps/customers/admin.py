@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, Sum, Value, Window
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Rank
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -23,7 +22,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from apps.analytics.models import CustomerScore, ModelRun, RunStatus, Stage, StageChange
+from apps.analytics.models import CustomerScore, RunStatus, Stage, StageChange
+from apps.analytics.selectors import published_run_condition
 from apps.communities.models import Community, CommunityMembership
 from apps.core import charts
 from apps.core.admin import BrandScopedAdmin, scope_queryset
@@ -60,25 +60,13 @@ def may_see_pii(request, customer) -> bool:
     return user_may(request.user, customer.brand_id, PII_PERMISSION)
 
 
-def _published_run_ids() -> RawSQL:
-    # A FilteredRelation condition can hold neither a QuerySet nor a path through the score to its run;
-    # the partial unique index on published runs keeps this a tiny lookup.
-    return RawSQL(
-        f"SELECT id FROM {ModelRun._meta.db_table} WHERE status = %s",  # noqa: S608 - constant table name
-        (RunStatus.PUBLISHED.value,),
-    )
-
-
-def with_published_score(queryset):
+def with_published_score(queryset, brand_ids=None):
     """Customers with their published score's columns as score_* annotations: one LEFT JOIN (at most one
-    score per customer: one published run per brand, one score per customer and run), plus one for the tier."""
-    return queryset.alias(
-        **{
-            PUBLISHED_SCORE: FilteredRelation(
-                "scores", condition=Q(scores__brand_id=F("brand_id"), scores__run_id__in=_published_run_ids())
-            )
-        }
-    ).annotate(
+    score per customer: one published run per brand, one score per customer and run), plus one for the tier.
+    For staff of one brand the join reads that brand's published run once (selectors.published_run_sql),
+    so sorting the list by a score can use the scores' indexes."""
+    condition = Q(scores__brand_id=F("brand_id"), **published_run_condition(brand_ids=brand_ids))
+    return queryset.alias(**{PUBLISHED_SCORE: FilteredRelation("scores", condition=condition)}).annotate(
         score_stage=F(f"{PUBLISHED_SCORE}__stage"),
         score_tier_id=F(f"{PUBLISHED_SCORE}__tier_id"),
         score_tier_name=F(f"{PUBLISHED_SCORE}__tier__name"),
@@ -204,7 +192,7 @@ class ClvBandFilter(_ScoreFilter):
         # percentile = share (%) of the brand's published scores with a strictly lower CLV
         ranked = (
             scope_queryset(CustomerScore.objects.all(), request.user)
-            .filter(run_id__in=_published_run_ids())
+            .filter(**published_run_condition(brand_ids=brand_ids_for_user(request.user), prefix=""))
             .annotate(
                 percentile=(Window(Rank(), partition_by=F("brand_id"), order_by=F("clv").asc()) - 1)
                 * 100.0
@@ -358,7 +346,7 @@ class CustomerAdmin(BrandScopedAdmin):
     )
 
     def get_queryset(self, request):
-        return with_published_score(super().get_queryset(request))
+        return with_published_score(super().get_queryset(request), brand_ids_for_user(request.user))
 
     def get_list_filter(self, request):
         """The brand filter only for staff of several brands (one brand: nothing to choose, no query)."""

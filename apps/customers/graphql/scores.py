@@ -14,52 +14,32 @@ import threading
 from collections import OrderedDict
 
 from django.db.models import F, FilteredRelation, OuterRef, Q, Subquery
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import JSONObject
 
 from apps.analytics.models import ModelRun, RunStatus
+from apps.analytics.selectors import published_run_condition
 from apps.loyalty.models import Tier
 from apps.orders.models import Order, OrderStatus
 
 PUBLISHED_SCORE = "published_score"
 
 
-def published_runs(info=None, *, brand_ids=None) -> RawSQL:
-    """SQL for the published run(s) a customer's score must belong to, for the caller's brands (or
-    `brand_ids`): `run_id = (<the brand's published run>)` for one brand, `run_id IN (<published runs>)`
-    otherwise. For one brand PostgreSQL reads the run id once (an InitPlan) and then walks the scores'
-    (brand, run, clv/churn) indexes in order for a page sorted by a score: milliseconds at a million
-    customers, where the IN (subquery) form joins and sorts every customer (seconds). No extra query."""
+def brand_ids_of_caller(info=None, *, brand_ids=None) -> list[int] | None:
+    """The caller's brand ids (None: every brand), or `brand_ids` when given."""
     if info is not None and brand_ids is None:
         from apps.core.graphql.permissions import caller_brand_ids
 
-        brand_ids = caller_brand_ids(info)
-    table = ModelRun._meta.db_table
-    if brand_ids is not None and len(brand_ids) == 1:
-        return RawSQL(
-            f"SELECT id FROM {table} WHERE status = %s AND brand_id = %s",  # noqa: S608 - constant table name
-            (RunStatus.PUBLISHED.value, int(brand_ids[0])),
-        )
-    return RawSQL(
-        f"SELECT id FROM {table} WHERE status = %s",  # noqa: S608 - constant table name
-        (RunStatus.PUBLISHED.value,),
-    )
+        return caller_brand_ids(info)
+    return brand_ids
 
 
-def with_published_score(queryset, runs: RawSQL):
-    """Customers with the `published_score` relation (their score in the published run: see published_runs)
-    available to filters, orderings and annotations. A brand has at most one published run."""
+def with_published_score(queryset, brand_ids: list[int] | None):
+    """Customers with the `published_score` relation (their score in their brand's published run, read as
+    selectors.published_run_sql says) available to filters, orderings and annotations."""
     if PUBLISHED_SCORE in queryset.query._filtered_relations:
         return queryset
-    single = "brand_id = %s" in runs.sql
-    run_condition = {"scores__run_id": runs} if single else {"scores__run_id__in": runs}
-    return queryset.alias(
-        **{
-            PUBLISHED_SCORE: FilteredRelation(
-                "scores", condition=Q(scores__brand_id=F("brand_id"), **run_condition)
-            )
-        }
-    )
+    condition = Q(scores__brand_id=F("brand_id"), **published_run_condition(brand_ids=brand_ids))
+    return queryset.alias(**{PUBLISHED_SCORE: FilteredRelation("scores", condition=condition)})
 
 
 def score(column: str) -> F:
@@ -128,9 +108,7 @@ def score_value(customer, key: str):
     from apps.customers.models import Customer
 
     row = (
-        with_published_score(
-            Customer.objects.filter(pk=customer.pk), published_runs(brand_ids=[customer.brand_id])
-        )
+        with_published_score(Customer.objects.filter(pk=customer.pk), [customer.brand_id])
         .annotate(**SCORE_ANNOTATIONS)
         .values(*SCORE_ANNOTATIONS)
         .first()

@@ -276,7 +276,7 @@ class CustomerType(BrandScopedType, relay.Node):
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):
         queryset = scores.with_published_score(
-            super().get_queryset(queryset, info, **kwargs), scores.published_runs(info)
+            super().get_queryset(queryset, info, **kwargs), scores.brand_ids_of_caller(info)
         )
         if not queryset.query.order_by:
             queryset = queryset.order_by("brand_id", "external_id")

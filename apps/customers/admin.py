@@ -82,11 +82,16 @@ def _catalog(request) -> dict[str, list[tuple[str, str]]]:
     if cached is not None:
         return cached
     several = brand_ids_for_user(request.user) is None or len(brand_ids_for_user(request.user)) > 1
-    tiers = scope_queryset(Tier.objects.all(), request.user).values_list(
-        Value("tier"), "pk", "name", "brand__name", "rank"
+    # no ORDER BY in the parts of the UNION (SQLite refuses it); sorted in Python below
+    tiers = (
+        scope_queryset(Tier.objects.all(), request.user)
+        .order_by()
+        .values_list(Value("tier"), "pk", "name", "brand__name", "rank")
     )
-    communities = scope_queryset(Community.objects.all(), request.user).values_list(
-        Value("community"), "pk", "name", "brand__name", Value(0)
+    communities = (
+        scope_queryset(Community.objects.all(), request.user)
+        .order_by()
+        .values_list(Value("community"), "pk", "name", "brand__name", Value(0))
     )
     rows = sorted(tiers.union(communities, all=True), key=lambda r: (r[0], r[3], r[4], r[2], r[1]))
     catalog: dict[str, list[tuple[str, str]]] = {"tier": [], "community": []}

@@ -161,44 +161,60 @@ def _given(items: Iterable[Mapping[str, object]]) -> list[dict[str, object]]:
     return [dict(item) for item in items]
 
 
+def _keyed_ingest(
+    *,
+    brand: Brand,
+    items: Sequence[Mapping[str, object]],
+    importer: Importer,
+    key: Callable[[Mapping[str, object]], object],
+    column: str,
+    duplicate: str,
+    checks: Callable[[list[dict[str, object]]], list[ItemError]] | None = None,
+) -> BatchResult:
+    """The path of customers, streams and views: the size limit, one item per `key` (a second one is reported
+    with `duplicate` on `column`), any further `checks`, then the importer on the columns each item gives."""
+    if too_many := too_many_items(len(items)):
+        return too_many
+    items = _given(items)
+    if not items:
+        return BatchResult()
+    errors = _duplicates(items, key, column, duplicate)
+    if checks is not None:
+        errors += checks(items)
+    rows = [BatchRow(i, item) for i, item in enumerate(items)]
+    return _run(
+        importer=importer, brand=brand, rows=_without(rows, errors), errors=errors, grouped=True, name="items"
+    )
+
+
 def customers_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> BatchResult:
     """Create or update customers by customer_id. Columns an item leaves out keep their stored values.
     Customers whose personal data was erased cannot be written again."""
     from apps.customers.importers import customers_import
     from apps.customers.models import Customer
 
-    if too_many := too_many_items(len(items)):
-        return too_many
-    items = _given(items)
-    if not items:
-        return BatchResult()
-    errors = _duplicates(
-        items,
-        lambda item: _text(item.get("customer_id")),
-        "customer_id",
-        _("the same customer appears in item %(index)d"),
-    )
-    ids = {_text(item.get("customer_id")) for item in items} - {None}
-    erased = set(
-        Customer.objects.filter(brand=brand, external_id__in=ids, erased_at__isnull=False).values_list(
-            "external_id", flat=True
+    def not_erased(items: list[dict[str, object]]) -> list[ItemError]:
+        ids = {_text(item.get("customer_id")) for item in items} - {None}
+        erased = set(
+            Customer.objects.filter(brand=brand, external_id__in=ids, erased_at__isnull=False).values_list(
+                "external_id", flat=True
+            )
         )
-    )
-    if erased:
         message = _("this customer's personal data was erased; it cannot be written again")
-        errors += [
+        return [
             ItemError(i, "customer_id", message)
             for i, item in enumerate(items)
             if _text(item.get("customer_id")) in erased
         ]
-    rows = [BatchRow(i, item) for i, item in enumerate(items)]
-    return _run(
-        importer=customers_import,
+
+    return _keyed_ingest(
         brand=brand,
-        rows=_without(rows, errors),
-        errors=errors,
-        grouped=True,
-        name="items",
+        items=items,
+        importer=customers_import,
+        key=lambda item: _text(item.get("customer_id")),
+        column="customer_id",
+        duplicate=_("the same customer appears in item %(index)d"),
+        checks=not_erased,
     )
 
 
@@ -206,25 +222,13 @@ def streams_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> Ba
     """Create or update live streams by stream_id. Columns an item leaves out keep their stored values."""
     from apps.streams.importers import streams_import
 
-    if too_many := too_many_items(len(items)):
-        return too_many
-    items = _given(items)
-    if not items:
-        return BatchResult()
-    errors = _duplicates(
-        items,
-        lambda item: _text(item.get("stream_id")),
-        "stream_id",
-        _("the same stream appears in item %(index)d"),
-    )
-    rows = [BatchRow(i, item) for i, item in enumerate(items)]
-    return _run(
-        importer=streams_import,
+    return _keyed_ingest(
         brand=brand,
-        rows=_without(rows, errors),
-        errors=errors,
-        grouped=True,
-        name="items",
+        items=items,
+        importer=streams_import,
+        key=lambda item: _text(item.get("stream_id")),
+        column="stream_id",
+        duplicate=_("the same stream appears in item %(index)d"),
     )
 
 
@@ -233,27 +237,17 @@ def stream_views_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) 
     created. Columns an item leaves out keep their stored values."""
     from apps.streams.importers import stream_views_import
 
-    if too_many := too_many_items(len(items)):
-        return too_many
-    items = _given(items)
-    if not items:
-        return BatchResult()
-
     def key(item):
         stream, customer = _text(item.get("stream_id")), _text(item.get("customer_id"))
         return None if stream is None or customer is None else (stream, customer)
 
-    errors = _duplicates(
-        items, key, "customer_id", _("the same live stream and customer appear in item %(index)d")
-    )
-    rows = [BatchRow(i, item) for i, item in enumerate(items)]
-    return _run(
-        importer=stream_views_import,
+    return _keyed_ingest(
         brand=brand,
-        rows=_without(rows, errors),
-        errors=errors,
-        grouped=True,
-        name="items",
+        items=items,
+        importer=stream_views_import,
+        key=key,
+        column="customer_id",
+        duplicate=_("the same live stream and customer appear in item %(index)d"),
     )
 
 

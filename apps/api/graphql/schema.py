@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import strawberry
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.types import Info
@@ -38,12 +39,17 @@ class Query:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
-        description="Create an API token of a brand with a role (brand managers only). The response holds the "
-        "token itself, which is not stored and never shown again."
+        description="Create an API token of a brand with a role (brand managers signed in as staff; a token "
+        "cannot create tokens). The response holds the token itself, which is not stored and never shown again."
     )
     def create_api_token(
         self, info: Info, brand: relay.GlobalID, role: str, name: str = ""
     ) -> CreateApiTokenPayload:
+        signed_in_user_or_deny(info)
+        if _db_user(info) is None:  # a leaked token must not be able to mint new ones
+            raise PermissionDenied(
+                gettext("API tokens are created by a brand manager signed in as staff, not by another token.")
+            )
         managed = brand_for(info, brand, "manager")
         token, plaintext = api_token_create(brand=managed, role=role, name=name, created_by=_db_user(info))
         return CreateApiTokenPayload(token=token, plaintext=plaintext)

@@ -114,6 +114,17 @@ class Customer(BrandOwnedModel):
     def masked_phone(self) -> str:
         return mask_phone(self.phone)
 
+    @property
+    def masked_display_name(self) -> str:
+        return mask_name(self.display_name)
+
+
+def mask_name(name: str) -> str:
+    """张** style: the first character, then one * per further character (a name is personal data)."""
+    if not name:
+        return ""
+    return name[0] + "*" * (len(name) - 1)
+
 
 def mask_phone(phone: str) -> str:
     """138****5678 style: keep the first 3 and last 4 digits when long enough."""

@@ -77,10 +77,21 @@ def test_filter_by_community_acquisition_stream_and_search(world, ids):  # noqa:
     assert ids({"acquisitionStream": gid("Stream", world.s["launch"].pk)}) == ["A-001"]
     assert ids({"acquisitionStream": gid("Stream", world.r["stream"].pk)}) == []
     assert ids({"search": "a-002"}) == ["A-002"]  # external id, any case
-    assert ids({"search": "  wang "}) == ["A-001"]  # part of the name
+    assert ids({"search": "  wang "}) == []  # a viewer may not find customers by name (personal data)
     assert ids({"search": "A-00"}) == []  # external ids match whole
     assert ids({"search": "Rita"}) == []  # another brand's customer
     assert ids({"search": ""}) == ["A-001", "A-002", "A-003"]
+
+
+def test_managers_search_by_part_of_the_name_and_see_it(world, as_role):  # noqa: F811
+    query = """query($filter: CustomerFilter) { customers(filter: $filter) {
+      edges { node { externalId displayName } } } }"""
+    manager = data(gql(as_role("manager"), query, {"filter": {"search": "  wang "}}))["customers"]["edges"]
+    assert [e["node"]["externalId"] for e in manager] == ["A-001"]
+    assert "*" not in manager[0]["node"]["displayName"]
+    viewer = data(gql(as_role("viewer"), query, {"filter": {"search": "A-001"}}))["customers"]["edges"]
+    name = viewer[0]["node"]["displayName"]
+    assert name == manager[0]["node"]["displayName"][0] + "*" * (len(name) - 1)
 
 
 def test_filter_by_last_order_between_days_in_the_brand_time_zone(ids):

@@ -12,7 +12,7 @@ from strawberry import relay
 from apps.analytics.graphql.types import Stage
 from apps.brands.models import Brand
 from apps.communities.models import CommunityMembership
-from apps.core.graphql.permissions import caller_brand_ids
+from apps.core.graphql.permissions import caller_brand_ids, request_user
 from apps.core.graphql.relay import (
     DateRange,
     DecimalRange,
@@ -24,6 +24,7 @@ from apps.core.graphql.relay import (
     range_bounds,
     search_text,
 )
+from apps.core.scoping import user_may
 from apps.customers.graphql import scores
 from apps.loyalty.models import RFM_SEGMENT_LABELS
 
@@ -153,8 +154,22 @@ def customers_filter(queryset, value: CustomerFilter | None, info):
         queryset = queryset.filter(acquisition_stream_id=stream_id)
     text = search_text(value.search)
     if text:
-        queryset = queryset.filter(Q(external_id__iexact=text) | Q(display_name__icontains=text))
+        # by name only within the brands where the caller may see names (personal data)
+        named = Q(display_name__icontains=text)
+        pii_brands = _brands_with_pii(info)
+        if pii_brands is not None:
+            named &= Q(brand_id__in=pii_brands)
+        queryset = queryset.filter(Q(external_id__iexact=text) | named)
     return queryset
+
+
+def _brands_with_pii(info) -> list[int] | None:
+    """The caller's brands whose personal data they may see (None: every brand, a superuser)."""
+    user = request_user(info)
+    ids = caller_brand_ids(info)
+    if ids is None:
+        return None
+    return [brand_id for brand_id in ids if user_may(user, brand_id, "customers.view_customer_pii")]
 
 
 def customers_order(queryset, value: CustomerOrder | None):

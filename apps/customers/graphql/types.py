@@ -97,7 +97,6 @@ def _score_field(key: str, description: str, **extra):
 )
 class CustomerType(BrandScopedType, relay.Node):
     external_id: strawberry.auto
-    display_name: strawberry.auto
     gender: str = strawberry_django.field(description="female, male or unknown.")
     age_band: strawberry.auto
     province: strawberry.auto
@@ -119,6 +118,15 @@ class CustomerType(BrandScopedType, relay.Node):
         return self.acquisition_stream
 
     # -- personal data ------------------------------------------------------------------------------------
+    @strawberry_django.field(
+        only=["display_name", "brand_id"],
+        description="The name; masked (张**) unless the caller may see personal data.",
+    )
+    def display_name(self, info: Info) -> str:
+        if user_may(request_user(info), self.brand_id, PII_PERMISSION):
+            return self.display_name
+        return self.masked_display_name
+
     @strawberry_django.field(
         only=["phone", "brand_id"],
         description="The phone number; masked (138****5678) unless the caller may see personal data.",

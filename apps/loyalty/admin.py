@@ -379,6 +379,12 @@ class BenefitGrantAdmin(AuditedDeletesMixin, AuditedWritesMixin, BrandScopedAdmi
     )
     actions = ("revoke_selected",)
 
+    def has_add_permission(self, request):
+        # Grants are made where the grant rules apply (archived benefits, tier quotas, opt-outs): the "Grant a
+        # benefit" action on the customer list and the grantBenefit mutation, both through
+        # services.benefit_grant. Here staff see, correct (e.g. record a redemption) and revoke them.
+        return False
+
     @admin.action(description=_("Revoke selected grants"))
     def revoke_selected(self, request, queryset):
         grants = list(queryset)

@@ -79,6 +79,10 @@ class ModelRunAdmin(ReadOnlyAdmin):
     """Runs are read-only; their page shows the metrics, data sufficiency and hazard ratios as tables, and
     analysts and managers get a "Refresh now" button (apps.analytics.admin_views.refresh_now)."""
 
+    def get_queryset(self, request):
+        # the pickled engine (megabytes a run) is never shown
+        return super().get_queryset(request).defer("engine")
+
     list_display = (
         "id",
         "kind",

@@ -337,7 +337,7 @@ class CustomerAdmin(BrandScopedAdmin):
     autocomplete_fields = ("acquisition_stream",)
     # Counting a million rows twice per page is wasteful; one count for the filtered list is enough.
     show_full_result_count = False
-    readonly_fields = ("phone_masked", "created_at", "updated_at", "erased_at")
+    readonly_fields = ("phone_masked", "display_name_masked", "created_at", "updated_at", "erased_at")
     actions = ("erase_personal_data", "grant_benefit", "revoke_open_grants")
     fieldsets = (
         (None, {"fields": ("brand", "external_id", "display_name", "phone")}),
@@ -608,6 +608,17 @@ class CustomerAdmin(BrandScopedAdmin):
     def phone_masked(self, obj):
         return obj.masked_phone or "—"
 
+    def get_search_fields(self, request):
+        """By name only for staff who may see names (personal data) in every brand they belong to."""
+        ids = brand_ids_for_user(request.user)
+        if ids is None or all(user_may(request.user, brand_id, PII_PERMISSION) for brand_id in ids):
+            return self.search_fields
+        return tuple(field for field in self.search_fields if field != "display_name")
+
+    @admin.display(description=_("display name"))
+    def display_name_masked(self, obj):
+        return obj.masked_display_name or "—"
+
     def get_list_display(self, request):
         """The phone column is masked unless the user's role in the row's brand may see personal data."""
 
@@ -628,14 +639,15 @@ class CustomerAdmin(BrandScopedAdmin):
             return fieldsets
         masked = []
         for name, options in fieldsets:
-            fields = tuple("phone_masked" if field == "phone" else field for field in options["fields"])
+            swap = {"phone": "phone_masked", "display_name": "display_name_masked"}
+            fields = tuple(swap.get(field, field) for field in options["fields"])
             masked.append((name, {**options, "fields": fields}))
         return masked
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and not may_see_pii(request, obj) and "phone" not in fields:
-            fields.append("phone")
+        if obj is not None and not may_see_pii(request, obj):
+            fields += [f for f in ("phone", "display_name") if f not in fields]
         return fields
 
     # --- customer 360 ---------------------------------------------------------------------------------------
@@ -691,9 +703,11 @@ def customer_360_context(request, customer) -> dict:
     own = {"brand_id": brand_id, "customer_id": customer.pk}
     now = timezone.now()
 
+    pii = may_see_pii(request, customer)
     phone = "—"
     if customer.phone:
-        phone = customer.phone if may_see_pii(request, customer) else customer.masked_phone
+        phone = customer.phone if pii else customer.masked_phone
+    display_name = (customer.display_name if pii else customer.masked_display_name) or "—"
 
     orders = Order.objects.filter(**own)
     order_totals = orders.filter(status=OrderStatus.PAID).aggregate(n=Count("pk"), total=Sum("total_amount"))
@@ -710,6 +724,7 @@ def customer_360_context(request, customer) -> dict:
     return {
         "customer": customer,
         "phone": phone,
+        "display_name": display_name,
         "pii_visible": may_see_pii(request, customer),
         "published": published,
         "survival_chart": survival_chart(published),
@@ -739,7 +754,7 @@ def customer_360_context(request, customer) -> dict:
         "memberships": list(
             CommunityMembership.objects.filter(**own)
             .select_related("community")
-            .order_by("-joined_at", "-pk")
+            .order_by("-joined_at", "-pk")[:HISTORY_ROWS]
         ),
         "grants": [
             (grant, _grant_status(grant, now))

@@ -62,7 +62,9 @@ class ApiTokenAdmin(BrandScopedAdmin):
             super().save_model(request, obj, form, change)
             return
         self.check_may_write(request, obj, "add")
-        token, plaintext = api_token_create(brand=obj.brand, role=obj.role, name=obj.name, created_by=request.user)
+        token, plaintext = api_token_create(
+            brand=obj.brand, role=obj.role, name=obj.name, created_by=request.user
+        )
         obj.pk, obj.key_prefix, obj.created_by = token.pk, token.key_prefix, token.created_by
         obj.created_at, obj.updated_at = token.created_at, token.updated_at
         obj._state.adding = False

@@ -22,7 +22,10 @@ class ApiToken(TimeStampedModel):
 
     brand = brand_field()
     name = models.CharField(
-        _("name"), max_length=100, blank=True, help_text=_("What the token is for, e.g. the app that uses it.")
+        _("name"),
+        max_length=100,
+        blank=True,
+        help_text=_("What the token is for, e.g. the app that uses it."),
     )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
     key_prefix = models.CharField(
@@ -60,8 +63,12 @@ class ApiToken(TimeStampedModel):
         ordering = ["brand", "-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["key_hash"], name="apitoken_unique_key_hash"),
-            models.CheckConstraint(condition=Q(role__in=["viewer", "analyst", "manager"]), name="apitoken_role_valid"),
-            models.CheckConstraint(condition=Q(key_hash__regex=r"^[0-9a-f]{64}$"), name="apitoken_key_hash_sha256"),
+            models.CheckConstraint(
+                condition=Q(role__in=["viewer", "analyst", "manager"]), name="apitoken_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(key_hash__regex=r"^[0-9a-f]{64}$"), name="apitoken_key_hash_sha256"
+            ),
         ]
         indexes = [models.Index(fields=["brand", "created_at"], name="apitoken_brand_created")]
 

@@ -86,8 +86,8 @@ def api_token_authenticate(plaintext: str | None) -> ApiToken | None:
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         stale = now - LAST_USED_RESOLUTION
         # Conditional, so that concurrent requests of the same minute write once.
-        ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=token.pk).update(
-            last_used_at=now
-        )
+        ApiToken.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=token.pk
+        ).update(last_used_at=now)
         token.last_used_at = now
     return token

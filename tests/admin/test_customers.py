@@ -48,7 +48,9 @@ def test_phone_is_not_searchable(login, acme, acme_viewer):
     assert response.context["cl"].result_count == 0
 
 
-def test_search_by_external_id_and_by_name_only_with_the_pii_permission(login, acme, acme_viewer, acme_manager):
+def test_search_by_external_id_and_by_name_only_with_the_pii_permission(
+    login, acme, acme_viewer, acme_manager
+):
     name = acme[Customer].display_name
     viewer = login(acme_viewer)
     assert viewer.get(changelist_url(Customer), {"q": "acme-C1"}).context["cl"].result_count == 1

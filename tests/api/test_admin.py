@@ -30,7 +30,12 @@ def test_manager_creates_a_token_and_sees_it_once(client, manager, brand):
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     token = ApiToken.objects.get()
-    assert (token.brand, token.role, token.name, token.created_by) == (brand, "analyst", "mobile app", manager)
+    assert (token.brand, token.role, token.name, token.created_by) == (
+        brand,
+        "analyst",
+        "mobile app",
+        manager,
+    )
     plaintext = re.search(r'<code id="api-token">([^<]+)</code>', response.content.decode()).group(1)
     assert api_token_authenticate(plaintext) == token
     assert token.key_hash not in response.content.decode()
@@ -72,7 +77,9 @@ def test_revoke_action_revokes_through_the_service(client, manager, brand, acme_
     token, plaintext = acme_token
     other, _ = api_token_create(brand=brand, role="analyst")
     client = signed_in(client, manager)
-    response = client.post(CHANGELIST, {"action": "revoke_tokens", "_selected_action": [token.pk]}, follow=True)
+    response = client.post(
+        CHANGELIST, {"action": "revoke_tokens", "_selected_action": [token.pk]}, follow=True
+    )
     assert "Revoked 1 API token." in response.content.decode()
     token.refresh_from_db()
     other.refresh_from_db()
@@ -122,5 +129,8 @@ def test_manager_of_one_brand_and_viewer_of_another_sees_only_the_managed_tokens
     # and may not create one for the brand they only view
     response = client.post(ADD, {"brand": other_brand.pk, "name": "x", "role": "viewer"})
     assert response.status_code == 200
-    assert "Your role in Rival Apparel does not allow adding or changing API tokens." in response.content.decode()
+    assert (
+        "Your role in Rival Apparel does not allow adding or changing API tokens."
+        in response.content.decode()
+    )
     assert not ApiToken.objects.filter(brand=other_brand, name="x").exists()

@@ -22,7 +22,12 @@ def test_create_returns_the_token_once_and_stores_only_its_hash(brand, manager):
     assert re.fullmatch(r"clv_[0-9a-f]{8}_[A-Za-z0-9_-]{43}", plaintext)
     assert plaintext.startswith(f"clv_{token.key_prefix}_")
     row = ApiToken.objects.get(pk=token.pk)
-    assert (row.brand_id, row.role, row.name, row.created_by_id) == (brand.pk, "analyst", "mobile app", manager.pk)
+    assert (row.brand_id, row.role, row.name, row.created_by_id) == (
+        brand.pk,
+        "analyst",
+        "mobile app",
+        manager.pk,
+    )
     assert row.key_hash == hashlib.sha256(plaintext.encode()).hexdigest()
     assert row.revoked_at is None and row.last_used_at is None
     # the secret part appears in no column of the row
@@ -114,11 +119,18 @@ def test_last_used_is_written_at_most_once_a_minute(acme_token):
     assert ApiToken.objects.get(pk=token.pk).last_used_at > first_use - timedelta(seconds=1)
 
 
-def test_principal_is_a_user_of_exactly_the_tokens_brand_with_its_role(brand, other_brand, django_assert_num_queries):
+def test_principal_is_a_user_of_exactly_the_tokens_brand_with_its_role(
+    brand, other_brand, django_assert_num_queries
+):
     token, _plaintext = api_token_create(brand=brand, role="analyst", name="bi")
     principal = TokenPrincipal(token)
     assert (principal.is_authenticated, principal.is_active, principal.is_anonymous) == (True, True, False)
-    assert (principal.is_staff, principal.is_superuser, principal.pk, principal.id) == (False, False, None, None)
+    assert (principal.is_staff, principal.is_superuser, principal.pk, principal.id) == (
+        False,
+        False,
+        None,
+        None,
+    )
     assert principal.username == f"api-token:{token.key_prefix}" == str(principal)
     with django_assert_num_queries(0):
         assert brand_ids_for_user(principal) == [brand.pk]

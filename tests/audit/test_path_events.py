@@ -1,7 +1,6 @@
 """Changes made in the admin (forms, inlines, actions, deletes) and over GraphQL (session or API token) are
 recorded with the staff user or the token as the actor."""
 
-
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -116,7 +115,9 @@ def test_admin_actions_and_deletes_are_recorded(login, acme_manager, brand):
     ]
 
 
-def test_links_added_on_their_own_admin_page_are_recorded_and_grants_are_not_added_there(login, acme_manager, brand):
+def test_links_added_on_their_own_admin_page_are_recorded_and_grants_are_not_added_there(
+    login, acme_manager, brand
+):
     tier = TierFactory(brand=brand, code="gold")
     benefit = BenefitFactory(brand=brand, code="ship")
     customer = CustomerFactory(brand=brand)

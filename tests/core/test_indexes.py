@@ -11,8 +11,7 @@ from apps.core.models import BrandOwnedModel
 pytestmark = pytest.mark.django_db
 
 # Known violations, reported to their owners. strict: once fixed, the xfail fails and the entry must go.
-KNOWN_VIOLATIONS = {
-}
+KNOWN_VIOLATIONS = {}
 
 BRAND_OWNED_TABLES = sorted(
     model._meta.db_table

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
@@ -334,20 +333,10 @@ def refresh_now(model_admin, request):
     if role_for(request.user, brand.pk) not in REFRESH_ROLES:
         raise PermissionDenied(_("Refreshing scores needs the analyst or manager role in this brand."))
 
-    from apps.analytics.services import RefreshSkipped, scores_refresh
+    from apps.analytics.services import RefreshSkipped, scores_refresh_request
 
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        from apps.analytics.tasks import refresh_scores_task
-
-        refresh_scores_task.delay(brand.pk)
-        messages.info(
-            request,
-            _("The refresh of %(brand)s was queued; its run appears here when a worker starts it.")
-            % {"brand": brand.name},
-        )
-        return _back(request, changelist)
     try:
-        run = scores_refresh(brand=brand, triggered_by=f"admin:{request.user.get_username()}"[:100])
+        run = scores_refresh_request(brand=brand, triggered_by=f"admin:{request.user.get_username()}")
     except RefreshSkipped as exc:
         messages.warning(request, str(exc))
         return _back(request, changelist)
@@ -357,6 +346,13 @@ def refresh_now(model_admin, request):
             request,
             _("The refresh of %(brand)s failed (%(error)s); the failed run shows the reason.")
             % {"brand": brand.name, "error": type(exc).__name__},
+        )
+        return _back(request, changelist)
+    if run is None:
+        messages.info(
+            request,
+            _("The refresh of %(brand)s was queued; its run appears here when a worker starts it.")
+            % {"brand": brand.name},
         )
         return _back(request, changelist)
     if run.status == RunStatus.PUBLISHED:

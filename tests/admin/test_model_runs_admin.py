@@ -280,7 +280,7 @@ def test_refresh_with_a_broker_queues_the_task(login, brand, acme_analyst, setti
     client = login(acme_analyst)
     response = client.post(REFRESH, {"brand": brand.pk})
     assert response.status_code == 302
-    assert queued == [(brand.pk,)]
+    assert queued == [(brand.pk, None, None)]  # today, the brand's horizon
     assert "was queued" in client.get(LIST).content.decode()
     assert not ModelRun.objects.filter(brand=brand).exists()
 

@@ -15,8 +15,6 @@ from datetime import date
 from typing import Annotated
 
 import strawberry
-from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.types import Info
@@ -377,24 +375,18 @@ class Mutation:
         as_of: date | None = None,
         horizon_days: int | None = None,
     ) -> RefreshScoresPayload:
-        from apps.analytics.services import RefreshSkipped, scores_refresh
+        from apps.analytics.services import RefreshSkipped, scores_refresh_request
 
         owner = brand_for(info, brand, ANALYST)
-        today = timezone.now().astimezone(owner.tzinfo).date()
-        if as_of is not None and as_of > today:
-            raise ClientError(gettext("asOf: the date cannot be in the future."))
-        if horizon_days is not None and not 7 <= horizon_days <= 365:
-            raise ClientError(gettext("horizonDays: between 7 and 365 days."))
         user = info.context.request.user
         who = f"graphql:{getattr(user, 'username', '') or getattr(user, 'pk', '')}"
-        if not settings.CELERY_TASK_ALWAYS_EAGER:
-            from apps.analytics.tasks import refresh_scores_task
-
-            refresh_scores_task.delay(owner.pk, as_of.isoformat() if as_of else None, horizon_days)
-            return RefreshScoresPayload(run=None, queued=True)
         with client_errors():
             try:
-                run = scores_refresh(brand=owner, as_of=as_of, horizon_days=horizon_days, triggered_by=who)
+                run = scores_refresh_request(
+                    brand=owner, as_of=as_of, horizon_days=horizon_days, triggered_by=who
+                )
             except RefreshSkipped as exc:
                 raise ClientError(str(exc)) from None
+        if run is None:
+            return RefreshScoresPayload(run=None, queued=True)
         return RefreshScoresPayload(run=run, queued=False)

@@ -136,7 +136,7 @@ class ModelRunAdmin(ReadOnlyAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, object_id)  # another brand's run: Http404
-        may_refresh = admin_views.role_for(request.user, run.brand_id) in admin_views.REFRESH_ROLES
+        may_refresh = admin_views.may_refresh(request.user, run.brand_id)
         extra_context = {
             **(extra_context or {}),
             **admin_views.run_report(run),

@@ -22,12 +22,11 @@ from apps.analytics import selectors
 from apps.analytics.models import Estimator, RunStatus, ScoringConfig, Stage
 from apps.brands.models import Brand
 from apps.core.charts import number, percent
-from apps.core.scoping import brand_ids_for_user, role_for
+from apps.core.scoping import ROLE_RANK, brand_ids_for_user, brand_ids_with_role, role_for
 
 logger = logging.getLogger(__name__)
 
 # Roles that may refresh a brand's scores (viewer < analyst < manager); superusers may too.
-REFRESH_ROLES = ("analyst", "manager", "superuser")
 LOW_C_INDEX = 0.6  # below this the holdout ranking is flagged as barely better than chance
 
 MODELS = [
@@ -296,13 +295,16 @@ def run_report(run) -> dict:
 # --- Refresh now --------------------------------------------------------------------------------------------
 
 
+def may_refresh(user, brand_id: int) -> bool:
+    """Analysts and managers of the brand (and superusers) may refresh its scores."""
+    return ROLE_RANK.get(role_for(user, brand_id), 0) >= ROLE_RANK["analyst"]
+
+
 def refreshable_brands(user) -> list[Brand]:
     """Brands whose scores the user may refresh: analyst or manager there (superusers: every brand)."""
-    ids = brand_ids_for_user(user)
-    brands = (
-        Brand.objects.order_by("name") if ids is None else Brand.objects.filter(pk__in=ids).order_by("name")
-    )
-    return [b for b in brands if role_for(user, b.pk) in REFRESH_ROLES]
+    ids = brand_ids_with_role(user, "analyst")
+    brands = Brand.objects.order_by("name")
+    return list(brands if ids is None else brands.filter(pk__in=ids))
 
 
 def _back(request, fallback: str) -> HttpResponseRedirect:
@@ -330,7 +332,7 @@ def refresh_now(model_admin, request):
     brand = Brand.objects.filter(pk=int(raw)).first()
     if brand is None or (ids is not None and brand.pk not in ids):
         raise Http404(_("This object does not exist or belongs to another brand."))
-    if role_for(request.user, brand.pk) not in REFRESH_ROLES:
+    if not may_refresh(request.user, brand.pk):
         raise PermissionDenied(_("Refreshing scores needs the analyst or manager role in this brand."))
 
     from apps.analytics.services import RefreshSkipped, scores_refresh_request

@@ -29,7 +29,7 @@ from django_celery_beat.models import (
 )
 
 from apps.analytics import schedules
-from apps.core.scoping import brand_ids_for_user, role_for
+from apps.core.scoping import brand_ids_with_role
 
 MANAGER = "manager"
 BRAND_CHANGE_FORM = "admin/django_celery_beat/periodictask/brand_change_form.html"
@@ -38,10 +38,7 @@ MANAGER_ACTIONS = ("enable_tasks", "disable_tasks")
 
 def managed_brand_ids(user) -> list[int] | None:
     """Brands whose periodic tasks the user may see and edit: None for superusers (all), else those they manage."""
-    ids = brand_ids_for_user(user)
-    if ids is None:
-        return None
-    return [pk for pk in ids if role_for(user, pk) == MANAGER]
+    return brand_ids_with_role(user, MANAGER)
 
 
 def _is_superuser(request) -> bool:

@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 from apps.api.models import ApiToken
 from apps.api.services import api_token_create, api_token_revoke
 from apps.core.admin import BrandScopedAdmin
-from apps.core.scoping import brand_ids_for_user, role_for
+from apps.core.scoping import brand_ids_with_role
 
 READ_ONLY_AFTER_CREATION = (
     "brand",
@@ -49,10 +49,8 @@ class ApiTokenAdmin(BrandScopedAdmin):
     def get_queryset(self, request):
         """Tokens of the brands the user manages (viewers and analysts of a brand see none of its tokens)."""
         queryset = super().get_queryset(request).select_related("brand")
-        ids = brand_ids_for_user(request.user)
-        if ids is None:
-            return queryset
-        return queryset.filter(brand_id__in=[b for b in ids if role_for(request.user, b) == "manager"])
+        ids = brand_ids_with_role(request.user, "manager")
+        return queryset if ids is None else queryset.filter(brand_id__in=ids)
 
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: the row records who created, used and revoked the token

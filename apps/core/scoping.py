@@ -29,6 +29,18 @@ def role_for(user, brand_id: int) -> str | None:
     return roles.get(brand_id)
 
 
+ROLE_RANK = {"viewer": 1, "analyst": 2, "manager": 3, "superuser": 4}
+
+
+def brand_ids_with_role(user, minimum: str) -> list[int] | None:
+    """The user's brands where their role is at least `minimum` (viewer < analyst < manager); None means
+    every brand (superuser)."""
+    ids = brand_ids_for_user(user)
+    if ids is None:
+        return None
+    return [brand_id for brand_id in ids if ROLE_RANK.get(role_for(user, brand_id), 0) >= ROLE_RANK[minimum]]
+
+
 def _memberships_load(user) -> None:
     """One query fills both per-request caches on the user object: brand ids and the role in each."""
     from apps.brands.models import Membership

@@ -11,7 +11,7 @@ from strawberry import relay
 from apps.api import models
 from apps.core.graphql.permissions import request_user
 from apps.core.graphql.scoping import BrandScopedType
-from apps.core.scoping import brand_ids_for_user, role_for
+from apps.core.scoping import brand_ids_with_role
 
 if TYPE_CHECKING:
     from apps.brands.graphql.types import BrandType
@@ -19,10 +19,7 @@ if TYPE_CHECKING:
 
 def managed_brand_ids(user) -> list[int] | None:
     """Brands whose tokens the user may see: those they manage (None: every brand, for superusers)."""
-    ids = brand_ids_for_user(user)
-    if ids is None:
-        return None
-    return [brand_id for brand_id in ids if role_for(user, brand_id) == "manager"]
+    return brand_ids_with_role(user, "manager")
 
 
 @strawberry_django.type(

@@ -10,10 +10,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext
 
-from apps.core.scoping import brand_ids_for_user, role_for
-
-# Each role may do what the roles before it may.
-ROLE_RANK = {"viewer": 1, "analyst": 2, "manager": 3, "superuser": 4}
+from apps.core.scoping import ROLE_RANK, brand_ids_for_user, role_for
 
 
 def request_user(info):

@@ -14,8 +14,8 @@ from strawberry.types import Info
 from apps.api.graphql.types import ApiTokenType, CreateApiTokenPayload
 from apps.api.models import ApiToken
 from apps.api.services import api_token_create, api_token_revoke
-from apps.core.graphql.mutations import brand_for, global_pk
-from apps.core.graphql.permissions import caller_brand_ids, request_user, require_role, signed_in_user_or_deny
+from apps.core.graphql.mutations import brand_for, scoped_get
+from apps.core.graphql.permissions import request_user, signed_in_user_or_deny
 from apps.core.graphql.relay import Connection, connection
 
 
@@ -56,14 +56,7 @@ class Mutation:
 
     @strawberry.mutation(description="Revoke an API token (brand managers only): it stops working at once.")
     def revoke_api_token(self, info: Info, id: relay.GlobalID) -> ApiTokenType:  # noqa: A002
-        signed_in_user_or_deny(info)
-        pk = global_pk(id, "ApiToken")
-        brand_ids = caller_brand_ids(info)
-        tokens = ApiToken.objects.filter(pk=pk) if pk is not None else ApiToken.objects.none()
-        if brand_ids is not None:
-            tokens = tokens.filter(brand_id__in=brand_ids)
-        token = tokens.first()
-        if token is None:
-            raise ApiToken.DoesNotExist(gettext("No such API token."))
-        require_role(info, token.brand_id, "manager")
+        token = scoped_get(
+            info, ApiToken, id, "ApiToken", not_found=gettext("No such API token."), minimum="manager"
+        )
         return api_token_revoke(token=token, by=_db_user(info))

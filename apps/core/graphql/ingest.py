@@ -8,7 +8,6 @@ commands and the admin use (apps.core.importing.batch → apps/<app>/importers.p
 from __future__ import annotations
 
 import strawberry
-from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.types import Info
@@ -22,8 +21,7 @@ from apps.core.graphql.ingest_types import (
     StreamViewIngestInput,
     input_values,
 )
-from apps.core.graphql.mutations import brand_for, global_pk
-from apps.core.graphql.permissions import caller_brand_ids, require_role, signed_in_user_or_deny
+from apps.core.graphql.mutations import brand_for, scoped_get
 from apps.core.importing import batch
 
 MANAGER = "Needs the manager role in the brand (ingest writes the brand's data)."
@@ -80,19 +78,15 @@ class Mutation:
         from apps.customers.models import Customer
         from apps.customers.services import customer_erase
 
-        signed_in_user_or_deny(info)
-        no_such = PermissionDenied(gettext("No such customer."))
-        pk = global_pk(id, "Customer")
-        if pk is None:
-            raise no_such
-        customers = Customer.objects.filter(pk=pk)
-        brand_ids = caller_brand_ids(info)
-        if brand_ids is not None:
-            customers = customers.filter(brand_id__in=brand_ids)
-        customer = customers.select_related("brand").first()
-        if customer is None:
-            raise no_such
-        require_role(info, customer.brand_id, "manager")
+        customer = scoped_get(
+            info,
+            Customer,
+            id,
+            "Customer",
+            not_found=gettext("No such customer."),
+            minimum="manager",
+            select_related=["brand"],
+        )
         customer, erased_now = customer_erase(brand=customer.brand, customer_id=customer.pk)
         return EraseCustomerPayload(
             customer_id=relay.GlobalID("Customer", str(customer.pk)),

@@ -83,13 +83,13 @@ def brand_for(info, brand, minimum: str):
     return found
 
 
-def scoped_get(
-    info, model, global_id: relay.GlobalID, type_name: str, *, not_found: str, minimum: str, **related
-):
-    """The row of a global id among the caller's brands, once the caller's role in its brand is at least
-    `minimum`. A row of another brand is "not found", exactly like a missing one."""
+def scoped_get(info, model, global_id, type_name: str, *, not_found: str, minimum: str, **related):
+    """The row of a global id (GlobalID or its text) among the caller's brands, once the caller's role in its
+    brand is at least `minimum`. A row of another brand is "not found", exactly like a missing one."""
     signed_in_user_or_deny(info)
-    pk = pk_of(global_id, type_name, not_found)
+    pk = global_pk(global_id, type_name)
+    if pk is None:
+        raise ClientError(not_found)
     queryset = model.objects.filter(pk=pk)
     ids = caller_brand_ids(info)
     if ids is not None:

@@ -164,23 +164,8 @@ def edited_rule_specs(*, tier: Tier, edited: Tier, rule_form) -> list[TierRuleSp
     specs = [spec for spec in services.tier_rules_for(brand=tier.brand) if spec.tier_id != tier.pk]
     if not edited.is_active:
         return specs
-    if rule_form is None:
-        specs.append(TierRuleSpec(tier_id=tier.pk, tier_code=edited.code, rank=edited.rank, active=False))
-        return specs
-    rule = rule_form.instance  # carries the cleaned values
-    specs.append(
-        TierRuleSpec(
-            tier_id=tier.pk,
-            tier_code=edited.code,
-            rank=edited.rank,
-            min_clv=rule.min_clv,
-            min_clv_percentile=rule.min_clv_percentile,
-            max_churn_probability=rule.max_churn_probability,
-            min_rfm_score=rule.min_rfm_score,
-            rfm_segments=tuple(rule.rfm_segments or ()),
-            active=rule.is_active,
-        )
-    )
+    # the tier form's code and rank with the rule form's cleaned values (None: the rule was removed)
+    specs.append(TierRuleSpec.of(edited, rule_form.instance if rule_form is not None else None))
     return specs
 
 

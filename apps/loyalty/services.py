@@ -87,25 +87,7 @@ def tier_rules_for(*, brand) -> list[TierRuleSpec]:
     """
     tiers = list(Tier.objects.filter(brand=brand, is_active=True).order_by("rank", "pk"))
     rules = {rule.tier_id: rule for rule in TierRule.objects.filter(brand=brand, tier__in=tiers)}
-    specs = []
-    for tier in tiers:
-        rule = rules.get(tier.pk)
-        if rule is None:
-            specs.append(TierRuleSpec(tier_id=tier.pk, tier_code=tier.code, rank=tier.rank, active=False))
-            continue
-        specs.append(
-            TierRuleSpec(
-                tier_id=tier.pk,
-                tier_code=tier.code,
-                rank=tier.rank,
-                min_clv=rule.min_clv,
-                min_clv_percentile=rule.min_clv_percentile,
-                max_churn_probability=rule.max_churn_probability,
-                min_rfm_score=rule.min_rfm_score,
-                rfm_segments=tuple(rule.rfm_segments or ()),
-                active=rule.is_active,
-            )
-        )
+    specs = [TierRuleSpec.of(tier, rules.get(tier.pk)) for tier in tiers]
     return specs
 
 

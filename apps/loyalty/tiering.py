@@ -57,6 +57,23 @@ class TierRuleSpec:
     rfm_segments: tuple[str, ...] = field(default_factory=tuple)
     active: bool = True
 
+    @classmethod
+    def of(cls, tier, rule=None) -> TierRuleSpec:
+        """The spec of a tier (anything with pk, code and rank) and its rule (None: no rule, never matches)."""
+        if rule is None:
+            return cls(tier_id=tier.pk, tier_code=tier.code, rank=tier.rank, active=False)
+        return cls(
+            tier_id=tier.pk,
+            tier_code=tier.code,
+            rank=tier.rank,
+            min_clv=rule.min_clv,
+            min_clv_percentile=rule.min_clv_percentile,
+            max_churn_probability=rule.max_churn_probability,
+            min_rfm_score=rule.min_rfm_score,
+            rfm_segments=tuple(rule.rfm_segments or ()),
+            active=rule.is_active,
+        )
+
     def __post_init__(self):
         # Decimals from the database become floats: every comparison below is on float arrays
         for name in ("min_clv", "min_clv_percentile", "max_churn_probability"):

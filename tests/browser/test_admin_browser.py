@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -35,10 +35,13 @@ def wait_for(driver, css: str, timeout: int = 20):
 
 
 def wait_for_language(driver, code: str, timeout: int = 20) -> None:
-    """Until the page that loads after a language switch is in `code` (the old page goes stale meanwhile)."""
-    WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == code
-    )
+    """Until the page that loads after a language switch is in `code`. The old page goes away meanwhile, and
+    Chromium may then report the stale node as a generic WebDriverException ("Node with given id does not
+    belong to the document") rather than StaleElementReferenceException: both mean "not yet", so the wait
+    goes on (a page that never switches still fails, with a timeout)."""
+    WebDriverWait(
+        driver, timeout, ignored_exceptions=(StaleElementReferenceException, WebDriverException)
+    ).until(lambda d: d.execute_script("return document.documentElement.lang") == code)
 
 
 def sign_in(driver, live_server, username="lin"):

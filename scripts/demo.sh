@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo on the embedded default: SQLite, eager Celery. Installs, migrates, seeds the demo brand,
+# The demo on the embedded default: the embedded PostgreSQL (.pgdata/, started on demand and stopped when
+# the last process using it exits), eager Celery. Installs, migrates, seeds the demo brand,
 # scores it (fits the churn models and publishes the scores), creates a demo staff login (printed
 # below) and serves /admin/ and /graphql/ on 127.0.0.1:8000.
 set -euo pipefail

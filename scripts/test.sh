@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# The whole test suite on real PostgreSQL (Redis for the Celery integration tests, headless Chromium for the
-# browser tests; both installed or started when missing).
+# The whole test suite on real PostgreSQL: the server at DATABASE_URL (default
+# postgres://postgres@127.0.0.1:5432/clv) when one answers there, otherwise the embedded PostgreSQL
+# (.pgdata/, no system service needed). Redis for the Celery integration tests is started when installed;
+# headless Chromium for the browser tests is installed when missing. Then ruff, the migration check, the
+# import-layer contract and pytest.
 # Usage: scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-bash scripts/services.sh
+bash scripts/redis.sh
 bash scripts/browser.sh
-export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/clv}
 export DJANGO_SETTINGS_MODULE=clvsite.settings.test
-case "$DATABASE_URL" in
+url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/clv}
+case "$url" in
   postgres://*|postgresql://*) ;;
-  *) echo "The tests need PostgreSQL; DATABASE_URL=$DATABASE_URL is not a postgres:// URL" >&2; exit 1 ;;
+  *) echo "The tests need PostgreSQL; DATABASE_URL=$url is not a postgres:// URL" >&2; exit 1 ;;
 esac
-# the database named in DATABASE_URL (pytest creates its own test_* database beside it)
-db_name=${DATABASE_URL##*/}; db_name=${db_name%%\?*}
-psql "${DATABASE_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db_name'" | grep -q 1 \
-  || psql "${DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE \"$db_name\""
+if .venv/bin/python scripts/postgres_answers.py "$url"; then
+  export DATABASE_URL=$url
+  echo "== PostgreSQL: ${url%%\?*}"
+else
+  unset DATABASE_URL
+  echo "== PostgreSQL: the embedded server (.pgdata/)"
+fi
 .venv/bin/ruff check .
 .venv/bin/python manage.py makemigrations --check --dry-run
 .venv/bin/pytest "$@"

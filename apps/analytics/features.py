@@ -6,8 +6,7 @@ time t from rows with timestamps ≤ t (≤ the cutoff), so nothing after the cu
 purchase is looked for only among purchases up to the cutoff and is otherwise censored there.
 
 One pass per source table (orders, views, memberships, grants) joins the anchors on (brand, customer) and
-aggregates per anchor. The SQL runs on PostgreSQL and on SQLite (the demo database); the few dialect
-differences (date arithmetic, epoch seconds) live in `_Dialect`.
+aggregates per anchor (PostgreSQL: window functions for the purchase sequence, FILTER for the windows).
 """
 
 from __future__ import annotations
@@ -17,10 +16,9 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.bulk import db_datetime, query_frame
+from apps.core.bulk import query_frame
 
 DAY = 86400.0
 SAMPLE_PRIME = 1_000_003
@@ -51,22 +49,8 @@ FEATURE_NAMES = list(FEATURES)
 AGE_BAND_YEARS = {"<18": 16.0, "18-24": 21.0, "25-34": 29.5, "35-44": 39.5, "45-54": 49.5, "55+": 60.0}
 
 
-class _Dialect:
-    def __init__(self, vendor: str):
-        self.pg = vendor == "postgresql"
-
-    def epoch(self, expr: str) -> str:
-        if self.pg:
-            return f"EXTRACT(EPOCH FROM {expr})::double precision"
-        return f"((julianday({expr}) - 2440587.5) * 86400.0)"
-
-    def minus_days(self, expr: str, days: int) -> str:
-        if self.pg:
-            return f"({expr} - INTERVAL '{int(days)} days')"
-        return f"datetime({expr}, '-{int(days)} days')"
-
-    def temp(self, name: str) -> str:
-        return f"CREATE TEMP TABLE {name}" if not self.pg else f"CREATE TEMP TABLE {name} ON COMMIT DROP"
+def _epoch(expr: str) -> str:
+    return f"EXTRACT(EPOCH FROM {expr})::double precision"
 
 
 @dataclass
@@ -93,9 +77,8 @@ def _frame(cursor, sql: str, params=()) -> pd.DataFrame:
 def _session_tune(cursor) -> None:
     """For this transaction only: room for the per-anchor hash aggregates and sorts in memory (not on disk),
     and no JIT compilation (it costs more than it saves on these one-pass queries)."""
-    if connection.vendor == "postgresql":
-        _run(cursor, "SET LOCAL work_mem = '256MB'")
-        _run(cursor, "SET LOCAL jit = off")
+    _run(cursor, "SET LOCAL work_mem = '256MB'")
+    _run(cursor, "SET LOCAL jit = off")
 
 
 def purchases_prepare(
@@ -112,7 +95,6 @@ def purchases_prepare(
     Built once at the latest cutoff it serves (`session=True` keeps it past the transaction, until
     purchases_drop), it also serves earlier cutoffs: numbering, previous purchase and running spend of a
     purchase do not depend on later ones, and anchors_prepare masks the next purchase beyond its cutoff."""
-    d = _Dialect(connection.vendor)
     _session_tune(cursor)
     _run(cursor, "DROP TABLE IF EXISTS _clv_purchases")
     range_sql, range_params = "", []
@@ -121,7 +103,7 @@ def purchases_prepare(
     _run(
         cursor,
         f"""
-        {"CREATE TEMP TABLE _clv_purchases" if session else d.temp("_clv_purchases")} AS
+        CREATE TEMP TABLE _clv_purchases {"" if session else "ON COMMIT DROP"} AS
         SELECT o.id AS order_id, o.customer_id, o.placed_at, o.total_amount AS amount,
                ROW_NUMBER() OVER w AS k,
                LAG(o.placed_at) OVER w AS prev_at,
@@ -134,7 +116,7 @@ def purchases_prepare(
         WINDOW w AS (PARTITION BY o.customer_id ORDER BY o.placed_at, o.id
                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         """,
-        [brand_id, db_datetime(cutoff), *range_params],
+        [brand_id, cutoff, *range_params],
     )
     cursor.execute("SELECT COUNT(*) FROM _clv_purchases")
     return int(cursor.fetchone()[0])
@@ -148,9 +130,8 @@ def anchors_prepare(cursor, spec: AnchorSpec, *, cutoff: datetime) -> int:
     """TEMP table _clv_anchors from _clv_purchases as of `cutoff` (at or before the one it was built at):
     purchases up to the cutoff, the next purchase only when it is up to the cutoff too, and the 30/90-day
     window starts precomputed."""
-    d = _Dialect(connection.vendor)
     _run(cursor, "DROP TABLE IF EXISTS _clv_anchors")
-    at = db_datetime(cutoff)
+    at = cutoff
     if spec.last_only:
         # each customer's last purchase up to the cutoff: the next one (if any) is after it
         where = "p.placed_at <= %s AND (p.next_at IS NULL OR p.next_at > %s)"
@@ -173,55 +154,49 @@ def anchors_prepare(cursor, spec: AnchorSpec, *, cutoff: datetime) -> int:
     _run(
         cursor,
         f"""
-        {d.temp("_clv_anchors")} AS
+        CREATE TEMP TABLE _clv_anchors ON COMMIT DROP AS
         SELECT p.order_id AS anchor_id, p.customer_id, p.placed_at AS t, p.k, p.amount, p.cum_amount,
                p.prev_at, CASE WHEN p.next_at <= %s THEN p.next_at END AS next_at, p.first_at,
-               {d.minus_days("p.placed_at", 30)} AS t30, {d.minus_days("p.placed_at", 90)} AS t90
+               p.placed_at - INTERVAL '30 days' AS t30, p.placed_at - INTERVAL '90 days' AS t90
         FROM _clv_purchases p WHERE {where}
         """,
         [at, *params],
     )
-    if d.pg:
-        _run(cursor, "CREATE INDEX ON _clv_anchors (customer_id)")
-        _run(cursor, "ANALYZE _clv_anchors")
+    _run(cursor, "CREATE INDEX ON _clv_anchors (customer_id)")
+    _run(cursor, "ANALYZE _clv_anchors")
     cursor.execute("SELECT COUNT(*) FROM _clv_anchors")
     return int(cursor.fetchone()[0])
 
 
 def anchor_frame(cursor, *, brand_id: int, cutoff: datetime) -> pd.DataFrame:
     """One row per anchor: timing, raw aggregates and the model covariates (see FEATURES)."""
-    d = _Dialect(connection.vendor)
-    e = d.epoch
+    e = _epoch
     sql = f"""
     WITH v AS (
         SELECT a.anchor_id,
-               SUM(CASE WHEN sv.joined_at >= a.t30 THEN 1 ELSE 0 END) AS streams_30d,
-               SUM(CASE WHEN sv.joined_at >= a.t30 THEN sv.watch_seconds ELSE 0 END) AS watch_seconds_30d,
-               SUM(CASE WHEN sv.joined_at >= a.t30 THEN sv.comments + sv.likes + sv.shares ELSE 0 END)
-                   AS interactions_30d,
-               MAX(CASE WHEN sv.joined_at >= a.t30 AND sv.comments + sv.likes + sv.shares >= 5
-                        THEN 1 ELSE 0 END) AS engaged_5plus,
+               COUNT(*) FILTER (WHERE sv.joined_at >= a.t30) AS streams_30d,
+               SUM(sv.watch_seconds) FILTER (WHERE sv.joined_at >= a.t30) AS watch_seconds_30d,
+               SUM(sv.comments + sv.likes + sv.shares) FILTER (WHERE sv.joined_at >= a.t30) AS interactions_30d,
+               BOOL_OR(sv.joined_at >= a.t30 AND sv.comments + sv.likes + sv.shares >= 5)::int AS engaged_5plus,
                COUNT(*) AS streams_90d,
-               SUM(CASE WHEN sv.comments + sv.likes + sv.shares >= 5 THEN 1 ELSE 0 END) AS streams_5plus_90d
+               COUNT(*) FILTER (WHERE sv.comments + sv.likes + sv.shares >= 5) AS streams_5plus_90d
         FROM _clv_anchors a
         JOIN streams_streamview sv
           ON sv.brand_id = %s AND sv.customer_id = a.customer_id AND sv.joined_at >= a.t90 AND sv.joined_at < a.t
         GROUP BY a.anchor_id
     ), m AS (
         SELECT a.anchor_id,
-               MAX(CASE WHEN cm.left_at IS NULL OR cm.left_at > a.t THEN 1 ELSE 0 END) AS community_member,
-               MIN(CASE WHEN cm.left_at IS NULL OR cm.left_at > a.t THEN {e("cm.joined_at")} END)
-                   AS community_since
+               BOOL_OR(cm.left_at IS NULL OR cm.left_at > a.t)::int AS community_member,
+               MIN({e("cm.joined_at")}) FILTER (WHERE cm.left_at IS NULL OR cm.left_at > a.t) AS community_since
         FROM _clv_anchors a
         JOIN communities_communitymembership cm
           ON cm.brand_id = %s AND cm.customer_id = a.customer_id AND cm.joined_at <= a.t
         GROUP BY a.anchor_id
     ), g AS (
         SELECT a.anchor_id,
-               SUM(CASE WHEN g.expires_at > a.t AND (g.revoked_at IS NULL OR g.revoked_at > a.t)
-                         AND (g.redeemed_at IS NULL OR g.redeemed_at > a.t) THEN 1 ELSE 0 END) AS benefits_held,
-               SUM(CASE WHEN g.redeemed_at IS NOT NULL AND g.redeemed_at <= a.t THEN 1 ELSE 0 END)
-                   AS benefits_redeemed
+               COUNT(*) FILTER (WHERE g.expires_at > a.t AND (g.revoked_at IS NULL OR g.revoked_at > a.t)
+                                      AND (g.redeemed_at IS NULL OR g.redeemed_at > a.t)) AS benefits_held,
+               COUNT(*) FILTER (WHERE g.redeemed_at <= a.t) AS benefits_redeemed
         FROM _clv_anchors a
         JOIN loyalty_benefitgrant g ON g.brand_id = %s AND g.customer_id = a.customer_id AND g.granted_at <= a.t
         GROUP BY a.anchor_id

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from apps.analytics import selectors
 from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, StageChange
-from apps.core.bulk import copy_rows, db_datetime, query_frame
+from apps.core.bulk import copy_rows, query_frame
 from apps.loyalty.services import tiers_refresh
 
 KEEP_PUBLISHED_RUNS = 12  # score history kept per brand
@@ -44,8 +44,8 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
             """,
             [
                 run.as_of,
-                db_datetime(now),
-                db_datetime(now),
+                now,
+                now,
                 previous.pk if previous else -1,
                 run.brand_id,
                 run.pk,

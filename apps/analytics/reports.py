@@ -59,8 +59,6 @@ def _published_run(brand) -> ModelRun | None:
 
 
 def _rows(sql: str, params) -> list[tuple]:
-    if connection.vendor != "postgresql":
-        raise ReportError(_("This report needs the PostgreSQL database."))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

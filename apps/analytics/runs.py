@@ -18,7 +18,6 @@ from apps.analytics.features import FEATURE_NAMES
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus, ScoringConfig
 from apps.analytics.survival.engine import Engine, fit_engine, predict
 from apps.analytics.survival.stages import StageRules
-from apps.core.bulk import is_postgres
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +49,7 @@ def stage_rules_for(config: ScoringConfig) -> StageRules:
 
 @contextmanager
 def brand_refresh_lock(brand):
-    """A PostgreSQL session advisory lock per brand: a second refresh of the same brand raises RefreshSkipped.
-    (SQLite, the single-process demo, has no such lock.)"""
-    if not is_postgres():
-        yield
-        return
+    """A PostgreSQL session advisory lock per brand: a second refresh of the same brand raises RefreshSkipped."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, brand.pk])
         if not cursor.fetchone()[0]:

@@ -20,7 +20,6 @@ from apps.analytics.features import (
     purchases_prepare,
 )
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus
-from apps.core.bulk import db_datetime
 
 
 def cutoff_for(brand, as_of: date) -> datetime:
@@ -75,7 +74,7 @@ def purchase_count(*, brand, cutoff: datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(*) FROM orders_order WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s",
-            [brand.pk, db_datetime(cutoff)],
+            [brand.pk, cutoff],
         )
         return int(cursor.fetchone()[0])
 
@@ -108,7 +107,7 @@ def rfm_values(*, brand, cutoff: datetime) -> pd.DataFrame:
         cursor.execute(
             "SELECT COUNT(*), SUM(total_amount), MAX(placed_at) FROM orders_order "
             "WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s GROUP BY customer_id",
-            [brand.pk, db_datetime(cutoff)],
+            [brand.pk, cutoff],
         )
         frame = pd.DataFrame.from_records(cursor.fetchall(), columns=["frequency", "monetary", "last_at"])
     last = pd.to_datetime(frame["last_at"], utc=True)
@@ -144,7 +143,7 @@ def outcome_frame(*, brand, start: datetime, end: datetime, horizon_days: int) -
             WHERE brand_id = %s AND status = 'paid' AND placed_at > %s AND placed_at <= %s
             GROUP BY customer_id
             """,
-            [db_datetime(horizon_end), brand.pk, db_datetime(start), db_datetime(end)],
+            [horizon_end, brand.pk, start, end],
         )
         rows = cursor.fetchall()
     frame = pd.DataFrame.from_records(rows, columns=["customer_id", "first_at", "revenue_horizon"])

@@ -11,7 +11,6 @@ from apps.brands.models import Brand
 from apps.communities.models import Community, CommunityKind, CommunityMembership
 from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, StagingTable, upsert
 from apps.core.importing import fields as f
-from apps.core.importing.staging import adapt_datetimes
 from apps.customers.importers import customers_stage_seen, customers_upsert_seen
 
 KIND_ALIASES = {"微信群": "wechat_group", "企业微信": "wecom", "企微": "wecom"}
@@ -94,7 +93,6 @@ def memberships_import(
     if not run.may_write:
         return run.finish(parser.rows_read)
 
-    adapt_datetimes(staged_rows, [2, 3])
     now = timezone.now()
     with run.writing():
         with run.phase("copy"):

@@ -1,8 +1,7 @@
-"""Migration operations for composite same-brand foreign keys (PostgreSQL only).
+"""Migration operations for composite same-brand foreign keys.
 
 A field declared with apps.core.models.same_brand_fk has no single-column constraint; this operation adds
 FOREIGN KEY (brand_id, <column>) REFERENCES <parent> (brand_id, id), deferrable like Django's own keys.
-On other databases (the embedded SQLite demo) it does nothing: SQLite cannot add constraints to a table.
 """
 
 from __future__ import annotations
@@ -33,8 +32,6 @@ class AddSameBrandForeignKey(migrations.operations.base.Operation):
         return table, field.column, parent
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         table, column, parent = self._sql_parts(app_label, to_state)
         qn = schema_editor.quote_name
         schema_editor.execute(
@@ -44,8 +41,6 @@ class AddSameBrandForeignKey(migrations.operations.base.Operation):
         )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         table, column, _ = self._sql_parts(app_label, from_state)
         qn = schema_editor.quote_name
         schema_editor.execute(

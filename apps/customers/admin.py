@@ -82,7 +82,7 @@ def _catalog(request) -> dict[str, list[tuple[str, str]]]:
     if cached is not None:
         return cached
     several = brand_ids_for_user(request.user) is None or len(brand_ids_for_user(request.user)) > 1
-    # no ORDER BY in the parts of the UNION (SQLite refuses it); sorted in Python below
+    # one UNION query for both lists, sorted in Python below
     tiers = (
         scope_queryset(Tier.objects.all(), request.user)
         .order_by()

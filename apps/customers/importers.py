@@ -13,7 +13,6 @@ from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, S
 from apps.core.importing import fields as f
 from apps.core.importing.staging import (
     UpsertCounts,
-    adapt_datetimes,
     insert_defaults,
     merge,
     stage_and_upsert,
@@ -51,7 +50,6 @@ def customers_ensure(*, brand: Brand, first_seen: Mapping[str, datetime | None],
 
 def customers_stage_seen(first_seen: Mapping[str, datetime | None]) -> tuple[StagingTable, int]:
     rows = [[ext, seen] for ext, seen in first_seen.items()]
-    adapt_datetimes(rows, [1])
     return customers_stage_seen_columns([r[0] for r in rows], [r[1] for r in rows])
 
 
@@ -161,8 +159,6 @@ def customers_import(
 
     db_columns = [DB_COLUMNS[c] for c in file_columns]
     stage = StagingTable("_imp_customers", [("external_id", "text"), *db_columns])
-    datetime_positions = [i + 1 for i, (_c, t) in enumerate(db_columns) if t == "timestamptz"]
-    adapt_datetimes(staged_rows, datetime_positions)
     supplied = [column for column, _t in db_columns]
     stage_and_upsert(
         run=run,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 from django.db import connection
 
-from apps.core.bulk import is_postgres
 from apps.loyalty.models import TierChange
 
 
@@ -15,17 +14,10 @@ def customer_current_tiers(*, brand) -> pd.DataFrame:
     Customers who never changed tier are absent. Served by the (brand, customer, changed_at) index.
     """
     table = TierChange._meta.db_table
-    if is_postgres():
-        sql = (
-            f"SELECT DISTINCT ON (customer_id) customer_id, to_tier_id FROM {table} "
-            "WHERE brand_id = %s ORDER BY customer_id, changed_at DESC, id DESC"
-        )
-    else:
-        sql = (
-            "SELECT customer_id, to_tier_id FROM (SELECT customer_id, to_tier_id, ROW_NUMBER() OVER "
-            f"(PARTITION BY customer_id ORDER BY changed_at DESC, id DESC) AS n FROM {table} "
-            "WHERE brand_id = %s) latest WHERE n = 1"
-        )
+    sql = (
+        f"SELECT DISTINCT ON (customer_id) customer_id, to_tier_id FROM {table} "
+        "WHERE brand_id = %s ORDER BY customer_id, changed_at DESC, id DESC"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, [brand.pk])
         rows = cursor.fetchall()
@@ -44,7 +36,6 @@ def customer_ids_opted_out(*, brand) -> pd.Index:
 def grant_caps(*, brand, benefit, customer_ids: list[int], when) -> dict[int, tuple[int, int]]:
     """(quota, open grants held at `when`) of `benefit` for each of these customers whose current tier
     carries it with a quota (> 0); customers without such a cap are absent. One query, whatever the number."""
-    from apps.core.bulk import db_datetime
     from apps.loyalty.models import BenefitGrant, TierBenefit
 
     if not customer_ids:
@@ -58,10 +49,6 @@ def grant_caps(*, brand, benefit, customer_ids: list[int], when) -> dict[int, tu
     current = (
         f"SELECT DISTINCT ON (customer_id) customer_id, to_tier_id FROM {changes} "
         f"WHERE brand_id = %s AND customer_id IN ({placeholders}) ORDER BY customer_id, changed_at DESC, id DESC"
-        if is_postgres()
-        else "SELECT customer_id, to_tier_id FROM (SELECT customer_id, to_tier_id, ROW_NUMBER() OVER "
-        f"(PARTITION BY customer_id ORDER BY changed_at DESC, id DESC) AS n FROM {changes} "
-        f"WHERE brand_id = %s AND customer_id IN ({placeholders})) latest WHERE n = 1"
     )
     sql = f"""
         SELECT c.customer_id, COALESCE(tb.quota, 0),
@@ -72,7 +59,7 @@ def grant_caps(*, brand, benefit, customer_ids: list[int], when) -> dict[int, tu
         JOIN {links} tb ON tb.brand_id = %s AND tb.tier_id = c.to_tier_id AND tb.benefit_id = %s
         WHERE tb.quota > 0
     """
-    b, w = brand.pk, db_datetime(when)
+    b, w = brand.pk, when
     params = [b, benefit.pk, w, b, *customer_ids, b, benefit.pk]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

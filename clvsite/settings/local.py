@@ -1,4 +1,4 @@
-"""Development and demo: DEBUG on, GraphiQL on, SQLite unless DATABASE_URL is set."""
+"""Development and demo: DEBUG on, GraphiQL on, the embedded PostgreSQL unless DATABASE_URL is set."""
 
 from .base import *  # noqa: F401,F403
 from .base import env

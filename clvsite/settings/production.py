@@ -8,7 +8,9 @@ from .base import DATABASES, env
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    raise ImproperlyConfigured("Production requires DATABASE_URL pointing at PostgreSQL.")
+    raise ImproperlyConfigured(
+        "Production requires DATABASE_URL pointing at a PostgreSQL server (the embedded one is for the demo)."
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 GRAPHQL_GRAPHIQL = False
 GRAPHQL_INTROSPECTION = False

@@ -277,19 +277,6 @@ def test_staff_without_a_brand_are_told(login, db):
     assert "You are not a member of any brand yet" in response.content.decode()
 
 
-def test_reports_that_need_postgresql_show_a_note(login, brand, shop, monkeypatch):
-    """On another database (the SQLite demo) the PostgreSQL reports say so; the rest still renders."""
-    monkeypatch.setattr(reports, "connection", SimpleNamespace(vendor="sqlite"))
-    viewer = staff("acme-viewer", (brand, "viewer"))
-    html = login(viewer).get(dashboard_url(brand)).content.decode()
-    assert html.count("This report needs the PostgreSQL database.") == 3  # cohorts, survival, streams
-    for element_id in ["chart-distribution", "chart-gmv", "chart-repurchase"]:
-        assert svg_of(html, element_id).findall(f".//{SVG}g[@class='clv-bars']") or svg_of(
-            html, element_id
-        ).findall(f".//{SVG}path[@class='clv-line']")
-    assert 'id="at-risk-count">1<' in html
-
-
 def test_admin_home_and_top_bar_link_the_dashboard(login, brand):
     viewer = staff("acme-viewer", (brand, "viewer"))
     client = login(viewer)

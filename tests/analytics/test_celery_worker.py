@@ -3,6 +3,7 @@ the scores of one process, and a refresh that finds the brand locked is skipped.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,11 +12,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from celery import Celery
-from django.db import connection
 
 from apps.analytics.models import CustomerScore, RunStatus
 from apps.analytics.services import LOCK_NAMESPACE, scores_refresh
 from tests.analytics.conftest import AS_OF
+from tests.db import connect_kwargs, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,9 +24,20 @@ REDIS = "redis://127.0.0.1:6379/15"
 QUEUE = f"clv-test-{os.getpid()}"  # a queue of its own: no other worker can take these tasks
 
 
+def _redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def client():
     """A Celery client of its own on Redis: the project's app stays eager for the rest of the suite."""
+    if not _redis_answers():
+        pytest.skip("No Redis answers on 127.0.0.1:6379 and none could be started (scripts/redis.sh).")
     celery = Celery("clv-test-client", broker=REDIS, backend=REDIS)
     yield celery
     celery.close()
@@ -34,11 +46,10 @@ def client():
 @pytest.fixture
 def worker(client):
     """A real Celery worker (3 processes) on Redis, using this test's database."""
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "clvsite.settings.local",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": REDIS,
         "CELERY_RESULT_BACKEND": REDIS,
         "LANGUAGE_CODE": "en",
@@ -131,10 +142,7 @@ def test_chunked_refresh_on_workers_equals_one_process(demo_brand, client, worke
 
 
 def test_a_refresh_task_that_finds_the_brand_locked_is_skipped(demo_brand, client, worker):
-    db = connection.settings_dict
-    with psycopg.connect(
-        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"], autocommit=True
-    ) as other:
+    with psycopg.connect(**connect_kwargs(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, demo_brand.pk])
         result = client.send_task(
             "analytics.refresh_scores",

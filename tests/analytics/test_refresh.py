@@ -7,7 +7,6 @@ import numpy as np
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from apps.analytics import selectors
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus, ScoringConfig, StageChange
@@ -22,6 +21,7 @@ from apps.communities.models import Community, CommunityMembership
 from apps.orders.models import Order
 from apps.streams.models import Stream, StreamView
 from tests.analytics.conftest import AS_OF
+from tests.db import connect_kwargs
 from tests.factories import BrandFactory, CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -157,14 +157,7 @@ def test_readers_see_the_previous_run_until_publish_and_a_failed_run_changes_not
 
 
 def test_a_second_refresh_of_the_same_brand_is_skipped_while_one_holds_the_lock(demo_brand):
-    settings = connection.settings_dict
-    with psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-        user=settings["USER"],
-        dbname=settings["NAME"],
-        autocommit=True,
-    ) as other:
+    with psycopg.connect(**connect_kwargs(), autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, demo_brand.pk])
         with pytest.raises(RefreshSkipped, match="Another refresh of this brand is running"):
             scores_refresh(brand=demo_brand, as_of=AS_OF)

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from apps.core.bulk import is_postgres
 from apps.core.importing.errors import ErrorLog
 from apps.core.importing.result import ImportResult
 from apps.core.importing.sources import SourceError, Table, open_source
@@ -72,10 +71,9 @@ class ImportRun:
         """One transaction for every write; a dry run rolls it back so the counts are real but nothing
         stays."""
         with transaction.atomic():
-            if is_postgres():
-                with connection.cursor() as cursor:
-                    # Hash joins and aggregates over a few hundred thousand staged rows stay in memory.
-                    cursor.execute("SET LOCAL work_mem = '256MB'")
+            with connection.cursor() as cursor:
+                # Hash joins and aggregates over a few hundred thousand staged rows stay in memory.
+                cursor.execute("SET LOCAL work_mem = '256MB'")
             yield
             if self.dry_run:
                 transaction.set_rollback(True)

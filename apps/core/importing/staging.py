@@ -1,9 +1,6 @@
-"""Set-based writes: rows go into a TEMP staging table (COPY on PostgreSQL), then per target table either
+"""Set-based writes: rows go into a TEMP staging table (COPY), then per target table either
 one `INSERT … SELECT … ON CONFLICT … DO UPDATE … WHERE <something changed>` (`upsert`) or, on hot paths,
 an `UPDATE … FROM` of the changed rows followed by a plain `INSERT … SELECT … WHERE NOT EXISTS` (`merge`).
-
-The same SQL runs on SQLite 3.35+ (the demo database); only the staging load and the created/updated
-counting differ by dialect.
 """
 
 from __future__ import annotations
@@ -16,25 +13,6 @@ from itertools import islice
 
 from django.db import connection
 from django.db.models import NOT_PROVIDED, Model
-
-from apps.core.bulk import copy_rows, is_postgres
-
-
-def adapt_datetime(value):
-    """Staging value of an aware datetime: as is for PostgreSQL, the backend's text form elsewhere."""
-    if value is None or is_postgres():
-        return value
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def adapt_datetimes(rows: list[list], positions: Sequence[int]) -> None:
-    if is_postgres():
-        return
-    adapt = connection.ops.adapt_datetimefield_value
-    for row in rows:
-        for i in positions:
-            if row[i] is not None:
-                row[i] = adapt(row[i])
 
 
 @dataclass
@@ -50,15 +28,12 @@ class StagingTable:
         cols = ", ".join(f"{name} {sqltype}" for name, sqltype in self.columns)
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.name}")
-            suffix = " ON COMMIT DROP" if is_postgres() else ""
-            cursor.execute(f"CREATE TEMP TABLE {self.name} ({cols}){suffix}")
+            cursor.execute(f"CREATE TEMP TABLE {self.name} ({cols}) ON COMMIT DROP")
         return self
 
     def load(self, rows: Iterable[Sequence]) -> int:
         """Write rows (values in column order). Text columns must hold '' rather than None."""
         names = [name for name, _ in self.columns]
-        if not is_postgres():
-            return copy_rows(self.name, names, rows)
         text_columns = [name for name, sqltype in self.columns if sqltype == "text"]
         written = _copy_csv(self.name, names, rows, force_not_null=text_columns)
         with connection.cursor() as cursor:
@@ -144,11 +119,8 @@ def upsert(
     lock_brand(brand_id)
     columns = ["brand_id", *values, "created_at", "updated_at"]
     exprs = ["%s", *values.values(), "%s", "%s"]
-    now = adapt_datetime(now)
     all_params = [brand_id, *value_params, now, now, *params]
     sql = f"INSERT INTO {table} AS t ({', '.join(columns)}) SELECT {', '.join(exprs)} FROM {source} "
-    if "WHERE" not in source.upper():
-        sql += "WHERE true "  # SQLite needs a WHERE to parse SELECT … ON CONFLICT
     sql += f"ON CONFLICT ({', '.join(conflict)}) "
     if update:
         set_exprs = set_exprs or {}
@@ -160,23 +132,13 @@ def upsert(
     else:
         sql += "DO NOTHING"
     with connection.cursor() as cursor:
-        if is_postgres():
-            cursor.execute(
-                f"WITH up AS ({sql} RETURNING (xmax = 0) AS inserted) "
-                "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up",
-                all_params,
-            )
-            created, updated = cursor.fetchone()
-        else:
-            count_sql = f"SELECT count(*) FROM {table} WHERE brand_id = %s"
-            cursor.execute(count_sql, [brand_id])
-            before = cursor.fetchone()[0]
-            cursor.execute(sql, all_params)
-            touched = cursor.rowcount
-            cursor.execute(count_sql, [brand_id])
-            created = cursor.fetchone()[0] - before
-            updated = max(touched - created, 0)
-    if is_postgres() and created + updated >= ANALYZE_THRESHOLD:
+        cursor.execute(
+            f"WITH up AS ({sql} RETURNING (xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up",
+            all_params,
+        )
+        created, updated = cursor.fetchone()
+    if created + updated >= ANALYZE_THRESHOLD:
         analyze(table)
     return UpsertCounts(created=created, updated=updated, unchanged=max(staged - created - updated, 0))
 
@@ -212,7 +174,6 @@ def merge(
     Counts come from the row counts of the two statements."""
     table = model._meta.db_table
     lock_brand(brand_id)
-    now = adapt_datetime(now)
     updated = 0
     with connection.cursor() as cursor:
         if update and not all_new:
@@ -246,15 +207,14 @@ IMPORT_LOCK_KEY = 0x494D50  # "IMP"
 
 
 def lock_brand(brand_id: int) -> None:
-    if is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_KEY, brand_id])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_KEY, brand_id])
 
 
 def analyze_if_stale(table: str, written: int) -> None:
     """Refresh planner statistics of a real table when this import wrote a large share of it (its
     statistics still describe the table before the import) and a later statement joins against it."""
-    if not is_postgres() or written < ANALYZE_THRESHOLD:
+    if written < ANALYZE_THRESHOLD:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
@@ -271,8 +231,6 @@ ANALYZE_THRESHOLD = 10_000
 
 
 def analyze(*tables: str) -> None:
-    if not is_postgres():
-        return
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {', '.join(tables)}")
 

@@ -520,13 +520,7 @@ class CustomerAdmin(BrandScopedAdmin):
             return None
         brand, ids = target
         now = timezone.now()
-        open_grants = BenefitGrant.objects.filter(
-            brand=brand,
-            customer_id__in=ids,
-            redeemed_at__isnull=True,
-            revoked_at__isnull=True,
-            expires_at__gt=now,
-        )
+        open_grants = BenefitGrant.objects.filter(brand=brand, customer_id__in=ids).open(at=now)
         held = dict(open_grants.order_by().values_list("benefit_id").annotate(n=Count("pk")))
         if not held:
             self.message_user(request, _("The selected customers hold no open grant."), messages.INFO)
@@ -686,16 +680,6 @@ def _changelist(model, **params) -> str:
     return f"{reverse(f'admin:{model._meta.app_label}_{model._meta.model_name}_changelist')}?{query}"
 
 
-def _grant_status(grant, now) -> str:
-    if grant.redeemed_at:
-        return _("Redeemed")
-    if grant.revoked_at:
-        return _("Revoked")
-    if grant.expires_at < now:
-        return _("Expired")
-    return _("Open")
-
-
 def customer_360_context(request, customer) -> dict:
     """Everything the 360 page shows, each list the newest HISTORY_ROWS rows with its total and a link to
     the full admin list. Every query filters on the brand first (brand-leading indexes)."""
@@ -757,7 +741,7 @@ def customer_360_context(request, customer) -> dict:
             .order_by("-joined_at", "-pk")[:HISTORY_ROWS]
         ),
         "grants": [
-            (grant, _grant_status(grant, now))
+            (grant, grant.status_at(now).label)
             for grant in grants.select_related("benefit").order_by("-granted_at", "-pk")[:HISTORY_ROWS]
         ],
         "grants_count": grants.count(),

@@ -9,8 +9,6 @@ import pandas as pd
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -22,6 +20,7 @@ from apps.loyalty.models import (
     RFM_SEGMENT_LABELS,
     Benefit,
     BenefitGrant,
+    GrantStatus,
     Tier,
     TierBenefit,
     TierChange,
@@ -327,24 +326,11 @@ class GrantStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return (
-            ("open", _("Open")),
-            ("redeemed", _("Redeemed")),
-            ("revoked", _("Revoked")),
-            ("expired", _("Expired")),
-        )
+        return GrantStatus.choices
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        unused = Q(redeemed_at__isnull=True, revoked_at__isnull=True)
-        if self.value() == "open":
-            return queryset.filter(unused, expires_at__gte=now)
-        if self.value() == "redeemed":
-            return queryset.filter(redeemed_at__isnull=False)
-        if self.value() == "revoked":
-            return queryset.filter(revoked_at__isnull=False)
-        if self.value() == "expired":
-            return queryset.filter(unused, expires_at__lt=now)
+        if self.value() in GrantStatus.values:
+            return queryset.with_status(self.value())
         return queryset
 
 
@@ -391,13 +377,7 @@ class BenefitGrantAdmin(AuditedDeletesMixin, AuditedWritesMixin, BrandScopedAdmi
 
     @admin.display(description=_("status"))
     def status(self, obj):
-        if obj.redeemed_at:
-            return _("Redeemed")
-        if obj.revoked_at:
-            return _("Revoked")
-        if obj.expires_at < timezone.now():
-            return _("Expired")
-        return _("Open")
+        return obj.status_at().label
 
 
 @admin.register(TierBenefit)

@@ -7,10 +7,11 @@ Tier and benefit names are data staff edit. Default names are English msgids, sh
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import BrandOwnedModel, brand_field, same_brand_fk
+from apps.core.models import BrandOwnedModel, BrandScopedQuerySet, brand_field, same_brand_fk
 
 
 class Tier(BrandOwnedModel):
@@ -120,6 +121,42 @@ class GrantSource(models.TextChoices):
     IMPORT = "import", _("Import")
 
 
+class GrantStatus(models.TextChoices):
+    """Where a grant stands at a moment. The one definition (BenefitGrantQuerySet.with_status for rows in the
+    database, BenefitGrant.status_at for one row, open_grant_sql for raw SQL): redeemed or revoked whenever
+    that happened; otherwise expired once `expires_at` is reached (expires_at <= the moment), else open."""
+
+    OPEN = "open", _("Open")
+    REDEEMED = "redeemed", _("Redeemed")
+    REVOKED = "revoked", _("Revoked")
+    EXPIRED = "expired", _("Expired")
+
+
+def grant_status_q(status: str, at) -> Q:
+    """The condition for grants with this status at `at` (see GrantStatus)."""
+    unused = Q(redeemed_at__isnull=True, revoked_at__isnull=True)
+    return {
+        GrantStatus.OPEN: unused & Q(expires_at__gt=at),
+        GrantStatus.REDEEMED: Q(redeemed_at__isnull=False),
+        GrantStatus.REVOKED: Q(revoked_at__isnull=False),
+        GrantStatus.EXPIRED: unused & Q(expires_at__lte=at),
+    }[GrantStatus(status)]
+
+
+def open_grant_sql(alias: str) -> str:
+    """GrantStatus.OPEN as raw SQL over the grant table aliased `alias`; takes one parameter, the moment."""
+    return f"{alias}.redeemed_at IS NULL AND {alias}.revoked_at IS NULL AND {alias}.expires_at > %s"
+
+
+class BenefitGrantQuerySet(BrandScopedQuerySet):
+    def with_status(self, status: str, *, at=None):
+        return self.filter(grant_status_q(status, timezone.now() if at is None else at))
+
+    def open(self, *, at=None):
+        """Grants the customer can use at `at` (default now): not redeemed, not revoked, not expired."""
+        return self.with_status(GrantStatus.OPEN, at=at)
+
+
 class BenefitGrant(BrandOwnedModel):
     # enforced by the composite same-brand foreign keys to the parent rows
     brand = brand_field(constraint=False)
@@ -163,8 +200,20 @@ class BenefitGrant(BrandOwnedModel):
             models.Index(fields=["brand", "benefit"], name="grant_brand_benefit"),
         ]
 
+    objects = BenefitGrantQuerySet.as_manager()
+
     def __str__(self):
         return f"{self.benefit} → {self.customer}"
+
+    def status_at(self, at=None) -> GrantStatus:
+        """This grant's status at `at` (default now); see GrantStatus."""
+        if self.redeemed_at is not None:
+            return GrantStatus.REDEEMED
+        if self.revoked_at is not None:
+            return GrantStatus.REVOKED
+        if self.expires_at <= (timezone.now() if at is None else at):
+            return GrantStatus.EXPIRED
+        return GrantStatus.OPEN
 
 
 # RFM segment codes (apps.analytics.survival.rfm.SEGMENTS) as staff see them.

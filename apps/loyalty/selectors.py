@@ -36,7 +36,7 @@ def customer_ids_opted_out(*, brand) -> pd.Index:
 def grant_caps(*, brand, benefit, customer_ids: list[int], when) -> dict[int, tuple[int, int]]:
     """(quota, open grants held at `when`) of `benefit` for each of these customers whose current tier
     carries it with a quota (> 0); customers without such a cap are absent. One query, whatever the number."""
-    from apps.loyalty.models import BenefitGrant, TierBenefit
+    from apps.loyalty.models import BenefitGrant, TierBenefit, open_grant_sql
 
     if not customer_ids:
         return {}
@@ -54,7 +54,7 @@ def grant_caps(*, brand, benefit, customer_ids: list[int], when) -> dict[int, tu
         SELECT c.customer_id, COALESCE(tb.quota, 0),
                (SELECT COUNT(*) FROM {grants} g
                  WHERE g.brand_id = %s AND g.customer_id = c.customer_id AND g.benefit_id = %s
-                   AND g.redeemed_at IS NULL AND g.revoked_at IS NULL AND g.expires_at > %s)
+                   AND {open_grant_sql("g")})
         FROM ({current}) c
         JOIN {links} tb ON tb.brand_id = %s AND tb.tier_id = c.to_tier_id AND tb.benefit_id = %s
         WHERE tb.quota > 0

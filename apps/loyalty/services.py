@@ -28,6 +28,7 @@ from apps.loyalty.models import (
     TierChange,
     TierChangeSource,
     TierRule,
+    open_grant_sql,
 )
 from apps.loyalty.tiering import (
     REASON_MANUAL,
@@ -274,10 +275,7 @@ def _tier_changes_write(*, brand, frame: pd.DataFrame, when: datetime, run_id, s
             [b, when, run_id, source, now, now],
         )
         counts["changes"] = cursor.rowcount
-        open_grant = (
-            "g.brand_id = %s AND g.source = 'tier' AND g.redeemed_at IS NULL AND g.revoked_at IS NULL "
-            "AND g.expires_at > %s"
-        )
+        open_grant = f"g.brand_id = %s AND g.source = 'tier' AND {open_grant_sql('g')}"
         cursor.execute(
             f"UPDATE {grant_table} AS g SET revoked_at = %s, updated_at = %s WHERE {open_grant} "
             f"AND g.customer_id IN (SELECT customer_id FROM {changes_table} "

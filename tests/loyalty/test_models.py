@@ -81,3 +81,42 @@ def test_deleting_a_tier_keeps_its_history_with_no_tier(brand):
     change.to_tier.delete()
     change.refresh_from_db()
     assert change.to_tier_id is None
+
+
+def test_grant_status_has_one_definition_for_rows_and_queries(brand):
+    """Given grants in each state, one of them expiring exactly now, when the status is read from the row and
+    from the database, then both say the same, and a grant that expires at this very moment is expired."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.loyalty.models import BenefitGrant, GrantStatus
+    from tests.factories import BenefitGrantFactory
+
+    now = timezone.now().replace(microsecond=0)
+    day = timedelta(days=1)
+    made = {
+        "open": BenefitGrantFactory(brand=brand, granted_at=now - day, expires_at=now + day),
+        "expires_now": BenefitGrantFactory(brand=brand, granted_at=now - day, expires_at=now),
+        "expired": BenefitGrantFactory(brand=brand, granted_at=now - 2 * day, expires_at=now - day),
+        "redeemed": BenefitGrantFactory(
+            brand=brand, granted_at=now - day, expires_at=now + day, redeemed_at=now - day
+        ),
+        "revoked": BenefitGrantFactory(brand=brand, granted_at=now - day, expires_at=now + day, revoked_at=now),
+    }
+    expected = {
+        "open": GrantStatus.OPEN,
+        "expires_now": GrantStatus.EXPIRED,
+        "expired": GrantStatus.EXPIRED,
+        "redeemed": GrantStatus.REDEEMED,
+        "revoked": GrantStatus.REVOKED,
+    }
+    assert {key: grant.status_at(now) for key, grant in made.items()} == expected
+    grants = BenefitGrant.objects.filter(brand=brand)
+    by_query = {
+        status: set(grants.with_status(status, at=now).values_list("pk", flat=True)) for status in GrantStatus
+    }
+    assert by_query == {
+        status: {made[key].pk for key, want in expected.items() if want == status} for status in GrantStatus
+    }
+    assert set(grants.open(at=now).values_list("pk", flat=True)) == {made["open"].pk}

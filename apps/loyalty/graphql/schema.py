@@ -12,8 +12,6 @@ from decimal import Decimal
 from enum import Enum
 
 import strawberry
-from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext
 from strawberry import UNSET, relay
 from strawberry.types import Info
@@ -216,16 +214,7 @@ class Query:
                     **{f"{column}_id": node_pk(value, type_name=type_name, field=column)}
                 )
         if status is not None:
-            now = timezone.now()
-            unused = Q(redeemed_at__isnull=True, revoked_at__isnull=True)
-            queryset = queryset.filter(
-                {
-                    GrantStatus.OPEN: unused & Q(expires_at__gt=now),
-                    GrantStatus.REDEEMED: Q(redeemed_at__isnull=False),
-                    GrantStatus.REVOKED: Q(revoked_at__isnull=False),
-                    GrantStatus.EXPIRED: unused & Q(expires_at__lte=now),
-                }[status]
-            )
+            queryset = queryset.with_status(status.value)
         return queryset
 
     @connection(

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 import strawberry_django
-from django.utils import timezone
 from strawberry import relay
 
 from apps.core.graphql.scoping import BrandScopedType
@@ -37,12 +36,7 @@ TierChangeSource = _enum_of(
 )
 
 
-@strawberry.enum(name="GrantStatus", description="Where a grant stands now.")
-class GrantStatus(Enum):
-    OPEN = "open"
-    REDEEMED = "redeemed"
-    REVOKED = "revoked"
-    EXPIRED = "expired"
+GrantStatus = _enum_of(models.GrantStatus, "GrantStatus", "Where a grant stands now.")
 
 
 @strawberry_django.type(models.Tier, name="Tier", description="A value tier of a brand (1 = most valuable).")
@@ -117,7 +111,7 @@ class BenefitGrantType(BrandScopedType, relay.Node):
         description="OPEN (usable now), REDEEMED, REVOKED or EXPIRED (not used in time).",
     )
     def status(self) -> GrantStatus:
-        return GrantStatus(grant_status(self))
+        return GrantStatus(self.status_at())
 
 
 @strawberry_django.type(
@@ -147,16 +141,6 @@ class TierChangeType(BrandScopedType, relay.Node):
     @strawberry_django.field(only=["source"])
     def source(self) -> TierChangeSource:
         return TierChangeSource(self.source)
-
-
-def grant_status(grant) -> str:
-    if grant.redeemed_at is not None:
-        return "redeemed"
-    if grant.revoked_at is not None:
-        return "revoked"
-    if grant.expires_at <= timezone.now():
-        return "expired"
-    return "open"
 
 
 __all__ = [

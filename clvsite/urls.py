@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from apps.analytics import dashboard
+from apps.analytics.dashboard import views as dashboard
 from apps.api.views import ClvGraphQLView
 from clvsite.schema import schema
 

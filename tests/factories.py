@@ -1,15 +1,19 @@
 """factory_boy factories shared by the test suite."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import factory
+import pandas as pd
 from django.contrib.auth import get_user_model
 
+from apps.analytics.models import CustomerScore, ModelRun
+from apps.analytics.selectors import cutoff_for
 from apps.brands.models import Brand, Membership
 from apps.communities.models import Community, CommunityMembership
 from apps.customers.models import Customer
-from apps.loyalty.models import Benefit, BenefitGrant, Tier, TierBenefit
+from apps.loyalty.models import Benefit, BenefitGrant, Tier, TierBenefit, TierChange, TierRule
+from apps.loyalty.tiering import clv_percentile
 from apps.orders.models import Order, OrderItem
 from apps.streams.models import Stream, StreamView
 
@@ -166,3 +170,89 @@ class BenefitGrantFactory(factory.django.DjangoModelFactory):
     benefit = factory.SubFactory(BenefitFactory, brand=factory.SelfAttribute("..brand"))
     granted_at = T0
     expires_at = factory.LazyAttribute(lambda o: o.granted_at + timedelta(days=30))
+
+
+class TierRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TierRule
+
+    brand = factory.SubFactory(BrandFactory)
+    tier = factory.SubFactory(TierFactory, brand=factory.SelfAttribute("..brand"))
+
+
+class TierChangeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TierChange
+
+    brand = factory.SubFactory(BrandFactory)
+    customer = factory.SubFactory(CustomerFactory, brand=factory.SelfAttribute("..brand"))
+    to_tier = factory.SubFactory(TierFactory, brand=factory.SelfAttribute("..brand"))
+    changed_at = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    reason = "rule:test"
+
+
+# --- model runs and scores made by hand ----------------------------------------------------------------------
+
+# P(no purchase yet) on the engine's day grid, for scores made by hand
+CURVE = [0.95, 0.9, 0.86, 0.8, 0.72, 0.66, 0.55, 0.47, 0.41, 0.36, 0.3, 0.26, 0.22]
+
+
+class ModelRunFactory(factory.django.DjangoModelFactory):
+    """A refresh of the brand, published by default (publishing by hand: see clv_percentiles_set)."""
+
+    class Meta:
+        model = ModelRun
+
+    brand = factory.SubFactory(BrandFactory)
+    status = "published"
+    as_of = date(2026, 3, 31)
+    cutoff = factory.LazyAttribute(lambda o: cutoff_for(o.brand, o.as_of))
+    horizon_days = 90
+    estimator = "coxph"
+
+
+class CustomerScoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomerScore
+
+    brand = factory.SelfAttribute("run.brand")
+    run = factory.SubFactory(ModelRunFactory)
+    customer = factory.SubFactory(CustomerFactory, brand=factory.SelfAttribute("..brand"))
+    stage = "growth"
+    stage_rule = "growth_orders"
+    rhythm_days = 20.0
+    rfm_recency = rfm_frequency = rfm_monetary = 3
+    rfm_segment = "loyal"
+    orders_count = 2
+    monetary_total = Decimal("100.00")
+    last_purchase_at = datetime(2026, 3, 1, tzinfo=UTC)
+    days_since_last_purchase = 30.0
+    p_purchase_horizon = 0.7
+    churn_probability = 0.3
+    expected_revenue_horizon = Decimal("80.00")
+    clv = Decimal("300.00")
+    survival_curve = factory.LazyFunction(lambda: list(CURVE))
+
+
+def make_run(brand, **fields) -> ModelRun:
+    """A model run of the brand (published by default)."""
+    return ModelRunFactory(brand=brand, **fields)
+
+
+def make_score(run, customer, *, rfm=None, p=None, churn=None, **fields) -> CustomerScore:
+    """One customer's score in a run; `rfm`, `p` and `churn` are short for the segment, P(purchase within the
+    horizon) and the churn probability."""
+    for key, value in (("rfm_segment", rfm), ("p_purchase_horizon", p), ("churn_probability", churn)):
+        if value is not None:
+            fields[key] = value
+    return CustomerScoreFactory(run=run, customer=customer, **fields)
+
+
+def clv_percentiles_set(run) -> None:
+    """Give the run's scores their CLV percentile as publishing does (apps.loyalty.tiering.clv_percentile over
+    the run's scored customers): for runs published by hand, whose scores were made one by one."""
+    scores = list(CustomerScore.objects.filter(run=run).order_by("pk"))
+    values = clv_percentile(pd.Series([float(s.clv) for s in scores]))
+    for score, value in zip(scores, values, strict=True):
+        score.clv_percentile = float(value)
+    CustomerScore.objects.bulk_update(scores, ["clv_percentile"])

@@ -11,7 +11,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import BrandOwnedModel, TimeStampedModel, brand_field, same_brand_fk
+from apps.core.models import (
+    BrandOwnedModel,
+    BrandScopedQuerySet,
+    TimeStampedModel,
+    brand_field,
+    same_brand_fk,
+)
 
 
 class Stage(models.TextChoices):
@@ -158,6 +164,17 @@ class RunStatus(models.TextChoices):
     SKIPPED = "skipped", _("Skipped")
 
 
+class ModelRunQuerySet(BrandScopedQuerySet):
+    def published(self):
+        """The run whose scores readers see: at most one per brand (a unique constraint says so)."""
+        return self.filter(status=RunStatus.PUBLISHED)
+
+    def ever_published(self):
+        """Refreshes that were published: the current one and those it superseded (their scores are kept
+        for the last few; see publishing.KEEP_PUBLISHED_RUNS)."""
+        return self.filter(kind=RunKind.REFRESH, status__in=[RunStatus.PUBLISHED, RunStatus.SUPERSEDED])
+
+
 class ModelRun(BrandOwnedModel):
     kind = models.CharField(_("kind"), max_length=8, choices=RunKind.choices, default=RunKind.REFRESH)
     status = models.CharField(
@@ -188,6 +205,8 @@ class ModelRun(BrandOwnedModel):
         editable=False,
         help_text=_("The fitted stage models, pickled, so scoring can be split across workers."),
     )
+
+    objects = ModelRunQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("model run")
@@ -242,6 +261,15 @@ class CustomerScore(BrandOwnedModel):
         _("expected revenue within horizon"), max_digits=14, decimal_places=2
     )
     clv = models.DecimalField(_("CLV"), max_digits=14, decimal_places=2)
+    clv_percentile = models.FloatField(
+        _("CLV percentile"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Share (0–100) of the run's scored customers with a strictly lower CLV, as tier rules count it; "
+            "set when the run is published."
+        ),
+    )
     median_days_to_next_purchase = models.FloatField(_("median days to next purchase"), null=True, blank=True)
     survival_curve = models.JSONField(
         _("survival curve"), default=list, help_text=_("P(no purchase yet) at each day of the run's grid.")
@@ -265,6 +293,7 @@ class CustomerScore(BrandOwnedModel):
             models.Index(fields=["brand", "customer", "run"], name="customerscore_brand_customer"),
             models.Index(fields=["brand", "run", "churn_probability"], name="customerscore_run_churn"),
             models.Index(fields=["brand", "run", "clv"], name="customerscore_run_clv"),
+            models.Index(fields=["brand", "run", "clv_percentile"], name="customerscore_run_clv_pct"),
             models.Index(fields=["brand", "run", "stage"], name="customerscore_run_stage"),
         ]
 

@@ -3,14 +3,16 @@ history, tiers (and the benefits that follow them) and the pruning of old score 
 
 from __future__ import annotations
 
+import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.analytics import selectors
 from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, StageChange
-from apps.core.bulk import copy_rows, query_frame
+from apps.core.bulk import copy_frame, query_frame
 from apps.loyalty.services import tiers_refresh
+from apps.loyalty.tiering import clv_percentile
 
 KEEP_PUBLISHED_RUNS = 12  # score history kept per brand
 
@@ -65,8 +67,9 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
 
 
 def _tiers_assign(*, run: ModelRun, when) -> None:
-    """Tier every scored customer by the brand's rules (history and benefits follow) and record the tier
-    on the run's scores. Part of publishing: a tier changes only when its scores become the published ones."""
+    """Tier every scored customer by the brand's rules (history and benefits follow) and record the tier and
+    the CLV percentile (tiering.clv_percentile, over the run's scored customers) on the run's scores. Part of
+    publishing: a tier changes only when its scores become the published ones."""
     columns = [
         "customer_id",
         "clv",
@@ -85,19 +88,26 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
             dtype={"rfm_segment": object},
         )
     scores["clv"] = scores["clv"].astype(float)
+    scores["clv_percentile"] = clv_percentile(scores["clv"])
     result = tiers_refresh(brand=run.brand, scores=scores, when=when, run_id=run.pk)
-    assigned = result.assignment.dropna(subset=["tier_id"])
+    written = pd.DataFrame(
+        {
+            "customer_id": result.assignment["customer_id"],
+            "tier_id": result.assignment["tier_id"],
+            "clv_percentile": scores.set_index("customer_id")["clv_percentile"]
+            .reindex(result.assignment["customer_id"])
+            .to_numpy(),
+        }
+    )
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS _clv_tiers")
-        cursor.execute("CREATE TEMP TABLE _clv_tiers (customer_id bigint, tier_id bigint)")
-        copy_rows(
-            "_clv_tiers",
-            ["customer_id", "tier_id"],
-            zip(assigned["customer_id"].tolist(), assigned["tier_id"].astype("int64").tolist(), strict=True),
+        cursor.execute(
+            "CREATE TEMP TABLE _clv_tiers (customer_id bigint, tier_id bigint, clv_percentile double precision)"
         )
+        copy_frame("_clv_tiers", written)
         table = CustomerScore._meta.db_table
         cursor.execute(
-            f"UPDATE {table} SET tier_id = t.tier_id FROM _clv_tiers t "
+            f"UPDATE {table} SET tier_id = t.tier_id, clv_percentile = t.clv_percentile FROM _clv_tiers t "
             f"WHERE {table}.brand_id = %s AND {table}.run_id = %s AND {table}.customer_id = t.customer_id",
             [run.brand_id, run.pk],
         )

@@ -18,6 +18,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.analytics.models import CustomerScore, ModelRun
+from apps.analytics.selectors import (
+    AT_RISK_MIN_CHURN,
+    AT_RISK_MIN_CLV_PERCENTILE,
+    RUN_READ_COLUMNS,
+    at_risk_scores,
+    published_run,
+    published_run_as_of,
+)
 from apps.analytics.survival.kaplan_meier import km_table, logrank_test
 
 DAY_SECONDS = 86400.0
@@ -48,14 +56,6 @@ def _tables():
         "membership": CommunityMembership._meta.db_table,
         "score": CustomerScore._meta.db_table,
     }
-
-
-# a run's columns the reports read: never the pickled engine, the metrics or the stage models
-RUN_COLUMNS = ("id", "brand_id", "kind", "status", "as_of", "cutoff", "horizon_days", "published_at")
-
-
-def _published_run(brand) -> ModelRun | None:
-    return ModelRun.objects.filter(brand=brand, status="published").only(*RUN_COLUMNS).first()
 
 
 def _rows(sql: str, params) -> list[tuple]:
@@ -310,15 +310,12 @@ def kaplan_meier(
 
 
 def _run_for_curves(*, brand, as_of: date | None) -> ModelRun:
-    published = ModelRun.objects.filter(brand=brand, kind="refresh", status__in=["published", "superseded"])
-    kept = published.filter(pk__in=CustomerScore.objects.filter(brand=brand).values("run_id").distinct())
+    kept = ModelRun.objects.filter(brand=brand).ever_published()
+    kept = kept.filter(pk__in=CustomerScore.objects.filter(brand=brand).values("run_id").distinct())
     if as_of is None:
-        run = kept.only(*RUN_COLUMNS).order_by("as_of", "published_at").first()
+        run = kept.only(*RUN_READ_COLUMNS).order_by("as_of", "published_at").first()
     else:
-        # the run selectors.run_as_of picks, without loading the pickled engine
-        run = (
-            published.filter(as_of__lte=as_of).only(*RUN_COLUMNS).order_by("-as_of", "-published_at").first()
-        )
+        run = published_run_as_of(brand=brand, day=as_of, only=RUN_READ_COLUMNS)
         if run is not None and not kept.filter(pk=run.pk).exists():
             raise ReportError(_("The scores as of %(date)s are no longer kept.") % {"date": as_of})
     if run is None:
@@ -476,12 +473,61 @@ def stream_performance(*, brand, start: date, end: date, limit: int = 50) -> tup
     return streams, ordered
 
 
+# --- GMV and repurchase by month ------------------------------------------------------------------------------
+
+
+def monthly_trend(*, brand, months: int = 12) -> list[dict]:
+    """Per calendar month (brand time zone), the `months` months up to the latest paid order: GMV and paid
+    orders, buyers, and repeat buyers (buyers of the month with an earlier paid order, that month or before).
+    One query; generate_series gives the months without orders their zeros."""
+    if not 1 <= months <= MAX_PERIODS:
+        raise ReportError(_("Ask for 1 to %(max)d periods.") % {"max": MAX_PERIODS})
+    t = _tables()
+    sql = f"""
+        WITH bounds AS (
+            SELECT date_trunc('month', MAX(placed_at) AT TIME ZONE %(tz)s) AS last_month
+            FROM {t["order"]} WHERE brand_id = %(brand)s AND status = 'paid'
+        ),
+        months AS (
+            SELECT generate_series(last_month - make_interval(months => %(months)s - 1), last_month,
+                                   interval '1 month') AS month
+            FROM bounds WHERE last_month IS NOT NULL
+        ),
+        paid AS (
+            SELECT date_trunc('month', o.placed_at AT TIME ZONE %(tz)s) AS month, o.customer_id, o.total_amount,
+                   EXISTS (SELECT 1 FROM {t["order"]} e
+                           WHERE e.brand_id = o.brand_id AND e.customer_id = o.customer_id
+                             AND e.status = 'paid' AND e.placed_at < o.placed_at) AS repeat
+            FROM {t["order"]} o, bounds b
+            WHERE o.brand_id = %(brand)s AND o.status = 'paid'
+              AND o.placed_at >= (b.last_month - make_interval(months => %(months)s - 1)) AT TIME ZONE %(tz)s
+        )
+        SELECT m.month::date, COALESCE(SUM(p.total_amount), 0), COUNT(p.customer_id),
+               COUNT(DISTINCT p.customer_id), COUNT(DISTINCT p.customer_id) FILTER (WHERE p.repeat)
+        FROM months m LEFT JOIN paid p ON p.month = m.month
+        GROUP BY m.month ORDER BY m.month
+    """
+    rows = _rows(sql, {"tz": brand.timezone, "brand": brand.pk, "months": months})
+    return [
+        {
+            "month": month,
+            "label": month.strftime("%Y-%m"),
+            "gmv": float(gmv),
+            "orders": orders,
+            "buyers": buyers,
+            "repeat_buyers": repeat_buyers,
+            "repurchase_rate": repeat_buyers / buyers if buyers else None,
+        }
+        for month, gmv, orders, buyers, repeat_buyers in rows
+    ]
+
+
 # --- Published scores: tier × stage, the at-risk list ------------------------------------------------------
 
 
 def tier_stage_distribution(*, brand) -> tuple[ModelRun | None, list[tuple[int | None, str, int]]]:
     """Customers per (tier id or None, stage) in the published run's scores."""
-    run = _published_run(brand)
+    run = published_run(brand=brand, only=RUN_READ_COLUMNS)
     if run is None:
         return None, []
     rows = _rows(
@@ -498,7 +544,7 @@ class AtRisk:
     clv: float
     churn_probability: float
     value_at_risk: float  # clv × churn probability
-    clv_percentile: float  # share (%) of the brand's scored customers with a lower CLV
+    clv_percentile: float  # share (%) of the run's scored customers with a lower CLV
     stage: str
     tier_id: int | None
     days_since_last_purchase: float
@@ -506,28 +552,34 @@ class AtRisk:
 
 
 def at_risk_customers(
-    *, brand, first: int = 50, min_churn_probability: float = 0.5, min_clv_percentile: float = 80.0
+    *,
+    brand,
+    first: int = 50,
+    min_churn_probability: float = AT_RISK_MIN_CHURN,
+    min_clv_percentile: float = AT_RISK_MIN_CLV_PERCENTILE,
 ) -> tuple[ModelRun | None, int, list[AtRisk]]:
-    """High value × high churn risk, from the published scores: customers whose CLV is above at least
-    `min_clv_percentile` % of the brand's scored customers (as tier rules count it) and whose churn
-    probability is at least `min_churn_probability`, most value at risk (CLV × churn probability) first.
+    """High value × high churn risk in the published scores (the rule of selectors.at_risk_scores).
     Returns (run, how many customers qualify, the first `first`)."""
-    run = _published_run(brand)
+    run = published_run(brand=brand, only=RUN_READ_COLUMNS)
     if run is None:
         return None, 0, []
-    sql = f"""
-        WITH ranked AS (
-            SELECT customer_id, clv, churn_probability, stage, tier_id, days_since_last_purchase, p_purchase_horizon,
-                   (RANK() OVER (ORDER BY clv) - 1) * 100.0 / COUNT(*) OVER () AS pct
-            FROM {CustomerScore._meta.db_table} WHERE brand_id = %s AND run_id = %s
-        ),
-        risky AS (SELECT * FROM ranked WHERE pct >= %s AND churn_probability >= %s)
-        SELECT customer_id, clv, churn_probability, clv * churn_probability::numeric, pct, stage, tier_id,
-               days_since_last_purchase, p_purchase_horizon, COUNT(*) OVER ()
-        FROM risky ORDER BY clv * churn_probability::numeric DESC, customer_id LIMIT %s
-    """
-    rows = _rows(sql, [brand.pk, run.pk, min_clv_percentile, min_churn_probability, first])
-    total = int(rows[0][-1]) if rows else 0
+    scores = at_risk_scores(
+        run=run, min_churn_probability=min_churn_probability, min_clv_percentile=min_clv_percentile
+    )
+    rows = list(
+        scores.values_list(
+            "customer_id",
+            "clv",
+            "churn_probability",
+            "value_at_risk",
+            "clv_percentile",
+            "stage",
+            "tier_id",
+            "days_since_last_purchase",
+            "p_purchase_horizon",
+        )[:first]
+    )
+    total = scores.count() if len(rows) >= first else len(rows)  # one query when the list is short
     items = [
         AtRisk(
             customer_id=int(r[0]),

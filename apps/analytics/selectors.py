@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.db.models import ExpressionWrapper, F, FilteredRelation, FloatField, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 
 from apps.analytics.features import (
@@ -164,9 +165,25 @@ def with_outcomes(customers: pd.DataFrame, outcomes: pd.DataFrame, *, follow_up_
     return merged
 
 
-def published_run(*, brand) -> ModelRun | None:
-    """The run whose scores readers see. The pickled engine (megabytes) loads only if it is used."""
-    return ModelRun.objects.filter(brand=brand, status=RunStatus.PUBLISHED).defer("engine").first()
+# --- Published runs and scores: what readers see --------------------------------------------------------------
+
+# a run's columns readers need: never the pickled engine, the metrics or the stage models
+RUN_READ_COLUMNS = ("id", "brand_id", "kind", "status", "as_of", "cutoff", "horizon_days", "published_at")
+PUBLISHED_SCORE = "published_score"  # the FilteredRelation customers_with_published_score adds
+
+
+def published_run(*, brand, only: tuple[str, ...] | None = None) -> ModelRun | None:
+    """The run whose scores readers see (None before the first publish). The pickled engine (megabytes) is
+    never loaded here; `only` narrows the columns further."""
+    runs = ModelRun.objects.filter(brand=brand).published()
+    return (runs.only(*only) if only else runs.defer("engine")).first()
+
+
+def published_run_as_of(*, brand, day: date, only: tuple[str, ...] | None = None) -> ModelRun | None:
+    """The refresh that was (or is) published last among those as of `day` or earlier."""
+    runs = ModelRun.objects.filter(brand=brand, as_of__lte=day).ever_published()
+    runs = runs.only(*only) if only else runs.defer("engine")
+    return runs.order_by("-as_of", "-published_at").first()
 
 
 def published_run_sql(*, brand_ids: list[int] | None) -> RawSQL:
@@ -194,33 +211,71 @@ def published_run_condition(*, brand_ids: list[int] | None, prefix: str = "score
     return {f"{prefix}run_id": runs} if single else {f"{prefix}run_id__in": runs}
 
 
+def published_run_value(column: str, *, brand_ref: str = "brand_id") -> Subquery:
+    """A column of the published run of the row's brand (`brand_ref`), as a correlated subquery."""
+    return Subquery(
+        ModelRun.objects.filter(brand_id=OuterRef(brand_ref)).published().order_by().values(column)[:1]
+    )
+
+
 def published_scores(*, brand):
     """Scores readers see: those of the brand's published run (none before the first publish)."""
-    return CustomerScore.objects.filter(brand=brand, run__status=RunStatus.PUBLISHED)
+    return CustomerScore.objects.filter(brand=brand, **published_run_condition(brand_ids=[brand.pk], prefix=""))
+
+
+def customers_with_published_score(queryset, brand_ids: list[int] | None):
+    """Customers with the relation `published_score` (their score in their brand's published run: at most one,
+    one published run per brand and one score per customer and run) for filters, orderings and annotations
+    (`published_score_column`). A LEFT JOIN only when something refers to it; for one brand it reads that
+    brand's published run once (published_run_sql), so a page sorted by a score comes off the scores' index."""
+    if PUBLISHED_SCORE in queryset.query._filtered_relations:
+        return queryset
+    condition = Q(scores__brand_id=F("brand_id"), **published_run_condition(brand_ids=brand_ids))
+    return queryset.alias(**{PUBLISHED_SCORE: FilteredRelation("scores", condition=condition)})
+
+
+def published_score_column(column: str) -> F:
+    """A column of the customer's published score (on customers_with_published_score querysets)."""
+    return F(f"{PUBLISHED_SCORE}__{column}")
+
+
+# The at-risk list: high value (CLV above at least this share of the run's scored customers) at high churn risk.
+AT_RISK_MIN_CHURN = 0.5
+AT_RISK_MIN_CLV_PERCENTILE = 80.0
+
+
+def at_risk_scores(
+    *,
+    run: ModelRun,
+    min_churn_probability: float = AT_RISK_MIN_CHURN,
+    min_clv_percentile: float = AT_RISK_MIN_CLV_PERCENTILE,
+):
+    """The run's scores of customers whose CLV percentile (stored at publish) is at least
+    `min_clv_percentile` and whose churn probability is at least `min_churn_probability`, most value at risk
+    (CLV × churn probability, annotated as value_at_risk) first. The one home of the at-risk rule: the
+    report, the GraphQL list and the dashboard read it here."""
+    return (
+        CustomerScore.objects.filter(
+            brand_id=run.brand_id,
+            run=run,
+            clv_percentile__gte=min_clv_percentile,
+            churn_probability__gte=min_churn_probability,
+        )
+        .annotate(
+            value_at_risk=ExpressionWrapper(F("clv") * F("churn_probability"), output_field=FloatField())
+        )
+        .order_by("-value_at_risk", "customer_id")
+    )
 
 
 STAGE_ORDER = ["introduction", "growth", "maturity", "decline", "churned"]
 
 
-def run_as_of(*, brand, day: date) -> ModelRun | None:
-    """The refresh that was (or is) published last among those as of `day` or earlier."""
-    return (
-        ModelRun.objects.defer("engine")
-        .filter(
-            brand=brand,
-            kind="refresh",
-            as_of__lte=day,
-            status__in=[RunStatus.PUBLISHED, RunStatus.SUPERSEDED],
-        )
-        .order_by("-as_of", "-published_at")
-        .first()
-    )
-
-
 def stage_transition_matrix(*, brand, start: date, end: date) -> dict:
     """How many customers moved from each stage at `start` to each stage at `end`, from the scores of the
     runs published for those dates. Customers new by `end` come from "" (not yet a buyer)."""
-    run_a, run_b = run_as_of(brand=brand, day=start), run_as_of(brand=brand, day=end)
+    run_a = published_run_as_of(brand=brand, day=start)
+    run_b = published_run_as_of(brand=brand, day=end)
     if run_b is None:
         raise ValueError(f"no published scores as of {end}")
     if run_a is not None and not CustomerScore.objects.filter(run=run_a).exists():

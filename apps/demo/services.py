@@ -15,6 +15,7 @@ from apps.brands.models import Brand
 from apps.brands.services import brand_create
 from apps.communities.models import Community, CommunityMembership
 from apps.core.bulk import copy_rows, timestamp_texts
+from apps.core.importing.staging import analyze
 from apps.customers.models import Customer, age_band_for
 from apps.demo.models import DemoCustomerTruth, DemoTruth
 from apps.demo.simulation import DemoTruthParams, simulate
@@ -115,6 +116,11 @@ def demo_seed(
             },
         )
         seconds["truth"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        # planner statistics of the tables just written (a refresh often follows at once, before autovacuum
+        # has looked; stale statistics make the feature SQL pick nested loops that run for minutes)
+        analyze(*(model._meta.db_table for model in (*_PARENTS, *_LEAVES)))
+        seconds["analyze"] = time.perf_counter() - clock
         clock = time.perf_counter()
     seconds["commit"] = time.perf_counter() - clock  # deferred foreign-key checks run here
     return summary

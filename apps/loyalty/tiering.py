@@ -8,7 +8,8 @@ The semantics (also in TierRule's docstring):
 - a customer who opted out of automated decisions keeps their previous tier, or none (reason
   "opted_out_kept");
 - the CLV percentile of a customer is the share (%) of the frame's customers with a strictly lower CLV,
-  so the frame must hold every scored customer of the brand (opted-out ones included).
+  so the frame must hold every scored customer of the brand (opted-out ones included). `clv_percentile`
+  is the one implementation: publishing stores its result on the scores, which every reader filters on.
 """
 
 from __future__ import annotations
@@ -141,9 +142,12 @@ def assign_tiers(frame: pd.DataFrame, rules: Sequence[TierRuleSpec]) -> tuple[np
     n = len(frame)
     ordered = sorted(rules, key=lambda r: (r.rank, r.tier_id))
     matching = [r for r in ordered if r.active]
-    percentile = (
-        clv_percentile(frame["clv"]) if any(r.min_clv_percentile is not None for r in matching) else None
-    )
+    if "clv_percentile" in frame:
+        percentile = frame["clv_percentile"].to_numpy(dtype=float)
+    elif any(r.min_clv_percentile is not None for r in matching):
+        percentile = clv_percentile(frame["clv"])
+    else:
+        percentile = None
     conditions = [rule_mask(frame, r, percentile) for r in matching]
 
     if ordered:

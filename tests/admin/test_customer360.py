@@ -11,8 +11,8 @@ from apps.analytics.models import StageChange
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.loyalty.models import TierChange
 from tests.admin.conftest import change_url, staff
-from tests.admin.test_customer_list import CURVE, make_run, make_score
 from tests.factories import (
+    CURVE,
     BenefitFactory,
     BenefitGrantFactory,
     CommunityFactory,
@@ -22,6 +22,8 @@ from tests.factories import (
     StreamFactory,
     StreamViewFactory,
     TierFactory,
+    make_run,
+    make_score,
 )
 
 pytestmark = pytest.mark.django_db

@@ -2,13 +2,12 @@
 community, acquisition platform), brand scoping, masked phone, and a query count that does not grow with rows."""
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.analytics.models import CustomerScore, ModelRun
 from apps.customers.models import Customer
 from tests.admin.conftest import changelist_url, staff
 from tests.factories import (
@@ -18,57 +17,13 @@ from tests.factories import (
     CustomerFactory,
     StreamFactory,
     TierFactory,
+    make_run,
+    make_score,
 )
 
 pytestmark = pytest.mark.django_db
 
 AS_OF = date(2026, 3, 31)
-CURVE = [0.95, 0.9, 0.86, 0.8, 0.72, 0.66, 0.55, 0.47, 0.41, 0.36, 0.3, 0.26, 0.22]
-
-
-def make_run(brand, *, status="published", as_of=AS_OF, horizon_days=90, **fields):
-    """A model run of the brand (published by default)."""
-    return ModelRun.objects.create(
-        brand=brand,
-        as_of=as_of,
-        cutoff=datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC),
-        horizon_days=horizon_days,
-        estimator="coxph",
-        status=status,
-        **fields,
-    )
-
-
-def make_score(run, customer, *, stage="growth", tier=None, rfm="loyal", p=0.7, churn=0.3, clv=300, **fields):
-    """One customer's score in a run."""
-    values = {
-        "stage_rule": "growth_orders",
-        "rhythm_days": 20.0,
-        "rfm_recency": 3,
-        "rfm_frequency": 3,
-        "rfm_monetary": 3,
-        "orders_count": 2,
-        "monetary_total": 100,
-        "last_purchase_at": datetime(2026, 3, 1, tzinfo=UTC),
-        "days_since_last_purchase": 30.0,
-        "expected_revenue_horizon": 80,
-        "survival_curve": CURVE,
-        **fields,
-    }
-    return CustomerScore.objects.create(
-        brand=run.brand,
-        run=run,
-        customer=customer,
-        stage=stage,
-        tier=tier,
-        rfm_segment=rfm,
-        p_purchase_horizon=p,
-        churn_probability=churn,
-        clv=clv,
-        **values,
-    )
-
-
 @pytest.fixture
 def scored(brand, other_brand):
     """Five scored Acme customers, one unscored; a superseded run with other figures; a scored Rival customer."""

@@ -4,102 +4,22 @@ home and top bar, the note a report shows when it cannot run, and the language (
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime
-from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.analytics import dashboard, reports
+from apps.analytics.dashboard import sections as dashboard
 from apps.analytics.models import CustomerScore
 from tests.admin.conftest import staff
-from tests.admin.test_customer_list import make_run, make_score
-from tests.factories import CustomerFactory, OrderFactory, StreamFactory, TierFactory
+from tests.factories import CustomerFactory, OrderFactory, clv_percentiles_set, make_score
+from tests.scenarios import CHARTS, at, make_dashboard_brand
 
 pytestmark = pytest.mark.django_db
 
 SVG = "{http://www.w3.org/2000/svg}"
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
-CHARTS = [
-    "chart-distribution",
-    "chart-cohorts",
-    "chart-survival",
-    "chart-gmv",
-    "chart-repurchase",
-    "chart-streams",
-]
-
-
-def at(month, day, hour=12):
-    return datetime(2026, month, day, hour, 0, tzinfo=UTC)
-
-
-def make_dashboard_brand(brand, prefix="D"):
-    """Five scored customers of `brand` (one per stage), their paid orders over January to April 2026, two
-    streams and a published run (as of 2026-03-31) whose metrics call for warnings.
-
-    By hand: GMV Jan 150 (2 buyers, no repeat), Feb 140 (2 buyers, both repeat), Mar 80 (1, no repeat),
-    Apr 60 (1, repeat); cohorts Jan {C1, C2} → Feb 50%, Feb {C3} → Apr; stream 1's buyer (C3) bought again
-    within 72 hours, stream 2's (C2) did not: 1 of 2; at risk (CLV in the top 20%, churn ≥ 50%): C5 only;
-    after the run's cutoff (2026-04-01) only C3 (maturity) bought."""
-    gold = TierFactory(brand=brand, code=f"{prefix.lower()}-gold", name=f"{prefix} Gold", rank=1)
-    silver = TierFactory(brand=brand, code=f"{prefix.lower()}-silver", name=f"{prefix} Silver", rank=2)
-    s1 = StreamFactory(brand=brand, title=f"{prefix} launch", started_at=at(2, 5, 10), ended_at=at(2, 5, 12))
-    s2 = StreamFactory(
-        brand=brand, title=f"{prefix} encore", started_at=at(2, 20, 10), ended_at=at(2, 20, 12)
-    )
-    run = make_run(
-        brand,
-        customers_scored=5,
-        metrics={
-            "overall": {
-                "model": {"harrell_c": 0.55, "auc_horizon": 0.58, "customers": 5, "buyers_in_horizon": 1},
-                "naive_rfm": {"harrell_c": 0.52},
-            }
-        },
-        data_sufficiency={
-            "growth": {"rows": 40, "events": 12, "model": "coxph", "features_dropped": []},
-            "decline": {"rows": 9, "events": 3, "model": "kaplan_meier", "features_dropped": []},
-        },
-        settings_snapshot={"min_stage_events": 30},
-    )
-    specs = [
-        # name, stage, tier, churn, clv
-        ("C1", "introduction", None, 0.10, 100),
-        ("C2", "growth", silver, 0.30, 200),
-        ("C3", "maturity", silver, 0.20, 300),
-        ("C4", "decline", gold, 0.60, 400),
-        ("C5", "churned", gold, 0.90, 500),
-    ]
-    customers = {}
-    for name, stage, tier, churn, clv in specs:
-        customer = CustomerFactory(brand=brand, external_id=f"{prefix}-{name}")
-        make_score(run, customer, stage=stage, tier=tier, churn=churn, clv=clv)
-        customers[name] = customer
-    orders = [
-        ("C1", at(1, 10), 100, None, "paid"),
-        ("C2", at(1, 15), 50, None, "paid"),
-        ("C2", at(2, 20, 11), 70, s2, "paid"),
-        ("C3", at(2, 5, 11), 30, s1, "paid"),
-        ("C3", at(2, 7), 40, None, "paid"),
-        ("C4", at(3, 3), 80, None, "paid"),
-        ("C5", at(3, 10), 999, None, "refunded"),
-        ("C3", at(4, 10), 60, None, "paid"),
-    ]
-    for i, (name, when, amount, stream, status) in enumerate(orders):
-        OrderFactory(
-            brand=brand,
-            customer=customers[name],
-            external_id=f"{prefix}-O{i}",
-            placed_at=when,
-            total_amount=amount,
-            stream=stream,
-            status=status,
-        )
-    return SimpleNamespace(run=run, customers=customers, gold=gold, silver=silver, streams=[s1, s2])
-
-
 def dashboard_url(brand):
     return reverse("clv_dashboard_brand", args=[brand.pk])
 
@@ -181,17 +101,6 @@ def test_figures_of_a_hand_made_brand(brand, shop):
     assert model_row["cells"][0] == "0.550"
     warnings = " ".join(latest.figures["warnings"])
     assert "Decline: only 3 repeat purchases" in warnings and "barely better than chance" in warnings
-
-
-def test_portable_queries_agree_with_the_postgresql_reports(brand, shop):
-    """The distribution and the at-risk list are ORM queries (they run on the SQLite demo too); on PostgreSQL
-    they match apps.analytics.reports."""
-    run, rows = reports.tier_stage_distribution(brand=brand)
-    assert dashboard.stage_tier_counts(brand, run) == {(tier, stage): n for tier, stage, n in rows}
-    _run, count, items = reports.at_risk_customers(brand=brand, first=50)
-    scores = dashboard.at_risk_scores(brand, run)
-    assert scores.count() == count
-    assert list(scores.values_list("customer_id", flat=True)) == [i.customer_id for i in items]
 
 
 def test_viewer_reads_the_page_with_every_chart_drawn(login, brand, shop, rival_shop):
@@ -334,4 +243,5 @@ def test_query_count_does_not_grow_with_customers(login, brand, shop):
         OrderFactory(
             brand=brand, customer=customer, external_id=f"X-O{i}", placed_at=at(3, 1 + i), total_amount=10
         )
+    clv_percentiles_set(shop.run)
     assert queries() == before

@@ -11,8 +11,7 @@ from django.urls import reverse
 from apps.analytics import admin_views
 from apps.analytics.models import ModelRun
 from tests.admin.conftest import staff
-from tests.admin.test_customer_list import make_run
-from tests.factories import CustomerFactory, OrderFactory
+from tests.factories import CustomerFactory, OrderFactory, make_run
 
 pytestmark = pytest.mark.django_db
 

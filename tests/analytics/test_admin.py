@@ -4,47 +4,20 @@ editable by managers only."""
 import pytest
 from django.urls import reverse
 
-from apps.analytics.models import CustomerScore, ModelRun, ScoringConfig
+from apps.analytics.models import ScoringConfig
 from apps.brands.services import membership_set
 from tests.factories import T0 as WHEN
-from tests.factories import BrandFactory, CustomerFactory, UserFactory
+from tests.factories import BrandFactory, CustomerScoreFactory, ModelRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def make_run(brand):
-    run = ModelRun.objects.create(
-        brand=brand,
-        as_of=WHEN.date(),
-        cutoff=WHEN,
-        horizon_days=90,
-        estimator="coxph",
-        status="published",
-        metrics={"overall": {"model": {"harrell_c": 0.81}}},
+    run = ModelRunFactory(
+        brand=brand, as_of=WHEN.date(), cutoff=WHEN, metrics={"overall": {"model": {"harrell_c": 0.81}}}
     )
-    customer = CustomerFactory(brand=brand)
-    CustomerScore.objects.create(
-        brand=brand,
-        run=run,
-        customer=customer,
-        stage="growth",
-        stage_rule="growth_orders",
-        rhythm_days=20,
-        rfm_recency=3,
-        rfm_frequency=3,
-        rfm_monetary=3,
-        rfm_segment="loyal",
-        orders_count=2,
-        monetary_total=100,
-        last_purchase_at=WHEN,
-        days_since_last_purchase=5,
-        p_purchase_horizon=0.7,
-        churn_probability=0.3,
-        expected_revenue_horizon=80,
-        clv=300,
-        survival_curve=[1.0] * 13,
-    )
-    return run, customer
+    score = CustomerScoreFactory(run=run, last_purchase_at=WHEN, days_since_last_purchase=5)
+    return run, score.customer
 
 
 @pytest.fixture

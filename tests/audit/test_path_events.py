@@ -17,9 +17,9 @@ from tests.factories import (
     CustomerFactory,
     TierBenefitFactory,
     TierFactory,
+    TierRuleFactory,
 )
 from tests.graphql.conftest import gql, gql_token
-from tests.loyalty.conftest import TierRuleFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from apps.loyalty.models import TierRule
 from tests.admin.conftest import staff
-from tests.admin.test_dashboard import CHARTS, make_dashboard_brand
 from tests.factories import UserFactory
+from tests.scenarios import CHARTS, make_dashboard_brand
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

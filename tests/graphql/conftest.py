@@ -3,8 +3,10 @@ from django.test import Client
 
 from apps.brands.services import membership_set
 from tests.factories import UserFactory
+from tests.scenarios import build_world
 
 GRAPHQL_URL = "/graphql/"
+NEEDS_ANALYST = "This needs the Analyst role in the brand."
 
 
 def gql(client: Client, query: str, variables: dict | None = None):
@@ -20,6 +22,16 @@ def gql(client: Client, query: str, variables: dict | None = None):
         **headers,
     )
     return response
+
+
+def run_query(client: Client, query: str, **variables):
+    return gql(client, query, variables).json()
+
+
+def error_of(body) -> str:
+    """The first error's message of a response body that must have errors."""
+    assert body.get("errors"), body
+    return body["errors"][0]["message"]
 
 
 def gql_token(client: Client, token: str, query: str, variables: dict | None = None):
@@ -63,3 +75,22 @@ def rival_member(other_brand):
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture
+def world(brand, other_brand):
+    return build_world(brand, other_brand)
+
+
+@pytest.fixture
+def as_role(client, brand, other_brand):
+    """Sign in a staff member with a role in a brand (acme by default); returns the client."""
+
+    def sign_in(role: str, in_brand=None):
+        user = UserFactory(username=f"{role}-{(in_brand or brand).slug}")
+        membership_set(user=user, brand=in_brand or brand, role=role)
+        client.force_login(user)
+        client.get("/admin/")  # CSRF cookie
+        return client
+
+    return sign_in

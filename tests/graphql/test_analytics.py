@@ -1,81 +1,23 @@
 """Analytics over GraphQL: model runs, stored-score reports (distribution, transitions, at-risk list) and
 refreshScores; who may call them, and brand isolation. Hand-made runs and scores, values checked by hand."""
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
-import factory
 import pytest
-from strawberry.relay import to_base64
 
-from apps.analytics.models import CustomerScore, ModelRun
-from apps.analytics.selectors import cutoff_for
-from apps.brands.services import membership_set
-from tests.factories import BrandFactory, CustomerFactory, TierFactory, UserFactory
-from tests.graphql.conftest import gql
+from apps.analytics.models import ModelRun
+from tests.factories import (
+    CustomerFactory,
+    CustomerScoreFactory,
+    ModelRunFactory,
+    TierFactory,
+    clv_percentiles_set,
+)
+from tests.graphql.conftest import NEEDS_ANALYST, error_of, run_query
+from tests.scenarios import gid
 
 pytestmark = pytest.mark.django_db
-
-NEEDS_ANALYST = "This needs the Analyst role in the brand."
-
-
-def gid(type_name, obj_or_pk):
-    return to_base64(type_name, getattr(obj_or_pk, "pk", obj_or_pk))
-
-
-class ModelRunFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = ModelRun
-
-    brand = factory.SubFactory(BrandFactory)
-    status = "published"
-    as_of = date(2026, 2, 28)
-    cutoff = factory.LazyAttribute(lambda o: cutoff_for(o.brand, o.as_of))
-    horizon_days = 90
-    estimator = "coxph"
-
-
-class CustomerScoreFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CustomerScore
-
-    brand = factory.SelfAttribute("run.brand")
-    run = factory.SubFactory(ModelRunFactory)
-    customer = factory.SubFactory(CustomerFactory, brand=factory.SelfAttribute("..brand"))
-    stage = "growth"
-    stage_rule = "growth_orders"
-    rhythm_days = 30.0
-    rfm_recency = rfm_frequency = rfm_monetary = 3
-    rfm_segment = "need_attention"
-    orders_count = 2
-    monetary_total = Decimal("200.00")
-    last_purchase_at = datetime(2026, 2, 1, tzinfo=UTC)
-    days_since_last_purchase = 27.5
-    p_purchase_horizon = 0.5
-    churn_probability = 0.5
-    expected_revenue_horizon = Decimal("50.00")
-    clv = Decimal("100.00")
-
-
-@pytest.fixture
-def as_role(client, brand):
-    def sign_in(role, in_brand=None):
-        user = UserFactory(username=f"{role}-{(in_brand or brand).slug}")
-        membership_set(user=user, brand=in_brand or brand, role=role)
-        client.force_login(user)
-        return client
-
-    return sign_in
-
-
-def run_query(client, query, **variables):
-    return gql(client, query, variables).json()
-
-
-def error_of(body):
-    assert body.get("errors"), body
-    return body["errors"][0]["message"]
-
 
 METRICS = {
     "start": "2025-08-20T00:00:00+08:00",
@@ -298,6 +240,8 @@ def test_at_risk_list_is_high_value_times_high_churn_most_value_at_risk_first(as
         )
         customers[clv] = score.customer
     CustomerScoreFactory(run=runs["rival"], clv=Decimal(5000), churn_probability=0.99)
+    clv_percentiles_set(runs["current"])
+    clv_percentiles_set(runs["rival"])
     client = as_role("viewer")
     data = run_query(client, AT_RISK, b=gid("Brand", brand))["data"]["atRiskCustomers"]
     # top 20% by CLV (900: 80%, 1000: 90%) with churn ≥ 0.5; 900 × 0.9 = 810 before 1000 × 0.6 = 600
@@ -411,6 +355,7 @@ def test_at_risk_customers_load_their_customer_nodes_in_a_flat_number_of_queries
     CustomerScoreFactory(
         run=runs["current"], clv=Decimal(500), churn_probability=0.8, customer__external_id="VIP"
     )
+    clv_percentiles_set(runs["current"])
     few, customers = count_queries()
     assert customers[0]["customer"]["externalId"] == "VIP"
     assert customers[0]["customer"]["clv"] == "500.00"
@@ -418,6 +363,7 @@ def test_at_risk_customers_load_their_customer_nodes_in_a_flat_number_of_queries
     assert customers[0]["customer"]["orders"] == {"totalCount": 0, "edges": []}
     for n in range(20):
         CustomerScoreFactory(run=runs["current"], clv=Decimal(100 + n), churn_probability=0.9)
+    clv_percentiles_set(runs["current"])
     many, customers = count_queries()
     assert len(customers) == 21
     assert many == few

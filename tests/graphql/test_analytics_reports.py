@@ -9,37 +9,20 @@ import pytest
 from django.utils import timezone
 
 from apps.analytics.selectors import cutoff_for
-from apps.brands.services import membership_set
 from tests.factories import (
     CommunityFactory,
     CommunityMembershipFactory,
     CustomerFactory,
+    CustomerScoreFactory,
+    ModelRunFactory,
     OrderFactory,
     StreamFactory,
     StreamViewFactory,
-    UserFactory,
 )
-from tests.graphql.test_analytics import (
-    NEEDS_ANALYST,
-    CustomerScoreFactory,
-    ModelRunFactory,
-    error_of,
-    gid,
-    run_query,
-)
+from tests.graphql.conftest import NEEDS_ANALYST, error_of, run_query
+from tests.scenarios import gid
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def as_role(client, brand):
-    def sign_in(role, in_brand=None):
-        user = UserFactory(username=f"{role}-{(in_brand or brand).slug}")
-        membership_set(user=user, brand=in_brand or brand, role=role)
-        client.force_login(user)
-        return client
-
-    return sign_in
 
 
 def month_start(brand, months_back: int) -> datetime:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.graphql.conftest import gql
-from tests.graphql.test_domain_queries import as_role, build_world, data, gid, world  # noqa: F401 - fixtures
+from tests.scenarios import data, gid
 
 QUERY = """
 query($filter: CustomerFilter, $orderBy: CustomerOrder) {

@@ -16,7 +16,7 @@ from apps.analytics.survival.models import KAPLAN_MEIER, SurvivalModel
 from apps.analytics.survival.stages import StageRules
 from apps.customers.graphql import types as customer_types
 from tests.graphql.conftest import gql
-from tests.graphql.test_domain_queries import as_role, data, gid, world  # noqa: F401 - fixtures
+from tests.scenarios import data, gid
 
 QUERY = """query($id: ID!) { customer(id: $id) {
   stage hazardFactors { feature label value average hazardRatio effect } } }"""

@@ -14,11 +14,12 @@ from tests.factories import (
     BenefitGrantFactory,
     CustomerFactory,
     TierBenefitFactory,
+    TierChangeFactory,
     TierFactory,
+    TierRuleFactory,
     UserFactory,
 )
 from tests.graphql.conftest import gql
-from tests.loyalty.conftest import TierChangeFactory, TierRuleFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,8 @@ from apps.brands.services import membership_set
 from apps.communities.models import Community, CommunityMembership
 from apps.customers.models import Customer
 from apps.orders.models import Order
-from tests.factories import TierFactory, UserFactory
+from tests.factories import CURVE, TierFactory, UserFactory, make_run
 from tests.graphql.conftest import gql, gql_token
-from tests.graphql.test_domain_queries import CURVE, make_run
 
 ORDERS_EACH = 12
 PAGE = """

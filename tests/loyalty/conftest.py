@@ -2,35 +2,14 @@
 
 from datetime import UTC, datetime
 
-import factory
 import numpy as np
 import pandas as pd
 import pytest
 
 from apps.brands.services import membership_set
-from apps.loyalty.models import TierChange, TierRule
-from tests.factories import BrandFactory, CustomerFactory, TierFactory, UserFactory
+from tests.factories import UserFactory
 
 WHEN = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-
-
-class TierRuleFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = TierRule
-
-    brand = factory.SubFactory(BrandFactory)
-    tier = factory.SubFactory(TierFactory, brand=factory.SelfAttribute("..brand"))
-
-
-class TierChangeFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = TierChange
-
-    brand = factory.SubFactory(BrandFactory)
-    customer = factory.SubFactory(CustomerFactory, brand=factory.SelfAttribute("..brand"))
-    to_tier = factory.SubFactory(TierFactory, brand=factory.SelfAttribute("..brand"))
-    changed_at = WHEN
-    reason = "rule:test"
 
 
 def score_frame(rows: list[dict]) -> pd.DataFrame:

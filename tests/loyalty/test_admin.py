@@ -5,8 +5,7 @@ from django.urls import reverse
 
 from apps.loyalty.admin import TierRuleInline
 from apps.loyalty.models import Tier, TierRule
-from tests.factories import TierFactory
-from tests.loyalty.conftest import TierChangeFactory, TierRuleFactory
+from tests.factories import TierChangeFactory, TierFactory, TierRuleFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,7 @@ from apps.analytics.models import CustomerScore, ModelRun
 from apps.audit.models import AuditEvent
 from apps.loyalty.models import TierChange, TierRule
 from tests.admin.conftest import form_data, staff
-from tests.factories import CustomerFactory, TierFactory
-from tests.loyalty.conftest import TierChangeFactory, TierRuleFactory
+from tests.factories import CustomerFactory, TierChangeFactory, TierFactory, TierRuleFactory
 
 pytestmark = pytest.mark.django_db
 

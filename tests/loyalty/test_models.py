@@ -7,8 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from apps.loyalty.models import TierRule
-from tests.factories import CustomerFactory, TierFactory
-from tests.loyalty.conftest import TierChangeFactory, TierRuleFactory
+from tests.factories import CustomerFactory, TierChangeFactory, TierFactory, TierRuleFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -25,9 +25,11 @@ from tests.factories import (
     BenefitGrantFactory,
     CustomerFactory,
     TierBenefitFactory,
+    TierChangeFactory,
     TierFactory,
+    TierRuleFactory,
 )
-from tests.loyalty.conftest import WHEN, TierChangeFactory, TierRuleFactory, score_frame
+from tests.loyalty.conftest import WHEN, score_frame
 
 pytestmark = pytest.mark.django_db
 

@@ -180,10 +180,7 @@ class Query:
         owner = brand_for(info, brand, VIEWER)
         if start > end:
             raise ClientError(gettext("The start date is after the end date."))
-        published = models.ModelRun.objects.filter(
-            brand=owner, kind="refresh", as_of__lte=end, status__in=["published", "superseded"]
-        )
-        if not published.exists():
+        if selectors.published_run_as_of(brand=owner, day=end, only=("id",)) is None:
             raise ClientError(gettext("No published scores as of %(date)s.") % {"date": end})
         try:
             data = selectors.stage_transition_matrix(brand=owner, start=start, end=end)
@@ -316,8 +313,8 @@ class Query:
         info: Info,
         brand: relay.GlobalID,
         first: int = 50,
-        min_churn_probability: float = 0.5,
-        min_clv_percentile: float = 80.0,
+        min_churn_probability: float = selectors.AT_RISK_MIN_CHURN,
+        min_clv_percentile: float = selectors.AT_RISK_MIN_CLV_PERCENTILE,
     ) -> AtRiskReport:
         owner = brand_for(info, brand, VIEWER)
         if not 1 <= first <= MAX_LIST:

@@ -112,7 +112,7 @@ def _last_order_between(queryset, value: DateRange, info):
 
 
 def customers_filter(queryset, value: CustomerFilter | None, info):
-    """The customers matching every given filter. Expects `scores.with_published_score` applied."""
+    """The customers matching every given filter. Expects `selectors.customers_with_published_score` applied."""
     if value is None:
         return queryset
     p = scores.PUBLISHED_SCORE

@@ -7,6 +7,7 @@ import strawberry_django
 from strawberry import relay
 from strawberry.types import Info
 
+from apps.analytics import selectors
 from apps.core.graphql.relay import Connection, connection, node_pk
 from apps.customers.graphql import scores
 from apps.customers.graphql.filters import CustomerFilter, CustomerOrder, customers_filter, customers_order
@@ -27,7 +28,7 @@ class Query:
         filter: CustomerFilter | None = None,  # noqa: A002 - the GraphQL argument's name
         order_by: CustomerOrder | None = None,
     ) -> list[CustomerType]:
-        queryset = scores.with_published_score(Customer.objects.all(), scores.brand_ids_of_caller(info))
+        queryset = selectors.customers_with_published_score(Customer.objects.all(), scores.brand_ids_of_caller(info))
         queryset = customers_filter(queryset, filter, info)
         return customers_order(queryset, order_by)
 

@@ -1,10 +1,9 @@
 """The published scores of customers, read in the same SQL query as the customers themselves.
 
-A customer's published score is their CustomerScore row of their brand's published ModelRun (at most one:
-one published run per brand, one score per customer per run). `with_published_score` joins it once as the
-FilteredRelation `published_score` (no join unless a filter, ordering or annotation refers to it);
-SCORE_ANNOTATIONS are the columns the Customer type's score fields ask the optimizer for. So a page of
-customers with their scores is one query, whatever its size.
+A customer's published score is their CustomerScore row of their brand's published ModelRun, joined once by
+apps.analytics.selectors.customers_with_published_score (no join unless a filter, ordering or annotation
+refers to it); SCORE_ANNOTATIONS are the columns the Customer type's score fields ask the optimizer for. So a
+page of customers with their scores is one query, whatever its size.
 """
 
 from __future__ import annotations
@@ -13,15 +12,18 @@ import math
 import threading
 from collections import OrderedDict
 
-from django.db.models import F, FilteredRelation, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 from django.db.models.functions import JSONObject
 
-from apps.analytics.models import ModelRun, RunStatus
-from apps.analytics.selectors import published_run_condition
+from apps.analytics.models import ModelRun
+from apps.analytics.selectors import (
+    PUBLISHED_SCORE,
+    customers_with_published_score,
+    published_run_value,
+)
+from apps.analytics.selectors import published_score_column as score
 from apps.loyalty.models import Tier
 from apps.orders.models import Order, OrderStatus
-
-PUBLISHED_SCORE = "published_score"
 
 
 def brand_ids_of_caller(info=None, *, brand_ids=None) -> list[int] | None:
@@ -31,27 +33,6 @@ def brand_ids_of_caller(info=None, *, brand_ids=None) -> list[int] | None:
 
         return caller_brand_ids(info)
     return brand_ids
-
-
-def with_published_score(queryset, brand_ids: list[int] | None):
-    """Customers with the `published_score` relation (their score in their brand's published run, read as
-    selectors.published_run_sql says) available to filters, orderings and annotations."""
-    if PUBLISHED_SCORE in queryset.query._filtered_relations:
-        return queryset
-    condition = Q(scores__brand_id=F("brand_id"), **published_run_condition(brand_ids=brand_ids))
-    return queryset.alias(**{PUBLISHED_SCORE: FilteredRelation("scores", condition=condition)})
-
-
-def score(column: str) -> F:
-    return F(f"{PUBLISHED_SCORE}__{column}")
-
-
-def _published_run(column: str) -> Subquery:
-    return Subquery(
-        ModelRun.objects.filter(brand_id=OuterRef("brand_id"), status=RunStatus.PUBLISHED)
-        .order_by()
-        .values(column)[:1]
-    )
 
 
 def last_paid_order_at() -> Subquery:
@@ -92,8 +73,8 @@ SCORE_ANNOTATIONS = {
         .order_by()
         .values(json=JSONObject(**{f.attname: f.attname for f in Tier._meta.concrete_fields}))[:1]
     ),
-    "score_horizon_days": _published_run("horizon_days"),
-    "score_as_of": _published_run("as_of"),
+    "score_horizon_days": published_run_value("horizon_days"),
+    "score_as_of": published_run_value("as_of"),
     "last_order_at": last_paid_order_at(),
 }
 
@@ -108,7 +89,7 @@ def score_value(customer, key: str):
     from apps.customers.models import Customer
 
     row = (
-        with_published_score(Customer.objects.filter(pk=customer.pk), [customer.brand_id])
+        customers_with_published_score(Customer.objects.filter(pk=customer.pk), [customer.brand_id])
         .annotate(**SCORE_ANNOTATIONS)
         .values(*SCORE_ANNOTATIONS)
         .first()

@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.types import Info
 
+from apps.analytics import selectors
 from apps.analytics.graphql.types import Stage, StageRule
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.core.graphql.permissions import request_user
@@ -283,7 +284,7 @@ class CustomerType(BrandScopedType, relay.Node):
 
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):
-        queryset = scores.with_published_score(
+        queryset = selectors.customers_with_published_score(
             super().get_queryset(queryset, info, **kwargs), scores.brand_ids_of_caller(info)
         )
         if not queryset.query.order_by:

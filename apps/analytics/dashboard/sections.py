@@ -1,6 +1,4 @@
-"""The brand dashboard of the admin (/admin/dashboard/<brand id>/): one page per brand for its staff.
-
-What it shows, each section on its own so one that cannot be made never hides the others:
+"""What the brand dashboard shows, one section at a time, so one that cannot be made never hides the others:
 - customers by tier and lifecycle stage (stacked bars) from the published scores;
 - the at-risk high-value customers (count and the first AT_RISK_ROWS, linked to their 360 pages);
 - cohort retention by first-purchase month (heatmap);
@@ -9,40 +7,34 @@ What it shows, each section on its own so one that cannot be made never hides th
 - the 72-hour repurchase rate after streams (STREAM_DAYS days up to the latest stream);
 - the latest model run with its holdout metrics and data-sufficiency warnings (linked to the run page).
 
-Charts are server-side SVG (apps.core.charts): no JavaScript, no outside request. The cohort, Kaplan-Meier and
-stream reports are apps.analytics.reports' set-based PostgreSQL SQL; on another database (the SQLite demo) each
-of them shows the report's own note instead. The distribution, at-risk list and trends are ORM queries that
-run on every database (tests check they agree with apps.analytics.reports on PostgreSQL).
-
-Scoping: staff see their brands only (superusers: every brand); another brand's dashboard is a 404. Every
-role of the brand (viewer and up) may read it.
+Every figure comes from apps.analytics.reports and selectors (the same reads GraphQL serves); this module only
+shapes them into server-side SVG charts (apps.core.charts: no JavaScript, no outside request) and rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
-from django.contrib import admin
-from django.db.models import Count, Exists, ExpressionWrapper, F, FloatField, Max, OuterRef, Q, Sum, Window
-from django.db.models.functions import Rank, TruncMonth
-from django.http import Http404, HttpResponseRedirect
-from django.template.response import TemplateResponse
+from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.analytics import reports
-from apps.analytics.models import CustomerScore, ModelRun, RunStatus, Stage
-from apps.analytics.selectors import STAGE_ORDER
-from apps.brands.models import Brand
+from apps.analytics.models import ModelRun, Stage
+from apps.analytics.selectors import (
+    AT_RISK_MIN_CHURN,
+    AT_RISK_MIN_CLV_PERCENTILE,
+    RUN_READ_COLUMNS,
+    STAGE_ORDER,
+    at_risk_scores,
+    published_run,
+)
 from apps.core import charts
-from apps.core.scoping import brand_ids_for_user
 from apps.loyalty.models import Tier
 
 AT_RISK_ROWS = 10
-AT_RISK_MIN_CHURN = 0.5  # the defaults of reports.at_risk_customers
-AT_RISK_MIN_CLV_PERCENTILE = 80.0
 # the rule in words: "top 20%", "50%" (kept out of the translatable strings, which hold no bare percent sign)
 AT_RISK_RULE = {
     "top": charts.percent(1 - AT_RISK_MIN_CLV_PERCENTILE / 100),
@@ -54,61 +46,6 @@ COHORT_MONTHS = 12  # cohorts shown (the most recent) and periods per cohort
 STREAM_DAYS = 90
 STREAM_BARS = 12
 STAGE_COLORS = dict(zip(STAGE_ORDER, charts.PALETTE, strict=False))
-
-
-# --- which brands -------------------------------------------------------------------------------------------
-
-
-def dashboard_brands(user) -> list[Brand]:
-    """The brands whose dashboard the user may open: their brands (any role), every brand for superusers."""
-    ids = brand_ids_for_user(user)
-    brands = Brand.objects.order_by("name", "pk").only("pk", "name", "slug", "timezone", "currency")
-    return list(brands if ids is None else brands.filter(pk__in=ids))
-
-
-def _brand_or_404(user, brand_id) -> Brand:
-    ids = brand_ids_for_user(user)
-    brand = Brand.objects.filter(pk=brand_id).first() if str(brand_id).isdigit() else None
-    if brand is None or (ids is not None and brand.pk not in ids):
-        raise Http404(_("This object does not exist or belongs to another brand."))
-    return brand
-
-
-def dashboard_url(brand) -> str:
-    return reverse("clv_dashboard_brand", args=[brand.pk])
-
-
-# --- views ---------------------------------------------------------------------------------------------------
-
-
-def dashboard_index(request):
-    """/admin/dashboard/: the user's first brand (by name), or ?brand=<id> from the brand selector."""
-    chosen = request.GET.get("brand")
-    if chosen:
-        return HttpResponseRedirect(dashboard_url(_brand_or_404(request.user, chosen)))
-    brands = dashboard_brands(request.user)
-    if brands:
-        return HttpResponseRedirect(dashboard_url(brands[0]))
-    context = {
-        **admin.site.each_context(request),
-        "title": _("Dashboard"),
-        "brands": [],
-        "brand": None,
-    }
-    return TemplateResponse(request, "admin/dashboard.html", context)
-
-
-def brand_dashboard(request, brand_id):
-    """One brand's dashboard; another brand's (or a missing one) is a 404."""
-    brand = _brand_or_404(request.user, brand_id)
-    context = {
-        **admin.site.each_context(request),
-        "title": _("Dashboard: %(brand)s") % {"brand": brand.name},
-        "brand": brand,
-        "brands": dashboard_brands(request.user),
-        **dashboard_context(brand),
-    }
-    return TemplateResponse(request, "admin/dashboard.html", context)
 
 
 # --- what the page shows -------------------------------------------------------------------------------------
@@ -128,11 +65,7 @@ def dashboard_context(brand, *, now: datetime | None = None) -> dict:
     """Everything the dashboard shows for one brand. `now` ends the Kaplan-Meier follow-up and decides which
     cohort periods have started (default: the current time)."""
     now = now or timezone.now()
-    run = (
-        ModelRun.objects.filter(brand=brand, status=RunStatus.PUBLISHED)
-        .only(*reports.RUN_COLUMNS, "customers_scored")
-        .first()
-    )
+    run = published_run(brand=brand, only=(*RUN_READ_COLUMNS, "customers_scored"))
     tiers = {tier.pk: tier for tier in Tier.objects.filter(brand=brand)}
     distribution = stage_tier_section(brand, run, tiers)
     at_risk = at_risk_section(brand, run)
@@ -193,22 +126,10 @@ def _stage_label(code: str) -> str:
 # customers by tier and stage
 
 
-def stage_tier_counts(brand, run) -> dict[tuple[int | None, str], int]:
-    """Customers per (tier id or None, stage) in the run's scores: one GROUP BY on the brand-leading index."""
-    if run is None:
-        return {}
-    rows = (
-        CustomerScore.objects.filter(brand=brand, run=run)
-        .values_list("tier_id", "stage")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    return {(tier_id, stage): n for tier_id, stage, n in rows}
-
-
 def stage_tier_section(brand, run, tiers) -> Section:
     title = _("Customers by tier and lifecycle stage")
-    counts = stage_tier_counts(brand, run)
+    _run, rows = reports.tier_stage_distribution(brand=brand)
+    counts = {(tier_id, stage): n for tier_id, stage, n in rows}
     if run is None:
         return Section(chart=charts.bar_chart([], [], title=title), note=_("No published scores yet."))
     tier_ids = sorted(
@@ -269,29 +190,10 @@ class AtRiskRow:
         return charts.percent(self.churn_probability)
 
 
-def at_risk_scores(brand, run):
-    """The run's scores of customers whose CLV is above at least AT_RISK_MIN_CLV_PERCENTILE % of the brand's
-    scored customers and whose churn probability is at least AT_RISK_MIN_CHURN, most value at risk (CLV ×
-    churn probability) first: the rule of reports.at_risk_customers, in ORM window functions."""
-    scores = CustomerScore.objects.filter(brand=brand, run=run)
-    # the percentile ranks every scored customer: filtered in a subquery, so the churn condition (a plain WHERE)
-    # cannot shrink the population it is taken over
-    top = scores.annotate(
-        percentile=(Window(Rank(), order_by=F("clv").asc()) - 1) * 100.0 / Window(Count("pk"))
-    ).filter(percentile__gte=AT_RISK_MIN_CLV_PERCENTILE)
-    return (
-        scores.filter(pk__in=top.values("pk"), churn_probability__gte=AT_RISK_MIN_CHURN)
-        .annotate(
-            value_at_risk=ExpressionWrapper(F("clv") * F("churn_probability"), output_field=FloatField())
-        )
-        .order_by("-value_at_risk", "customer_id")
-    )
-
-
 def at_risk_section(brand, run) -> Section:
     if run is None:
         return Section(note=_("No published scores yet."), figures={"count": 0})
-    scores = at_risk_scores(brand, run)
+    scores = at_risk_scores(run=run)
     picked = list(
         scores.values_list(
             "customer_id",
@@ -408,73 +310,8 @@ def survival_section(brand, now) -> Section:
 # GMV and repurchase by month
 
 
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def _months_back(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 - months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def monthly_trend(brand, *, months: int = TREND_MONTHS) -> list[dict]:
-    """Per calendar month (brand time zone), the `months` months up to the latest paid order: GMV and paid
-    orders, buyers, and repeat buyers (buyers of the month with an earlier paid order, that month or before).
-    One grouped query (portable ORM); months without orders are filled with zeros."""
-    from apps.orders.models import Order, OrderStatus
-
-    paid = Order.objects.filter(brand=brand, status=OrderStatus.PAID)
-    latest = paid.aggregate(latest=Max("placed_at"))["latest"]
-    if latest is None:
-        return []
-    tz = brand.tzinfo
-    last_month = _month_start(latest.astimezone(tz).date())
-    first_month = _months_back(last_month, months - 1)
-    start = datetime.combine(first_month, time.min, tzinfo=tz)
-    earlier = Order.objects.filter(
-        brand_id=OuterRef("brand_id"),
-        customer_id=OuterRef("customer_id"),
-        status=OrderStatus.PAID,
-        placed_at__lt=OuterRef("placed_at"),
-    )
-    rows = (
-        paid.filter(placed_at__gte=start)
-        .annotate(month=TruncMonth("placed_at", tzinfo=tz), repeat=Exists(earlier))
-        .values("month")
-        .annotate(
-            gmv=Sum("total_amount"),
-            orders=Count("pk"),
-            buyers=Count("customer_id", distinct=True),
-            repeat_buyers=Count("customer_id", distinct=True, filter=Q(repeat=True)),
-        )
-        .order_by("month")
-    )
-    found = {}
-    for row in rows:
-        month = row["month"]
-        month = month.astimezone(tz).date() if isinstance(month, datetime) else month
-        found[_month_start(month)] = row
-    trend = []
-    for k in range(months):
-        month = _months_back(last_month, months - 1 - k)
-        row = found.get(month, {})
-        buyers = row.get("buyers", 0)
-        trend.append(
-            {
-                "month": month,
-                "label": month.strftime("%Y-%m"),
-                "gmv": float(row.get("gmv") or 0),
-                "orders": row.get("orders", 0),
-                "buyers": buyers,
-                "repeat_buyers": row.get("repeat_buyers", 0),
-                "repurchase_rate": row.get("repeat_buyers", 0) / buyers if buyers else None,
-            }
-        )
-    return trend
-
-
 def trend_sections(brand) -> tuple[Section, Section]:
-    trend = monthly_trend(brand)
+    trend = reports.monthly_trend(brand=brand, months=TREND_MONTHS)
     labels = [row["label"] for row in trend]
 
     def month_label(value: float) -> str:

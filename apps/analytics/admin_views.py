@@ -335,7 +335,8 @@ def refresh_now(model_admin, request):
     if not may_refresh(request.user, brand.pk):
         raise PermissionDenied(_("Refreshing scores needs the analyst or manager role in this brand."))
 
-    from apps.analytics.services import RefreshSkipped, scores_refresh_request
+    from apps.analytics.services import RefreshSkipped
+    from apps.analytics.tasks import scores_refresh_request
 
     try:
         run = scores_refresh_request(brand=brand, triggered_by=f"admin:{request.user.get_username()}")

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from apps.analytics import selectors
 from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, StageChange
 from apps.core.bulk import copy_frame, query_frame
-from apps.loyalty.services import tiers_refresh
+from apps.loyalty.tier_refresh import tiers_refresh
 from apps.loyalty.tiering import clv_percentile
 
 KEEP_PUBLISHED_RUNS = 12  # score history kept per brand

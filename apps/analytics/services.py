@@ -242,14 +242,9 @@ def scores_refresh(
     return run
 
 
-def scores_refresh_request(
-    *, brand, as_of: date | None = None, horizon_days: int | None = None, triggered_by: str = ""
-) -> ModelRun | None:
-    """A refresh asked for by staff or an app (the admin's "Refresh now", the refreshScores mutation): with
-    a Celery broker it is queued for the workers and None is returned; without one (the demo) it runs here
-    and its run is returned. Raises ValidationError for an as-of date in the future or a horizon outside
-    7–365 days, and RefreshSkipped when a refresh of the brand is already running."""
-    from django.conf import settings
+def scores_refresh_check(*, brand, as_of: date | None = None, horizon_days: int | None = None) -> None:
+    """Refuse a refresh asked for with an as-of date in the future or a horizon outside 7–365 days
+    (ValidationError naming the field). Called before a refresh is queued or run for staff or an app."""
     from django.core.exceptions import ValidationError
 
     today = timezone.now().astimezone(brand.tzinfo).date()
@@ -257,14 +252,6 @@ def scores_refresh_request(
         raise ValidationError({"as_of": _("the date cannot be in the future.")})
     if horizon_days is not None and not 7 <= horizon_days <= 365:
         raise ValidationError({"horizon_days": _("between 7 and 365 days.")})
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        from apps.analytics.tasks import refresh_scores_task
-
-        refresh_scores_task.delay(brand.pk, as_of.isoformat() if as_of else None, horizon_days)
-        return None
-    return scores_refresh(
-        brand=brand, as_of=as_of, horizon_days=horizon_days, triggered_by=triggered_by[:100]
-    )
 
 
 def _execute_distributed(

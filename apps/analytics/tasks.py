@@ -1,4 +1,5 @@
-"""Celery tasks: thin wrappers that load by id and call the services."""
+"""Celery tasks: thin wrappers that load by id and call the services; and the one way a refresh is asked for
+(scores_refresh_request: queued after the transaction commits when a broker is configured, else run here)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from datetime import date
 
 from celery import group, shared_task
 from django.conf import settings
+from django.db import transaction
 
-from apps.analytics.services import RefreshSkipped, score_chunk, scores_refresh
+from apps.analytics.models import ModelRun
+from apps.analytics.services import RefreshSkipped, score_chunk, scores_refresh, scores_refresh_check
 from apps.brands.models import Brand
 
 DEFAULT_CHUNKS = 4
@@ -15,10 +18,15 @@ DEFAULT_CHUNKS = 4
 
 @shared_task(name="analytics.refresh_scores", acks_late=True)
 def refresh_scores_task(
-    brand_id: int, as_of: str | None = None, horizon_days: int | None = None, chunks: int = DEFAULT_CHUNKS
+    brand_id: int,
+    as_of: str | None = None,
+    horizon_days: int | None = None,
+    chunks: int = DEFAULT_CHUNKS,
+    triggered_by: str = "schedule",
 ) -> dict:
-    """Refresh one brand. With a broker the scoring is split into `chunks` worker tasks; eagerly (the demo)
-    it runs in-process. A refresh that finds the brand locked is skipped and says so."""
+    """Refresh one brand (the nightly schedule, or a request queued by scores_refresh_request, which says who
+    asked). With a broker the scoring is split into `chunks` worker tasks; eagerly (the demo) it runs
+    in-process. A refresh that finds the brand locked is skipped and says so."""
     brand = Brand.objects.get(pk=brand_id)
     distributed = not settings.CELERY_TASK_ALWAYS_EAGER and chunks > 1
     try:
@@ -26,7 +34,7 @@ def refresh_scores_task(
             brand=brand,
             as_of=date.fromisoformat(as_of) if as_of else None,
             horizon_days=horizon_days,
-            triggered_by="celery",
+            triggered_by=triggered_by,
             chunks=chunks if distributed else 1,
             score_chunks=_score_chunks_on_workers if distributed else None,
         )
@@ -63,10 +71,18 @@ def _score_chunks_on_workers(run, ranges):
     return wait
 
 
-@shared_task(name="analytics.refresh_all_brands")
-def refresh_all_brands_task() -> list[int]:
-    """Queue a refresh of every brand (what the nightly schedule runs when no per-brand one is set)."""
-    ids = list(Brand.objects.values_list("pk", flat=True))
-    for brand_id in ids:
-        refresh_scores_task.delay(brand_id)
-    return ids
+def scores_refresh_request(
+    *, brand, as_of: date | None = None, horizon_days: int | None = None, triggered_by: str = ""
+) -> ModelRun | None:
+    """A refresh asked for by staff or an app (the admin's "Refresh now", the refreshScores mutation), checked
+    by services.scores_refresh_check. With a Celery broker it is queued for the workers once the caller's
+    transaction commits, keeping who asked, and None is returned; without one (the demo) it runs here and
+    its run is returned. Raises RefreshSkipped when a refresh of the brand is already running."""
+    scores_refresh_check(brand=brand, as_of=as_of, horizon_days=horizon_days)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return scores_refresh(
+            brand=brand, as_of=as_of, horizon_days=horizon_days, triggered_by=triggered_by[:100]
+        )
+    args = (brand.pk, as_of.isoformat() if as_of else None, horizon_days)
+    transaction.on_commit(lambda: refresh_scores_task.delay(*args, triggered_by=triggered_by[:100]))
+    return None

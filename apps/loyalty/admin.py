@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_event, audit_record, audit_record_many, snapshot, stored_snapshot
 from apps.core.admin import BrandScopedAdmin, BrandScopedTabularInline
-from apps.loyalty import services
+from apps.loyalty import services, tier_refresh
 from apps.loyalty.models import (
     RFM_SEGMENT_LABELS,
     Benefit,
@@ -160,7 +160,7 @@ def published_score_frame(*, brand) -> pd.DataFrame:
 def edited_rule_specs(*, tier: Tier, edited: Tier, rule_form) -> list[TierRuleSpec]:
     """The brand's rules as they would be with the tier page's edits: the tier's rank and active flag from
     the tier form, its rule from the (valid) rule form; None as rule_form means the tier has no rule."""
-    specs = [spec for spec in services.tier_rules_for(brand=tier.brand) if spec.tier_id != tier.pk]
+    specs = [spec for spec in tier_refresh.tier_rules_for(brand=tier.brand) if spec.tier_id != tier.pk]
     if not edited.is_active:
         return specs
     # the tier form's code and rank with the rule form's cleaned values (None: the rule was removed)
@@ -186,7 +186,7 @@ def tier_rule_preview(*, tier: Tier, edited: Tier, rule_formset) -> dict:
         if form not in deleted and (form.instance.pk is not None or form.has_changed())
     ]
     rules = edited_rule_specs(tier=tier, edited=edited, rule_form=kept[0] if kept else None)
-    counts = services.tier_rules_preview(brand=tier.brand, rules=rules, scores=scores)
+    counts = tier_refresh.tier_rules_preview(brand=tier.brand, rules=rules, scores=scores)
     no_tier = _("(no tier)")
     rows = [
         {

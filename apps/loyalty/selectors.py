@@ -11,7 +11,11 @@ from apps.loyalty.models import TierChange
 def customer_current_tiers(*, brand) -> pd.DataFrame:
     """customer_id, tier_id (nullable Int64): the to_tier of each customer's latest tier change.
 
-    Customers who never changed tier are absent. Served by the (brand, customer, changed_at) index.
+    The tier history is the one record of a customer's tier; tier_refresh.tier_changes_apply is its only
+    writer, and publishing a run applies the changes and copies each scored customer's tier onto the run's
+    scores in the same transaction, so the published score's tier (what GraphQL and the admin show) is this
+    tier for every scored customer. Customers who never changed tier are absent. Served by the (brand,
+    customer, changed_at) index.
     """
     table = TierChange._meta.db_table
     sql = (

@@ -24,7 +24,6 @@ import pandas as pd
 REASON_OPTED_OUT = "opted_out_kept"
 REASON_NO_RULE = "no_rule_matched"
 REASON_NO_TIER = "no_active_tier"
-REASON_MANUAL = "manual"
 
 FRAME_COLUMNS = (
     "customer_id",
@@ -137,7 +136,7 @@ def assign_tiers(frame: pd.DataFrame, rules: Sequence[TierRuleSpec]) -> tuple[np
     """Tier id (object array of int or None) and reason code for each row of `frame`.
 
     `frame` holds FRAME_COLUMNS; `previous_tier_id` may be missing values. `rules` holds one spec per
-    active tier (as apps.loyalty.services.tier_rules_for returns them), in any order.
+    active tier (as apps.loyalty.tier_refresh.tier_rules_for returns them), in any order.
     """
     n = len(frame)
     ordered = sorted(rules, key=lambda r: (r.rank, r.tier_id))

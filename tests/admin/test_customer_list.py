@@ -17,6 +17,7 @@ from tests.factories import (
     CustomerFactory,
     StreamFactory,
     TierFactory,
+    clv_percentiles_set,
     make_run,
     make_score,
 )
@@ -24,6 +25,8 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 AS_OF = date(2026, 3, 31)
+
+
 @pytest.fixture
 def scored(brand, other_brand):
     """Five scored Acme customers, one unscored; a superseded run with other figures; a scored Rival customer."""
@@ -56,7 +59,10 @@ def scored(brand, other_brand):
     rival_tier = TierFactory(brand=other_brand, code="rival-gold", name="Rival Gold", rank=1)
     rival_fans = CommunityFactory(brand=other_brand, name="Rival fans")
     rival_customer = CustomerFactory(brand=other_brand, external_id="R1")
-    make_score(make_run(other_brand), rival_customer, stage="decline", tier=rival_tier, churn=0.9, clv=900)
+    rival_run = make_run(other_brand)
+    make_score(rival_run, rival_customer, stage="decline", tier=rival_tier, churn=0.9, clv=900)
+    for published in (run, old, rival_run):
+        clv_percentiles_set(published)
     CommunityMembershipFactory(brand=other_brand, community=rival_fans, customer=rival_customer)
     return {
         "customers": customers,

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.django_db
 
 SVG = "{http://www.w3.org/2000/svg}"
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
+
+
 def dashboard_url(brand):
     return reverse("clv_dashboard_brand", args=[brand.pk])
 

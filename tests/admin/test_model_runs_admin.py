@@ -263,7 +263,7 @@ def test_manager_refresh_reports_the_published_run(login, brand, acme_manager, s
         calls.append((brand.pk, triggered_by))
         return make_run(brand, customers_scored=1500, metrics={"overall": {"model": {"harrell_c": 0.8123}}})
 
-    monkeypatch.setattr("apps.analytics.services.scores_refresh", fake_refresh)
+    monkeypatch.setattr("apps.analytics.tasks.scores_refresh", fake_refresh)
     client = login(acme_manager)
     response = client.post(REFRESH, {"brand": brand.pk, "next": "https://evil.example/"})
     assert response["Location"] == LIST  # an outside `next` is ignored
@@ -272,14 +272,20 @@ def test_manager_refresh_reports_the_published_run(login, brand, acme_manager, s
     assert "published: 1,500 customers scored as of 2026-03-31 (holdout C-index 0.812)" in page
 
 
-def test_refresh_with_a_broker_queues_the_task(login, brand, acme_analyst, settings, monkeypatch):
+def test_refresh_with_a_broker_queues_the_task(
+    login, brand, acme_analyst, settings, monkeypatch, django_capture_on_commit_callbacks
+):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     queued = []
-    monkeypatch.setattr("apps.analytics.tasks.refresh_scores_task.delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(
+        "apps.analytics.tasks.refresh_scores_task.delay", lambda *args, **kw: queued.append((args, kw))
+    )
     client = login(acme_analyst)
-    response = client.post(REFRESH, {"brand": brand.pk})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(REFRESH, {"brand": brand.pk})
     assert response.status_code == 302
-    assert queued == [(brand.pk, None, None)]  # today, the brand's horizon
+    # today, the brand's horizon; the run will say who asked
+    assert queued == [((brand.pk, None, None), {"triggered_by": "admin:acme-analyst"})]
     assert "was queued" in client.get(LIST).content.decode()
     assert not ModelRun.objects.filter(brand=brand).exists()
 
@@ -292,7 +298,7 @@ def test_a_skipped_lock_is_reported(login, brand, acme_analyst, settings, monkey
     def locked(**kwargs):
         raise RefreshSkipped("Another refresh of this brand is running; this one was skipped.")
 
-    monkeypatch.setattr("apps.analytics.services.scores_refresh", locked)
+    monkeypatch.setattr("apps.analytics.tasks.scores_refresh", locked)
     client = login(acme_analyst)
     client.post(REFRESH, {"brand": brand.pk})
     assert "Another refresh of this brand is running" in client.get(LIST).content.decode()

@@ -4,6 +4,7 @@ import csv
 from datetime import timedelta
 
 import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 from django.core.management import call_command
@@ -18,6 +19,7 @@ from apps.analytics.services import (
     scores_refresh,
 )
 from apps.communities.models import Community, CommunityMembership
+from apps.loyalty.selectors import customer_current_tiers
 from apps.orders.models import Order
 from apps.streams.models import Stream, StreamView
 from tests.analytics.conftest import AS_OF
@@ -241,9 +243,13 @@ def test_publishing_tiers_everyone_by_the_rules_with_history_and_benefits(demo_b
     # a second refresh for the same date changes no tier and grants nothing new
     again = scores_refresh(brand=demo_brand, as_of=AS_OF)
     assert again.params["tiers"] == {"changes": 0, "grants_created": 0, "grants_revoked": 0}
-    assert dict(CustomerScore.objects.filter(run=again).values_list("customer_id", "tier_id")) == dict(
-        scores.values_list("customer_id", "tier_id")
-    )
+    published_tiers = dict(CustomerScore.objects.filter(run=again).values_list("customer_id", "tier_id"))
+    assert published_tiers == dict(scores.values_list("customer_id", "tier_id"))
+    # and the tier history says the same for every scored customer (the opted-out never had one)
+    history = customer_current_tiers(brand=demo_brand).set_index("customer_id")["tier_id"]
+    assert {c: (None if pd.isna(t) else int(t)) for c, t in history.items()} == {
+        c: t for c, t in published_tiers.items() if t is not None
+    }
 
 
 def test_stage_transition_matrix_between_two_dates(demo_brand):

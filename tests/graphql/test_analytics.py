@@ -369,13 +369,19 @@ def test_at_risk_customers_load_their_customer_nodes_in_a_flat_number_of_queries
     assert many == few
 
 
-def test_with_a_broker_the_refresh_is_queued_for_the_workers(as_role, brand, settings, monkeypatch):
+def test_with_a_broker_the_refresh_is_queued_for_the_workers(
+    as_role, brand, settings, monkeypatch, django_capture_on_commit_callbacks
+):
     from apps.analytics import tasks
 
     queued = []
-    monkeypatch.setattr(tasks.refresh_scores_task, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(tasks.refresh_scores_task, "delay", lambda *args, **kw: queued.append((args, kw)))
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    body = run_query(as_role("analyst"), REFRESH, b=gid("Brand", brand), asOf="2026-02-28", h=30)
+    client = as_role("analyst")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        body = run_query(client, REFRESH, b=gid("Brand", brand), asOf="2026-02-28", h=30)
     assert body["data"]["refreshScores"] == {"queued": True, "run": None}
-    assert queued == [(brand.pk, "2026-02-28", 30)]
+    # queued once the request's transaction commits, saying who asked
+    assert len(callbacks) == 1
+    assert queued == [((brand.pk, "2026-02-28", 30), {"triggered_by": "graphql:analyst-acme"})]
     assert not ModelRun.objects.exists()

@@ -101,7 +101,9 @@ def test_grant_status_has_one_definition_for_rows_and_queries(brand):
         "redeemed": BenefitGrantFactory(
             brand=brand, granted_at=now - day, expires_at=now + day, redeemed_at=now - day
         ),
-        "revoked": BenefitGrantFactory(brand=brand, granted_at=now - day, expires_at=now + day, revoked_at=now),
+        "revoked": BenefitGrantFactory(
+            brand=brand, granted_at=now - day, expires_at=now + day, revoked_at=now
+        ),
     }
     expected = {
         "open": GrantStatus.OPEN,

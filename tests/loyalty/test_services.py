@@ -9,16 +9,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.loyalty.models import BenefitGrant, Tier, TierChange, TierRule
+from apps.loyalty.models import BenefitGrant, Tier, TierChange, TierChangeSource, TierRule
 from apps.loyalty.selectors import customer_current_tiers
-from apps.loyalty.services import (
-    customer_tier_set,
-    loyalty_defaults_ensure,
-    tier_changes_apply,
-    tier_rules_for,
-    tier_rules_preview,
-    tiers_refresh,
-)
+from apps.loyalty.services import loyalty_defaults_ensure
+from apps.loyalty.tier_refresh import tier_changes_apply, tier_rules_for, tier_rules_preview, tiers_refresh
 from apps.loyalty.tiering import TierRuleSpec
 from tests.factories import (
     BenefitFactory,
@@ -205,12 +199,11 @@ def test_opted_out_customers_get_history_but_no_grant_or_withdrawal_on_refresh(b
 
 def test_a_manual_change_is_a_staff_decision_and_moves_benefits_of_opted_out_customers(brand, ladder):
     customer = CustomerFactory(brand=brand, automated_decisions_opt_out=True)
-    counts = customer_tier_set(customer=customer, tier=ladder["silver"], when=WHEN)
+    manual = changes((customer, None, ladder["silver"], "manual"))
+    counts = tier_changes_apply(brand=brand, changes=manual, when=WHEN, source=TierChangeSource.MANUAL)
     assert counts == {"changes": 1, "grants_created": 3, "grants_revoked": 0}
     change = TierChange.objects.get(customer=customer)
     assert (change.source, change.reason, change.run_id) == ("manual", "manual", None)
-    # and setting the same tier again does nothing
-    assert customer_tier_set(customer=customer, tier=ladder["silver"], when=WHEN)["changes"] == 0
 
 
 def test_other_customers_and_brands_are_untouched(brand, other_brand, ladder):

@@ -372,7 +372,8 @@ class Mutation:
         as_of: date | None = None,
         horizon_days: int | None = None,
     ) -> RefreshScoresPayload:
-        from apps.analytics.services import RefreshSkipped, scores_refresh_request
+        from apps.analytics.services import RefreshSkipped
+        from apps.analytics.tasks import scores_refresh_request
 
         owner = brand_for(info, brand, ANALYST)
         user = info.context.request.user

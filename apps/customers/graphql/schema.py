@@ -28,7 +28,9 @@ class Query:
         filter: CustomerFilter | None = None,  # noqa: A002 - the GraphQL argument's name
         order_by: CustomerOrder | None = None,
     ) -> list[CustomerType]:
-        queryset = selectors.customers_with_published_score(Customer.objects.all(), scores.brand_ids_of_caller(info))
+        queryset = selectors.customers_with_published_score(
+            Customer.objects.all(), scores.brand_ids_of_caller(info)
+        )
         queryset = customers_filter(queryset, filter, info)
         return customers_order(queryset, order_by)
 

@@ -1,0 +1,224 @@
+"""Customers in the admin. The raw phone and name are personal data: shown only with
+customers.view_customer_pii.
+
+The list shows each customer's published score (stage, tier, churn risk, CLV) joined in the same SQL query as
+the customers, and filters on it (filters.py); the customer 360 page (customer_360.py); bulk benefit grants
+(bulk_grants.py).
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from apps.analytics.models import Stage
+from apps.core import charts
+from apps.core.admin import BrandScopedAdmin
+from apps.core.scoping import brand_ids_for_user, user_may
+from apps.customers.admin.bulk_grants import BulkGrantActions
+from apps.customers.admin.customer_360 import PII_PERMISSION, customer_360_context, may_see_pii
+from apps.customers.admin.filters import (
+    AcquisitionPlatformFilter,
+    ChurnRiskFilter,
+    ClvBandFilter,
+    CommunityFilter,
+    RfmSegmentFilter,
+    StageFilter,
+    TierFilter,
+    with_published_score,
+)
+from apps.customers.models import Customer
+from apps.customers.services import customer_erase
+
+
+@admin.register(Customer)
+class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
+    list_display = (
+        "external_id",
+        "stage",
+        "tier",
+        "churn_risk",
+        "clv",
+        "region",
+        "acquisition_channel",
+        "first_seen_at",
+        "view_360",
+    )
+    list_filter = (
+        "brand",
+        StageFilter,
+        TierFilter,
+        RfmSegmentFilter,
+        ChurnRiskFilter,
+        ClvBandFilter,
+        CommunityFilter,
+        AcquisitionPlatformFilter,
+        "acquisition_channel",
+        "gender",
+        "age_band",
+        "marketing_consent",
+        "automated_decisions_opt_out",
+        "first_seen_at",
+    )
+    search_fields = ("external_id", "display_name")
+    list_select_related = ()
+    # The unique (brand, external_id) index serves this order; Meta's "brand" would join and sort by name.
+    ordering = ("brand_id", "external_id")
+    autocomplete_fields = ("acquisition_stream",)
+    # Counting a million rows twice per page is wasteful; one count for the filtered list is enough.
+    show_full_result_count = False
+    readonly_fields = ("phone_masked", "display_name_masked", "created_at", "updated_at", "erased_at")
+    actions = ("erase_personal_data", "grant_benefit", "revoke_open_grants")
+    fieldsets = (
+        (None, {"fields": ("brand", "external_id", "display_name", "phone")}),
+        (_("Profile"), {"fields": ("gender", "birth_year", "age_band", "province", "city")}),
+        (_("Acquisition"), {"fields": ("acquisition_channel", "acquisition_stream", "first_seen_at")}),
+        (
+            _("Consent and touches"),
+            {"fields": ("marketing_consent", "automated_decisions_opt_out", "preferred_touch_channel")},
+        ),
+        (_("Record"), {"fields": ("created_at", "updated_at", "erased_at"), "classes": ("collapse",)}),
+    )
+
+    def get_queryset(self, request):
+        return with_published_score(super().get_queryset(request), brand_ids_for_user(request.user))
+
+    def get_list_filter(self, request):
+        """The brand filter only for staff of several brands (one brand: nothing to choose, no query)."""
+        filters = super().get_list_filter(request)
+        if self.shows_brand_column(request):
+            return filters
+        return [f for f in filters if not (isinstance(f, tuple) and f[0] == "brand") and f != "brand"]
+
+    @admin.action(description=_("Erase personal data"), permissions=["change"])
+    def erase_personal_data(self, request, queryset):
+        """Erase the selected customers' personal data (customers.services.customer_erase); orders stay.
+        Every selected customer must be of a brand where the user may change customers (managers)."""
+        selected = list(queryset.values_list("pk", "brand_id"))
+        if any(not self.user_may_in_brand(request, "change", brand_id) for _pk, brand_id in selected):
+            raise PermissionDenied
+        from apps.brands.models import Brand
+
+        brands = Brand.objects.in_bulk({brand_id for _pk, brand_id in selected})
+        erased = 0
+        for pk, brand_id in selected:
+            customer, erased_now = customer_erase(brand=brands[brand_id], customer_id=pk)
+            if erased_now:
+                erased += 1
+                self.log_change(request, customer, [{"changed": {"fields": ["erased_at"]}}])
+        self.message_user(
+            request,
+            ngettext(
+                "Erased the personal data of %(count)d customer.",
+                "Erased the personal data of %(count)d customers.",
+                erased,
+            )
+            % {"count": erased},
+            messages.SUCCESS,
+        )
+
+    # --- list columns ---------------------------------------------------------------------------------------
+
+    @admin.display(description=_("region"), ordering="province")
+    def region(self, obj):
+        return " / ".join(part for part in (obj.province, obj.city) if part) or "—"
+
+    @admin.display(description=_("lifecycle stage"), ordering="score_stage")
+    def stage(self, obj):
+        return Stage(obj.score_stage).label if obj.score_stage else "—"
+
+    @admin.display(description=_("tier"), ordering="score_tier_name")
+    def tier(self, obj):
+        return obj.score_tier_name or "—"
+
+    @admin.display(description=_("churn risk"), ordering="score_churn")
+    def churn_risk(self, obj):
+        return charts.percent(obj.score_churn) if obj.score_churn is not None else "—"
+
+    @admin.display(description=_("CLV"), ordering="score_clv")
+    def clv(self, obj):
+        return f"{obj.score_clv:,.2f}" if obj.score_clv is not None else "—"
+
+    @admin.display(description=_("customer 360"))
+    def view_360(self, obj):
+        url = reverse("admin:customers_customer_360", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("View"))
+
+    @admin.display(description=_("phone"))
+    def phone_masked(self, obj):
+        return obj.masked_phone or "—"
+
+    def get_search_fields(self, request):
+        """By name only for staff who may see names (personal data) in every brand they belong to."""
+        ids = brand_ids_for_user(request.user)
+        if ids is None or all(user_may(request.user, brand_id, PII_PERMISSION) for brand_id in ids):
+            return self.search_fields
+        return tuple(field for field in self.search_fields if field != "display_name")
+
+    @admin.display(description=_("display name"))
+    def display_name_masked(self, obj):
+        return obj.masked_display_name or "—"
+
+    def get_list_display(self, request):
+        """The phone column is masked unless the user's role in the row's brand may see personal data."""
+
+        @admin.display(description=_("phone"))
+        def phone(obj):
+            if not obj.phone:
+                return "—"
+            return obj.phone if may_see_pii(request, obj) else obj.masked_phone
+
+        list_display = list(super().get_list_display(request))
+        list_display.insert(list_display.index("external_id") + 1, phone)
+        return list_display
+
+    def get_fieldsets(self, request, obj=None):
+        """Without the permission the raw phone is neither a form field nor a read-only value."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or may_see_pii(request, obj):
+            return fieldsets
+        masked = []
+        for name, options in fieldsets:
+            swap = {"phone": "phone_masked", "display_name": "display_name_masked"}
+            fields = tuple(swap.get(field, field) for field in options["fields"])
+            masked.append((name, {**options, "fields": fields}))
+        return masked
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not may_see_pii(request, obj):
+            fields += [f for f in ("phone", "display_name") if f not in fields]
+        return fields
+
+    # --- customer 360 ---------------------------------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.customer_360_view)
+        return [path("<path:object_id>/360/", view, name="customers_customer_360"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "customer_360_url": reverse("admin:customers_customer_360", args=[object_id]),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def customer_360_view(self, request, object_id):
+        """One customer on one page, read-only: viewers and up of the customer's brand; others get a 404."""
+        customer = self.get_object(request, object_id)  # another brand's customer: Http404
+        if not self.has_view_permission(request, customer):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Customer %(id)s") % {"id": customer.external_id},
+            "subtitle": _("Customer 360"),
+            "original": customer,
+            "has_view_permission": True,
+            "may_change": self.has_change_permission(request, customer),
+            **customer_360_context(request, customer),
+        }
+        return TemplateResponse(request, "admin/customers/customer/customer_360.html", context)

@@ -40,22 +40,16 @@ DB_COLUMNS = {
 }
 
 
-def customers_ensure(*, brand: Brand, first_seen: Mapping[str, datetime | None], now=None) -> UpsertCounts:
-    """Create every customer in `first_seen` (external id -> earliest time seen in the import) that the brand
-    does not have yet, and move first_seen_at of existing ones earlier when the import saw them earlier.
-    Must run inside the import's transaction."""
-    stage, staged = customers_stage_seen(first_seen)
-    return customers_upsert_seen(brand=brand, stage=stage, staged=staged, now=now)
-
-
 def customers_stage_seen(first_seen: Mapping[str, datetime | None]) -> tuple[StagingTable, int]:
+    """Stage the customers an import saw (external id -> earliest time seen) for customers_upsert_seen, which
+    creates the ones the brand does not have and moves first_seen_at of existing ones earlier. Must run
+    inside the import's transaction."""
     rows = [[ext, seen] for ext, seen in first_seen.items()]
     return customers_stage_seen_columns([r[0] for r in rows], [r[1] for r in rows])
 
 
 def customers_stage_seen_columns(external_ids: list, first_seen: list) -> tuple[StagingTable, int]:
-    """Stage (external id, first seen) columns; times already in staging form (aware datetimes or text
-    PostgreSQL reads; the backend's text form elsewhere)."""
+    """Stage (external id, first seen) columns; times as aware datetimes or ISO text with an offset."""
     stage = StagingTable("_imp_seen_customers", [("external_id", "text"), ("first_seen_at", "timestamptz")])
     stage.create()
     return stage, stage.load_columns([external_ids, first_seen])

@@ -14,7 +14,6 @@ from apps.analytics.graphql import schema as analytics
 from apps.api.graphql import schema as api
 from apps.brands.graphql import schema as brands
 from apps.communities.graphql import schema as communities
-from apps.core.graphql import ingest
 from apps.core.graphql.errors import ClvMaskErrors, ClvSchema
 from apps.core.graphql.limits import MAX_NODE_COUNT, NodeCountLimiter
 from apps.customers.graphql import schema as customers
@@ -22,7 +21,7 @@ from apps.loyalty.graphql import schema as loyalty
 from apps.orders.graphql import schema as orders
 from apps.streams.graphql import schema as streams
 
-_APPS = (brands, customers, orders, streams, communities, loyalty, analytics, ingest, api)
+_APPS = (brands, customers, orders, streams, communities, loyalty, analytics, api)
 
 Query = merge_types("Query", tuple(m.Query for m in _APPS if hasattr(m, "Query")))
 _mutations = tuple(m.Mutation for m in _APPS if hasattr(m, "Mutation"))

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from apps.brands.models import Brand, Membership
 from apps.brands.roles import GROUP_NAMES, role_permissions
+from apps.brands.signals import brand_saved
 
 
 def roles_sync() -> dict[str, Group]:
@@ -75,14 +76,12 @@ def membership_remove(*, user, brand: Brand) -> None:
 def brand_create(
     *, slug: str, name: str, timezone: str = "Asia/Shanghai", currency: str = "CNY"
 ) -> tuple[Brand, bool]:
-    """Create a brand with its default tiers and benefits. Idempotent: an existing slug is updated, and
-    default tiers/benefits that are missing are added (edits staff made to existing ones are kept)."""
-    from apps.loyalty.services import loyalty_defaults_ensure
-
+    """Create a brand (or update the one with this slug) and send signals.brand_saved: the loyalty app adds
+    the default tiers and benefits it is missing (edits staff made to existing ones are kept)."""
     brand = Brand(slug=slug, name=name, timezone=timezone, currency=currency)
     brand.full_clean(exclude=["slug"], validate_unique=False)
     brand, created = Brand.objects.update_or_create(
         slug=slug, defaults={"name": name, "timezone": timezone, "currency": currency}
     )
-    loyalty_defaults_ensure(brand=brand)
+    brand_saved.send(sender=Brand, brand=brand, created=created)
     return brand, created

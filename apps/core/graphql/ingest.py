@@ -1,29 +1,25 @@
-"""Batch ingest (customers, streams, stream views, orders) and customer erasure over GraphQL.
+"""What every batch ingest mutation shares: the payload (counts and per-item errors), turning input objects
+into import records, and the call itself (the manager role in the brand, the size limit, the app's ingest
+service). Each app declares its own mutations and input types (apps/<app>/graphql/schema.py and inputs.py).
 
-Both write a brand's data, so both need the manager role in that brand (API tokens: a manager token). The
-mutations only check who is calling and translate types; the work is done by the services the CSV import
-commands and the admin use (apps.core.importing.batch → apps/<app>/importers.py; customers.services).
+Input fields are named after the CSV columns of docs/importing.md (customer_id → customerId) and parsed by the
+same importers, so a value accepted in a file is accepted here and vice versa. Fields left out of an item keep
+the stored value; `null` clears it to its default (orders excepted: an order item is the whole order).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import strawberry
-from django.utils.translation import gettext
-from strawberry import relay
 from strawberry.types import Info
 
-from apps.core.graphql.ingest_types import (
-    CustomerIngestInput,
-    EraseCustomerPayload,
-    IngestPayload,
-    OrderIngestInput,
-    StreamIngestInput,
-    StreamViewIngestInput,
-    input_values,
-)
-from apps.core.graphql.mutations import brand_for, scoped_get
+from apps.core.graphql.mutations import brand_for
 from apps.core.importing import batch
+from apps.core.importing.batch import BatchResult, ItemError
 
+KEEP = "Left out: the stored value stays; null: cleared to the default."
 MANAGER = "Needs the manager role in the brand (ingest writes the brand's data)."
 BATCH = (
     "At most 1,000 items per call (more: one error, nothing written). Idempotent by external id: sending the "
@@ -32,64 +28,73 @@ BATCH = (
 )
 
 
-def _ingest(info: Info, brand_id, items, service) -> IngestPayload:
+@strawberry.type(
+    name="IngestError",
+    description="Why one item was refused. Messages never repeat the value (it may be personal data).",
+)
+class IngestErrorType:
+    index: int | None = strawberry.field(
+        description="0-based position of the item in `items`; null when the error is about the whole call."
+    )
+    field: str = strawberry.field(
+        description='The input field, e.g. "customerId", or a path such as "lines.2.amount"; "items" for the call.'
+    )
+    message: str = strawberry.field(description="The reason, in the caller's language.")
+
+
+@strawberry.type(
+    name="IngestPayload",
+    description="What a batch ingest did. With any error nothing is written and the counts are 0.",
+)
+class IngestPayload:
+    ok: bool = strawberry.field(description="True when every item was valid and the batch was written.")
+    created: int = strawberry.field(description="Items that did not exist before.")
+    updated: int = strawberry.field(description="Existing items of which some field changed.")
+    unchanged: int = strawberry.field(description="Existing items sent again as they were.")
+    customers_created: int = strawberry.field(
+        description="Customers created because a stream view or order mentioned them."
+    )
+    errors: list[IngestErrorType] = strawberry.field(description="One entry per problem, by item index.")
+
+    @classmethod
+    def from_result(cls, result: BatchResult) -> IngestPayload:
+        return cls(
+            ok=result.ok,
+            created=result.created,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            customers_created=result.customers_created,
+            errors=[_error(e) for e in result.errors],
+        )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _error(error: ItemError) -> IngestErrorType:
+    """Import columns and paths ("lines.2.unit_price") in GraphQL spelling ("lines.2.unitPrice")."""
+    field = ".".join(_camel(part) for part in error.field.split(".")) if error.field else ""
+    return IngestErrorType(index=error.index, field=field, message=error.message)
+
+
+def input_values(item) -> dict[str, object]:
+    """An input object as an import record: the fields the client gave (null included), by column name."""
+    values: dict[str, object] = {}
+    for f in dataclasses.fields(item):
+        value = getattr(item, f.name)
+        if value is strawberry.UNSET:
+            continue
+        if isinstance(value, list):
+            value = [input_values(v) for v in value]
+        values[f.name] = value
+    return values
+
+
+def ingest(info: Info, brand_id, items, service: Callable[..., BatchResult]) -> IngestPayload:
+    """Run an app's ingest service for the caller's brand (manager role) on the items as import records."""
     brand = brand_for(info, brand_id, "manager")
     if refused := batch.too_many_items(len(items)):
         return IngestPayload.from_result(refused)
     return IngestPayload.from_result(service(brand=brand, items=[input_values(item) for item in items]))
-
-
-@strawberry.type
-class Mutation:
-    @strawberry.mutation(description=f"Create or update customers by customerId. {BATCH} {MANAGER}")
-    def ingest_customers(
-        self, info: Info, brand: strawberry.ID, items: list[CustomerIngestInput]
-    ) -> IngestPayload:
-        return _ingest(info, brand, items, batch.customers_ingest)
-
-    @strawberry.mutation(description=f"Create or update live streams by streamId. {BATCH} {MANAGER}")
-    def ingest_streams(
-        self, info: Info, brand: strawberry.ID, items: list[StreamIngestInput]
-    ) -> IngestPayload:
-        return _ingest(info, brand, items, batch.streams_ingest)
-
-    @strawberry.mutation(
-        description=f"Create or update stream views by (streamId, customerId); unknown customers are created. "
-        f"{BATCH} {MANAGER}"
-    )
-    def ingest_stream_views(
-        self, info: Info, brand: strawberry.ID, items: list[StreamViewIngestInput]
-    ) -> IngestPayload:
-        return _ingest(info, brand, items, batch.stream_views_ingest)
-
-    @strawberry.mutation(
-        description=f"Create or update whole orders by orderId; unknown customers are created. {BATCH} {MANAGER}"
-    )
-    def ingest_orders(self, info: Info, brand: strawberry.ID, items: list[OrderIngestInput]) -> IngestPayload:
-        return _ingest(info, brand, items, batch.orders_ingest)
-
-    @strawberry.mutation(
-        description="Erase a customer's personal data for good (PIPL): name, phone, gender, birth year, age "
-        "band, region and touch preference are cleared, the external id becomes a random token, marketing "
-        "consent is withdrawn and the customer is opted out of automated decisions (tiers and benefits). "
-        "Orders and the brand's figures stay. Idempotent. Needs the manager role in the customer's brand."
-    )
-    def erase_customer(self, info: Info, id: strawberry.ID) -> EraseCustomerPayload:
-        from apps.customers.models import Customer
-        from apps.customers.services import customer_erase
-
-        customer = scoped_get(
-            info,
-            Customer,
-            id,
-            "Customer",
-            not_found=gettext("No such customer."),
-            minimum="manager",
-            select_related=["brand"],
-        )
-        customer, erased_now = customer_erase(brand=customer.brand, customer_id=customer.pk)
-        return EraseCustomerPayload(
-            customer_id=relay.GlobalID("Customer", str(customer.pk)),
-            erased_at=customer.erased_at,
-            erased_now=erased_now,
-        )

@@ -1,4 +1,5 @@
 """Batch ingestion: in-memory records (e.g. from a GraphQL mutation) through the same importers as CSV files.
+The generic machinery; each app's ingest (`apps/<app>/ingest.py`) uses it with its own importer.
 
 A batch is a list of items, each a dict of import column -> value (the CSV column names of docs/importing.md).
 Each item is validated by the entity's importer (`apps/<app>/importers.py`) exactly as a CSV row would be,
@@ -23,11 +24,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from apps.brands.models import Brand
 from apps.core.importing.result import ImportResult
 
 MAX_BATCH_ITEMS = 1000
-MAX_ORDER_LINES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +76,7 @@ def too_many_items(count: int) -> BatchResult | None:
     return BatchResult(errors=[ItemError(None, "items", message)])
 
 
-def _duplicates(
+def duplicates(
     items: Sequence[Mapping[str, object]],
     key: Callable[[Mapping[str, object]], object],
     column: str,
@@ -98,7 +97,7 @@ def _duplicates(
     return errors
 
 
-def _text(value) -> str | None:
+def key_text(value) -> str | None:
     """The trimmed text of a key value; None when empty (the importer reports missing required values)."""
     if value is None:
         return None
@@ -106,10 +105,10 @@ def _text(value) -> str | None:
     return text or None
 
 
-def _run(
+def run_batch(
     *,
     importer: Importer,
-    brand: Brand,
+    brand,
     rows: Sequence[BatchRow],
     errors: list[ItemError],
     grouped: bool,
@@ -157,13 +156,13 @@ def _run(
     return result
 
 
-def _given(items: Iterable[Mapping[str, object]]) -> list[dict[str, object]]:
+def given(items: Iterable[Mapping[str, object]]) -> list[dict[str, object]]:
     return [dict(item) for item in items]
 
 
-def _keyed_ingest(
+def keyed_ingest(
     *,
-    brand: Brand,
+    brand,
     items: Sequence[Mapping[str, object]],
     importer: Importer,
     key: Callable[[Mapping[str, object]], object],
@@ -175,136 +174,19 @@ def _keyed_ingest(
     with `duplicate` on `column`), any further `checks`, then the importer on the columns each item gives."""
     if too_many := too_many_items(len(items)):
         return too_many
-    items = _given(items)
+    items = given(items)
     if not items:
         return BatchResult()
-    errors = _duplicates(items, key, column, duplicate)
+    errors = duplicates(items, key, column, duplicate)
     if checks is not None:
         errors += checks(items)
     rows = [BatchRow(i, item) for i, item in enumerate(items)]
-    return _run(
-        importer=importer, brand=brand, rows=_without(rows, errors), errors=errors, grouped=True, name="items"
+    return run_batch(
+        importer=importer, brand=brand, rows=without(rows, errors), errors=errors, grouped=True, name="items"
     )
 
 
-def customers_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> BatchResult:
-    """Create or update customers by customer_id. Columns an item leaves out keep their stored values.
-    Customers whose personal data was erased cannot be written again."""
-    from apps.customers.importers import customers_import
-    from apps.customers.models import Customer
-
-    def not_erased(items: list[dict[str, object]]) -> list[ItemError]:
-        ids = {_text(item.get("customer_id")) for item in items} - {None}
-        erased = set(
-            Customer.objects.filter(brand=brand, external_id__in=ids, erased_at__isnull=False).values_list(
-                "external_id", flat=True
-            )
-        )
-        message = _("this customer's personal data was erased; it cannot be written again")
-        return [
-            ItemError(i, "customer_id", message)
-            for i, item in enumerate(items)
-            if _text(item.get("customer_id")) in erased
-        ]
-
-    return _keyed_ingest(
-        brand=brand,
-        items=items,
-        importer=customers_import,
-        key=lambda item: _text(item.get("customer_id")),
-        column="customer_id",
-        duplicate=_("the same customer appears in item %(index)d"),
-        checks=not_erased,
-    )
-
-
-def streams_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> BatchResult:
-    """Create or update live streams by stream_id. Columns an item leaves out keep their stored values."""
-    from apps.streams.importers import streams_import
-
-    return _keyed_ingest(
-        brand=brand,
-        items=items,
-        importer=streams_import,
-        key=lambda item: _text(item.get("stream_id")),
-        column="stream_id",
-        duplicate=_("the same stream appears in item %(index)d"),
-    )
-
-
-def stream_views_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> BatchResult:
-    """Create or update stream views by (stream_id, customer_id); customers the brand does not know yet are
-    created. Columns an item leaves out keep their stored values."""
-    from apps.streams.importers import stream_views_import
-
-    def key(item):
-        stream, customer = _text(item.get("stream_id")), _text(item.get("customer_id"))
-        return None if stream is None or customer is None else (stream, customer)
-
-    return _keyed_ingest(
-        brand=brand,
-        items=items,
-        importer=stream_views_import,
-        key=key,
-        column="customer_id",
-        duplicate=_("the same live stream and customer appear in item %(index)d"),
-    )
-
-
-ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "status", "stream_id", "channel", "currency")
-LINE_COLUMNS = ("amount", "quantity", "sku", "category")
-
-
-def orders_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> BatchResult:
-    """Create or update orders by order_id. Each item is a whole order: the order columns (ORDER_COLUMNS)
-    and "lines", a list of dicts of LINE_COLUMNS. Optional columns left out take their defaults (status
-    paid, the brand's currency, channel live_stream with a stream, else other), as in a CSV file; lines an
-    order no longer has are removed. Customers the brand does not know yet are created."""
-    from apps.orders.importers import orders_import
-
-    if too_many := too_many_items(len(items)):
-        return too_many
-    items = _given(items)
-    if not items:
-        return BatchResult()
-    required = _("a value is required")
-    errors = [
-        ItemError(i, "order_id", required)
-        for i, item in enumerate(items)
-        if _text(item.get("order_id")) is None
-    ]
-    errors += _duplicates(
-        items,
-        lambda item: _text(item.get("order_id")),
-        "order_id",
-        _("the same order appears in item %(index)d"),
-    )
-    rows: list[BatchRow] = []
-    for index, item in enumerate(items):
-        lines = list(item.get("lines") or ())
-        if not lines:
-            errors.append(ItemError(index, "lines", _("an order needs at least one line")))
-            continue
-        if len(lines) > MAX_ORDER_LINES:
-            errors.append(
-                ItemError(index, "lines", _("at most %(max)d lines per order") % {"max": MAX_ORDER_LINES})
-            )
-            continue
-        header = {column: item.get(column) for column in ORDER_COLUMNS}
-        for number, line in enumerate(lines):
-            values = {**header, **{column: line.get(column) for column in LINE_COLUMNS}}
-            rows.append(BatchRow(index, values, {column: f"lines.{number}." for column in LINE_COLUMNS}))
-    return _run(
-        importer=orders_import,
-        brand=brand,
-        rows=_without(rows, errors),
-        errors=errors,
-        grouped=False,
-        name="items",
-    )
-
-
-def _without(rows: list[BatchRow], errors: list[ItemError]) -> list[BatchRow]:
+def without(rows: list[BatchRow], errors: list[ItemError]) -> list[BatchRow]:
     """Rows of items without a batch-level error (a duplicate would otherwise be reported twice, by line)."""
     bad = {e.index for e in errors}
     return [row for row in rows if row.index not in bad]

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import strawberry
 import strawberry_django
+from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.types import Info
 
 from apps.analytics import selectors
+from apps.core.graphql.ingest import BATCH, MANAGER, IngestPayload, ingest
+from apps.core.graphql.mutations import scoped_get
 from apps.core.graphql.relay import Connection, connection, node_pk
 from apps.customers.graphql import scores
 from apps.customers.graphql.filters import CustomerFilter, CustomerOrder, customers_filter, customers_order
+from apps.customers.graphql.inputs import CustomerIngestInput, EraseCustomerPayload
 from apps.customers.graphql.types import CustomerType
+from apps.customers.ingest import customers_ingest
 from apps.customers.models import Customer
+from apps.customers.services import customer_erase
 
 
 @strawberry.type
@@ -37,3 +43,35 @@ class Query:
     @strawberry_django.field(description="One customer by id; null if not found or of another brand.")
     def customer(self, info: Info, id: relay.GlobalID) -> CustomerType | None:  # noqa: A002
         return Customer.objects.filter(pk=node_pk(id, type_name="Customer", field="id"))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description=f"Create or update customers by customerId. {BATCH} {MANAGER}")
+    def ingest_customers(
+        self, info: Info, brand: strawberry.ID, items: list[CustomerIngestInput]
+    ) -> IngestPayload:
+        return ingest(info, brand, items, customers_ingest)
+
+    @strawberry.mutation(
+        description="Erase a customer's personal data for good (PIPL): name, phone, gender, birth year, age "
+        "band, region and touch preference are cleared, the external id becomes a random token, marketing "
+        "consent is withdrawn and the customer is opted out of automated decisions (tiers and benefits). "
+        "Orders and the brand's figures stay. Idempotent. Needs the manager role in the customer's brand."
+    )
+    def erase_customer(self, info: Info, id: strawberry.ID) -> EraseCustomerPayload:  # noqa: A002
+        customer = scoped_get(
+            info,
+            Customer,
+            id,
+            "Customer",
+            not_found=gettext("No such customer."),
+            minimum="manager",
+            select_related=["brand"],
+        )
+        customer, erased_now = customer_erase(brand=customer.brand, customer_id=customer.pk)
+        return EraseCustomerPayload(
+            customer_id=relay.GlobalID("Customer", str(customer.pk)),
+            erased_at=customer.erased_at,
+            erased_now=erased_now,
+        )

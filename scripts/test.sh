@@ -24,5 +24,6 @@ else
   echo "== PostgreSQL: the embedded server (.pgdata/)"
 fi
 .venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache
 .venv/bin/python manage.py makemigrations --check --dry-run
 .venv/bin/pytest "$@"

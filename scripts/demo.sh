@@ -10,8 +10,9 @@ export DJANGO_SETTINGS_MODULE=clvsite.settings.local
 PY=.venv/bin/python
 CUSTOMERS=${DEMO_CUSTOMERS:-5000}
 $PY manage.py migrate --noinput -v0
-$PY manage.py seed_demo --customers "$CUSTOMERS" --seed 42 --brand demo
-$PY manage.py refresh_scores --brand demo
+# seed, then publish scores as of 90 days ago and as of today (the reports that follow customers after a
+# refresh need the earlier one)
+$PY manage.py seed_demo --customers "$CUSTOMERS" --seed 42 --brand demo --score
 echo
 echo "Demo login (a manager of the demo brand):"
 $PY manage.py create_staff_user demo --brand demo --role manager --password "${DEMO_PASSWORD:-demo-pass-2026}"

@@ -126,6 +126,25 @@ def demo_seed(
     return summary
 
 
+DEMO_FOLLOW_UP_DAYS = 90
+
+
+def demo_scores_refresh(*, brand, end: datetime) -> list:
+    """Publish the demo brand's scores twice: as of DEMO_FOLLOW_UP_DAYS days before its last simulated day, then
+    as of that day. The earlier run gives the reports that follow customers after a refresh (Kaplan-Meier by
+    stage, the stage transition matrix, each customer's score history) real follow-up on the demo's first day.
+    Returns the two runs."""
+    from apps.analytics.services import scores_refresh
+
+    last_day = (end - timedelta(days=1)).astimezone(brand.tzinfo).date()
+    return [
+        scores_refresh(
+            brand=brand, as_of=last_day - timedelta(days=DEMO_FOLLOW_UP_DAYS), triggered_by="seed_demo"
+        ),
+        scores_refresh(brand=brand, as_of=last_day, triggered_by="seed_demo"),
+    ]
+
+
 def _zone(name: str):
     import zoneinfo
 

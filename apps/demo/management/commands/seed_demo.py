@@ -1,11 +1,12 @@
-"""python manage.py seed_demo [--customers N] [--seed S] [--brand SLUG] [--end YYYY-MM-DD]"""
+"""python manage.py seed_demo [--customers N] [--seed S] [--brand SLUG] [--end YYYY-MM-DD] [--score]"""
 
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from apps.demo.services import DEMO_SLUG, demo_seed
+from apps.brands.models import Brand
+from apps.demo.services import DEMO_FOLLOW_UP_DAYS, DEMO_SLUG, demo_scores_refresh, demo_seed
 
 
 class Command(BaseCommand):
@@ -24,8 +25,13 @@ class Command(BaseCommand):
             default=None,
             help="Last day (exclusive, brand time); default today.",
         )
+        parser.add_argument(
+            "--score",
+            action="store_true",
+            help=f"Then publish scores as of {DEMO_FOLLOW_UP_DAYS} days before the last day and as of the last day.",
+        )
 
-    def handle(self, *args, customers, seed, brand, name, end, **options):
+    def handle(self, *args, customers, seed, brand, name, end, score, **options):
         if customers < 1:
             raise CommandError(_("--customers must be at least 1."))
         summary = demo_seed(slug=brand, customers=customers, seed=seed, end_date=end, name=name)
@@ -43,3 +49,9 @@ class Command(BaseCommand):
             self.stdout.write(_("  %(table)s: %(count)d rows") % {"table": table, "count": count})
         total = sum(summary.seconds.values())
         self.stdout.write(self.style.SUCCESS(_("Done in %(seconds).1f s.") % {"seconds": total}))
+        if score:
+            for run in demo_scores_refresh(brand=Brand.objects.get(pk=summary.brand_id), end=summary.end):
+                self.stdout.write(
+                    _("Run %(id)s %(status)s as of %(as_of)s: %(n)d customers scored.")
+                    % {"id": run.pk, "status": run.status, "as_of": run.as_of, "n": run.customers_scored}
+                )

@@ -220,7 +220,9 @@ def published_run_value(column: str, *, brand_ref: str = "brand_id") -> Subquery
 
 def published_scores(*, brand):
     """Scores readers see: those of the brand's published run (none before the first publish)."""
-    return CustomerScore.objects.filter(brand=brand, **published_run_condition(brand_ids=[brand.pk], prefix=""))
+    return CustomerScore.objects.filter(
+        brand=brand, **published_run_condition(brand_ids=[brand.pk], prefix="")
+    )
 
 
 def customers_with_published_score(queryset, brand_ids: list[int] | None):

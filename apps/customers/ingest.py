@@ -15,6 +15,7 @@ from apps.customers.models import Customer
 def customers_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> BatchResult:
     """Create or update customers by customer_id. Columns an item leaves out keep their stored values.
     Customers whose personal data was erased cannot be written again."""
+
     def not_erased(items: list[dict[str, object]]) -> list[ItemError]:
         ids = {key_text(item.get("customer_id")) for item in items} - {None}
         erased = set(

@@ -27,6 +27,7 @@ def streams_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> Ba
 def stream_views_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> BatchResult:
     """Create or update stream views by (stream_id, customer_id); customers the brand does not know yet are
     created. Columns an item leaves out keep their stored values."""
+
     def key(item):
         stream, customer = key_text(item.get("stream_id")), key_text(item.get("customer_id"))
         return None if stream is None or customer is None else (stream, customer)

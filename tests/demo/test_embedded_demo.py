@@ -50,7 +50,7 @@ def test_every_report_and_dashboard_panel_shows_data_on_the_embedded_database(em
     seeded = manage(
         embedded_env, "seed_demo", "--customers", "5000", "--seed", "42", "--brand", "demo", "--score"
     )
-    assert seeded.count(" published as of ") == 2, seeded
+    assert seeded.count(": Published, ") == 2, seeded
     # When a frontend calls the README's queries and staff open the dashboard
     done = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "demo" / "probe_reports.py"), "demo"],

@@ -52,6 +52,11 @@ class Command(BaseCommand):
         if score:
             for run in demo_scores_refresh(brand=Brand.objects.get(pk=summary.brand_id), end=summary.end):
                 self.stdout.write(
-                    _("Run %(id)s %(status)s as of %(as_of)s: %(n)d customers scored.")
-                    % {"id": run.pk, "status": run.status, "as_of": run.as_of, "n": run.customers_scored}
+                    _("Run %(id)s as of %(as_of)s: %(status)s, %(n)d customers scored.")
+                    % {
+                        "id": run.pk,
+                        "as_of": run.as_of,
+                        "status": run.get_status_display(),
+                        "n": run.customers_scored,
+                    }
                 )

@@ -28,7 +28,6 @@ from apps.analytics.selectors import (
     AT_RISK_MIN_CLV_PERCENTILE,
     RUN_READ_COLUMNS,
     STAGE_ORDER,
-    at_risk_scores,
     published_run,
 )
 from apps.core import charts
@@ -68,7 +67,7 @@ def dashboard_context(brand, *, now: datetime | None = None) -> dict:
     run = published_run(brand=brand, only=(*RUN_READ_COLUMNS, "customers_scored"))
     tiers = {tier.pk: tier for tier in Tier.objects.filter(brand=brand)}
     distribution = stage_tier_section(brand, run, tiers)
-    at_risk = at_risk_section(brand, run)
+    at_risk = at_risk_section(brand, run, tiers)
     gmv, repurchase = trend_sections(brand)
     streams = stream_section(brand)
     return {
@@ -190,34 +189,30 @@ class AtRiskRow:
         return charts.percent(self.churn_probability)
 
 
-def at_risk_section(brand, run) -> Section:
+def at_risk_section(brand, run, tiers) -> Section:
+    """The first AT_RISK_ROWS of reports.at_risk_customers (the at-risk rule of selectors.at_risk_scores)."""
+    from apps.customers.models import Customer
+
     if run is None:
         return Section(note=_("No published scores yet."), figures={"count": 0})
-    scores = at_risk_scores(run=run)
-    picked = list(
-        scores.values_list(
-            "customer_id",
-            "customer__external_id",
-            "stage",
-            "tier__name",
-            "tier__code",
-            "clv",
-            "churn_probability",
-        )[:AT_RISK_ROWS]
+    _run, count, items = reports.at_risk_customers(brand=brand, first=AT_RISK_ROWS)
+    external_ids = dict(
+        Customer.objects.filter(brand=brand, pk__in=[i.customer_id for i in items]).values_list(
+            "pk", "external_id"
+        )
     )
-    count = scores.count() if len(picked) >= AT_RISK_ROWS else len(picked)  # one query when the list is short
     rows = [
         AtRiskRow(
-            customer_id=pk,
-            external_id=external_id,
-            stage=_stage_label(stage),
-            tier=_(tier_name) if tier_name else (tier_code or "—"),
-            clv=float(clv),
-            churn_probability=float(churn),
-            value_at_risk=round(float(clv) * float(churn), 2),
-            url=reverse("admin:customers_customer_360", args=[pk]),
+            customer_id=item.customer_id,
+            external_id=external_ids.get(item.customer_id, ""),
+            stage=_stage_label(item.stage),
+            tier=tiers[item.tier_id].display_name if item.tier_id in tiers else "—",
+            clv=item.clv,
+            churn_probability=item.churn_probability,
+            value_at_risk=item.value_at_risk,
+            url=reverse("admin:customers_customer_360", args=[item.customer_id]),
         )
-        for pk, external_id, stage, tier_name, tier_code, clv, churn in picked
+        for item in items
     ]
     return Section(rows=rows, figures={"count": count})
 

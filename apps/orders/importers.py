@@ -32,8 +32,10 @@ from apps.customers.models import Customer
 from apps.orders.models import Order, OrderItem, OrderStatus, SalesChannel
 from apps.streams.models import Stream
 
-REQUIRED = ("customer_id", "ordered_at", "amount")
-OPTIONAL = ("order_id", "quantity", "category", "sku", "stream_id", "channel", "status", "currency")
+REQUIRED = ("customer_id", "ordered_at")
+# Without an amount column (a purchase log with times only) every order is stored with amount 0, and the
+# engine, seeing no amount at all, predicts purchases but leaves revenue, spend and CLV unknown.
+OPTIONAL = ("amount", "order_id", "quantity", "category", "sku", "stream_id", "channel", "status", "currency")
 STATUS_ALIASES = {"已支付": "paid", "已退款": "refunded", "已取消": "cancelled"}
 TWO_PLACES = Decimal("0.01")
 # Header of one order: every line of the order must agree on these.
@@ -204,9 +206,19 @@ def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str,
     if bad_placed.any():
         errors.append(("ordered_at", placed_messages))
     parse_amount = f.DecimalParser(places=2, max_digits=14)
-    cents, amount_messages, amount_codes, amount_decimals = _amount_cents(
-        column("amount"), parse_amount, required
-    )
+    if "amount" in index:
+        amounts = column("amount")
+    else:
+        amounts = pd.Series(["0"] * n, dtype=object)
+        log.warn(
+            1,
+            "amount",
+            _(
+                "no amount column: the orders are stored with amount 0; purchases are predicted, but "
+                "revenue, spend and CLV are left unknown"
+            ),
+        )
+    cents, amount_messages, amount_codes, amount_decimals = _amount_cents(amounts, parse_amount, required)
     bad_amount = amount_messages != None  # noqa: E711
     if bad_amount.any():
         errors.append(("amount", amount_messages))

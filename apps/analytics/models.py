@@ -252,15 +252,34 @@ class CustomerScore(BrandOwnedModel):
     rfm_monetary = models.PositiveSmallIntegerField(_("M score"))
     rfm_segment = models.CharField(_("RFM segment"), max_length=24)
     orders_count = models.PositiveIntegerField(_("paid purchases"))
-    monetary_total = models.DecimalField(_("total spend"), max_digits=14, decimal_places=2)
+    monetary_total = models.DecimalField(
+        _("total spend"),
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Unknown when the purchase log has no amounts."),
+    )
     last_purchase_at = models.DateTimeField(_("last purchase at"))
     days_since_last_purchase = models.FloatField(_("days since last purchase"))
     p_purchase_horizon = models.FloatField(_("P(purchase within horizon)"))
     churn_probability = models.FloatField(_("churn probability"))
     expected_revenue_horizon = models.DecimalField(
-        _("expected revenue within horizon"), max_digits=14, decimal_places=2
+        _("expected revenue within horizon"),
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Unknown when the purchase log has no amounts."),
     )
-    clv = models.DecimalField(_("CLV"), max_digits=14, decimal_places=2)
+    clv = models.DecimalField(
+        _("CLV"),
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Unknown when the purchase log has no amounts."),
+    )
     clv_percentile = models.FloatField(
         _("CLV percentile"),
         null=True,

@@ -21,6 +21,7 @@ from apps.analytics.features import (
     purchases_prepare,
 )
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus
+from apps.core.bulk import query_frame
 
 
 def cutoff_for(brand, as_of: date) -> datetime:
@@ -80,6 +81,62 @@ def purchase_count(*, brand, cutoff: datetime) -> int:
         return int(cursor.fetchone()[0])
 
 
+def history_stats(*, brand, cutoff: datetime) -> dict:
+    """What the brand's paid purchases up to the cutoff amount to, for the data-sufficiency checks: purchases,
+    buyers, repeat purchases and repeat buyers, days of history (first purchase to cutoff) and whether any
+    purchase has an amount. One GROUP BY per customer, then one aggregate."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT COALESCE(SUM(n), 0), COUNT(*), COUNT(*) FILTER (WHERE n >= 2), MIN(first_at),
+                   COALESCE(BOOL_OR(spent > 0), false)
+            FROM (SELECT customer_id, COUNT(*) AS n, MIN(placed_at) AS first_at, SUM(total_amount) AS spent
+                  FROM orders_order WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s
+                  GROUP BY customer_id) c
+            """,
+            [brand.pk, cutoff],
+        )
+        purchases, buyers, repeat_buyers, first_at, amounts = cursor.fetchone()
+    purchases, buyers = int(purchases), int(buyers)
+    return {
+        "purchases": purchases,
+        "buyers": buyers,
+        "repeat_purchases": purchases - buyers,
+        "repeat_buyers": int(repeat_buyers),
+        "history_days": round((cutoff - first_at).total_seconds() / DAY, 1) if first_at else 0.0,
+        "amounts_known": bool(amounts),
+    }
+
+
+def classic_frame(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Each buyer's history as the classic models see it, up to the cutoff: x repeat purchases (paid
+    purchases after the first; orders, as the survival models and the holdout count them), t_x days from the
+    first to the last purchase, T days from the first purchase to the cutoff, and the mean spend."""
+    range_sql, params = "", [brand.pk, cutoff]
+    if customer_ids is not None:
+        range_sql, params = " AND customer_id BETWEEN %s AND %s", [*params, *customer_ids]
+    with connection.cursor() as cursor:
+        frame = query_frame(
+            cursor,
+            f"""
+            SELECT customer_id, COUNT(*) AS n,
+                   EXTRACT(EPOCH FROM MIN(placed_at))::double precision AS first_t,
+                   EXTRACT(EPOCH FROM MAX(placed_at))::double precision AS last_t,
+                   COALESCE(SUM(total_amount), 0)::double precision AS spend
+            FROM orders_order
+            WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s{range_sql}
+            GROUP BY customer_id ORDER BY customer_id
+            """,
+            params,
+        )
+    end = cutoff.timestamp()
+    frame["x"] = frame["n"].astype(float) - 1.0
+    frame["t_x"] = (frame["last_t"] - frame["first_t"]) / DAY
+    frame["T"] = (end - frame["first_t"]) / DAY
+    frame["mean_spend"] = frame["spend"] / frame["n"].astype(float)
+    return frame[["customer_id", "x", "t_x", "T", "mean_spend"]]
+
+
 def customer_frame(
     *,
     brand,
@@ -132,28 +189,33 @@ def customer_id_chunks(*, brand, chunks: int) -> list[tuple[int, int]]:
 
 
 def outcome_frame(*, brand, start: datetime, end: datetime, horizon_days: int) -> pd.DataFrame:
-    """What happened after `start` up to `end`: each customer's first paid purchase (days after start) and
-    paid revenue within the horizon. Customers who bought nothing are absent."""
+    """What happened after `start` up to `end`: each customer's first paid purchase (days after start), and paid
+    revenue and purchases within the horizon. Customers who bought nothing are absent."""
     horizon_end = start + timedelta(days=horizon_days)
     with connection.cursor() as cursor:
         cursor.execute(
             """
             SELECT customer_id, MIN(placed_at),
-                   SUM(CASE WHEN placed_at <= %s THEN total_amount ELSE 0 END)
+                   COALESCE(SUM(total_amount) FILTER (WHERE placed_at <= %s), 0),
+                   COUNT(*) FILTER (WHERE placed_at <= %s)
             FROM orders_order
             WHERE brand_id = %s AND status = 'paid' AND placed_at > %s AND placed_at <= %s
             GROUP BY customer_id
             """,
-            [horizon_end, brand.pk, start, end],
+            [horizon_end, horizon_end, brand.pk, start, end],
         )
         rows = cursor.fetchall()
-    frame = pd.DataFrame.from_records(rows, columns=["customer_id", "first_at", "revenue_horizon"])
+    columns = ["customer_id", "first_at", "revenue_horizon", "purchases_horizon"]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
     if frame.empty:
-        return pd.DataFrame({"customer_id": [], "days_to_purchase": [], "revenue_horizon": []})
+        return pd.DataFrame(
+            {"customer_id": [], "days_to_purchase": [], "revenue_horizon": [], "purchases_horizon": []}
+        )
     first = pd.to_datetime(frame["first_at"], utc=True)
     frame["days_to_purchase"] = (first - pd.Timestamp(start)).dt.total_seconds().to_numpy() / DAY
     frame["revenue_horizon"] = frame["revenue_horizon"].astype(float)
-    return frame[["customer_id", "days_to_purchase", "revenue_horizon"]]
+    frame["purchases_horizon"] = frame["purchases_horizon"].astype(float)
+    return frame[["customer_id", "days_to_purchase", "revenue_horizon", "purchases_horizon"]]
 
 
 def with_outcomes(customers: pd.DataFrame, outcomes: pd.DataFrame, *, follow_up_days: float) -> pd.DataFrame:
@@ -162,6 +224,7 @@ def with_outcomes(customers: pd.DataFrame, outcomes: pd.DataFrame, *, follow_up_
     merged["event"] = bought
     merged["duration"] = np.where(bought, merged["days_to_purchase"].to_numpy(float), follow_up_days)
     merged["revenue_horizon"] = merged["revenue_horizon"].fillna(0.0)
+    merged["purchases_horizon"] = merged["purchases_horizon"].fillna(0.0)
     return merged
 
 

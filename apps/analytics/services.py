@@ -31,8 +31,9 @@ from apps.analytics.runs import (
     RefreshSkipped,
     brand_refresh_lock,
     config_snapshot,
-    enough_data,
     fit_at,
+    history_check,
+    needs_classic_history,
     predict_frame,
     run_failed,
     run_start,
@@ -89,7 +90,10 @@ def _score_rows(run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rule
             "rfm_monetary": m,
             "rfm_segment": segment,
             "orders_count": customers["k"].to_numpy(),
-            "monetary_total": np.round(customers["cum_amount"].to_numpy(float), 2),
+            # spend is unknown, not 0, when the brand's purchase log has no amounts
+            "monetary_total": np.round(customers["cum_amount"].to_numpy(float), 2)
+            if run.params.get("amounts_known", True)
+            else np.nan,
             "last_purchase_at": timestamp_texts(
                 np.rint(customers["t"].to_numpy(float) * 1e6).astype("int64").astype("datetime64[us]"),
                 unit="us",
@@ -108,9 +112,12 @@ def _score_rows(run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rule
     return frame
 
 
-def model_run_fit(*, run: ModelRun, config: ScoringConfig, rules: StageRules, clock: Clock) -> Engine:
-    """Fit the stage models as of the run's cutoff and record what was fitted on the run (and the pickled
-    engine, so scoring can be split across workers)."""
+def model_run_fit(
+    *, run: ModelRun, config: ScoringConfig, rules: StageRules, clock: Clock, stats: dict
+) -> Engine:
+    """Fit the engine as of the run's cutoff (runs.fit_at: the survival stage models, or the classic model for a
+    thin brand) and record what was fitted on the run (and the pickled engine, so scoring can be split across
+    workers)."""
     with clock.phase("fit"):
         engine, _gaps, info = fit_at(
             brand=run.brand,
@@ -119,6 +126,7 @@ def model_run_fit(*, run: ModelRun, config: ScoringConfig, rules: StageRules, cl
             rules=rules,
             estimator=run.estimator,
             tune=config.tune_hyperparameters,
+            stats=stats,
         )
     with clock.phase("rfm"):
         # RFM quintiles are brand-wide: cut points from every buyer, so chunks score like one process
@@ -132,9 +140,10 @@ def model_run_fit(*, run: ModelRun, config: ScoringConfig, rules: StageRules, cl
         "features": engine.features,
         "seed": config.random_seed,
         "rfm_cuts": cuts,
+        "amounts_known": stats["amounts_known"],
         **info,
     }
-    run.data_sufficiency = engine.sufficiency()
+    run.data_sufficiency = {**engine.sufficiency(), "history": stats}
     run.stage_models = engine.hazard_ratios()
     run.engine = pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL)
     return engine
@@ -160,8 +169,13 @@ def scores_chunk_write(
     clock = clock or Clock()
     with clock.phase("features: customers"):
         customers = selectors.customer_frame(brand=run.brand, cutoff=run.cutoff, customer_ids=customer_ids)
+        if needs_classic_history(engine):
+            history = selectors.classic_frame(brand=run.brand, cutoff=run.cutoff, customer_ids=customer_ids)
+            customers = customers.merge(history, on="customer_id", how="left")
     with clock.phase("predict"):
-        pred = predict_frame(engine, customers, config, run.horizon_days)
+        pred = predict_frame(
+            engine, customers, config, run.horizon_days, amounts_known=run.params.get("amounts_known", True)
+        )
     with clock.phase("write scores"), transaction.atomic():
         existing = CustomerScore.objects.filter(run=run)
         if customer_ids is not None:
@@ -175,11 +189,12 @@ def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None =
     run (not yet visible). Leaves the run SUCCEEDED, SKIPPED (too little data) or FAILED."""
     config, rules, clock = run_start(run, progress)
     try:
-        if not enough_data(run):
+        stats = history_check(run)
+        if stats is None:
             return run
         with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
             run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
-            engine = model_run_fit(run=run, config=config, rules=rules, clock=clock)
+            engine = model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
             run.customers_scored = scores_chunk_write(
                 run=run, engine=engine, config=config, rules=rules, clock=clock
             )
@@ -261,10 +276,11 @@ def _execute_distributed(
     config, rules, clock = run_start(run, progress)
     pending = None
     try:
-        if not enough_data(run):
+        stats = history_check(run)
+        if stats is None:
             return
         with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
-            model_run_fit(run=run, config=config, rules=rules, clock=clock)
+            model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
             run.save()  # the chunk tasks load the pickled engine from the run
             ranges = selectors.customer_id_chunks(brand=run.brand, chunks=chunks)
             pending = score_chunks(run, ranges)

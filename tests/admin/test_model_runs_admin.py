@@ -252,7 +252,7 @@ def test_analyst_refresh_runs_the_service_and_reports_a_skip(login, brand, acme_
     run = ModelRun.objects.get(brand=brand)
     assert (run.status, run.triggered_by) == ("skipped", "admin:acme-analyst")
     page = client.get(response["Location"]).content.decode()
-    assert f"Run #{run.pk} Skipped: Too little data: 3 paid purchases" in page
+    assert f"Run #{run.pk} Skipped: Only 1 buyer up to " in page
 
 
 def test_manager_refresh_reports_the_published_run(login, brand, acme_manager, settings, monkeypatch):

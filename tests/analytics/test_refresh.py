@@ -68,13 +68,17 @@ def test_refresh_scores_every_buyer_and_publishes_with_metrics_and_baselines(dem
             a >= b - 1e-9 for a, b in zip(score.survival_curve, score.survival_curve[1:], strict=False)
         )
         assert score.last_purchase_at < run.cutoff
-    # metrics on held-out time, with both baselines beside the model
+    # metrics on held-out time, with the three baselines beside the model, over the full window
     overall = run.metrics["overall"]
-    assert set(overall) == {"model", "kaplan_meier_by_stage", "naive_rfm"}
+    assert set(overall) == {"model", "kaplan_meier_by_stage", "naive_rfm", "classic"}
+    assert run.metrics["holdout"]["status"] == "full"
+    for baseline in ("kaplan_meier_by_stage", "naive_rfm", "classic"):
+        assert overall[baseline]["auc_horizon"] is not None, baseline
     for key in ("harrell_c", "uno_c", "auc_horizon", "brier_horizon", "ece_horizon", "integrated_brier"):
         assert overall["model"][key] is not None, key
     assert overall["model"]["harrell_c"] > 0.6
-    assert set(run.data_sufficiency) == {"introduction", "growth", "maturity", "decline", "churned"}
+    assert set(run.data_sufficiency) == {"introduction", "growth", "maturity", "decline", "churned", "history"}
+    assert run.data_sufficiency["history"]["buyers"] == buyers
     assert {"fit", "predict", "write scores"} <= set(run.timings)
     assert any(row["feature"] == "community_member" for rows in run.stage_models.values() for row in rows)
 
@@ -170,11 +174,21 @@ def test_a_second_refresh_of_the_same_brand_is_skipped_while_one_holds_the_lock(
 
 def test_a_brand_with_too_little_data_is_skipped_with_a_reason():
     brand = BrandFactory(slug="tiny")
-    for _ in range(5):
-        OrderFactory(brand=brand, customer=CustomerFactory(brand=brand))
+    assert scores_refresh(brand=brand, as_of=AS_OF).message == (
+        f"No paid purchase up to {AS_OF}: there is nothing to score yet."
+    )
+    customers = [CustomerFactory(brand=brand) for _ in range(5)]
+    for customer in customers:
+        OrderFactory(brand=brand, customer=customer)
     run = scores_refresh(brand=brand, as_of=AS_OF)
     assert run.status == RunStatus.SKIPPED
-    assert "Too little data: 5 paid purchases" in run.message
+    assert run.message == (
+        f"Nobody has bought twice up to {AS_OF} (5 buyers): no model of buying again can be fitted yet."
+    )
+    OrderFactory(brand=brand, customer=customers[0])
+    run = scores_refresh(brand=brand, as_of=AS_OF)
+    assert run.message == f"Only 5 buyers up to {AS_OF}; at least 20 are needed."
+    assert run.data_sufficiency["history"]["repeat_purchases"] == 1
     assert selectors.published_run(brand=brand) is None
 
 

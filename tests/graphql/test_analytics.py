@@ -311,7 +311,7 @@ def test_analyst_refreshes_and_gets_the_run(as_role, brand):
             "published": False,
             "asOf": "2026-02-28",
             "horizonDays": 60,
-            "message": "Too little data: 0 paid purchases up to the as-of date, 200 needed.",
+            "message": "No paid purchase up to 2026-02-28: there is nothing to score yet.",
             "triggeredBy": "graphql:analyst-acme",
         },
     }

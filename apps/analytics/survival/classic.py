@@ -85,6 +85,17 @@ class BgNbd:
         )
         return 1.0 - alive * (1.0 - quiet_if_alive)
 
+    def median_days(self, x, t_x, T, *, max_days: float = 365.0) -> np.ndarray:
+        """First whole day on which P(no purchase yet) falls to 0.5 or below (NaN if not within max_days): in
+        closed form, ((α+T)/(α+T+t))^(r+x) = 1 − 0.5 / P(alive)."""
+        x, t_x, T = _arrays(x, t_x, T)
+        alive = self.p_alive(x, t_x, T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            target = 1.0 - 0.5 / alive
+            t = (self.alpha + T) * (np.power(np.where(target > 0, target, np.nan), -1.0 / (self.r + x)) - 1.0)
+        days = np.ceil(t - 1e-9)
+        return np.where(np.isfinite(days) & (days <= max_days), np.maximum(days, 1.0), np.nan)
+
     def expected_purchases(self, x, t_x, T, t) -> np.ndarray:
         """E[purchases in (T, T + t]] for each customer (rows) at each time in `t` (columns)."""
         x, t_x, T = _arrays(x, t_x, T)
@@ -282,3 +293,137 @@ def fit_gamma_gamma(x, mean_spend) -> GammaGamma:
 def log_sum(values) -> float:
     """log Σ exp(values) (for likelihood ratios in tests and reports)."""
     return float(logsumexp(values))
+
+
+# --- The classic model as the product's engine (thin brands) and as a baseline ------------------------------
+
+
+@dataclass
+class ClassicEngine:
+    """BG/NBD for purchases and Gamma-Gamma for their value, fitted on the brand's buyers at a cutoff: the
+    engine for brands too thin for the survival models, and the classic baseline beside them. It predicts the
+    same columns as survival.engine.predict (`classic_predict`)."""
+
+    purchases: BgNbd
+    spend: GammaGamma | None
+    rules: object  # StageRules: the stage a purchase count means
+    brand_rhythm: float
+    brand_mean_order_value: float
+    estimator: str = "classic"
+    features: tuple = ()
+    params: dict | None = None
+    tuning: tuple = ()
+
+    @property
+    def stages(self) -> dict:
+        return {}
+
+    def sufficiency(self) -> dict:
+        return {}
+
+    def hazard_ratios(self) -> dict:
+        return {}
+
+    def describe(self) -> dict:
+        out = {
+            "bgnbd": {k: round(v, 6) for k, v in vars(self.purchases).items()},
+        }
+        if self.spend is not None:
+            out["gamma_gamma"] = {k: round(v, 6) for k, v in vars(self.spend).items()}
+        return out
+
+
+def fit_classic(history, rules, *, amounts_known: bool) -> ClassicEngine:
+    """Fit on `history` (survival-free columns x, t_x, T in days and mean_spend, one row per buyer)."""
+    x = history["x"].to_numpy(float)
+    purchases = fit_bgnbd(x, history["t_x"].to_numpy(float), history["T"].to_numpy(float))
+    spend = None
+    mean_spend = history["mean_spend"].to_numpy(float)
+    if amounts_known:
+        try:
+            spend = fit_gamma_gamma(x + 1.0, mean_spend)  # every purchase day, the first included
+        except ValueError:
+            spend = None
+    repeaters = x > 0
+    rhythm = (
+        float(np.median(history["t_x"].to_numpy(float)[repeaters] / x[repeaters]))
+        if repeaters.any()
+        else 30.0
+    )
+    return ClassicEngine(
+        purchases=purchases,
+        spend=spend,
+        rules=rules,
+        brand_rhythm=max(rhythm, 1.0),
+        brand_mean_order_value=float(np.mean(mean_spend))
+        if amounts_known and mean_spend.size
+        else float("nan"),
+    )
+
+
+def classic_predict(
+    engine: ClassicEngine,
+    customers,
+    *,
+    horizon_days: int,
+    lifetime_days: int = 1095,
+    margin: float = 1.0,
+    annual_discount_rate: float = 0.0,
+    grid_days=None,
+    bin_days: int = 7,
+    amounts_known: bool = True,
+):
+    """Predictions for customers with columns x, t_x, T (days), k and mean_spend, in the columns of
+    survival.engine.predict. Expected revenue and CLV are NaN when the brand's amounts are unknown."""
+    import pandas as pd
+
+    from .scoring import GRID_DAYS
+    from .stages import active_stage
+
+    grid = np.asarray(GRID_DAYS if grid_days is None else grid_days, float)
+    x = customers["x"].to_numpy(float)
+    t_x = customers["t_x"].to_numpy(float)
+    T = customers["T"].to_numpy(float)
+    if x.size == 0:
+        return pd.DataFrame(
+            columns=[
+                "p_purchase_horizon",
+                "churn_probability",
+                "expected_purchases_horizon",
+                "expected_revenue_horizon",
+                "clv",
+                "median_days_to_next_purchase",
+                "rhythm_days",
+                "survival_curve",
+                "stage_active",
+            ]
+        )
+    model = engine.purchases
+    horizon_quiet = model.p_no_purchase(x, t_x, T, [float(horizon_days)])[:, 0]
+    curve = model.p_no_purchase(x, t_x, T, grid)
+    median = model.median_days(x, t_x, T)
+    purchases_h = model.expected_purchases(x, t_x, T, [float(horizon_days)])[:, 0]
+    # lifetime purchases per bin, discounted at each bin's middle
+    edges = bin_days * np.arange(1, int(np.ceil(lifetime_days / bin_days)) + 1, dtype=float)
+    cumulative = model.expected_purchases(x, t_x, T, np.minimum(edges, lifetime_days))
+    per_bin = np.diff(np.concatenate([np.zeros((x.size, 1)), cumulative], axis=1), axis=1)
+    discount = (1.0 + annual_discount_rate) ** (-(edges - bin_days / 2.0) / 365.0)
+    lifetime_purchases = per_bin @ discount
+    if amounts_known and engine.spend is not None:
+        value = engine.spend.expected_spend(x + 1.0, customers["mean_spend"].to_numpy(float))
+    else:
+        value = np.full(x.size, np.nan)
+    rhythm = np.where(x > 0, t_x / np.maximum(x, 1.0), engine.brand_rhythm)
+    return pd.DataFrame(
+        {
+            "p_purchase_horizon": 1.0 - horizon_quiet,
+            "churn_probability": horizon_quiet,
+            "expected_purchases_horizon": purchases_h,
+            "expected_revenue_horizon": purchases_h * value,
+            "clv": margin * value * lifetime_purchases,
+            "median_days_to_next_purchase": median,
+            "rhythm_days": np.maximum(rhythm, 1.0),
+            "survival_curve": list(np.round(curve, 5)),
+            "stage_active": active_stage(customers["k"].to_numpy(), engine.rules),
+        }
+    )

@@ -109,8 +109,28 @@ def uno_c(train_durations, train_events, durations, events, risk, *, tau: float 
     return float(concordance(time, y_test["event"], risk, np.square(ipcw)))
 
 
+def censoring_support(train_durations, train_events) -> float:
+    """The time from which the censoring survival G(t), estimated from the training data as scikit-survival
+    does for its inverse-probability-of-censoring weights, is zero (infinity when it never is). IPCW metrics
+    can only weigh test events before it."""
+    cens = CensoringDistributionEstimator().fit(survival_target(train_durations, train_events))
+    zero = np.asarray(cens.unique_time_)[np.asarray(cens.prob_) <= 0.0]
+    return float(zero.min()) if zero.size else float("inf")
+
+
+def truncated(durations, events, tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """Follow-up cut just before `tau`: later times are censored there (what is known of every customer up
+    to tau is kept, and no event falls where the censoring survival is zero)."""
+    durations = np.asarray(durations, float)
+    events = np.asarray(events, bool)
+    late = durations >= tau
+    cut = np.nextafter(tau, -np.inf)
+    return np.where(late, cut, durations), events & ~late
+
+
 def time_dependent_auc(train_durations, train_events, durations, events, risk, times) -> dict[float, float]:
-    """Cumulative/dynamic AUC at each time that lies inside the follow-up of the test data."""
+    """Cumulative/dynamic AUC at each time that lies inside the follow-up of the test data (the caller
+    truncates the follow-up to the censoring support)."""
     y_train = survival_target(train_durations, train_events)
     y_test = survival_target(durations, events)
     durations = np.asarray(durations, float)

@@ -221,7 +221,14 @@ def evaluate_window(
         }
         groups = {"overall": np.ones(len(customers), bool)}
         groups.update({str(s): stages == s for s in selectors.STAGE_ORDER})
-        curves = np.vstack(model_pred["survival_curve"].to_numpy()) if len(model_pred) else None
+        train = {
+            "train_duration": gaps["duration_days"].to_numpy() if len(gaps) else None,
+            "train_event": gaps["event"].to_numpy() if len(gaps) else None,
+        }
+        curves = {
+            name: np.vstack(pred["survival_curve"].to_numpy()) if len(pred) else None
+            for name, pred in predictions.items()
+        }
         purchases = judged["purchases_horizon"].to_numpy(float)
         for name, mask in groups.items():
             if not mask.any():
@@ -233,36 +240,27 @@ def evaluate_window(
                 "purchases_horizon": purchases[mask],
                 "horizon_days": horizon,
                 "amounts_known": amounts,
+                **train,  # every model's censoring weights come from the same training gaps
             }
-            group = {
-                "model": evaluate(
-                    **common,
-                    p_purchase_horizon=model_pred["p_purchase_horizon"].to_numpy()[mask],
-                    expected_revenue_horizon=model_pred["expected_revenue_horizon"].to_numpy()[mask],
-                    expected_purchases_horizon=model_pred["expected_purchases_horizon"].to_numpy()[mask],
-                    train_duration=gaps["duration_days"].to_numpy() if len(gaps) else None,
-                    train_event=gaps["event"].to_numpy() if len(gaps) else None,
-                    survival_curve=curves[mask] if curves is not None else None,
-                    grid_days=GRID_DAYS,
-                )
-            }
-            for baseline in BASELINES:
-                if missing[baseline] is not None:
-                    group[baseline] = unavailable(missing[baseline])
-                    continue
-                if baseline == "naive_rfm":
+            group = {}
+            for key in ("model", *BASELINES):
+                if key != "model" and missing[key] is not None:
+                    group[key] = unavailable(missing[key])
+                elif key == "naive_rfm":
                     p, revenue = rfm
-                    group[baseline] = evaluate(
+                    group[key] = evaluate(
                         **common, p_purchase_horizon=p[mask], expected_revenue_horizon=revenue[mask]
                     )
-                    continue
-                pred = predictions[baseline]
-                group[baseline] = evaluate(
-                    **common,
-                    p_purchase_horizon=pred["p_purchase_horizon"].to_numpy()[mask],
-                    expected_revenue_horizon=pred["expected_revenue_horizon"].to_numpy()[mask],
-                    expected_purchases_horizon=pred["expected_purchases_horizon"].to_numpy()[mask],
-                )
+                else:
+                    pred = predictions[key]
+                    group[key] = evaluate(
+                        **common,
+                        p_purchase_horizon=pred["p_purchase_horizon"].to_numpy()[mask],
+                        expected_revenue_horizon=pred["expected_revenue_horizon"].to_numpy()[mask],
+                        expected_purchases_horizon=pred["expected_purchases_horizon"].to_numpy()[mask],
+                        survival_curve=curves[key][mask] if curves[key] is not None else None,
+                        grid_days=GRID_DAYS,
+                    )
             results[name] = group
         if isinstance(engine, ClassicEngine):
             results["model_engine"] = "classic"

@@ -17,6 +17,7 @@ from apps.communities.models import Community, CommunityMembership
 from apps.core.bulk import copy_rows, timestamp_texts
 from apps.core.importing.staging import analyze
 from apps.customers.models import Customer, age_band_for
+from apps.demo.classic_world import ClassicWorldParams, simulate_classic
 from apps.demo.models import DemoCustomerTruth, DemoTruth
 from apps.demo.simulation import DemoTruthParams, simulate
 from apps.loyalty.models import Benefit, BenefitGrant
@@ -57,8 +58,10 @@ def demo_seed(
     end_date: date | None = None,
     name: str | None = None,
     params: DemoTruthParams | None = None,
+    classic: ClassicWorldParams | None = None,
 ) -> DemoSeedSummary:
     """Build (or rebuild) a demo brand: simulate, then replace the brand's generated data in one transaction.
+    With `classic`, the world of classic shapes (apps.demo.classic_world) instead of the live-commerce one.
 
     The same slug, seed, customer count and end date give identical rows and external ids.
     """
@@ -69,7 +72,10 @@ def demo_seed(
     start, end = demo_period(end_date=end_date, tz=tz)
 
     clock = time.perf_counter()
-    frames = simulate(customers, seed, start, end, params)
+    if classic is None:
+        frames = simulate(customers, seed, start, end, params)
+    else:
+        frames = simulate_classic(customers, seed, start, end, classic)
     seconds = {"simulate": time.perf_counter() - clock}
 
     with transaction.atomic():
@@ -112,7 +118,7 @@ def demo_seed(
                 "n_customers": customers,
                 "start": start,
                 "end": end,
-                "params": params.to_json(),
+                "params": params.to_json() if classic is None else classic.to_json(),
             },
         )
         seconds["truth"] = time.perf_counter() - clock
@@ -250,7 +256,8 @@ def _ids(model, brand, external_ids: pd.Series, key: str = "external_id") -> np.
     rows = model.objects.filter(brand_id=brand.pk).values_list(key, "id")
     frame = pd.DataFrame(list(rows), columns=[key, "id"])
     position = pd.Index(frame[key]).get_indexer(pd.Series(external_ids).fillna(""))
-    return np.where(position >= 0, frame["id"].to_numpy()[position], -1)
+    ids = np.append(frame["id"].to_numpy(dtype=np.int64), -1)  # position -1 (missing) reads the -1
+    return ids[position]
 
 
 def _nullable_ids(ids: np.ndarray) -> np.ndarray:
@@ -386,7 +393,7 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
             "total_amount": orders["total_amount"].round(2).to_numpy(),
             "currency": _col(orders["currency"]),
             "channel": _col(orders["channel"]),
-            "stream": _nullable_ids(np.where(order_streams >= 0, stream_db[order_streams], -1)),
+            "stream": _nullable_ids(np.append(stream_db, -1)[order_streams]),
         },
         summary,
     )

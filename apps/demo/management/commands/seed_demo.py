@@ -1,4 +1,5 @@
-"""python manage.py seed_demo [--customers N] [--seed S] [--brand SLUG] [--end YYYY-MM-DD] [--score]"""
+"""python manage.py seed_demo [--customers N] [--seed S] [--brand SLUG] [--end YYYY-MM-DD] [--score]
+[--world live|classic] [--process bgnbd|pareto_nbd] [--no-amounts]"""
 
 from datetime import date
 
@@ -6,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from apps.brands.models import Brand
+from apps.demo.classic_world import ClassicWorldParams
 from apps.demo.services import DEMO_FOLLOW_UP_DAYS, DEMO_SLUG, demo_scores_refresh, demo_seed
 
 
@@ -26,15 +28,39 @@ class Command(BaseCommand):
             help="Last day (exclusive, brand time); default today.",
         )
         parser.add_argument(
+            "--world",
+            choices=["live", "classic"],
+            default="live",
+            help="live: the live-commerce brand with streams and communities (default); classic: purchases only, "
+            "drawn from a BG/NBD or Pareto/NBD process with one acquisition cohort, mostly one-time buyers and "
+            "same-day repeat orders.",
+        )
+        parser.add_argument(
+            "--process",
+            choices=["bgnbd", "pareto_nbd"],
+            default="bgnbd",
+            help="The classic world's purchase process.",
+        )
+        parser.add_argument(
+            "--no-amounts", action="store_true", help="The classic world's orders have no amounts (all 0)."
+        )
+        parser.add_argument(
             "--score",
             action="store_true",
             help=f"Then publish scores as of {DEMO_FOLLOW_UP_DAYS} days before the last day and as of the last day.",
         )
 
-    def handle(self, *args, customers, seed, brand, name, end, score, **options):
+    def handle(self, *args, customers, seed, brand, name, end, score, world, process, no_amounts, **options):
         if customers < 1:
             raise CommandError(_("--customers must be at least 1."))
-        summary = demo_seed(slug=brand, customers=customers, seed=seed, end_date=end, name=name)
+        classic = None
+        if world == "classic":
+            classic = ClassicWorldParams(process=process, amounts=not no_amounts)
+        elif no_amounts or process != "bgnbd":
+            raise CommandError(_("--process and --no-amounts are options of --world classic."))
+        summary = demo_seed(
+            slug=brand, customers=customers, seed=seed, end_date=end, name=name, classic=classic
+        )
         self.stdout.write(
             _("Demo brand %(slug)s: %(n)d customers, seed %(seed)d, %(start)s to %(end)s.")
             % {

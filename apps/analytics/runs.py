@@ -3,6 +3,7 @@ predicting, and a run's life cycle (started, skipped for thin data, failed)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from django.utils.translation import ngettext
 from apps.analytics import selectors
 from apps.analytics.features import FEATURE_NAMES
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus, ScoringConfig
-from apps.analytics.survival.classic import ClassicEngine, classic_predict, fit_classic
+from apps.analytics.survival.calibration import Recalibration
+from apps.analytics.survival.classic import ClassicEngine, classic_predict, fit_classic, fit_gamma_gamma
 from apps.analytics.survival.engine import Engine, fit_engine, predict
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import StageRules
@@ -136,6 +138,14 @@ def fit_at(
         min_events=config.min_stage_events,
         seed=config.random_seed,
     )
+    if stats["amounts_known"]:
+        # the value of a future order: Gamma-Gamma over every buyer's orders (the customer's own mean spend
+        # shrunk toward the brand's by how many orders it rests on)
+        history = selectors.classic_frame(brand=brand, cutoff=cutoff)
+        with contextlib.suppress(ValueError):
+            engine.spend = fit_gamma_gamma(
+                history["x"].to_numpy(float) + 1.0, history["mean_spend"].to_numpy(float)
+            )
     return engine, gaps, {**info, "engine": "survival"}
 
 
@@ -155,6 +165,8 @@ def predict_frame(
     *,
     horizon_only: bool = False,
     amounts_known: bool = True,
+    calibration: Recalibration | None = None,
+    advance_covariates: bool = True,
 ) -> pd.DataFrame:
     """Predictions for `customers` (with the classic columns x, t_x, T and mean_spend for a classic engine).
     `horizon_only` (evaluation) skips the lifetime renewal: everything judged (probabilities, curve, revenue
@@ -172,6 +184,7 @@ def predict_frame(
             grid_days=GRID_DAYS,
             bin_days=RENEWAL_BIN_DAYS,
             amounts_known=amounts_known,
+            calibration=calibration,
         )
     pred = predict(
         engine,
@@ -181,6 +194,8 @@ def predict_frame(
         margin=float(config.gross_margin),
         annual_discount_rate=float(config.annual_discount_rate),
         bin_days=RENEWAL_BIN_DAYS,
+        calibration=calibration,
+        advance_covariates=advance_covariates,
     )
     if not amounts_known:
         pred["expected_revenue_horizon"] = np.nan

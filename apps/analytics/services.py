@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import time
 from collections.abc import Callable
 from datetime import date
 
@@ -22,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.analytics import selectors
-from apps.analytics.evaluation import backtest_run, holdout_metrics
+from apps.analytics.evaluation import adoptable, backtest_run, holdout_metrics
 from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, ScoringConfig
 from apps.analytics.publishing import model_run_publish
 from apps.analytics.runs import (
@@ -40,11 +41,14 @@ from apps.analytics.runs import (
     scoring_config_get,
     stage_rules_for,
 )
+from apps.analytics.survival.calibration import Recalibration
 from apps.analytics.survival.engine import Engine
 from apps.analytics.survival.rfm import rfm_cuts, rfm_scores_with_cuts, rfm_segment
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import StageRules, assign_stage
 from apps.core.bulk import copy_frame, timestamp_texts
+
+CALIBRATION_WAIT_SECONDS = 3600  # a chunk waits this long at most for its run's recalibration
 
 # Starts scoring the id ranges of a run elsewhere and returns at once; calling what it returns waits for the
 # chunks and gives (customers scored, seconds per phase summed over the chunks).
@@ -149,6 +153,21 @@ def model_run_fit(
     return engine
 
 
+def calibration_adopt(run: ModelRun) -> None:
+    """Score with the recalibration the holdout learned when evaluation.adoptable accepts it
+    (run.params["calibration"]); else the raw predictions, and the run says why (calibration_reason)."""
+    metrics = run.metrics or {}
+    learned = metrics.get("calibration") or {
+        "reason": metrics.get("holdout", {}).get("reason") or "not_computable"
+    }
+    refused = adoptable(learned, horizon=run.horizon_days)
+    run.params = {**run.params, "renewal_covariates": metrics.get("renewal", "held")}
+    if refused is None:
+        run.params = {**run.params, "calibration": {k: v for k, v in learned.items() if k != "report"}}
+    else:
+        run.params = {**run.params, "calibration": None, "calibration_reason": refused}
+
+
 def run_engine(run: ModelRun) -> Engine:
     if not run.engine:
         raise ValueError(f"run {run.pk} has no fitted engine")
@@ -163,18 +182,29 @@ def scores_chunk_write(
     rules: StageRules,
     customer_ids: tuple[int, int] | None = None,
     clock: Clock | None = None,
+    before_predict: Callable[[], None] | None = None,
 ) -> int:
     """Score the buyers in one id range (all when None) and write their rows under the run. Idempotent:
-    the range's earlier rows for this run are replaced."""
+    the range's earlier rows for this run are replaced. `before_predict` runs between the features and the
+    predictions (a chunk on a worker waits there for the run's recalibration)."""
     clock = clock or Clock()
     with clock.phase("features: customers"):
         customers = selectors.customer_frame(brand=run.brand, cutoff=run.cutoff, customer_ids=customer_ids)
         if needs_classic_history(engine):
             history = selectors.classic_frame(brand=run.brand, cutoff=run.cutoff, customer_ids=customer_ids)
             customers = customers.merge(history, on="customer_id", how="left")
+    if before_predict is not None:
+        with clock.phase("wait for the recalibration"):
+            before_predict()
     with clock.phase("predict"):
         pred = predict_frame(
-            engine, customers, config, run.horizon_days, amounts_known=run.params.get("amounts_known", True)
+            engine,
+            customers,
+            config,
+            run.horizon_days,
+            amounts_known=run.params.get("amounts_known", True),
+            calibration=Recalibration.from_dict(run.params.get("calibration")),
+            advance_covariates=run.params.get("renewal_covariates", "held") == "advanced",
         )
     with clock.phase("write scores"), transaction.atomic():
         existing = CustomerScore.objects.filter(run=run)
@@ -195,6 +225,7 @@ def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None =
         with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
             run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
             engine = model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
+            calibration_adopt(run)
             run.customers_scored = scores_chunk_write(
                 run=run, engine=engine, config=config, rules=rules, clock=clock
             )
@@ -285,6 +316,8 @@ def _execute_distributed(
             ranges = selectors.customer_id_chunks(brand=run.brand, chunks=chunks)
             pending = score_chunks(run, ranges)
             run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
+            calibration_adopt(run)
+            run.save(update_fields=["params", "updated_at"])  # the chunks wait for it before predicting
         with clock.phase("score chunks (after the holdout)"):
             run.customers_scored, chunk_timings = pending()
         pending = None
@@ -313,6 +346,19 @@ def score_chunk(*, run_id: int, customer_ids: tuple[int, int]) -> tuple[int, dic
     run = ModelRun.objects.select_related("brand").get(pk=run_id)
     config = scoring_config_get(brand=run.brand)
     clock = Clock()
+
+    def recalibration_known() -> None:
+        """The refresh process learns the recalibration from its holdout while the chunks read their features;
+        wait until it is on the run (run.params["calibration"], None when there is none)."""
+        deadline = time.monotonic() + CALIBRATION_WAIT_SECONDS
+        while "calibration" not in run.params:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run.pk}: no recalibration after {CALIBRATION_WAIT_SECONDS} s")
+            time.sleep(0.5)
+            run.refresh_from_db(fields=["params", "status"])
+            if run.status not in (RunStatus.RUNNING, RunStatus.PENDING):
+                raise RuntimeError(f"run {run.pk} is {run.status}: its chunks stop")
+
     scored = scores_chunk_write(
         run=run,
         engine=run_engine(run),
@@ -320,5 +366,6 @@ def score_chunk(*, run_id: int, customer_ids: tuple[int, int]) -> tuple[int, dic
         rules=stage_rules_for(config),
         customer_ids=customer_ids,
         clock=clock,
+        before_predict=recalibration_known,
     )
     return scored, clock.timings

@@ -1,4 +1,4 @@
-"""On the demo brand the engine recovers the generator's true effects, is calibrated, and beats both
+"""On the demo brand the engine recovers the generator's true effects, is calibrated, and beats the
 baselines on held-out time at two as-of dates. (About three minutes: it simulates 20,000 customers.)"""
 
 from datetime import date
@@ -34,12 +34,23 @@ def test_engine_recovers_truth_is_calibrated_and_beats_baselines():
         for covariate in TRUTH_COVARIATES:
             assert fitted[covariate] == pytest.approx(truth[covariate], rel=0.15), (stage, covariate)
 
-    # and in backtests at two as-of dates the model is calibrated and beats both baselines
+    # and in backtests at two as-of dates the model (recalibrated as a refresh then would have been) is
+    # calibrated and beats Kaplan-Meier by stage and naive RFM on every figure, and the classic BG/NBD +
+    # Gamma-Gamma model on ranking, calibration and revenue (its top-decile revenue capture is level with the
+    # model's: 0.402 against 0.400 as of 2026-01-31, behind as of 2026-03-31)
     for as_of in (date(2026, 1, 31), date(2026, 3, 31)):
         run = backtest_run(brand=brand, as_of=as_of, horizon_days=90)
         overall = run.metrics["overall"]
         model, km, rfm = overall["model"], overall["kaplan_meier_by_stage"], overall["naive_rfm"]
+        classic = overall["classic"]
+        assert run.metrics["calibration_learned_before"]["adopted"] is True
         assert model["ece_horizon"] <= 0.03, (as_of, model["ece_horizon"])
+        for key in ("auc_horizon", "harrell_c", "spearman_purchases"):
+            assert model[key] > classic[key], (as_of, key)
+        for key in ("brier_horizon", "ece_horizon"):
+            assert model[key] < classic[key], (as_of, key)
+        assert abs(model["revenue_error"]) < abs(classic["revenue_error"]), as_of
+        assert abs(model["purchases_error"]) < abs(classic["purchases_error"]), as_of
         for baseline in (km, rfm):
             assert model["auc_horizon"] > baseline["auc_horizon"], as_of
             assert model["harrell_c"] > baseline["harrell_c"], as_of

@@ -122,14 +122,31 @@ def test_skip_invalid_writes_good_rows_and_drops_orders_with_a_bad_line(brand, w
 
 
 def test_missing_required_column_is_named(brand, write_csv, run_command):
-    # Given a file without the amount column and with an unknown column
-    path = write_csv("orders.csv", "Customer_ID , Ordered_At,colour\nC1,2026-01-05,red\n")
+    # Given a file without the ordered_at column and with an unknown column
+    path = write_csv("orders.csv", "Customer_ID , Amount,colour\nC1,10,red\n")
     # When it is imported
     result = run_command("import_orders", path, brand)
     # Then the missing column is an error and the unknown one a warning
     assert result.failed
-    assert "orders.csv:1 amount: required column is missing" in result.err_lines
+    assert "orders.csv:1 ordered_at: required column is missing" in result.err_lines
     assert "orders.csv:1 colour: unknown column, ignored" in result.err_lines
+    assert not Order.objects.exists()
+
+
+def test_a_purchase_log_without_amounts_is_imported_with_a_warning(brand, write_csv, run_command):
+    # Given a log of purchase times only (no amounts, no order ids, two purchases on one day)
+    path = write_csv("log.csv", "customer_id,ordered_at\n1,2006-01-01\n2,2006-01-01\n2,2006-12-19\n2,2006-12-19\n")
+    # When it is imported
+    result = run_command("import_orders", path, brand)
+    # Then every purchase is an order of amount 0, and the log is told that revenue will be unknown
+    assert not result.failed
+    assert any("log.csv:1 amount: no amount column" in line for line in result.err_lines)
+    assert sorted(Order.objects.values_list("customer__external_id", "total_amount")) == [
+        ("1", 0),
+        ("2", 0),
+        ("2", 0),
+        ("2", 0),
+    ]
 
 
 def test_dry_run_counts_but_writes_nothing(brand, write_csv, run_command):

@@ -372,9 +372,11 @@ def classic_predict(
     grid_days=None,
     bin_days: int = 7,
     amounts_known: bool = True,
+    calibration=None,
 ):
     """Predictions for customers with columns x, t_x, T (days), k and mean_spend, in the columns of
-    survival.engine.predict. Expected revenue and CLV are NaN when the brand's amounts are unknown."""
+    survival.engine.predict. Expected revenue and CLV are NaN when the brand's amounts are unknown.
+    `calibration` (a survival.calibration.Recalibration) corrects the curve, chances and purchases."""
     import pandas as pd
 
     from .scoring import GRID_DAYS
@@ -401,14 +403,24 @@ def classic_predict(
     model = engine.purchases
     horizon_quiet = model.p_no_purchase(x, t_x, T, [float(horizon_days)])[:, 0]
     curve = model.p_no_purchase(x, t_x, T, grid)
-    median = model.median_days(x, t_x, T)
     purchases_h = model.expected_purchases(x, t_x, T, [float(horizon_days)])[:, 0]
+    factor = 1.0
+    if calibration is not None:
+        horizon_quiet = calibration.survival(horizon_quiet)
+        curve = calibration.survival(curve)
+        factor = calibration.count_factor
+        purchases_h = purchases_h * factor
+        days = np.arange(1.0, 366.0)
+        reached = calibration.survival(model.p_no_purchase(x, t_x, T, days)) <= 0.5
+        median = np.where(reached.any(axis=1), days[reached.argmax(axis=1)], np.nan)
+    else:
+        median = model.median_days(x, t_x, T)
     # lifetime purchases per bin, discounted at each bin's middle
     edges = bin_days * np.arange(1, int(np.ceil(lifetime_days / bin_days)) + 1, dtype=float)
     cumulative = model.expected_purchases(x, t_x, T, np.minimum(edges, lifetime_days))
     per_bin = np.diff(np.concatenate([np.zeros((x.size, 1)), cumulative], axis=1), axis=1)
     discount = (1.0 + annual_discount_rate) ** (-(edges - bin_days / 2.0) / 365.0)
-    lifetime_purchases = per_bin @ discount
+    lifetime_purchases = (per_bin @ discount) * factor
     if amounts_known and engine.spend is not None:
         value = engine.spend.expected_spend(x + 1.0, customers["mean_spend"].to_numpy(float))
     else:

@@ -19,7 +19,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.analytics import selectors
+from apps.analytics.evaluation import reason_text
 from apps.analytics.models import Estimator, RunStatus, ScoringConfig, Stage
+from apps.analytics.sufficiency import sufficiency_checks
 from apps.brands.models import Brand
 from apps.core.charts import number, percent
 from apps.core.scoping import ROLE_RANK, brand_ids_for_user, brand_ids_with_role, role_for
@@ -33,7 +35,17 @@ MODELS = [
     ("model", gettext_lazy("Model")),
     ("kaplan_meier_by_stage", gettext_lazy("Baseline: Kaplan–Meier by stage")),
     ("naive_rfm", gettext_lazy("Baseline: naive RFM")),
+    ("classic", gettext_lazy("Baseline: classic BG/NBD + Gamma-Gamma")),
 ]
+OUTCOME_LABELS = {
+    "fitted": gettext_lazy("fitted"),
+    "fallback": gettext_lazy("fallback"),
+    "judged": gettext_lazy("judged"),
+    "shortened": gettext_lazy("shortened"),
+    "not_judged": gettext_lazy("not judged"),
+    "skipped": gettext_lazy("skipped"),
+    "unknown": gettext_lazy("unknown"),
+}
 
 
 def _three(value) -> str:
@@ -143,12 +155,32 @@ def _metric_groups(metrics: dict) -> list[dict]:
                 "label": group_label(key),
                 "customers": model.get("customers"),
                 "buyers": model.get("buyers_in_horizon"),
-                "note": model.get("note"),
+                "note": _group_note(model),
                 "rows": rows,
                 "td_auc": [(days, _three(value)) for days, value in (model.get("td_auc") or {}).items()],
             }
         )
     return groups
+
+
+def _group_note(model: dict) -> str:
+    """Why a group has no figures at all (too few customers, nobody bought), else ""."""
+    code = (model.get("reasons") or {}).get("brier_horizon")
+    return reason_text(code) if code in ("too_few_customers", "no_event") else ""
+
+
+def _metric_notes(metrics: dict) -> list[str]:
+    """Why figures of the overall group are dashes, once per model and reason."""
+    overall = metrics.get("overall") or {}
+    notes = []
+    for key, label in MODELS:
+        figures = overall.get(key)
+        if not isinstance(figures, dict):
+            continue
+        codes = sorted(set((figures.get("reasons") or {}).values()))
+        for code in codes:
+            notes.append(f"{label}: {reason_text(code)}")
+    return notes
 
 
 def _sufficiency(run) -> tuple[list[dict], list[str]]:
@@ -197,10 +229,10 @@ def _sufficiency(run) -> tuple[list[dict], list[str]]:
     metrics = run.metrics or {}
     for key in ["overall", *selectors.STAGE_ORDER]:
         group = metrics.get(key)
-        if isinstance(group, dict) and group.get("model", {}).get("note"):
+        if isinstance(group, dict) and _group_note(group.get("model", {})):
             warnings.append(
-                _("Holdout, %(group)s: too few customers or no variation in outcomes; no metrics.")
-                % {"group": group_label(key)}
+                _("Holdout, %(group)s: no metrics (%(reason)s).")
+                % {"group": group_label(key), "reason": _group_note(group.get("model", {}))}
             )
     c_index = (
         metrics.get("overall", {}).get("model", {}).get("harrell_c") if isinstance(metrics, dict) else None
@@ -284,6 +316,11 @@ def run_report(run) -> dict:
         "metric_groups": _metric_groups(metrics),
         "holdout": holdout if metrics else [],
         "sufficiency": sufficiency,
+        "checks": [
+            {**vars(check), "outcome_label": str(OUTCOME_LABELS.get(check.outcome, check.outcome))}
+            for check in sufficiency_checks(run)
+        ],
+        "metric_notes": _metric_notes(metrics),
         "warnings": warnings,
         "hazard_tables": _hazard_tables(run),
         "fitted": fitted if params else [],

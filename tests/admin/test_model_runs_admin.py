@@ -37,6 +37,7 @@ def figures(c, auc, brier, customers=400, buyers=120):
     }
 
 
+METRIC_KEYS = ("harrell_c", "auc_horizon", "brier_horizon", "ece_horizon", "uno_c")
 METRICS = {
     "start": "2025-09-23T16:00:00+00:00",
     "end": "2026-03-31T16:00:00+00:00",
@@ -54,13 +55,22 @@ METRICS = {
         "naive_rfm": figures(0.64, 0.65, 0.2, customers=150, buyers=60),
     },
     "churned": {
+        # as survival.evaluation stores a group it cannot judge: every metric absent with its reason
         "model": {
             "customers": 12,
             "buyers_in_horizon": 0,
-            "note": "too few customers or no variation in outcomes",
+            "reasons": dict.fromkeys(METRIC_KEYS, "too_few_customers"),
         },
-        "kaplan_meier_by_stage": {"customers": 12, "buyers_in_horizon": 0, "note": "x"},
-        "naive_rfm": {"customers": 12, "buyers_in_horizon": 0, "note": "x"},
+        "kaplan_meier_by_stage": {
+            "customers": 12,
+            "buyers_in_horizon": 0,
+            "reasons": {"auc_horizon": "too_few_customers"},
+        },
+        "naive_rfm": {
+            "customers": 12,
+            "buyers_in_horizon": 0,
+            "reasons": {"auc_horizon": "too_few_customers"},
+        },
     },
 }
 SUFFICIENCY = {
@@ -143,7 +153,7 @@ def test_detail_shows_metrics_per_stage_as_tables(login, full_run, acme_viewer):
     assert "400 customers, 120 bought within the horizon" in metrics
     groups = [g["key"] for g in response.context["metric_groups"]]
     assert groups == ["overall", "growth", "churned"]
-    assert "Too few customers or no variation in outcomes" in metrics
+    assert "No metrics: fewer than 20 customers to judge." in metrics
     assert "0.790" in cells(html, "run-td-auc")
     # the holdout window in the brand's days, and what was fitted
     window = cells(html, "run-holdout")
@@ -162,7 +172,7 @@ def test_detail_shows_data_sufficiency_and_warnings(login, full_run, acme_viewer
     assert "Churned: only 12 repeat purchases (at least 50 needed for its own model)" in warnings
     assert "pooled model of all stages" in warnings
     assert "Growth: features left out (too little variation): age unknown." in warnings
-    assert "Holdout, Churned: too few customers" in warnings
+    assert "Holdout, Churned: no metrics (fewer than 20 customers to judge)." in warnings
     table = cells(html, "run-sufficiency")
     assert re.search(r"Introduction</td><td class=\"num\">2100</td><td class=\"num\">900</td>", table)
     assert "fallback" in table

@@ -77,7 +77,14 @@ def test_refresh_scores_every_buyer_and_publishes_with_metrics_and_baselines(dem
     for key in ("harrell_c", "uno_c", "auc_horizon", "brier_horizon", "ece_horizon", "integrated_brier"):
         assert overall["model"][key] is not None, key
     assert overall["model"]["harrell_c"] > 0.6
-    assert set(run.data_sufficiency) == {"introduction", "growth", "maturity", "decline", "churned", "history"}
+    assert set(run.data_sufficiency) == {
+        "introduction",
+        "growth",
+        "maturity",
+        "decline",
+        "churned",
+        "history",
+    }
     assert run.data_sufficiency["history"]["buyers"] == buyers
     assert {"fit", "predict", "write scores"} <= set(run.timings)
     assert any(row["feature"] == "community_member" for rows in run.stage_models.values() for row in rows)

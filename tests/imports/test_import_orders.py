@@ -135,7 +135,9 @@ def test_missing_required_column_is_named(brand, write_csv, run_command):
 
 def test_a_purchase_log_without_amounts_is_imported_with_a_warning(brand, write_csv, run_command):
     # Given a log of purchase times only (no amounts, no order ids, two purchases on one day)
-    path = write_csv("log.csv", "customer_id,ordered_at\n1,2006-01-01\n2,2006-01-01\n2,2006-12-19\n2,2006-12-19\n")
+    path = write_csv(
+        "log.csv", "customer_id,ordered_at\n1,2006-01-01\n2,2006-01-01\n2,2006-12-19\n2,2006-12-19\n"
+    )
     # When it is imported
     result = run_command("import_orders", path, brand)
     # Then every purchase is an order of amount 0, and the log is told that revenue will be unknown

@@ -76,14 +76,61 @@ class PredictionMetrics:
     revenue_actual: float | None = None
     revenue_forecast: float | None = None
     revenue_error: float | None = strawberry.field(default=None, description="(forecast − actual) / actual.")
-    note: str | None = None
+    spearman_purchases: float | None = strawberry.field(
+        default=None, description="Spearman's rank correlation of expected against actual purchases."
+    )
+    mae_purchases: float | None = strawberry.field(
+        default=None, description="Mean absolute error of the expected purchases per customer."
+    )
+    purchases_error: float | None = strawberry.field(
+        default=None, description="(forecast − actual) / actual of the total purchases."
+    )
+    available: bool = strawberry.field(
+        default=True,
+        description="False when this model or baseline could not be judged at all (see reasons).",
+    )
+    reasons: list[MetricReason] = strawberry.field(
+        default_factory=list,
+        description="Why each absent (null) figure could not be computed on these data.",
+    )
+
+    @strawberry.field(deprecation_reason="Use reasons: one per absent figure, with a code.")
+    def note(self) -> str | None:
+        return "; ".join(sorted({r.message for r in self.reasons})) or None
 
     @classmethod
     def of(cls, data: dict | None) -> PredictionMetrics | None:
+        from apps.analytics.evaluation import reason_text
+
         if not isinstance(data, dict):
             return None
         names = cls.__annotations__
-        return cls(**{k: v for k, v in data.items() if k in names and not isinstance(v, dict | list)})
+        values = {k: v for k, v in data.items() if k in names and not isinstance(v, dict | list | bool)}
+        reasons = [
+            MetricReason(metric=metric, code=code, message=reason_text(code))
+            for metric, code in sorted((data.get("reasons") or {}).items())
+        ]
+        return cls(**values, available=data.get("available", True) is not False, reasons=reasons)
+
+
+@strawberry.type(description="Why one figure of a model's holdout metrics is absent.")
+class MetricReason:
+    metric: str = strawberry.field(description="The figure, e.g. auc_horizon.")
+    code: str = strawberry.field(description="A stable code, e.g. ipcw_support or no_previous_window.")
+    message: str = strawberry.field(description="The reason in the caller's language.")
+
+
+@strawberry.type(
+    description="One part of a run (the history, the engine, a stage's model, the holdout, a baseline, the "
+    "recalibration, the amounts): whether it could be fitted or judged with the data, and why."
+)
+class SufficiencyCheck:
+    part: str = strawberry.field(description="history, engine, stage:<stage>, holdout, baseline:<name>, ...")
+    label: str = strawberry.field(description="The part in the caller's language.")
+    outcome: str = strawberry.field(
+        description="fitted, fallback, judged, shortened, not_judged, skipped or unknown."
+    )
+    message: str = strawberry.field(description="What the data allowed and why, in the caller's language.")
 
 
 @strawberry.type(
@@ -94,6 +141,9 @@ class GroupMetrics:
     model: PredictionMetrics | None
     kaplan_meier_by_stage: PredictionMetrics | None = strawberry.field(description="Baseline: KM per stage.")
     naive_rfm: PredictionMetrics | None = strawberry.field(description="Baseline: naive RFM cell rates.")
+    classic: PredictionMetrics | None = strawberry.field(
+        description="Baseline: the classic BG/NBD + Gamma-Gamma model fitted on the same customers."
+    )
 
     @classmethod
     def of(cls, group: str, data: dict | None) -> GroupMetrics | None:
@@ -104,6 +154,7 @@ class GroupMetrics:
             model=PredictionMetrics.of(data.get("model")),
             kaplan_meier_by_stage=PredictionMetrics.of(data.get("kaplan_meier_by_stage")),
             naive_rfm=PredictionMetrics.of(data.get("naive_rfm")),
+            classic=PredictionMetrics.of(data.get("classic")),
         )
 
 
@@ -196,6 +247,15 @@ class ModelRunType(BrandScopedType, relay.Node):
             for stage, info in (self.data_sufficiency or {}).items()
             if isinstance(info, dict)  # a skipped run records only its purchase count
         ]
+
+    @strawberry_django.field(
+        only=["data_sufficiency", "params", "metrics", "status", "message", "kind", "settings_snapshot"],
+        description="What could be fitted and judged with the data, part by part, and why.",
+    )
+    def sufficiency_checks(self) -> list[SufficiencyCheck]:
+        from apps.analytics.sufficiency import sufficiency_checks
+
+        return [SufficiencyCheck(**vars(check)) for check in sufficiency_checks(self)]
 
     @strawberry_django.field(only=["timings"], description="Seconds per phase.")
     def timings(self) -> list[PhaseTiming]:

@@ -8,7 +8,7 @@ page of customers costs a fixed number of queries whatever its size.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
@@ -223,6 +223,24 @@ class CustomerType(BrandScopedType, relay.Node):
     )
     def median_days_to_next_purchase(self) -> float | None:
         return scores.score_value(self, "score_median_days_to_next_purchase")
+
+    @strawberry_django.field(
+        annotate={
+            "score_as_of": scores.SCORE_ANNOTATIONS["score_as_of"],
+            "score_median_days_to_next_purchase": scores.SCORE_ANNOTATIONS[
+                "score_median_days_to_next_purchase"
+            ],
+        },
+        description="The expected date of their next order: the scores' as-of day plus the median days to the "
+        "next purchase given the time already elapsed (null: not within a year). Unlike last order + average "
+        "gap, never a date already past at scoring time.",
+    )
+    def expected_next_order_on(self) -> date | None:
+        as_of = scores.score_value(self, "score_as_of")
+        median = scores.score_value(self, "score_median_days_to_next_purchase")
+        if as_of is None or median is None:
+            return None
+        return as_of + timedelta(days=int(median))
 
     @_score_field("score_rhythm_days", "Their usual days between purchases (the brand's where unknown).")
     def rhythm_days(self) -> float | None:

@@ -1,3 +1,6 @@
+"""python manage.py backtest --brand SLUG --as-of YYYY-MM-DD [--horizon-days N] [--format table|json]"""
+
+import json
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
@@ -6,7 +9,9 @@ from django.utils.translation import gettext_lazy
 from rich.console import Console
 from rich.table import Table
 
+from apps.analytics.evaluation import reason_text
 from apps.analytics.models import Estimator, RunStatus
+from apps.analytics.selectors import STAGE_ORDER
 from apps.analytics.services import backtest_run
 from apps.brands.models import Brand
 
@@ -22,7 +27,30 @@ MODELS = [
     ("model", gettext_lazy("Model")),
     ("naive_rfm", gettext_lazy("Naive RFM")),
     ("kaplan_meier_by_stage", gettext_lazy("Kaplan-Meier by stage")),
+    ("classic", gettext_lazy("Classic (BG/NBD + Gamma-Gamma)")),
 ]
+# --format json: stored metric key -> JSON key (the six every consumer relies on, then the rest)
+JSON_KEYS = {
+    "auc_horizon": "auc",
+    "harrell_c": "harrell_c",
+    "top_decile_revenue_capture": "top_decile_capture",
+    "revenue_error": "revenue_error",
+    "brier_horizon": "brier",
+    "ece_horizon": "ece",
+    "uno_c": "uno_c",
+    "integrated_brier": "integrated_brier",
+    "td_auc": "time_dependent_auc",
+    "spearman_purchases": "spearman_purchases",
+    "mae_purchases": "mae_purchases",
+    "purchases_error": "purchases_error",
+    "purchases_actual": "purchases_actual",
+    "purchases_forecast": "purchases_forecast",
+    "revenue_actual": "revenue_actual",
+    "revenue_forecast": "revenue_forecast",
+    "customers": "customers",
+    "buyers_in_horizon": "buyers_in_horizon",
+}
+JSON_BASELINES = {"naive_rfm": "naive_rfm", "kaplan_meier_by_stage": "kaplan_meier", "classic": "classic"}
 
 
 class Command(BaseCommand):
@@ -36,8 +64,14 @@ class Command(BaseCommand):
         parser.add_argument("--as-of", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
         parser.add_argument("--horizon-days", type=int, default=90)
         parser.add_argument("--estimator", choices=[e.value for e in Estimator])
+        parser.add_argument(
+            "--format",
+            choices=["table", "json"],
+            default="table",
+            help=gettext_lazy("table (default) or one JSON object on standard output"),
+        )
 
-    def handle(self, *args, brand, as_of, horizon_days, estimator, **options):
+    def handle(self, *args, brand, as_of, horizon_days, estimator, format, **options):  # noqa: A002
         try:
             brand_obj = Brand.objects.get(slug=brand)
         except Brand.DoesNotExist:
@@ -54,12 +88,16 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if format == "json":
+            self.stdout.write(json.dumps(backtest_json(run), ensure_ascii=False, default=str))
         if run.status != RunStatus.SUCCEEDED:
             raise CommandError(
                 _("Backtest %(id)s %(status)s: %(message)s")
                 % {"id": run.pk, "status": run.get_status_display(), "message": run.message}
             )
-        console = Console(file=self.stdout, width=110, color_system=None)
+        if format == "json":
+            return
+        console = Console(file=self.stdout, width=130, color_system=None)
         overall = run.metrics["overall"]
         table = Table(
             title=_("Backtest %(id)s: %(brand)s, as of %(as_of)s, next %(days)d days, %(n)d customers")
@@ -75,8 +113,18 @@ class Command(BaseCommand):
         for _key, label in MODELS:
             table.add_column(str(label), justify="right")
         for key, label, _better in ROWS:
-            table.add_row(str(label), *[_fmt(overall[m].get(key)) for m, _label in MODELS])
+            table.add_row(str(label), *[_cell(overall.get(m) or {}, key) for m, _label in MODELS])
         console.print(table)
+        notes = sorted(
+            {
+                f"{label}: {reason_text(code)}"
+                for m, label in MODELS
+                for code in {(overall.get(m) or {}).get("reasons", {}).get(key) for key, _l, _b in ROWS}
+                - {None}
+            }
+        )
+        for note in notes:
+            console.print(f"– {note}")
         reliability = Table(title=_("Calibration of the model: predicted vs observed, by bin"))
         for column in (_("Predicted"), _("Customers"), _("Mean predicted"), _("Observed")):
             reliability.add_column(column, justify="right")
@@ -92,3 +140,53 @@ class Command(BaseCommand):
 
 def _fmt(value) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def _cell(figures: dict, key: str) -> str:
+    """A metric, or a dash (the reason is printed under the table)."""
+    return _fmt(figures.get(key))
+
+
+def _figures(stored: dict | None) -> dict:
+    """One model's stored metrics in the JSON's names; an absent metric is null with a reason."""
+    stored = stored or {}
+    codes = stored.get("reasons") or {}
+    out = {name: stored.get(key) for key, name in JSON_KEYS.items()}
+    out["reasons"] = {JSON_KEYS[k]: reason_text(code) for k, code in codes.items() if k in JSON_KEYS}
+    out["reason_codes"] = {JSON_KEYS[k]: code for k, code in codes.items() if k in JSON_KEYS}
+    if stored.get("available") is False:
+        out["available"] = False
+    return out
+
+
+def backtest_json(run) -> dict:
+    """The backtest as one JSON object: {"model": {...}, "baselines": {"naive_rfm", "kaplan_meier",
+    "classic"}, ...}, each with auc, harrell_c, top_decile_capture, revenue_error, brier and ece (null with a
+    `reasons` entry when it cannot be computed), and what else the run recorded."""
+    metrics = run.metrics or {}
+    overall = metrics.get("overall") or {}
+    by_stage = {
+        stage: {
+            "model": _figures(group.get("model")),
+            **{JSON_BASELINES[k]: _figures(group.get(k)) for k in JSON_BASELINES if k in group},
+        }
+        for stage, group in metrics.items()
+        if stage in STAGE_ORDER and isinstance(group, dict)
+    }
+    return {
+        "run_id": run.pk,
+        "brand": run.brand.slug,
+        "status": run.status,
+        "message": run.message,
+        "as_of": run.as_of.isoformat(),
+        "horizon_days": run.horizon_days,
+        "customers_judged": metrics.get("customers_judged"),
+        "amounts_known": metrics.get("amounts_known"),
+        "model": _figures(overall.get("model")),
+        "baselines": {name: _figures(overall.get(key)) for key, name in JSON_BASELINES.items()},
+        "by_stage": by_stage,
+        "model_engine": metrics.get("model_engine", "survival"),
+        "recalibration": metrics.get("calibration_learned_before"),
+        "next_order_date": metrics.get("next_order"),
+        "data_sufficiency": run.data_sufficiency,
+    }

@@ -219,10 +219,19 @@ def test_commands_refresh_and_export(demo_brand, tmp_path, capsys):
         "expected_revenue_horizon",
         "clv",
         "median_days_to_next_purchase",
+        "expected_next_order_on",
         "model_run",
     ]
     assert len(rows) == run.customers_scored
     assert {r["model_run"] for r in rows} == {str(run.pk)}
+    # the expected date of the next order is the as-of day plus the median, never in the past, empty beyond a year
+    for row in rows:
+        if row["median_days_to_next_purchase"]:
+            days = int(float(row["median_days_to_next_purchase"]))
+            assert row["expected_next_order_on"] == (AS_OF + timedelta(days=days)).isoformat()
+            assert row["expected_next_order_on"] > AS_OF.isoformat()
+        else:
+            assert row["expected_next_order_on"] == ""
     assert {r["stage"] for r in rows} <= {"introduction", "growth", "maturity", "decline", "churned"}
 
 

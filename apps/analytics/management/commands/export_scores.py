@@ -1,4 +1,5 @@
 import csv
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -17,6 +18,7 @@ COLUMNS = [
     "expected_revenue_horizon",
     "clv",
     "median_days_to_next_purchase",
+    "expected_next_order_on",
     "model_run",
 ]
 
@@ -60,6 +62,8 @@ class Command(BaseCommand):
             writer.writerow(COLUMNS)
             for row in rows.iterator(chunk_size=5000):
                 ext, stage, tier, segment, p, churn, revenue, clv, median, run_id = row
+                # revenue and CLV are empty (unknown) when the purchase log has no amounts; the next order's
+                # date is empty when it is not expected within a year
                 writer.writerow(
                     [
                         ext,
@@ -68,9 +72,10 @@ class Command(BaseCommand):
                         segment,
                         f"{p:.6f}",
                         f"{churn:.6f}",
-                        revenue,
-                        clv,
+                        "" if revenue is None else revenue,
+                        "" if clv is None else clv,
                         "" if median is None else f"{median:g}",
+                        "" if median is None else (run.as_of + timedelta(days=int(median))).isoformat(),
                         run_id,
                     ]
                 )

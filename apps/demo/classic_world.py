@@ -24,8 +24,8 @@ DAY = 86400
 @dataclass(frozen=True)
 class ClassicWorldParams:
     process: str = "bgnbd"  # or "pareto_nbd"
-    r: float = 0.3
-    alpha: float = 12.0  # days: mean rate r / alpha per day among the living
+    r: float = 0.25
+    alpha: float = 60.0  # days: mean rate r / alpha per day among the living (most customers buy once)
     a: float = 0.8  # BG/NBD dropout after a purchase, p ~ Beta(a, b)
     b: float = 2.5
     s: float = 0.6  # Pareto/NBD lifetime rate μ ~ Gamma(s, β)

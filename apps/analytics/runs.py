@@ -31,11 +31,14 @@ LOCK_NAMESPACE = 72_001  # pg advisory lock namespace for score refreshes (secon
 
 # Data sufficiency (docs/engine.md). Below MIN_BUYERS buyers, or with no repeat purchase at all, a run is
 # skipped and says why. The survival models need `min_stage_events` repeat purchases (the brand's setting, 50
-# by default) for a stage's own model and as many in all for the pooled one; with fewer, a brand with at least
-# MIN_CLASSIC_REPEAT_BUYERS repeat buyers is scored by the classic BG/NBD + Gamma-Gamma model, else by the
+# by default) for a stage's own model, and EVENTS_PER_FEATURE per covariate in all; with fewer, a brand with at
+# least MIN_CLASSIC_REPEAT_BUYERS repeat buyers is scored by the classic BG/NBD + Gamma-Gamma model, else by the
 # pooled Kaplan-Meier curve.
 MIN_BUYERS = 20
 MIN_CLASSIC_REPEAT_BUYERS = 5
+# The survival engine also needs this many repeat purchases per covariate in all (the usual ten events per
+# variable of a Cox model; with fewer its coefficients run off on thin data).
+EVENTS_PER_FEATURE = 10
 # Renewal bins for expected purchases and CLV. Measured on the demo backtest (as of 2026-03-31, 90 days):
 # total revenue error −23% with 30-day bins, −7.7% with 15, −3.5% with 7 (frequent buyers repeat within a bin).
 RENEWAL_BIN_DAYS = 7
@@ -116,9 +119,10 @@ def fit_at(
     )
     info = {"purchases": stats["purchases"], "sample_per_mille": per_mille, "gap_rows": len(gaps)}
     events = int(gaps["event"].sum()) if len(gaps) else 0
+    needed = max(config.min_stage_events, EVENTS_PER_FEATURE * len(FEATURE_NAMES))
     if (
         estimator != "kaplan_meier"
-        and events < config.min_stage_events
+        and events < needed
         and stats["repeat_buyers"] >= MIN_CLASSIC_REPEAT_BUYERS
     ):
         history = selectors.classic_frame(brand=brand, cutoff=cutoff)

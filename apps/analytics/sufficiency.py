@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from apps.analytics.evaluation import BASELINES, HOLDOUT_FLOOR_DAYS, MIN_FIT_BUYERS, reason_text
+from apps.analytics.features import FEATURE_NAMES
 from apps.analytics.models import RunStatus
-from apps.analytics.runs import MIN_BUYERS, MIN_CLASSIC_REPEAT_BUYERS
+from apps.analytics.runs import EVENTS_PER_FEATURE, MIN_BUYERS, MIN_CLASSIC_REPEAT_BUYERS
 from apps.analytics.selectors import STAGE_ORDER
 
 # outcome codes, for the API
@@ -99,7 +100,10 @@ def sufficiency_checks(run) -> list[Check]:
                     "The classic BG/NBD + Gamma-Gamma model: fewer than %(min)s repeat purchases for the survival "
                     "models (it needs at least %(classic)s repeat buyers)."
                 )
-                % {"min": minimum, "classic": MIN_CLASSIC_REPEAT_BUYERS},
+                % {
+                    "min": max(int(minimum), EVENTS_PER_FEATURE * len(FEATURE_NAMES)),
+                    "classic": MIN_CLASSIC_REPEAT_BUYERS,
+                },
             )
         )
     elif engine == "survival":

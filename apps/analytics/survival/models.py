@@ -162,7 +162,8 @@ class _BreslowCox:
 
     def loss(self, w: np.ndarray) -> float:
         xw = self.x @ w
-        risk = np.cumsum(np.exp(xw))[self.last][self.has_events]
+        with np.errstate(over="ignore"):  # a trial step too far gives an infinite loss, and is refused
+            risk = np.cumsum(np.exp(xw))[self.last][self.has_events]
         numerator = np.bincount(self.group, weights=np.where(self.event, xw, 0.0), minlength=self.last.size)
         ll = np.sum(numerator[self.has_events] - self.n_events[self.has_events] * np.log(risk))
         return float(-ll * self.inv_n + np.sum(self.alpha * np.square(w)) * self.inv_n / 2.0)

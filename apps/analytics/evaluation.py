@@ -75,9 +75,9 @@ REASON_TEXT = {
     "history_too_short": gettext_lazy("too little history before the shortest window to fit a model"),
     "fit_failed": gettext_lazy("the model could not be fitted at the window's start"),
     "window_shorter_than_horizon": gettext_lazy(
-        "learned on a window shorter than the horizon: not applied (it carries over badly)"
+        "it was learned on a window shorter than the horizon, and such a correction carries over badly"
     ),
-    "no_improvement": gettext_lazy("it did not improve the calibration on held-out customers: not applied"),
+    "no_improvement": gettext_lazy("it did not improve the calibration of held-out customers"),
 }
 
 

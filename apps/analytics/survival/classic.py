@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln, hyp2f1, logsumexp, roots_genlaguerre
+from scipy.special import betaln, gammaln, hyp2f1, roots_genlaguerre
 
 
 def _arrays(x, t_x, T):
@@ -124,20 +124,24 @@ def _bgnbd_ll(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
-def fit_bgnbd(x, t_x, T, *, weights=None) -> BgNbd:
-    """Maximum-likelihood BG/NBD. `weights` count identical customers (optional)."""
+def _fit_purchases(name: str, loglik, start, x, t_x, T, weights) -> tuple[np.ndarray, float]:
+    """Maximum likelihood of a purchase model over customers (x, t_x, T); `start` gets the mean T (the time
+    scale) and gives the starting parameters; `weights` count identical customers (optional)."""
     x, t_x, T = _arrays(x, t_x, T)
     w = np.ones_like(x) if weights is None else np.asarray(weights, float)
     if not (x > 0).any():
-        raise ValueError("no customer bought twice: BG/NBD cannot be fitted")
-    scale = float(np.mean(T)) or 1.0
+        raise ValueError(f"no customer bought twice: {name} cannot be fitted")
 
     def neg_ll(log_params):
-        r, alpha, a, b = np.exp(log_params)
-        value = -np.sum(w * _bgnbd_ll(r, alpha, a, b, x, t_x, T))
+        value = -np.sum(w * loglik(*np.exp(log_params), x, t_x, T))
         return value if np.isfinite(value) else 1e300
 
-    params, ll = _fit(neg_ll, np.log([1.0, scale, 1.0, 1.0]))
+    return _fit(neg_ll, np.log(start(float(np.mean(T)) or 1.0)))
+
+
+def fit_bgnbd(x, t_x, T, *, weights=None) -> BgNbd:
+    """Maximum-likelihood BG/NBD."""
+    params, ll = _fit_purchases("BG/NBD", _bgnbd_ll, lambda scale: [1.0, scale, 1.0, 1.0], x, t_x, T, weights)
     return BgNbd(*map(float, params), log_likelihood=ll)
 
 
@@ -151,10 +155,6 @@ class ParetoNbd:
     s: float
     beta: float
     log_likelihood: float = float("nan")
-
-    def _log_a0_terms(self, x, t_x, T):
-        """log of the second term of the likelihood ((s / (r+s+x)) · A0) and of the first term."""
-        return _pareto_terms(self.r, self.alpha, self.s, self.beta, x, t_x, T)
 
     def log_likelihood_each(self, x, t_x, T) -> np.ndarray:
         return _pareto_ll(self.r, self.alpha, self.s, self.beta, *_arrays(x, t_x, T))
@@ -225,18 +225,10 @@ def _pareto_ll(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
 
 
 def fit_pareto_nbd(x, t_x, T, *, weights=None) -> ParetoNbd:
-    x, t_x, T = _arrays(x, t_x, T)
-    w = np.ones_like(x) if weights is None else np.asarray(weights, float)
-    if not (x > 0).any():
-        raise ValueError("no customer bought twice: Pareto/NBD cannot be fitted")
-    scale = float(np.mean(T)) or 1.0
-
-    def neg_ll(log_params):
-        r, alpha, s, beta = np.exp(log_params)
-        value = -np.sum(w * _pareto_ll(r, alpha, s, beta, x, t_x, T))
-        return value if np.isfinite(value) else 1e300
-
-    params, ll = _fit(neg_ll, np.log([0.5, scale, 0.5, scale]))
+    """Maximum-likelihood Pareto/NBD."""
+    params, ll = _fit_purchases(
+        "Pareto/NBD", _pareto_ll, lambda scale: [0.5, scale, 0.5, scale], x, t_x, T, weights
+    )
     return ParetoNbd(*map(float, params), log_likelihood=ll)
 
 
@@ -288,11 +280,6 @@ def fit_gamma_gamma(x, mean_spend) -> GammaGamma:
 
     params, ll = _fit(neg_ll, np.log([1.0, 2.0, float(np.mean(m))]))
     return GammaGamma(*map(float, params), log_likelihood=ll)
-
-
-def log_sum(values) -> float:
-    """log Σ exp(values) (for likelihood ratios in tests and reports)."""
-    return float(logsumexp(values))
 
 
 # --- The classic model as the product's engine (thin brands) and as a baseline ------------------------------

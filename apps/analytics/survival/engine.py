@@ -90,6 +90,14 @@ def _fit(kind, X, durations, events, params, seed):
 TUNING_FOLD_STARTS = (0.55, 0.70, 0.85)  # quantiles of anchor time where each validation slice begins
 
 
+def _fit_or_none(kind, X, durations, events, params, seed):
+    """The fitted model, or None when the estimator cannot fit these data (degenerate on thin data)."""
+    try:
+        return _fit(kind, X, durations, events, params, seed)
+    except ValueError:
+        return None
+
+
 def time_folds(times, durations, events, starts=TUNING_FOLD_STARTS):
     """Forward-chaining folds over anchor time (rolling origin): for each start s, train on the anchors
     before s with their outcomes censored at s (nothing after s is seen), validate on the anchors from s up
@@ -123,8 +131,13 @@ def tune(kind: str, X: pd.DataFrame, durations, events, times, *, seed: int = 0)
     for params in TUNING_GRID[kind]:
         scores = []
         for train, d_train, e_train, valid in folds:
-            model = _fit(kind, X[train], d_train, e_train, params, seed)
-            scores.append(harrell_c(durations[valid], events[valid], model.risk_score(X[valid])))
+            try:
+                model = _fit(kind, X[train], d_train, e_train, params, seed)
+                scores.append(harrell_c(durations[valid], events[valid], model.risk_score(X[valid])))
+            except ValueError:  # a fold too thin or degenerate for this candidate: it is judged on the others
+                continue
+        if not scores:
+            continue
         results.append(
             {
                 "params": params,
@@ -132,6 +145,8 @@ def tune(kind: str, X: pd.DataFrame, durations, events, times, *, seed: int = 0)
                 "folds": [round(c, 4) for c in scores],
             }
         )
+    if not results:
+        return TUNING_GRID[kind][0], results
     best = max(results, key=lambda r: r["harrell_c"])["params"]
     return best, results
 
@@ -177,8 +192,9 @@ def fit_engine(
 
     def pooled_model():
         if not pooled:
+            model = None
             if int(rows["event"].sum()) >= min_events:
-                model = _fit(
+                model = _fit_or_none(
                     estimator,
                     X_all.iloc[rows["row"].to_numpy()].reset_index(drop=True),
                     rows["duration"].to_numpy(),
@@ -186,6 +202,7 @@ def fit_engine(
                     params,
                     seed,
                 )
+            if model is not None:
                 pooled.append((model, "pooled"))
             else:
                 pooled.append(
@@ -198,8 +215,9 @@ def fit_engine(
     for stage in STAGES:
         part = rows[rows["stage"] == stage]
         n_events = int(part["event"].sum())
+        model = None
         if n_events >= min_events:
-            model = _fit(
+            model = _fit_or_none(
                 estimator,
                 X_all.iloc[part["row"].to_numpy()].reset_index(drop=True),
                 part["duration"].to_numpy(),
@@ -208,7 +226,7 @@ def fit_engine(
                 seed,
             )
             kind = estimator
-        else:
+        if model is None:  # too few events, or data the estimator cannot fit: the pooled model
             model, kind = pooled_model()
         engine.stages[stage] = StageFit(
             stage=stage, rows=len(part), events=n_events, model_kind=kind, model=model

@@ -138,6 +138,24 @@ class SurvivalModel:
         )
 
 
+def _damped_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray | None:
+    """The Newton step, with a growing ridge on the Hessian's diagonal when it is singular or the step is not
+    finite (collinear or separating covariates on thin data); None when no finite step exists."""
+    if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(gradient))):
+        return None
+    scale = max(float(np.mean(np.abs(np.diag(hessian)))), 1e-12)
+    for ridge in (0.0, 1e-6, 1e-4, 1e-2, 1.0, 100.0):
+        try:
+            delta = scipy_solve(
+                hessian + ridge * scale * np.eye(hessian.shape[0]), gradient, check_finite=False
+            )
+        except (np.linalg.LinAlgError, ValueError):
+            continue
+        if np.all(np.isfinite(delta)):
+            return delta
+    return None
+
+
 class _BreslowCox:
     """CoxPH with Breslow ties and a ridge penalty: the objective and Newton steps (with step halving) of
     scikit-survival's CoxPHSurvivalAnalysis, computed with cumulative sums over time instead of a loop over
@@ -162,15 +180,18 @@ class _BreslowCox:
 
     def loss(self, w: np.ndarray) -> float:
         xw = self.x @ w
-        with np.errstate(over="ignore"):  # a trial step too far gives an infinite loss, and is refused
-            risk = np.cumsum(np.exp(xw))[self.last][self.has_events]
+        top = float(np.max(xw)) if xw.size else 0.0  # log Σ exp(xw) = top + log Σ exp(xw − top): no overflow
+        with np.errstate(divide="ignore"):
+            log_risk = np.log(np.cumsum(np.exp(xw - top))[self.last][self.has_events]) + top
         numerator = np.bincount(self.group, weights=np.where(self.event, xw, 0.0), minlength=self.last.size)
-        ll = np.sum(numerator[self.has_events] - self.n_events[self.has_events] * np.log(risk))
+        ll = np.sum(numerator[self.has_events] - self.n_events[self.has_events] * log_risk)
         return float(-ll * self.inv_n + np.sum(self.alpha * np.square(w)) * self.inv_n / 2.0)
 
     def gradient_hessian(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = self.x
-        exp_xw = np.exp(x @ w)
+        xw = x @ w
+        # shifted by the largest: every quantity below is a ratio of sums of exp(xw), so the shift cancels out
+        exp_xw = np.exp(xw - (float(np.max(xw)) if xw.size else 0.0))
         keep = self.has_events
         s0 = np.cumsum(exp_xw)[self.last][keep]
         s1 = np.cumsum(exp_xw[:, None] * x, axis=0)[self.last][keep]
@@ -179,7 +200,8 @@ class _BreslowCox:
         gradient = -(self.event_x_sum - d @ z) * self.inv_n
         # Σ_g d_g S2_g / S0_g = Σ_k exp(x_k w) c_k x_k x_kᵀ with c_k = Σ over event times ≤ t_k of d_g / S0_g
         per_group = np.zeros(self.last.size)
-        per_group[keep] = d / s0
+        with np.errstate(divide="ignore"):
+            per_group[keep] = d / s0
         c = np.cumsum(per_group[::-1])[::-1][self.group]
         weighted = x * (exp_xw * c)[:, None]
         hessian = (weighted.T @ x - (z * d[:, None]).T @ z) * self.inv_n
@@ -194,9 +216,9 @@ class _BreslowCox:
         i = 0
         while i < n_iter:
             gradient, hessian = self.gradient_hessian(w)
-            delta = scipy_solve(hessian, gradient, check_finite=False)
-            if not np.all(np.isfinite(delta)):
-                raise ValueError("search direction contains NaN or infinite values")
+            delta = _damped_step(hessian, gradient)
+            if delta is None:  # no finite step even with a strong ridge: keep the last good coefficients
+                break
             w_new = w - delta
             loss_new = self.loss(w_new)
             if loss_new > loss:  # step halving when the loss does not decrease

@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import factory
+import numpy as np
 import pandas as pd
 from django.contrib.auth import get_user_model
 
@@ -13,7 +14,7 @@ from apps.brands.models import Brand, Membership
 from apps.communities.models import Community, CommunityMembership
 from apps.customers.models import Customer
 from apps.loyalty.models import Benefit, BenefitGrant, Tier, TierBenefit, TierChange, TierRule
-from apps.loyalty.tiering import clv_percentile
+from apps.loyalty.tiering import clv_percentile, percentile_below
 from apps.orders.models import Order, OrderItem
 from apps.streams.models import Stream, StreamView
 
@@ -249,10 +250,15 @@ def make_score(run, customer, *, rfm=None, p=None, churn=None, **fields) -> Cust
 
 
 def clv_percentiles_set(run) -> None:
-    """Give the run's scores their CLV percentile as publishing does (apps.loyalty.tiering.clv_percentile over
-    the run's scored customers): for runs published by hand, whose scores were made one by one."""
+    """Give the run's scores their CLV and value-to-date percentiles as publishing does
+    (apps.loyalty.tiering.percentile_below over the run's scored customers; value to date is the total spend,
+    or paid purchases when no score has one): for runs published by hand, whose scores were made one by one."""
     scores = list(CustomerScore.objects.filter(run=run).order_by("pk"))
-    values = clv_percentile(pd.Series([float(s.clv) for s in scores]))
-    for score, value in zip(scores, values, strict=True):
-        score.clv_percentile = float(value)
-    CustomerScore.objects.bulk_update(scores, ["clv_percentile"])
+    clv = clv_percentile(pd.Series([float(s.clv) if s.clv is not None else np.nan for s in scores]))
+    spend = [float(s.monetary_total) if s.monetary_total is not None else np.nan for s in scores]
+    worth = spend if not all(np.isnan(spend)) else [float(s.orders_count) for s in scores]
+    value = percentile_below(worth)
+    for score, c, v in zip(scores, clv, value, strict=True):
+        score.clv_percentile = None if np.isnan(c) else float(c)
+        score.value_percentile = float(v)
+    CustomerScore.objects.bulk_update(scores, ["clv_percentile", "value_percentile"])

@@ -294,7 +294,7 @@ def make_dashboard_brand(brand, prefix="D"):
         settings_snapshot={"min_stage_events": 30},
     )
     specs = [
-        # name, stage, tier, churn, clv
+        # name, stage, tier, churn, clv (and spend to date)
         ("C1", "introduction", None, 0.10, 100),
         ("C2", "growth", silver, 0.30, 200),
         ("C3", "maturity", silver, 0.20, 300),
@@ -304,7 +304,7 @@ def make_dashboard_brand(brand, prefix="D"):
     customers = {}
     for name, stage, tier, churn, clv in specs:
         customer = CustomerFactory(brand=brand, external_id=f"{prefix}-{name}")
-        make_score(run, customer, stage=stage, tier=tier, churn=churn, clv=clv)
+        make_score(run, customer, stage=stage, tier=tier, churn=churn, clv=clv, monetary_total=clv)
         customers[name] = customer
     clv_percentiles_set(run)
     orders = [

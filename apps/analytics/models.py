@@ -289,6 +289,15 @@ class CustomerScore(BrandOwnedModel):
             "set when the run is published."
         ),
     )
+    value_percentile = models.FloatField(
+        _("value-to-date percentile"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Share (0–100) of the run's scored customers who have been worth strictly less so far (total "
+            "spend, or paid purchases when the log has no amounts); set when the run is published."
+        ),
+    )
     median_days_to_next_purchase = models.FloatField(_("median days to next purchase"), null=True, blank=True)
     survival_curve = models.JSONField(
         _("survival curve"), default=list, help_text=_("P(no purchase yet) at each day of the run's grid.")
@@ -313,6 +322,7 @@ class CustomerScore(BrandOwnedModel):
             models.Index(fields=["brand", "run", "churn_probability"], name="customerscore_run_churn"),
             models.Index(fields=["brand", "run", "clv"], name="customerscore_run_clv"),
             models.Index(fields=["brand", "run", "clv_percentile"], name="customerscore_run_clv_pct"),
+            models.Index(fields=["brand", "run", "value_percentile"], name="customerscore_run_value_pct"),
             models.Index(fields=["brand", "run", "stage"], name="customerscore_run_stage"),
         ]
 

@@ -12,7 +12,7 @@ from apps.analytics import selectors
 from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, StageChange
 from apps.core.bulk import copy_frame, query_frame
 from apps.loyalty.tier_refresh import tiers_refresh
-from apps.loyalty.tiering import clv_percentile
+from apps.loyalty.tiering import clv_percentile, percentile_below
 
 KEEP_PUBLISHED_RUNS = 12  # score history kept per brand
 
@@ -68,8 +68,8 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
 
 def _tiers_assign(*, run: ModelRun, when) -> None:
     """Tier every scored customer by the brand's rules (history and benefits follow) and record the tier and
-    the CLV percentile (tiering.clv_percentile, over the run's scored customers) on the run's scores. Part of
-    publishing: a tier changes only when its scores become the published ones."""
+    the CLV and value-to-date percentiles (tiering.percentile_below, over the run's scored customers) on the
+    run's scores. Part of publishing: a tier changes only when its scores become the published ones."""
     columns = [
         "customer_id",
         "clv",
@@ -78,6 +78,8 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
         "rfm_frequency",
         "rfm_monetary",
         "rfm_segment",
+        "monetary_total",
+        "orders_count",
     ]
     with connection.cursor() as cursor:
         scores = query_frame(
@@ -89,6 +91,10 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
         )
     scores["clv"] = scores["clv"].astype(float)
     scores["clv_percentile"] = clv_percentile(scores["clv"])
+    # what each customer has been worth so far: total spend, or paid purchases when the log has no amounts
+    spend = scores["monetary_total"].astype(float)
+    worth = spend if spend.notna().any() else scores["orders_count"].astype(float)
+    scores["value_percentile"] = percentile_below(worth)
     result = tiers_refresh(brand=run.brand, scores=scores, when=when, run_id=run.pk)
     written = pd.DataFrame(
         {
@@ -97,17 +103,22 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
             "clv_percentile": scores.set_index("customer_id")["clv_percentile"]
             .reindex(result.assignment["customer_id"])
             .to_numpy(),
+            "value_percentile": scores.set_index("customer_id")["value_percentile"]
+            .reindex(result.assignment["customer_id"])
+            .to_numpy(),
         }
     )
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS _clv_tiers")
         cursor.execute(
-            "CREATE TEMP TABLE _clv_tiers (customer_id bigint, tier_id bigint, clv_percentile double precision)"
+            "CREATE TEMP TABLE _clv_tiers (customer_id bigint, tier_id bigint, clv_percentile double precision, "
+            "value_percentile double precision)"
         )
         copy_frame("_clv_tiers", written)
         table = CustomerScore._meta.db_table
         cursor.execute(
-            f"UPDATE {table} SET tier_id = t.tier_id, clv_percentile = t.clv_percentile FROM _clv_tiers t "
+            f"UPDATE {table} SET tier_id = t.tier_id, clv_percentile = t.clv_percentile, "
+            "value_percentile = t.value_percentile FROM _clv_tiers t "
             f"WHERE {table}.brand_id = %s AND {table}.run_id = %s AND {table}.customer_id = t.customer_id",
             [run.brand_id, run.pk],
         )
@@ -118,5 +129,6 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
             "changes": result.changes,
             "grants_created": result.grants_created,
             "grants_revoked": result.grants_revoked,
+            "in_grace": result.in_grace,
         },
     }

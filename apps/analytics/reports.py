@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from apps.analytics.models import CustomerScore, ModelRun
 from apps.analytics.selectors import (
     AT_RISK_MIN_CHURN,
-    AT_RISK_MIN_CLV_PERCENTILE,
+    AT_RISK_MIN_VALUE_PERCENTILE,
     RUN_READ_COLUMNS,
     at_risk_scores,
     published_run,
@@ -538,13 +538,20 @@ def tier_stage_distribution(*, brand) -> tuple[ModelRun | None, list[tuple[int |
     return run, [(tier, stage, int(n)) for tier, stage, n in rows]
 
 
+def _rounded(value, digits: int = 2) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
 @dataclass
 class AtRisk:
     customer_id: int
-    clv: float
+    clv: float | None  # None when the log has no amounts
     churn_probability: float
-    value_at_risk: float  # clv × churn probability
-    clv_percentile: float  # share (%) of the run's scored customers with a lower CLV
+    monetary_total: float | None  # spend to date; None when the log has no amounts
+    orders_count: int
+    value_at_risk: float | None  # spend to date × churn probability
+    value_percentile: float  # share (%) of the run's scored customers worth less so far
+    clv_percentile: float | None  # share (%) of the run's scored customers with a lower CLV
     stage: str
     tier_id: int | None
     days_since_last_purchase: float
@@ -556,22 +563,29 @@ def at_risk_customers(
     brand,
     first: int = 50,
     min_churn_probability: float = AT_RISK_MIN_CHURN,
-    min_clv_percentile: float = AT_RISK_MIN_CLV_PERCENTILE,
+    min_value_percentile: float = AT_RISK_MIN_VALUE_PERCENTILE,
+    min_clv_percentile: float | None = None,
 ) -> tuple[ModelRun | None, int, list[AtRisk]]:
-    """High value × high churn risk in the published scores (the rule of selectors.at_risk_scores).
-    Returns (run, how many customers qualify, the first `first`)."""
+    """Most valuable so far × likely to leave, in the published scores (the rule of
+    selectors.at_risk_scores). Returns (run, how many customers qualify, the first `first`)."""
     run = published_run(brand=brand, only=RUN_READ_COLUMNS)
     if run is None:
         return None, 0, []
     scores = at_risk_scores(
-        run=run, min_churn_probability=min_churn_probability, min_clv_percentile=min_clv_percentile
+        run=run,
+        min_churn_probability=min_churn_probability,
+        min_value_percentile=min_value_percentile,
+        min_clv_percentile=min_clv_percentile,
     )
     rows = list(
         scores.values_list(
             "customer_id",
             "clv",
             "churn_probability",
+            "monetary_total",
+            "orders_count",
             "value_at_risk",
+            "value_percentile",
             "clv_percentile",
             "stage",
             "tier_id",
@@ -583,14 +597,17 @@ def at_risk_customers(
     items = [
         AtRisk(
             customer_id=int(r[0]),
-            clv=float(r[1]),
+            clv=_rounded(r[1]),
             churn_probability=float(r[2]),
-            value_at_risk=round(float(r[3]), 2),
-            clv_percentile=round(float(r[4]), 2),
-            stage=r[5],
-            tier_id=r[6],
-            days_since_last_purchase=float(r[7]),
-            p_purchase_horizon=float(r[8]),
+            monetary_total=_rounded(r[3]),
+            orders_count=int(r[4]),
+            value_at_risk=_rounded(r[5]),
+            value_percentile=round(float(r[6]), 2),
+            clv_percentile=_rounded(r[7]),
+            stage=r[8],
+            tier_id=r[9],
+            days_since_last_purchase=float(r[10]),
+            p_purchase_horizon=float(r[11]),
         )
         for r in rows
     ]

@@ -306,31 +306,41 @@ def published_score_column(column: str) -> F:
 
 # The at-risk list: high value (CLV above at least this share of the run's scored customers) at high churn risk.
 AT_RISK_MIN_CHURN = 0.5
-AT_RISK_MIN_CLV_PERCENTILE = 80.0
+AT_RISK_MIN_VALUE_PERCENTILE = 80.0
 
 
 def at_risk_scores(
     *,
     run: ModelRun,
     min_churn_probability: float = AT_RISK_MIN_CHURN,
-    min_clv_percentile: float = AT_RISK_MIN_CLV_PERCENTILE,
+    min_value_percentile: float = AT_RISK_MIN_VALUE_PERCENTILE,
+    min_clv_percentile: float | None = None,
 ):
-    """The run's scores of customers whose CLV percentile (stored at publish) is at least
-    `min_clv_percentile` and whose churn probability is at least `min_churn_probability`, most value at risk
-    (CLV × churn probability, annotated as value_at_risk) first. The one home of the at-risk rule: the
-    report, the GraphQL list and the dashboard read it here."""
-    return (
-        CustomerScore.objects.filter(
-            brand_id=run.brand_id,
-            run=run,
-            clv_percentile__gte=min_clv_percentile,
-            churn_probability__gte=min_churn_probability,
-        )
-        .annotate(
-            value_at_risk=ExpressionWrapper(F("clv") * F("churn_probability"), output_field=FloatField())
-        )
-        .order_by("-value_at_risk", "customer_id")
+    """The run's scores of customers who have been worth the most so far and are likely to leave: value-to-date
+    percentile (spend, or paid purchases without amounts; stored at publish) at least `min_value_percentile`
+    and churn probability at least `min_churn_probability`; optionally also a CLV percentile floor.
+
+    Annotated with value_at_risk = total spend × churn probability (NULL when the log has no amounts), most
+    value at risk first (paid purchases × churn probability when there are no amounts). Ranking by what the
+    customer has been worth, not by CLV, is the point: CLV already discounts churn, so "top CLV and likely to
+    churn" is nearly empty exactly when win-back matters. The one home of the at-risk rule: the report, the
+    GraphQL list, the dashboard and win-back triggers read it here."""
+    scores = CustomerScore.objects.filter(
+        brand_id=run.brand_id,
+        run=run,
+        value_percentile__gte=min_value_percentile,
+        churn_probability__gte=min_churn_probability,
     )
+    if min_clv_percentile is not None:
+        scores = scores.filter(clv_percentile__gte=min_clv_percentile)
+    return scores.annotate(
+        value_at_risk=ExpressionWrapper(
+            F("monetary_total") * F("churn_probability"), output_field=FloatField()
+        ),
+        purchases_at_risk=ExpressionWrapper(
+            F("orders_count") * F("churn_probability"), output_field=FloatField()
+        ),
+    ).order_by(F("value_at_risk").desc(nulls_last=True), "-purchases_at_risk", "customer_id")
 
 
 STAGE_ORDER = ["introduction", "growth", "maturity", "decline", "churned"]

@@ -211,13 +211,13 @@ def tier_rule_preview(*, tier: Tier, edited: Tier, rule_formset) -> dict:
 
 @admin.register(Tier)
 class TierAdmin(AuditedDeletesMixin, BrandScopedAdmin):
-    list_display = ("rank", "display_name", "code", "is_active")
+    list_display = ("rank", "display_name", "code", "demotion_grace_days", "is_active")
     list_display_links = ("display_name",)
     list_filter = ("brand", "is_active")
     search_fields = ("code", "name")
     list_select_related = ()
     ordering = ("brand_id", "rank")
-    fields = ("brand", "code", "name", "rank", "description", "is_active")
+    fields = ("brand", "code", "name", "rank", "description", "demotion_grace_days", "is_active")
     inlines = (TierBenefitInline, TierRuleInline)
     actions = ("archive_selected",)
 

@@ -5,15 +5,16 @@ from decimal import Decimal
 from django.utils.translation import gettext_noop
 
 DEFAULT_TIERS = [
-    # code, name, rank, description
-    ("high", gettext_noop("High value"), 1, gettext_noop("Recent, frequent, high-spending customers.")),
+    # code, name, rank, description, demotion grace (days)
+    ("high", gettext_noop("High value"), 1, gettext_noop("Recent, frequent, high-spending customers."), 90),
     (
         "potential",
         gettext_noop("Potential value"),
         2,
         gettext_noop("Customers likely to grow into high value."),
+        60,
     ),
-    ("basic", gettext_noop("Basic value"), 3, gettext_noop("Everyone else.")),
+    ("basic", gettext_noop("Basic value"), 3, gettext_noop("Everyone else."), 0),
 ]
 
 DEFAULT_BENEFITS = [
@@ -46,6 +47,9 @@ DEFAULT_TIER_BENEFITS = {
 #   high       top 20% by predicted CLV, and churn probability at most 60%
 #   potential  top 50% by predicted CLV, and churn probability at most 80%
 #   basic      everyone else (no condition; also where customers no rule matches land)
+# A customer who stops qualifying keeps high value for 90 days and potential value for 60 (the tiers'
+# demotion grace): the churn ceiling would otherwise take benefits away from valuable customers just when
+# they are at risk, the moment win-back should start.
 DEFAULT_TIER_RULES = {
     "high": {"min_clv_percentile": 80, "max_churn_probability": Decimal("0.600")},
     "potential": {"min_clv_percentile": 50, "max_churn_probability": Decimal("0.800")},

@@ -4,6 +4,8 @@ Tier and benefit names are data staff edit. Default names are English msgids, sh
 `display_name` as long as staff have not renamed them.
 """
 
+import datetime
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -20,6 +22,15 @@ class Tier(BrandOwnedModel):
     rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("1 is the most valuable tier."))
     description = models.TextField(_("description"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    demotion_grace_days = models.PositiveSmallIntegerField(
+        _("grace period before moving down (days)"),
+        default=0,
+        help_text=_(
+            "A customer who stops meeting this tier's rule keeps the tier and its benefits for this many "
+            "days, so valuable customers are not stripped of benefits just when they are at risk of leaving. "
+            "If they still do not qualify when it ends, they move down. 0 moves them at once."
+        ),
+    )
 
     class Meta:
         verbose_name = _("tier")
@@ -29,6 +40,9 @@ class Tier(BrandOwnedModel):
             models.UniqueConstraint(fields=["brand", "id"], name="tier_brand_id_key"),
             models.UniqueConstraint(fields=["brand", "code"], name="tier_unique_code"),
             models.CheckConstraint(condition=Q(rank__gte=1), name="tier_rank_positive"),
+            models.CheckConstraint(
+                condition=Q(demotion_grace_days__lte=3650), name="tier_grace_at_most_ten_years"
+            ),
         ]
         indexes = [models.Index(fields=["brand", "rank"], name="tier_brand_rank")]
 
@@ -378,3 +392,35 @@ class TierChange(BrandOwnedModel):
 
     def __str__(self):
         return f"{self.customer_id}: {self.from_tier_id} → {self.to_tier_id}"
+
+
+class TierGrace(BrandOwnedModel):
+    """A customer in a tier's grace period: since `since` their tier's rule no longer matches them, and they
+    keep the tier until `since` + the tier's demotion_grace_days. Written only by the tier refresh
+    (tier_refresh.tiers_refresh): created when a customer first fails to qualify, removed when they qualify
+    again or move down."""
+
+    # enforced by the composite same-brand foreign keys to the customer and the tier
+    brand = brand_field(constraint=False)
+    customer = same_brand_fk(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="tier_graces",
+        verbose_name=_("customer"),
+    )
+    tier = same_brand_fk(Tier, on_delete=models.CASCADE, related_name="graces", verbose_name=_("tier"))
+    since = models.DateTimeField(_("no longer qualifies since"))
+
+    class Meta:
+        verbose_name = _("tier grace period")
+        verbose_name_plural = _("tier grace periods")
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "customer"], name="tiergrace_one_per_customer"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id}: {self.tier_id} since {self.since:%Y-%m-%d}"
+
+    @property
+    def ends_at(self):
+        return self.since + datetime.timedelta(days=self.tier.demotion_grace_days)

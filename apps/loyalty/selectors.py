@@ -29,6 +29,17 @@ def customer_current_tiers(*, brand) -> pd.DataFrame:
     return frame.astype({"customer_id": "int64", "tier_id": "Int64"})
 
 
+def customer_graces(*, brand) -> pd.DataFrame:
+    """customer_id, tier_id, since (datetime64[ns, UTC]): the brand's customers in a tier grace period."""
+    from apps.loyalty.models import TierGrace
+
+    rows = TierGrace.objects.filter(brand=brand).values_list("customer_id", "tier_id", "since")
+    frame = pd.DataFrame.from_records(list(rows), columns=["customer_id", "tier_id", "since"])
+    return frame.astype({"customer_id": "int64", "tier_id": "int64"}).assign(
+        since=pd.to_datetime(frame["since"], utc=True)
+    )
+
+
 def customer_ids_opted_out(*, brand) -> pd.Index:
     """Ids of the brand's customers who opted out of automated decisions."""
     from apps.customers.models import Customer

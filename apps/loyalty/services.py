@@ -33,9 +33,11 @@ def loyalty_defaults_ensure(*, brand, actor=None) -> None:
     """Add the default tiers, benefits, links and tier rules a brand is missing. Never overwrites staff edits.
     What it adds is recorded in the audit trail (actor None: the system)."""
     tiers, benefits, added = {}, {}, []
-    for code, name, rank, description in DEFAULT_TIERS:
+    for code, name, rank, description, grace in DEFAULT_TIERS:
         tiers[code], created = Tier.objects.get_or_create(
-            brand=brand, code=code, defaults={"name": name, "rank": rank, "description": description}
+            brand=brand,
+            code=code,
+            defaults={"name": name, "rank": rank, "description": description, "demotion_grace_days": grace},
         )
         added += [tiers[code]] if created else []
     for code, name, kind, value, validity in DEFAULT_BENEFITS:
@@ -67,7 +69,7 @@ def loyalty_defaults_ensure(*, brand, actor=None) -> None:
 # admin shows it beside the field and GraphQL reports "<field>: <message>". "Archive" deactivates: rows
 # stay for history (grants, tier changes and scores point at them).
 
-TIER_FIELDS = ("code", "name", "rank", "description", "is_active")
+TIER_FIELDS = ("code", "name", "rank", "description", "is_active", "demotion_grace_days")
 BENEFIT_FIELDS = ("code", "name", "kind", "value", "validity_days", "description", "is_active")
 TIER_RULE_FIELDS = (
     "min_clv",
@@ -136,17 +138,37 @@ def _tier_check(tier: Tier) -> None:
         raise ValidationError(
             {"rank": ValidationError(_("Rank 1 is the most valuable tier; use 1 or more."))}
         )
+    if tier.demotion_grace_days is not None and not 0 <= tier.demotion_grace_days <= 3650:
+        raise ValidationError(
+            {"demotion_grace_days": ValidationError(_("The grace period is 0 to 3650 days."))}
+        )
 
 
 @transaction.atomic
 def tier_create(
-    *, brand, code: str, name: str, rank: int, description: str = "", is_active: bool = True, actor=None
+    *,
+    brand,
+    code: str,
+    name: str,
+    rank: int,
+    description: str = "",
+    is_active: bool = True,
+    demotion_grace_days: int = 0,
+    actor=None,
 ) -> Tier:
     """A new tier of the brand. Customers move into it at the next refresh, once it has a rule.
 
     `actor` (every write below takes one): the staff user or API token principal making the change, recorded
     in the audit trail; None for the system."""
-    tier = Tier(brand=brand, code=code, name=name, rank=rank, description=description, is_active=is_active)
+    tier = Tier(
+        brand=brand,
+        code=code,
+        name=name,
+        rank=rank,
+        description=description,
+        is_active=is_active,
+        demotion_grace_days=demotion_grace_days,
+    )
     _tier_check(tier)
     _audited_save(tier, actor=actor)
     return tier
@@ -154,7 +176,7 @@ def tier_create(
 
 @transaction.atomic
 def tier_update(*, tier: Tier, actor=None, **changes) -> Tier:
-    """Change some of code, name, rank, description, is_active."""
+    """Change some of code, name, rank, description, is_active, demotion_grace_days."""
     _assign(tier, changes, TIER_FIELDS)
     _tier_check(tier)
     _audited_save(tier, actor=actor)

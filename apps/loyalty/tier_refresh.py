@@ -26,10 +26,18 @@ from apps.loyalty.models import (
     TierBenefit,
     TierChange,
     TierChangeSource,
+    TierGrace,
     TierRule,
     open_grant_sql,
 )
-from apps.loyalty.tiering import TierRuleSpec, assign_tiers, tier_changes_from, transition_counts
+from apps.loyalty.tiering import (
+    Grace,
+    TierRuleSpec,
+    apply_grace,
+    assign_tiers,
+    tier_changes_from,
+    transition_counts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,19 +58,25 @@ def tier_rules_for(*, brand) -> list[TierRuleSpec]:
 
 
 def _with_current_state(*, brand, scores: pd.DataFrame) -> pd.DataFrame:
-    """`scores` with previous_tier_id (from the tier history) and automated_decisions_opt_out (from the
-    customers) added where the caller did not provide them."""
+    """`scores` with previous_tier_id (from the tier history), automated_decisions_opt_out (from the
+    customers) and grace_since (when the customer's grace period in their previous tier started, NaT when
+    none) added where the caller did not provide them."""
     frame = scores.reset_index(drop=True)
+    ids = frame["customer_id"]
     if "previous_tier_id" not in frame:
         current = selectors.customer_current_tiers(brand=brand).set_index("customer_id")["tier_id"]
-        frame = frame.assign(
-            previous_tier_id=pd.array(frame["customer_id"].map(current), dtype="Int64")
-            if len(frame)
-            else pd.array([], dtype="Int64")
-        )
+        frame = frame.assign(previous_tier_id=pd.array(ids.map(current), dtype="Int64"))
     if "automated_decisions_opt_out" not in frame:
         opted_out = selectors.customer_ids_opted_out(brand=brand)
-        frame = frame.assign(automated_decisions_opt_out=frame["customer_id"].isin(opted_out).to_numpy())
+        frame = frame.assign(automated_decisions_opt_out=ids.isin(opted_out).to_numpy())
+    if "grace_since" not in frame:
+        graces = selectors.customer_graces(brand=brand).set_index("customer_id")
+        grace_tier = pd.array(ids.map(graces["tier_id"]), dtype="Int64")
+        in_previous = (grace_tier == pd.array(frame["previous_tier_id"], dtype="Int64")).fillna(False)
+        since = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+        if len(graces):
+            since = pd.to_datetime(ids.map(graces["since"].astype(object)), utc=True)
+        frame = frame.assign(grace_since=since.where(in_previous.to_numpy(dtype=bool)))
     return frame
 
 
@@ -74,6 +88,7 @@ class TierRefresh:
     changes: int
     grants_created: int
     grants_revoked: int
+    in_grace: int = 0  # customers kept in their tier by its grace period
 
 
 def tiers_refresh(*, brand, scores: pd.DataFrame, when: datetime, run_id: int | None = None) -> TierRefresh:
@@ -84,27 +99,57 @@ def tiers_refresh(*, brand, scores: pd.DataFrame, when: datetime, run_id: int | 
     rfm_segment; previous_tier_id and automated_decisions_opt_out are read from the database when absent.
     """
     frame = _with_current_state(brand=brand, scores=scores)
-    tier_id, reason = assign_tiers(frame, tier_rules_for(brand=brand))
-    changes = tier_changes_from(frame, tier_id, reason)
-    counts = tier_changes_apply(brand=brand, changes=changes, when=when, run_id=run_id)
+    rules = tier_rules_for(brand=brand)
+    tier_id, reason = assign_tiers(frame, rules)
+    grace = apply_grace(frame, tier_id, reason, rules, when)
+    changes = tier_changes_from(frame, grace.tier_id, grace.reason)
+    with transaction.atomic():
+        counts = tier_changes_apply(brand=brand, changes=changes, when=when, run_id=run_id)
+        counts["in_grace"] = _graces_write(brand=brand, frame=frame, grace=grace)
     assignment = pd.DataFrame(
         {
             "customer_id": frame["customer_id"].to_numpy(dtype="int64"),
             "previous_tier_id": pd.array(frame["previous_tier_id"], dtype="Int64"),
-            "tier_id": pd.array(tier_id, dtype="Int64"),
-            "reason": reason,
+            "tier_id": pd.array(grace.tier_id, dtype="Int64"),
+            "reason": grace.reason,
         }
     )
     return TierRefresh(assignment=assignment, **counts)
 
 
+def _graces_write(*, brand, frame: pd.DataFrame, grace: Grace) -> int:
+    """Replace the grace periods of the customers in `frame` by the ones `grace` holds (set-based); a grace
+    keeps the time it started. Returns how many customers are in a grace period now."""
+    ids = frame["customer_id"].to_numpy(dtype="int64")
+    table = TierGrace._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE brand_id = %s AND customer_id = ANY(%s)",
+            [brand.pk, list(map(int, ids))],
+        )
+    held = np.flatnonzero(grace.held)
+    if not len(held):
+        return 0
+    now = np.datetime64(timezone.now().astimezone(dt.UTC).replace(tzinfo=None), "s")
+    columns = {
+        "brand_id": [brand.pk] * len(held),
+        "customer_id": ids[held].tolist(),
+        "tier_id": [int(t) for t in grace.tier_id[held]],
+        "since": timestamp_texts(grace.since[held].astype("datetime64[s]")),
+        "created_at": timestamp_texts(np.full(len(held), now)),
+        "updated_at": timestamp_texts(np.full(len(held), now)),
+    }
+    return copy_rows(table, list(columns), zip(*columns.values(), strict=True))
+
+
 def tier_rules_preview(*, brand, rules: list[TierRuleSpec], scores: pd.DataFrame) -> pd.DataFrame:
     """What `rules` would do to the customers in `scores`, without writing anything: one row per
     (current tier, proposed tier) with from_tier_id, to_tier_id (nullable Int64: no tier), from_tier,
-    to_tier (display names, '' for no tier) and customers. Opted-out customers stay where they are."""
+    to_tier (display names, '' for no tier) and customers. Opted-out customers stay where they are, and
+    customers in a grace period keep their tier as a refresh now would."""
     frame = _with_current_state(brand=brand, scores=scores)
-    tier_id, _reason = assign_tiers(frame, rules)
-    counts = transition_counts(frame, tier_id)
+    tier_id, reason = assign_tiers(frame, rules)
+    counts = transition_counts(frame, apply_grace(frame, tier_id, reason, rules, timezone.now()).tier_id)
     names = {tier.pk: tier.display_name for tier in Tier.objects.filter(brand=brand)}
 
     def name_of(ids):

@@ -7,6 +7,8 @@ The semantics (also in TierRule's docstring):
 - a customer no rule matches gets the lowest-ranked active tier (reason "no_rule_matched");
 - a customer who opted out of automated decisions keeps their previous tier, or none (reason
   "opted_out_kept");
+- a customer who would move down from a tier with a demotion grace period keeps it (reason "grace_period")
+  until that many days after the refresh that first found them no longer qualifying (apply_grace);
 - the CLV percentile of a customer is the share (%) of the frame's customers with a strictly lower CLV,
   so the frame must hold every scored customer of the brand (opted-out ones included). `clv_percentile`
   is the one implementation: publishing stores its result on the scores, which every reader filters on.
@@ -24,6 +26,7 @@ import pandas as pd
 REASON_OPTED_OUT = "opted_out_kept"
 REASON_NO_RULE = "no_rule_matched"
 REASON_NO_TIER = "no_active_tier"
+REASON_GRACE = "grace_period"
 
 FRAME_COLUMNS = (
     "customer_id",
@@ -56,16 +59,21 @@ class TierRuleSpec:
     min_rfm_score: int | None = None
     rfm_segments: tuple[str, ...] = field(default_factory=tuple)
     active: bool = True
+    grace_days: int = 0  # the tier's demotion grace period
 
     @classmethod
     def of(cls, tier, rule=None) -> TierRuleSpec:
         """The spec of a tier (anything with pk, code and rank) and its rule (None: no rule, never matches)."""
+        grace_days = int(getattr(tier, "demotion_grace_days", 0) or 0)
         if rule is None:
-            return cls(tier_id=tier.pk, tier_code=tier.code, rank=tier.rank, active=False)
+            return cls(
+                tier_id=tier.pk, tier_code=tier.code, rank=tier.rank, active=False, grace_days=grace_days
+            )
         return cls(
             tier_id=tier.pk,
             tier_code=tier.code,
             rank=tier.rank,
+            grace_days=grace_days,
             min_clv=rule.min_clv,
             min_clv_percentile=rule.min_clv_percentile,
             max_churn_probability=rule.max_churn_probability,
@@ -89,7 +97,13 @@ class TierRuleSpec:
 
 def clv_percentile(clv) -> np.ndarray:
     """Share (0–100) of customers whose CLV is strictly lower; ties share a percentile; NaN stays NaN."""
-    series = pd.Series(np.asarray(clv, dtype=float))
+    return percentile_below(clv)
+
+
+def percentile_below(values) -> np.ndarray:
+    """Share (0–100) of the values that are strictly lower; ties share a percentile; NaN stays NaN and is
+    not counted."""
+    series = pd.Series(np.asarray(values, dtype=float))
     valid = int(series.notna().sum())
     if valid == 0:
         return np.full(len(series), np.nan)
@@ -214,3 +228,62 @@ def transition_counts(frame: pd.DataFrame, tier_id: np.ndarray) -> pd.DataFrame:
     )
     counts["customers"] = counts["customers"].astype("int64")
     return counts
+
+
+@dataclass(frozen=True)
+class Grace:
+    """What apply_grace decided: the tiers and reasons after the grace periods, and the customers now in a
+    grace period (held: boolean per row) with the time their grace started (since, datetime64[ns, UTC])."""
+
+    tier_id: np.ndarray
+    reason: np.ndarray
+    held: np.ndarray
+    since: np.ndarray
+
+
+def apply_grace(
+    frame: pd.DataFrame,
+    tier_id: np.ndarray,
+    reason: np.ndarray,
+    rules: Sequence[TierRuleSpec],
+    when,
+) -> Grace:
+    """Keep customers who would move down in their tier while its grace period lasts.
+
+    `frame` holds previous_tier_id and grace_since (when the customer's grace in that tier started, NaT when
+    none; a grace in another tier does not count). `rules`: one spec per active tier, with its grace_days.
+    A row moves down when its previous tier is an active tier and the new tier ranks below it (or is none).
+    Such a row keeps its previous tier when that tier has a grace period and `when` is less than that many
+    days after grace_since (or grace_since is NaT: the grace starts now). Opted-out customers have already
+    kept their tier. Pure: returns new arrays."""
+    n = len(frame)
+    tier_id = np.array(tier_id, dtype=object, copy=True)
+    reason = np.array(reason, dtype=object, copy=True)
+    held = np.zeros(n, dtype=bool)
+    now = pd.Timestamp(when)
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    since = np.full(n, now.to_datetime64(), dtype="datetime64[ns]")
+    grace_days = {r.tier_id: r.grace_days for r in rules if r.grace_days > 0}
+    if not n or "previous_tier_id" not in frame or not grace_days:
+        return Grace(tier_id, reason, held, since)
+    rank = {r.tier_id: r.rank for r in rules}
+    previous = _nullable_ids(frame["previous_tier_id"])
+    worst = max(rank.values(), default=0) + 1
+
+    def ranks_of(ids):
+        return np.array([rank.get(i, worst) if i is not None else worst for i in ids], dtype=np.int64)
+
+    previous_rank = np.array([rank.get(i, -1) if i is not None else -1 for i in previous], dtype=np.int64)
+    moving_down = (previous_rank >= 0) & (ranks_of(tier_id) > previous_rank)
+    days = np.array([grace_days.get(i, 0) if i is not None else 0 for i in previous], dtype=np.int64)
+    started = (
+        pd.to_datetime(frame["grace_since"], utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        if "grace_since" in frame
+        else np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    )
+    started = np.where(np.isnat(started), since, started)
+    elapsed = since - started
+    within = moving_down & (days > 0) & (elapsed < days.astype("timedelta64[D]"))
+    tier_id[within] = previous[within]
+    reason[within] = REASON_GRACE
+    return Grace(tier_id, reason, within, np.where(within, started, since))

@@ -52,7 +52,7 @@ def test_figures_of_a_hand_made_brand(brand, shop):
     assert distribution.figures["by_stage"] == dict.fromkeys(
         ["introduction", "growth", "maturity", "decline", "churned"], 1
     )
-    # at risk: C5 only (C4 churns too but its CLV is not in the top 20%)
+    # at risk: C5 only (C4 churns too but its spend to date is not in the top 20%); 500 spent × 0.9
     at_risk = context["at_risk"]
     assert at_risk.figures["count"] == 1
     [row] = at_risk.rows

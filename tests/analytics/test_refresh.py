@@ -272,7 +272,7 @@ def test_publishing_tiers_everyone_by_the_rules_with_history_and_benefits(demo_b
     assert not grants.filter(customer__automated_decisions_opt_out=True).exists()
     # a second refresh for the same date changes no tier and grants nothing new
     again = scores_refresh(brand=demo_brand, as_of=AS_OF)
-    assert again.params["tiers"] == {"changes": 0, "grants_created": 0, "grants_revoked": 0}
+    assert again.params["tiers"] == {"changes": 0, "grants_created": 0, "grants_revoked": 0, "in_grace": 0}
     published_tiers = dict(CustomerScore.objects.filter(run=again).values_list("customer_id", "tier_id"))
     assert published_tiers == dict(scores.values_list("customer_id", "tier_id"))
     # and the tier history says the same for every scored customer (the opted-out never had one)

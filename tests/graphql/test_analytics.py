@@ -226,44 +226,59 @@ def test_stage_transition_matrix_needs_published_scores(as_role, brand, runs):
     assert error_of(body) == "The start date is after the end date."
 
 
-AT_RISK = """query($b: ID!, $pct: Float) { atRiskCustomers(brand: $b, minClvPercentile: $pct, first: 10) {
-  runId totalCount customers { customerId clv churnProbability valueAtRisk clvPercentile stage tierId } } }"""
+AT_RISK = """query($b: ID!, $pct: Float, $clvPct: Float) {
+  atRiskCustomers(brand: $b, minValuePercentile: $pct, minClvPercentile: $clvPct, first: 10) {
+    runId totalCount customers {
+      customerId clv churnProbability spendToDate purchasesToDate valueAtRisk valuePercentile clvPercentile stage tierId
+    } } }"""
 
 
-def test_at_risk_list_is_high_value_times_high_churn_most_value_at_risk_first(as_role, brand, runs):
-    # CLV 100..1000: the share of customers with a lower CLV is 0%..90%
+def test_the_win_back_list_ranks_what_customers_have_been_worth_times_churn(as_role, brand, runs):
+    # given spend to date 100..1000 (the share of customers who spent less: 0%..90%) and a CLV that, as the
+    # engine's does, already discounts churn: the likely leavers have a low CLV
     churn = {100: 0.99, 800: 0.99, 900: 0.9, 1000: 0.6, 700: 0.2}
     customers = {}
-    for clv in range(100, 1001, 100):
+    for spend in range(100, 1001, 100):
+        p = churn.get(spend, 0.1)
         score = CustomerScoreFactory(
-            run=runs["current"], clv=Decimal(clv), churn_probability=churn.get(clv, 0.1)
+            run=runs["current"],
+            monetary_total=Decimal(spend),
+            clv=Decimal(round(spend * 2 * (1 - p))),
+            churn_probability=p,
         )
-        customers[clv] = score.customer
-    CustomerScoreFactory(run=runs["rival"], clv=Decimal(5000), churn_probability=0.99)
+        customers[spend] = score.customer
+    CustomerScoreFactory(run=runs["rival"], monetary_total=Decimal(5000), churn_probability=0.99)
     clv_percentiles_set(runs["current"])
     clv_percentiles_set(runs["rival"])
     client = as_role("viewer")
     data = run_query(client, AT_RISK, b=gid("Brand", brand))["data"]["atRiskCustomers"]
-    # top 20% by CLV (900: 80%, 1000: 90%) with churn ≥ 0.5; 900 × 0.9 = 810 before 1000 × 0.6 = 600
+    # then the top 20% by spend (900: 80%, 1000: 90%) with churn ≥ 0.5 are listed, 900 × 0.9 = 810 before
+    # 1000 × 0.6 = 600, although neither is in the top 20% by CLV
     assert data == {
         "runId": gid("ModelRun", runs["current"]),
         "totalCount": 2,
         "customers": [
             {
                 "customerId": gid("Customer", customers[900]),
-                "clv": 900.0,
+                "clv": 180.0,
                 "churnProbability": 0.9,
+                "spendToDate": 900.0,
+                "purchasesToDate": 2,
                 "valueAtRisk": 810.0,
-                "clvPercentile": 80.0,
+                "valuePercentile": 80.0,
+                "clvPercentile": 20.0,
                 "stage": "GROWTH",
                 "tierId": None,
             },
             {
                 "customerId": gid("Customer", customers[1000]),
-                "clv": 1000.0,
+                "clv": 800.0,
                 "churnProbability": 0.6,
+                "spendToDate": 1000.0,
+                "purchasesToDate": 2,
                 "valueAtRisk": 600.0,
-                "clvPercentile": 90.0,
+                "valuePercentile": 90.0,
+                "clvPercentile": 60.0,
                 "stage": "GROWTH",
                 "tierId": None,
             },
@@ -271,8 +286,36 @@ def test_at_risk_list_is_high_value_times_high_churn_most_value_at_risk_first(as
     }
     wider = run_query(client, AT_RISK, b=gid("Brand", brand), pct=70)["data"]["atRiskCustomers"]
     assert [c["customerId"] for c in wider["customers"]] == [
-        gid("Customer", customers[clv]) for clv in (900, 800, 1000)
+        gid("Customer", customers[spend]) for spend in (900, 800, 1000)
     ]
+    # the deprecated CLV floor still narrows the list
+    narrow = run_query(client, AT_RISK, b=gid("Brand", brand), clvPct=50)["data"]["atRiskCustomers"]
+    assert [c["customerId"] for c in narrow["customers"]] == [gid("Customer", customers[1000])]
+
+
+def test_without_amounts_the_win_back_list_ranks_purchases_and_leaves_money_null(as_role, brand, runs):
+    for n, p in ((1, 0.9), (8, 0.7), (9, 0.6), (10, 0.2), *((k, 0.9) for k in range(2, 8))):
+        CustomerScoreFactory(
+            run=runs["current"], monetary_total=None, clv=None, orders_count=n, churn_probability=p
+        )
+    clv_percentiles_set(runs["current"])
+    data = run_query(as_role("viewer"), AT_RISK, b=gid("Brand", brand))["data"]["atRiskCustomers"]
+    # purchases 9 (80%) and 10 (90%) are the top 20%; 10 is unlikely to leave; 9 × 0.6 is the only one
+    assert data["totalCount"] == 1
+    [row] = data["customers"]
+    assert (
+        row["purchasesToDate"],
+        row["spendToDate"],
+        row["valueAtRisk"],
+        row["clv"],
+        row["clvPercentile"],
+    ) == (
+        9,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_at_risk_list_is_empty_before_the_first_publish(as_role, brand):
@@ -334,7 +377,7 @@ def test_refresh_roles_brands_and_arguments(as_role, brand, other_brand):
     assert not ModelRun.objects.exists()
 
 
-AT_RISK_NODES = """query($b: ID!) { atRiskCustomers(brand: $b, minClvPercentile: 0, minChurnProbability: 0, first: 100) {
+AT_RISK_NODES = """query($b: ID!) { atRiskCustomers(brand: $b, minValuePercentile: 0, minChurnProbability: 0, first: 100) {
   customers { valueAtRisk customer { id externalId clv stage orders(first: 2) { totalCount edges { node { id } } } } } } }"""
 
 

@@ -40,6 +40,7 @@ def test_adding_a_tier_in_the_admin_goes_through_tier_create(manager_client, bra
         "name": "VIP",
         "rank": "1",
         "description": "",
+        "demotion_grace_days": "30",
         "is_active": "on",
         "tier_benefits-TOTAL_FORMS": "0",
         "tier_benefits-INITIAL_FORMS": "0",
@@ -49,7 +50,10 @@ def test_adding_a_tier_in_the_admin_goes_through_tier_create(manager_client, bra
     response = manager_client.post(reverse("admin:loyalty_tier_add"), data)
     assert response.status_code == 302, response.context["errors"]
     assert calls == ["vip"]
-    assert Tier.objects.filter(brand=brand, code="vip", rank=1, is_active=True).count() == 1
+    assert (
+        Tier.objects.filter(brand=brand, code="vip", rank=1, demotion_grace_days=30, is_active=True).count()
+        == 1
+    )
 
 
 def test_archive_actions_deactivate_tiers_and_benefits(manager_client, brand, other_brand):

@@ -37,6 +37,7 @@ def test_a_rule_added_inline_takes_the_tier_brand(login, superuser, brand):
         "name": "Gold",
         "rank": "1",
         "description": "",
+        "demotion_grace_days": "0",
         "is_active": "on",
         "tier_benefits-TOTAL_FORMS": "0",
         "tier_benefits-INITIAL_FORMS": "0",

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.loyalty.models import BenefitGrant, Tier, TierChange, TierChangeSource, TierRule
+from apps.loyalty.models import BenefitGrant, Tier, TierChange, TierChangeSource, TierGrace, TierRule
 from apps.loyalty.selectors import customer_current_tiers
 from apps.loyalty.services import loyalty_defaults_ensure
 from apps.loyalty.tier_refresh import tier_changes_apply, tier_rules_for, tier_rules_preview, tiers_refresh
@@ -362,3 +362,53 @@ def test_brands_from_before_tier_rules_get_the_default_rules_by_migration():
     assert (rules["high"].min_clv_percentile, str(rules["high"].max_churn_probability)) == (80, "0.600")
     migration.add_default_rules(django_apps, None)
     assert TierRule.objects.filter(brand=brand).count() == 3
+
+
+def test_default_rules_keep_a_valuable_customer_at_risk_in_their_tier_through_the_grace_period(brand):
+    # given the default tiers (high keeps a customer 90 days after they stop qualifying) and a refresh that
+    # put the top customers in high value with their benefits
+    loyalty_defaults_ensure(brand=brand)
+    tiers = {t.code: t.pk for t in Tier.objects.filter(brand=brand)}
+    customers, scores = defaults_scores(brand)
+    tiers_refresh(brand=brand, scores=scores, when=WHEN)
+    top = customers[-1]
+    held = unrevoked_grants(top)
+    assert held and TierChange.objects.filter(customer=top).latest("changed_at").to_tier_id == tiers["high"]
+
+    # when their churn probability rises past the high tier's ceiling (top 20% by CLV, churn 81%)
+    at_risk = scores.assign(churn_probability=np.where(scores["customer_id"] == top.pk, 0.81, 0.1))
+    later = tiers_refresh(brand=brand, scores=at_risk, when=WHEN + timedelta(days=30))
+
+    # then they keep the tier and every benefit, and a grace period starts
+    row = later.assignment.set_index("customer_id").loc[top.pk]
+    assert (row["tier_id"], row["reason"]) == (tiers["high"], "grace_period")
+    assert (later.changes, later.grants_revoked, later.in_grace) == (0, 0, 1)
+    assert unrevoked_grants(top) == held
+    grace = TierGrace.objects.get(customer=top)
+    assert (grace.tier_id, grace.since, grace.ends_at) == (
+        tiers["high"],
+        WHEN + timedelta(days=30),
+        WHEN + timedelta(days=120),
+    )
+
+    # a refresh inside the grace keeps its start; the one after it ends moves them down and withdraws
+    tiers_refresh(brand=brand, scores=at_risk, when=WHEN + timedelta(days=100))
+    assert TierGrace.objects.get(customer=top).since == WHEN + timedelta(days=30)
+    moved = tiers_refresh(brand=brand, scores=at_risk, when=WHEN + timedelta(days=120))
+    # (81% churn is past potential value's ceiling too: they land in basic value)
+    assert moved.assignment.set_index("customer_id").loc[top.pk, "tier_id"] == tiers["basic"]
+    assert moved.changes == 1 and moved.grants_revoked > 0
+    assert not TierGrace.objects.filter(customer=top).exists()
+
+
+def test_a_customer_who_qualifies_again_leaves_the_grace_period(brand):
+    loyalty_defaults_ensure(brand=brand)
+    customers, scores = defaults_scores(brand)
+    tiers_refresh(brand=brand, scores=scores, when=WHEN)
+    top = customers[-1]
+    at_risk = scores.assign(churn_probability=np.where(scores["customer_id"] == top.pk, 0.81, 0.1))
+    tiers_refresh(brand=brand, scores=at_risk, when=WHEN + timedelta(days=1))
+    assert TierGrace.objects.filter(customer=top).exists()
+    back = tiers_refresh(brand=brand, scores=scores, when=WHEN + timedelta(days=2))
+    assert back.in_grace == 0 and not TierGrace.objects.filter(brand=brand).exists()
+    assert back.changes == 0

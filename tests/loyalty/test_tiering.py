@@ -7,6 +7,7 @@ from apps.analytics.survival.rfm import SEGMENTS
 from apps.loyalty.models import RFM_SEGMENT_LABELS
 from apps.loyalty.tiering import (
     TierRuleSpec,
+    apply_grace,
     assign_tiers,
     clv_percentile,
     tier_changes_from,
@@ -219,3 +220,80 @@ def test_assignment_is_vectorised_over_a_large_frame():
 
 def test_segment_labels_cover_the_engine_segments():
     assert tuple(RFM_SEGMENT_LABELS) == SEGMENTS
+
+
+# --- grace periods (apply_grace) ---------------------------------------------------------------------
+
+WHEN = pd.Timestamp("2026-03-01 08:00", tz="UTC")
+
+
+def graced(rows, rules, when=WHEN):
+    frame = score_frame(rows)
+    frame["grace_since"] = pd.to_datetime([r.get("grace_since") for r in rows], utc=True)
+    tier, reason = assign_tiers(frame, rules)
+    return apply_grace(frame, tier, reason, rules, when)
+
+
+def with_grace(rules, **days):
+    return [TierRuleSpec(**{**vars(r), "grace_days": days.get(r.tier_code, 0)}) for r in rules]
+
+
+def test_a_customer_moving_down_keeps_the_tier_while_its_grace_lasts():
+    rules = with_grace(specs(high={"max_churn_probability": 0.6}, basic={}), high=90)
+    got = graced(
+        [
+            {
+                "churn_probability": 0.81,
+                "previous_tier_id": HIGH,
+            },  # first refresh out of the rule: grace starts
+            {
+                "churn_probability": 0.81,
+                "previous_tier_id": HIGH,
+                "grace_since": WHEN - pd.Timedelta(days=89),
+            },
+            {
+                "churn_probability": 0.81,
+                "previous_tier_id": HIGH,
+                "grace_since": WHEN - pd.Timedelta(days=90),
+            },
+            {
+                "churn_probability": 0.30,
+                "previous_tier_id": HIGH,
+                "grace_since": WHEN - pd.Timedelta(days=10),
+            },
+            {"churn_probability": 0.81, "previous_tier_id": None},
+        ],
+        rules,
+    )
+    assert list(got.tier_id) == [HIGH, HIGH, BASIC, HIGH, BASIC]
+    assert list(got.reason) == ["grace_period", "grace_period", "rule:basic", "rule:high", "rule:basic"]
+    assert list(got.held) == [True, True, False, False, False]
+    # a grace keeps the time it started; a new one starts now
+    assert got.since[0] == WHEN.tz_localize(None).to_datetime64()
+    assert got.since[1] == (WHEN - pd.Timedelta(days=89)).tz_localize(None).to_datetime64()
+
+
+def test_no_grace_without_days_moving_up_or_sideways_or_from_an_archived_tier():
+    rules = with_grace(specs(high={"min_clv": 500}, potential={"min_clv": 200}, basic={}), potential=60)
+    got = graced(
+        [
+            {"clv": 100, "previous_tier_id": HIGH},  # high has no grace: down at once
+            {"clv": 600, "previous_tier_id": POTENTIAL},  # up
+            {"clv": 300, "previous_tier_id": POTENTIAL},  # stays
+            {"clv": 100, "previous_tier_id": 99},  # an archived tier: not among the active ones
+            {"clv": 100, "previous_tier_id": POTENTIAL},  # down from potential: grace
+        ],
+        rules,
+    )
+    assert list(got.tier_id) == [BASIC, HIGH, POTENTIAL, BASIC, POTENTIAL]
+    assert list(got.held) == [False, False, False, False, True]
+
+
+def test_opted_out_customers_keep_their_tier_without_a_grace_period():
+    rules = with_grace(specs(high={"max_churn_probability": 0.6}, basic={}), high=90)
+    got = graced(
+        [{"churn_probability": 0.9, "previous_tier_id": HIGH, "automated_decisions_opt_out": True}], rules
+    )
+    assert list(got.tier_id) == [HIGH]
+    assert list(got.reason) == ["opted_out_kept"]
+    assert not got.held.any()

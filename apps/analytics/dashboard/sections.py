@@ -25,7 +25,7 @@ from apps.analytics import reports
 from apps.analytics.models import ModelRun, Stage
 from apps.analytics.selectors import (
     AT_RISK_MIN_CHURN,
-    AT_RISK_MIN_CLV_PERCENTILE,
+    AT_RISK_MIN_VALUE_PERCENTILE,
     RUN_READ_COLUMNS,
     STAGE_ORDER,
     published_run,
@@ -36,8 +36,8 @@ from apps.loyalty.models import Tier
 AT_RISK_ROWS = 10
 # the rule in words: "top 20%", "50%" (kept out of the translatable strings, which hold no bare percent sign)
 AT_RISK_RULE = {
-    "top": charts.percent(1 - AT_RISK_MIN_CLV_PERCENTILE / 100),
-    "above": charts.percent(AT_RISK_MIN_CLV_PERCENTILE / 100),
+    "top": charts.percent(1 - AT_RISK_MIN_VALUE_PERCENTILE / 100),
+    "above": charts.percent(AT_RISK_MIN_VALUE_PERCENTILE / 100),
     "churn": charts.percent(AT_RISK_MIN_CHURN),
 }
 TREND_MONTHS = 12
@@ -96,7 +96,7 @@ def _cards(run, distribution, at_risk, gmv, streams) -> list[tuple[str, str, str
         (
             _("At-risk high-value customers"),
             charts.number(at_risk.figures["count"]) if run else "—",
-            _("CLV in the top %(top)s, churn probability %(churn)s or more") % AT_RISK_RULE,
+            _("Top %(top)s by spend to date, churn probability %(churn)s or more") % AT_RISK_RULE,
         ),
     ]
     last = gmv.figures.get("last")
@@ -179,9 +179,10 @@ class AtRiskRow:
     external_id: str
     stage: str
     tier: str
-    clv: float
+    spend_to_date: float | None
+    purchases_to_date: int
     churn_probability: float
-    value_at_risk: float
+    value_at_risk: float | None
     url: str
 
     @property
@@ -207,7 +208,8 @@ def at_risk_section(brand, run, tiers) -> Section:
             external_id=external_ids.get(item.customer_id, ""),
             stage=_stage_label(item.stage),
             tier=tiers[item.tier_id].display_name if item.tier_id in tiers else "—",
-            clv=item.clv,
+            spend_to_date=item.monetary_total,
+            purchases_to_date=item.orders_count,
             churn_probability=item.churn_probability,
             value_at_risk=item.value_at_risk,
             url=reverse("admin:customers_customer_360", args=[item.customer_id]),

@@ -304,9 +304,10 @@ class Query:
         )
 
     @strawberry.field(
-        description="High-value customers at high churn risk in the published scores: CLV above at least "
-        "`minClvPercentile` % of the scored customers and churn probability ≥ `minChurnProbability`, most value "
-        "at risk (CLV × churn probability) first. Viewer role."
+        description="The win-back list: customers who have been worth the most so far and are likely to leave, "
+        "from the published scores. Value to date (spend, or paid purchases when the log has no amounts) above "
+        "at least `minValuePercentile` % of the scored customers and churn probability ≥ `minChurnProbability`, "
+        "most value at risk (spend to date × churn probability) first. Viewer role."
     )
     def at_risk_customers(
         self,
@@ -314,20 +315,31 @@ class Query:
         brand: relay.GlobalID,
         first: int = 50,
         min_churn_probability: float = selectors.AT_RISK_MIN_CHURN,
-        min_clv_percentile: float = selectors.AT_RISK_MIN_CLV_PERCENTILE,
+        min_value_percentile: float = selectors.AT_RISK_MIN_VALUE_PERCENTILE,
+        min_clv_percentile: Annotated[
+            float | None,
+            strawberry.argument(
+                description="Also require a CLV above this share (%) of the scored customers (unset: no floor).",
+                deprecation_reason="CLV already discounts churn; the list ranks by value to date "
+                "(minValuePercentile).",
+            ),
+        ] = None,
     ) -> AtRiskReport:
         owner = brand_for(info, brand, VIEWER)
         if not 1 <= first <= MAX_LIST:
             raise ClientError(gettext("first must be between 1 and %(max)d.") % {"max": MAX_LIST})
         if not 0 <= min_churn_probability <= 1:
             raise ClientError(gettext("minChurnProbability must be between 0 and 1."))
-        if not 0 <= min_clv_percentile <= 100:
+        if not 0 <= min_value_percentile <= 100:
+            raise ClientError(gettext("minValuePercentile must be between 0 and 100."))
+        if min_clv_percentile is not None and not 0 <= min_clv_percentile <= 100:
             raise ClientError(gettext("minClvPercentile must be between 0 and 100."))
         run, total, items = _report(
             lambda: reports.at_risk_customers(
                 brand=owner,
                 first=first,
                 min_churn_probability=min_churn_probability,
+                min_value_percentile=min_value_percentile,
                 min_clv_percentile=min_clv_percentile,
             )
         )
@@ -344,7 +356,10 @@ class Query:
                     customer_id=_gid("Customer", item.customer_id),
                     clv=item.clv,
                     churn_probability=item.churn_probability,
+                    spend_to_date=item.monetary_total,
+                    purchases_to_date=item.orders_count,
                     value_at_risk=item.value_at_risk,
+                    value_percentile=item.value_percentile,
                     clv_percentile=item.clv_percentile,
                     stage=Stage(item.stage),
                     tier_id=_gid("Tier", item.tier_id),

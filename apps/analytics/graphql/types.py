@@ -459,13 +459,26 @@ class StreamPerformanceReport:
     total: StreamPerformance
 
 
-@strawberry.type(description="A high-value customer at high risk of churning, from the published scores.")
+@strawberry.type(
+    description="A customer who has been worth a lot so far and is likely to leave, from the published scores."
+)
 class AtRiskCustomer:
     customer_id: relay.GlobalID
-    clv: float
+    clv: float | None = strawberry.field(description="Null when the purchase log has no amounts.")
     churn_probability: float
-    value_at_risk: float = strawberry.field(description="CLV × churn probability.")
-    clv_percentile: float = strawberry.field(description="Share (%) of scored customers with a lower CLV.")
+    spend_to_date: float | None = strawberry.field(
+        description="Total paid spend up to the scores' date; null when the purchase log has no amounts."
+    )
+    purchases_to_date: int = strawberry.field(description="Paid purchases up to the scores' date.")
+    value_at_risk: float | None = strawberry.field(
+        description="Spend to date × churn probability; null when the purchase log has no amounts."
+    )
+    value_percentile: float = strawberry.field(
+        description="Share (%) of scored customers worth less so far (by spend, or purchases without amounts)."
+    )
+    clv_percentile: float | None = strawberry.field(
+        description="Share (%) of scored customers with a lower CLV; null when the log has no amounts."
+    )
     stage: Stage
     tier_id: relay.GlobalID | None
     days_since_last_purchase: float

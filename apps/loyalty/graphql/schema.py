@@ -59,6 +59,10 @@ class TierInput:
     rank: int = strawberry.field(description="1 is the most valuable tier.")
     description: str = ""
     is_active: bool = True
+    demotion_grace_days: int = strawberry.field(
+        default=0,
+        description="Days a customer who stops meeting the tier's rule keeps it (0 to 3650; 0: moves at once).",
+    )
 
 
 @strawberry.input(description="Changes to a tier; fields left out stay as they are.")
@@ -68,6 +72,7 @@ class TierPatch:
     rank: int | None = UNSET
     description: str | None = UNSET
     is_active: bool | None = UNSET
+    demotion_grace_days: int | None = UNSET
 
 
 @strawberry.input(description="A new benefit.")

@@ -46,6 +46,9 @@ class TierType(BrandScopedType, relay.Node):
     rank: strawberry.auto
     description: strawberry.auto
     is_active: strawberry.auto = strawberry_django.field(description="False once the tier is archived.")
+    demotion_grace_days: strawberry.auto = strawberry_django.field(
+        description="Days a customer who stops meeting the tier's rule keeps the tier and its benefits."
+    )
 
     @strawberry_django.field(only=["name", "code"], description="The name in the caller's language.")
     def display_name(self) -> str:

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from apps.analytics.dashboard import views as dashboard
 from apps.api.views import ClvGraphQLView
+from apps.engagement import views as engagement
 from clvsite.schema import schema
 
 urlpatterns = [
@@ -16,6 +17,9 @@ urlpatterns = [
         name="clv_dashboard_brand",
     ),
     path("admin/", admin.site.urls),
+    # a touch's tracked link and the gateway's delivery receipts (public; signed)
+    path("r/<str:token>/", engagement.click, name="engagement_click"),
+    path("engagement/receipts/", engagement.receipt, name="engagement_receipt"),
     # API tokens (Bearer) or the staff session with CSRF enforced: see apps.api.views.
     path(
         "graphql/",

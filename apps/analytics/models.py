@@ -21,6 +21,8 @@ from apps.core.models import (
 
 
 class Stage(models.TextChoices):
+    # a viewer who has not bought yet (潜客): before introduction; scored by the first-purchase propensity
+    PROSPECT = "prospect", _("Prospect")
     INTRODUCTION = "introduction", _("Introduction")
     GROWTH = "growth", _("Growth")
     MATURITY = "maturity", _("Maturity")
@@ -324,6 +326,45 @@ class CustomerScore(BrandOwnedModel):
             models.Index(fields=["brand", "run", "clv_percentile"], name="customerscore_run_clv_pct"),
             models.Index(fields=["brand", "run", "value_percentile"], name="customerscore_run_value_pct"),
             models.Index(fields=["brand", "run", "stage"], name="customerscore_run_stage"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id} in run {self.run_id}"
+
+
+class ProspectScore(BrandOwnedModel):
+    """A viewer who has not bought yet (stage prospect, 潜客), scored by a run: P(first purchase within the
+    run's horizon) from their viewing and interaction history up to the run's cutoff."""
+
+    # enforced by the composite same-brand foreign keys to the run and the customer
+    brand = brand_field(constraint=False)
+    run = same_brand_fk(
+        ModelRun, on_delete=models.CASCADE, related_name="prospect_scores", verbose_name=_("model run")
+    )
+    customer = same_brand_fk(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="prospect_scores",
+        verbose_name=_("customer"),
+    )
+    propensity = models.FloatField(_("P(first purchase within horizon)"))
+    streams_watched = models.PositiveIntegerField(_("live streams watched"))
+    watch_minutes = models.FloatField(_("minutes watched"))
+    interactions = models.PositiveIntegerField(_("interactions"))
+    days_since_last_view = models.FloatField(_("days since last view"))
+
+    class Meta:
+        verbose_name = _("prospect score")
+        verbose_name_plural = _("prospect scores")
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "run", "customer"], name="prospectscore_one_per_run"),
+            models.CheckConstraint(
+                condition=Q(propensity__gte=0, propensity__lte=1), name="prospectscore_p_in_unit"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["brand", "customer", "run"], name="prospectscore_brand_customer"),
+            models.Index(fields=["brand", "run", "propensity"], name="prospectscore_run_p"),
         ]
 
     def __str__(self):

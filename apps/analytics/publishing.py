@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from apps.analytics import selectors
 from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, StageChange
+from apps.analytics.signals import scores_published
 from apps.core.bulk import copy_frame, query_frame
 from apps.loyalty.tier_refresh import tiers_refresh
 from apps.loyalty.tiering import clv_percentile, percentile_below
@@ -63,6 +64,7 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
     )
     if stale:
         CustomerScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()
+    scores_published.send(sender=ModelRun, run=run, previous=previous)
     return run
 
 

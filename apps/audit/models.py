@@ -29,6 +29,10 @@ class AuditObjectType(models.TextChoices):
     TIER_BENEFIT = "tier_benefit", _("Tier benefit")
     TIER_RULE = "tier_rule", _("Tier rule")
     BENEFIT_GRANT = "benefit_grant", _("Benefit grant")
+    CONTACT_POLICY = "contact_policy", _("Contact policy")
+    MESSAGE_TEMPLATE = "message_template", _("Message template")
+    FOLLOWUP_RULE = "followup_rule", _("Follow-up rule")
+    CHANNEL_OPT_OUT = "channel_opt_out", _("Channel opt-out")
 
 
 class ActorKind(models.TextChoices):

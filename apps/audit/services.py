@@ -18,7 +18,10 @@ from apps.audit.models import ActorKind, AuditAction, AuditEvent, AuditObjectTyp
 
 # What is recorded of each audited model: its type code and the fields whose values go into `changes`.
 AUDITED = {
-    "loyalty.tier": (AuditObjectType.TIER, ("code", "name", "rank", "description", "is_active")),
+    "loyalty.tier": (
+        AuditObjectType.TIER,
+        ("code", "name", "rank", "description", "is_active", "demotion_grace_days"),
+    ),
     "loyalty.benefit": (
         AuditObjectType.BENEFIT,
         ("code", "name", "kind", "value", "validity_days", "description", "is_active"),
@@ -39,6 +42,61 @@ AUDITED = {
     "loyalty.benefitgrant": (
         AuditObjectType.BENEFIT_GRANT,
         ("customer", "benefit", "source", "granted_at", "expires_at", "redeemed_at", "revoked_at", "note"),
+    ),
+    # the webhook secret is left out: an audit record must not hold it
+    "engagement.contactpolicy": (
+        AuditObjectType.CONTACT_POLICY,
+        (
+            "quiet_start",
+            "quiet_end",
+            "cap_72h",
+            "cap_month",
+            "holdout_percent",
+            "attribution_hours",
+            "wecom_daily_per_sender",
+            "wecom_mass_max",
+            "gateway",
+            "webhook_url",
+            "webhook_timeout_seconds",
+            "webhook_max_attempts",
+            "landing_url",
+            "click_ttl_days",
+            "learn_send_hour",
+            "min_timing_clicks",
+        ),
+    ),
+    "engagement.messagetemplate": (
+        AuditObjectType.MESSAGE_TEMPLATE,
+        ("code", "name", "language", "subject", "body", "is_active"),
+    ),
+    "engagement.followuprule": (
+        AuditObjectType.FOLLOWUP_RULE,
+        (
+            "name",
+            "is_active",
+            "priority",
+            "trigger",
+            "audience",
+            "stages",
+            "min_churn_probability",
+            "max_churn_probability",
+            "min_watch_minutes",
+            "min_interactions",
+            "min_prospect_propensity",
+            "template",
+            "channels",
+            "benefit",
+            "delay_min_hours",
+            "delay_max_hours",
+            "window_hours",
+            "skip_if_bought",
+            "wecom_sender",
+            "link_url",
+        ),
+    ),
+    "engagement.channeloptout": (
+        AuditObjectType.CHANNEL_OPT_OUT,
+        ("customer", "channel", "opted_out_at", "source"),
     ),
 }
 
@@ -106,6 +164,14 @@ def object_repr(obj) -> str:
         text = _code(obj, "tier")
     elif label == "loyalty.benefitgrant":
         text = f"{_code(obj, 'benefit')} → #{obj.customer_id}"
+    elif label == "engagement.messagetemplate":
+        text = f"{obj.name} [{obj.code}]" if obj.name else obj.code
+    elif label == "engagement.followuprule":
+        text = obj.name or str(obj.pk)
+    elif label == "engagement.channeloptout":
+        text = f"#{obj.customer_id}: {obj.channel or '*'}"
+    elif label == "engagement.contactpolicy":
+        text = f"brand {obj.brand_id}"
     else:
         text = str(obj.pk)
     return text[:200]

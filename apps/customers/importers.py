@@ -26,6 +26,7 @@ GENDER_ALIASES = {"f": "female", "m": "male", "女": "female", "男": "male", "�
 DB_COLUMNS = {
     "name": ("display_name", "text"),
     "phone": ("phone", "text"),
+    "email": ("email", "text"),
     "gender": ("gender", "text"),
     "birth_year": ("birth_year", "integer"),
     "age_band": ("age_band", "text"),
@@ -86,6 +87,7 @@ def _columns(brand: Brand, streams: dict[str, int]) -> list[Column]:
         Column("customer_id", f.external_id(), required=True),
         Column("name", f.text(200), default=""),
         Column("phone", f.phone(), default=""),
+        Column("email", f.email(), default=""),
         Column("gender", f.ChoiceParser(Gender.values, GENDER_ALIASES), default=Gender.UNKNOWN.value),
         Column("birth_year", f.IntParser(1900, 2100)),
         Column("age", f.IntParser(0, 150)),

@@ -1,4 +1,4 @@
-"""Customers of a brand. Name and phone are personal data: never log them."""
+"""Customers of a brand. Name, phone and e-mail are personal data: never log them."""
 
 from django.db import models
 from django.db.models import Q
@@ -60,6 +60,7 @@ class Customer(BrandOwnedModel):
     external_id = models.CharField(_("external id"), max_length=128)
     display_name = models.CharField(_("display name"), max_length=200, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
     gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices, default=Gender.UNKNOWN)
     birth_year = models.PositiveSmallIntegerField(_("birth year"), null=True, blank=True)
     age_band = models.CharField(_("age band"), max_length=8, choices=AgeBand.choices, blank=True)
@@ -92,7 +93,7 @@ class Customer(BrandOwnedModel):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         ordering = ["brand", "external_id"]
-        permissions = [("view_customer_pii", _("Can see customers' personal data (raw phone)"))]
+        permissions = [("view_customer_pii", _("Can see customers' personal data (raw phone and e-mail)"))]
         constraints = [
             models.UniqueConstraint(fields=["brand", "id"], name="customer_brand_id_key"),
             models.UniqueConstraint(fields=["brand", "external_id"], name="customer_unique_external_id"),
@@ -115,6 +116,10 @@ class Customer(BrandOwnedModel):
         return mask_phone(self.phone)
 
     @property
+    def masked_email(self) -> str:
+        return mask_email(self.email)
+
+    @property
     def masked_display_name(self) -> str:
         return mask_name(self.display_name)
 
@@ -124,6 +129,14 @@ def mask_name(name: str) -> str:
     if not name:
         return ""
     return name[0] + "*" * (len(name) - 1)
+
+
+def mask_email(email: str) -> str:
+    """z***@example.com style: the first character of the local part and the domain."""
+    if not email:
+        return ""
+    local, _at, domain = email.partition("@")
+    return (local[:1] + "***@" + domain) if domain else "*" * len(email)
 
 
 def mask_phone(phone: str) -> str:

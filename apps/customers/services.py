@@ -19,6 +19,7 @@ ERASED_ID_PREFIX = "erased-"
 ERASED_VALUES = {
     "display_name": "",
     "phone": "",
+    "email": "",
     "gender": Gender.UNKNOWN.value,
     "birth_year": None,
     "age_band": "",
@@ -39,7 +40,7 @@ def erased_external_id() -> str:
 def customer_erase(*, brand, customer_id: int, now=None) -> tuple[Customer, bool]:
     """Erase one customer's personal data for good (PIPL erasure on request).
 
-    The name, phone, gender, birth year, age band, region and touch preference are cleared; the external id
+    The name, phone, e-mail, gender, birth year, age band, region and touch preference are cleared; the external id
     is replaced by a random token (so the brand's id for the person is gone too); marketing consent is
     withdrawn and the customer is opted out of automated decisions, which keeps them out of automatic tier
     and benefit changes. Orders and every other row stay, so the brand's figures do not change. The admin

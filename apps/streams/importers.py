@@ -13,6 +13,7 @@ from apps.core.importing import fields as f
 from apps.core.importing.staging import stage_and_upsert
 from apps.customers.importers import customers_stage_seen, customers_upsert_seen
 from apps.streams.models import Platform, Stream, StreamView
+from apps.streams.signals import streams_ended
 
 PLATFORM_ALIASES = {
     "抖音": "douyin",
@@ -100,7 +101,17 @@ def streams_import(
         supplied=supplied,
         defaults=defaults,
     )
+    if "ended_at" in file_columns and run.result.committed:
+        ended = [row[0] for row in staged_rows if row[1 + file_columns.index("ended_at")] is not None]
+        _announce_ended(brand, Stream.objects.filter(brand=brand, external_id__in=ended))
     return run.finish(parser.rows_read)
+
+
+def _announce_ended(brand: Brand, streams) -> None:
+    """Send signals.streams_ended for those of `streams` that have ended (one query)."""
+    ids = list(streams.filter(ended_at__isnull=False).values_list("pk", flat=True))
+    if ids:
+        streams_ended.send(sender=Stream, brand=brand, stream_ids=ids)
 
 
 VIEW_COUNTS = ("watch_seconds", "comments", "likes", "shares")
@@ -214,4 +225,6 @@ def stream_views_import(
                 )
             )
     run.result.details = {_("customers created"): customers.created}
+    if run.result.committed:
+        _announce_ended(brand, Stream.objects.filter(brand=brand, pk__in={row[0] for row in staged_rows}))
     return run.finish(parser.rows_read)

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "apps.communities",
     "apps.loyalty",
     "apps.analytics",
+    "apps.engagement",
     "apps.demo",
     "apps.api",
     "apps.audit",
@@ -136,6 +137,11 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 # Imports
 CLV_IMPORT_PROGRESS_MIN_ROWS = 20_000  # show a progress bar above this many rows
+
+# Follow-up touches: the public address tracked links point at, and where e-mail touches come from
+CLV_SITE_URL = env("CLV_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="noreply@localhost")
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 
 LOGGING = {
     "version": 1,

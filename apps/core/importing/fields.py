@@ -185,6 +185,25 @@ def phone(max_length: int = 32) -> Parser:
     return parse
 
 
+def email(max_length: int = 254) -> Parser:
+    """An e-mail address as Django's EmailValidator accepts it, lower-cased domain kept as given."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    message = _("not a valid e-mail address")
+
+    def parse(raw: str) -> str:
+        try:
+            validate_email(raw)
+        except ValidationError:
+            raise FieldError(message) from None
+        if len(raw) > max_length:
+            raise FieldError(message)
+        return raw
+
+    return parse
+
+
 _CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
 
 

@@ -70,10 +70,17 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
     autocomplete_fields = ("acquisition_stream",)
     # Counting a million rows twice per page is wasteful; one count for the filtered list is enough.
     show_full_result_count = False
-    readonly_fields = ("phone_masked", "display_name_masked", "created_at", "updated_at", "erased_at")
+    readonly_fields = (
+        "phone_masked",
+        "email_masked",
+        "display_name_masked",
+        "created_at",
+        "updated_at",
+        "erased_at",
+    )
     actions = ("erase_personal_data", "grant_benefit", "revoke_open_grants")
     fieldsets = (
-        (None, {"fields": ("brand", "external_id", "display_name", "phone")}),
+        (None, {"fields": ("brand", "external_id", "display_name", "phone", "email")}),
         (_("Profile"), {"fields": ("gender", "birth_year", "age_band", "province", "city")}),
         (_("Acquisition"), {"fields": ("acquisition_channel", "acquisition_stream", "first_seen_at")}),
         (
@@ -151,6 +158,10 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
     def phone_masked(self, obj):
         return obj.masked_phone or "—"
 
+    @admin.display(description=_("e-mail"))
+    def email_masked(self, obj):
+        return obj.masked_email or "—"
+
     def get_search_fields(self, request):
         """By name only for staff who may see names (personal data) in every brand they belong to."""
         ids = brand_ids_for_user(request.user)
@@ -176,13 +187,13 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
         return list_display
 
     def get_fieldsets(self, request, obj=None):
-        """Without the permission the raw phone is neither a form field nor a read-only value."""
+        """Without the permission the raw phone and e-mail are neither form fields nor read-only values."""
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or may_see_pii(request, obj):
             return fieldsets
         masked = []
         for name, options in fieldsets:
-            swap = {"phone": "phone_masked", "display_name": "display_name_masked"}
+            swap = {"phone": "phone_masked", "email": "email_masked", "display_name": "display_name_masked"}
             fields = tuple(swap.get(field, field) for field in options["fields"])
             masked.append((name, {**options, "fields": fields}))
         return masked
@@ -190,7 +201,7 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and not may_see_pii(request, obj):
-            fields += [f for f in ("phone", "display_name") if f not in fields]
+            fields += [f for f in ("phone", "email", "display_name") if f not in fields]
         return fields
 
     # --- customer 360 ---------------------------------------------------------------------------------------

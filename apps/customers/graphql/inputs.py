@@ -15,6 +15,7 @@ class CustomerIngestInput:
     customer_id: str = strawberry.field(description="The brand's id for the customer, kept exactly as given.")
     name: str | None = strawberry.field(default=strawberry.UNSET, description=f"Display name. {KEEP}")
     phone: str | None = strawberry.field(default=strawberry.UNSET, description=f"Phone number. {KEEP}")
+    email: str | None = strawberry.field(default=strawberry.UNSET, description=f"E-mail address. {KEEP}")
     gender: str | None = strawberry.field(
         default=strawberry.UNSET, description=f"female, male or unknown (女 / 男 accepted). {KEEP}"
     )

@@ -137,7 +137,18 @@ class CustomerType(BrandScopedType, relay.Node):
             return self.phone
         return self.masked_phone
 
-    @strawberry_django.field(only=["brand_id"], description="True when `phone` is masked for the caller.")
+    @strawberry_django.field(
+        only=["email", "brand_id"],
+        description="The e-mail address; masked (z***@example.com) unless the caller may see personal data.",
+    )
+    def email(self, info: Info) -> str:
+        if user_may(request_user(info), self.brand_id, PII_PERMISSION):
+            return self.email
+        return self.masked_email
+
+    @strawberry_django.field(
+        only=["brand_id"], description="True when `phone` and `email` are masked for the caller."
+    )
     def phone_masked(self, info: Info) -> bool:
         return not user_may(request_user(info), self.brand_id, PII_PERMISSION)
 

@@ -1,0 +1,102 @@
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from apps.engagement.management.commands._common import brand_of
+from apps.engagement.models import Touch
+
+COLUMNS = [
+    "customer_id",
+    "stream_id",
+    "rule",
+    "channel",
+    "scheduled_at",
+    "status",
+    "reason",
+    "holdout",
+    "sent_at",
+    "converted_order_id",
+]
+
+
+class Command(BaseCommand):
+    help = gettext_lazy(
+        "Write the brand's touches to CSV, one row each (external ids; times ISO 8601 in the brand's time zone "
+        "with the offset)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--brand", required=True, help=gettext_lazy("slug of the brand"))
+        parser.add_argument("--output", required=True, help=gettext_lazy("CSV file to write"))
+
+    def handle(self, *args, brand, output, **options):
+        brand_obj = brand_of(brand)
+        zone = brand_obj.tzinfo
+        target = Path(output)
+        if not target.parent.exists():
+            raise CommandError(_("The folder of %(path)s does not exist.") % {"path": output})
+
+        def iso(value):
+            return timezone.localtime(value, zone).isoformat() if value else ""
+
+        rows = (
+            Touch.objects.filter(brand=brand_obj)
+            .order_by("scheduled_at", "pk")
+            .values_list(
+                "customer__external_id",
+                "stream__external_id",
+                "rule__name",
+                "channel",
+                "scheduled_at",
+                "status",
+                "reason",
+                "holdout",
+                "sent_at",
+                "converted_order__external_id",
+            )
+        )
+        written = 0
+        # written next to the target and renamed at the end: a failed export leaves no half file
+        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".touches-", suffix=".csv")
+        try:
+            with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
+                writer = csv.writer(stream)
+                writer.writerow(COLUMNS)
+                for (
+                    customer,
+                    stream_id,
+                    rule,
+                    channel,
+                    scheduled,
+                    status,
+                    reason,
+                    holdout,
+                    sent,
+                    order,
+                ) in rows.iterator(chunk_size=5000):
+                    writer.writerow(
+                        [
+                            customer,
+                            stream_id or "",
+                            rule,
+                            channel,
+                            iso(scheduled),
+                            status,
+                            reason,
+                            "true" if holdout else "false",
+                            iso(sent),
+                            order or "",
+                        ]
+                    )
+                    written += 1
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        self.stdout.write(_("%(count)d touches written to %(path)s.") % {"count": written, "path": output})

@@ -1,0 +1,531 @@
+"""The action layer: follow-up rules staff edit, message templates, the brand's contact policy (quiet hours,
+frequency caps, WeCom limits, the holdout, the delivery gateway), and every touch planned, suppressed, sent
+and converted, with its reason.
+
+A touch never holds personal data: it points at the customer; messages are rendered at send time and are
+not stored.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import string
+import uuid
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.models import (
+    BrandOwnedModel,
+    BrandScopedQuerySet,
+    TimeStampedModel,
+    brand_field,
+    same_brand_fk,
+)
+
+
+class Channel(models.TextChoices):
+    """Channels a touch goes out on (the customer's preferred_touch_channel uses the same codes)."""
+
+    SMS = "sms", _("SMS")
+    WECHAT = "wechat", _("WeChat")
+    WECOM = "wecom", _("WeCom")
+    EMAIL = "email", _("Email")
+    APP_PUSH = "app_push", _("App push")
+
+
+class Gateway(models.TextChoices):
+    CONSOLE = "console", _("Console (log only, for development)")
+    WEBHOOK = "webhook", _("Signed webhook to the brand's gateway")
+
+
+def new_salt() -> str:
+    return secrets.token_hex(8)
+
+
+class ContactPolicy(TimeStampedModel):
+    """How and how often a brand may contact its customers; one per brand. Every guard is checked when a
+    touch is planned and again when it is sent."""
+
+    brand = models.OneToOneField(
+        "brands.Brand", on_delete=models.CASCADE, related_name="contact_policy", verbose_name=_("brand")
+    )
+    quiet_start = models.TimeField(
+        _("quiet hours start"),
+        default=datetime.time(22, 0),
+        help_text=_("No touch from this time (the brand's time zone)…"),
+    )
+    quiet_end = models.TimeField(
+        _("quiet hours end"),
+        default=datetime.time(8, 0),
+        help_text=_("…until this time. A touch that would fall inside moves to the end of the quiet hours."),
+    )
+    cap_72h = models.PositiveSmallIntegerField(
+        _("at most touches in 72 hours"),
+        default=2,
+        help_text=_("Across every channel, in any 72-hour span."),
+    )
+    cap_month = models.PositiveSmallIntegerField(
+        _("at most touches a month"), default=8, help_text=_("Across every channel, per calendar month.")
+    )
+    holdout_percent = models.DecimalField(
+        _("holdout (%)"),
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("5.00"),
+        help_text=_(
+            "This share of customers, chosen by a stable hash, never receives follow-up touches: the control "
+            "group every result is measured against. 0 to 50."
+        ),
+    )
+    holdout_salt = models.CharField(_("holdout salt"), max_length=32, default=new_salt, editable=False)
+    attribution_hours = models.PositiveSmallIntegerField(
+        _("attribution window (hours)"),
+        default=72,
+        help_text=_("A paid order this soon after a touch counts as its conversion."),
+    )
+    wecom_daily_per_sender = models.PositiveSmallIntegerField(
+        _("WeCom: mass messages per customer per sender per day"), default=1
+    )
+    wecom_mass_max = models.PositiveIntegerField(_("WeCom: customers in one mass send"), default=20000)
+    gateway = models.CharField(
+        _("gateway for SMS, WeChat, WeCom and app push"),
+        max_length=16,
+        choices=Gateway.choices,
+        default=Gateway.CONSOLE,
+        help_text=_("E-mail goes through the site's e-mail backend."),
+    )
+    webhook_url = models.URLField(_("webhook URL"), blank=True)
+    webhook_secret = models.CharField(
+        _("webhook secret"),
+        max_length=128,
+        blank=True,
+        help_text=_("Signs every request (HMAC-SHA256) and every delivery receipt."),
+    )
+    webhook_timeout_seconds = models.PositiveSmallIntegerField(_("webhook timeout (seconds)"), default=10)
+    webhook_max_attempts = models.PositiveSmallIntegerField(_("webhook attempts"), default=3)
+    landing_url = models.URLField(
+        _("landing page"), blank=True, help_text=_("Where a click goes when the rule names no link.")
+    )
+    click_ttl_days = models.PositiveSmallIntegerField(_("click links expire after (days)"), default=14)
+    learn_send_hour = models.BooleanField(
+        _("learn the send hour"),
+        default=True,
+        help_text=_(
+            "Once there are enough clicks, send at the hour with the best click-to-purchase rate for the "
+            "customer's lifecycle stage."
+        ),
+    )
+    min_timing_clicks = models.PositiveIntegerField(
+        _("clicks needed per hour before it is learned"), default=30
+    )
+
+    class Meta:
+        verbose_name = _("contact policy")
+        verbose_name_plural = _("contact policies")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(holdout_percent__gte=0, holdout_percent__lte=50),
+                name="contactpolicy_holdout_range",
+            ),
+            models.CheckConstraint(condition=Q(cap_72h__gte=1), name="contactpolicy_cap_72h_positive"),
+            models.CheckConstraint(condition=Q(cap_month__gte=1), name="contactpolicy_cap_month_positive"),
+            models.CheckConstraint(
+                condition=Q(attribution_hours__gte=1, attribution_hours__lte=720),
+                name="contactpolicy_attribution_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(webhook_max_attempts__gte=1, webhook_max_attempts__lte=10),
+                name="contactpolicy_attempts_range",
+            ),
+        ]
+
+    def __str__(self):
+        return gettext("Contact policy of %(brand)s") % {"brand": self.brand}
+
+    def clean(self):
+        super().clean()
+        if self.gateway == Gateway.WEBHOOK and not (self.webhook_url and self.webhook_secret):
+            raise ValidationError(
+                {"webhook_url": _("The webhook gateway needs a URL and a secret.")}, code="webhook_incomplete"
+            )
+        if self.quiet_start == self.quiet_end:
+            raise ValidationError(
+                {"quiet_end": _("Quiet hours end when they start: leave them out by choosing other times.")}
+            )
+
+
+# --- templates -------------------------------------------------------------------------------------------
+
+PLACEHOLDERS = {
+    "brand": _("the brand's name"),
+    "stream": _("the live stream's title"),
+    "benefit": _("the benefit granted with the touch"),
+    "tier": _("the customer's tier"),
+    "link": _("the tracked link (a click is recorded, then the customer lands on the page)"),
+}
+
+
+def template_placeholders(text: str) -> set[str]:
+    """The {placeholders} a template uses; raises ValueError on a malformed one ("{", "{0}", "{x.y}")."""
+    names = set()
+    for _literal, field, spec, conversion in string.Formatter().parse(text):
+        if field is None:
+            continue
+        if not field.isidentifier() or spec or conversion:
+            raise ValueError(field or "{}")
+        names.add(field)
+    return names
+
+
+class Language(models.TextChoices):
+    ZH_HANS = "zh-hans", "简体中文"
+    EN = "en", "English"
+
+
+class MessageTemplate(BrandOwnedModel):
+    """A message staff write once and rules reuse. Placeholders in braces: {brand}, {stream}, {benefit},
+    {tier}, {link}. Default templates are English msgids, sent translated into the template's language as long
+    as staff have not rewritten them."""
+
+    code = models.SlugField(_("code"), max_length=64, db_index=False)
+    name = models.CharField(_("name"), max_length=100)
+    language = models.CharField(
+        _("language"), max_length=8, choices=Language.choices, default=Language.ZH_HANS
+    )
+    subject = models.CharField(_("subject (e-mail)"), max_length=200, blank=True)
+    body = models.TextField(_("message"))
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["brand", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="messagetemplate_brand_id_key"),
+            models.UniqueConstraint(fields=["brand", "code"], name="messagetemplate_unique_code"),
+        ]
+
+    def __str__(self):
+        return gettext(self.name) if self.name else self.code
+
+    def clean(self):
+        super().clean()
+        for field in ("subject", "body"):
+            try:
+                unknown = template_placeholders(getattr(self, field)) - set(PLACEHOLDERS)
+            except ValueError as exc:
+                raise ValidationError(
+                    {field: _("Malformed placeholder {%(name)s}: use {brand}, {stream}, …") % {"name": exc}}
+                ) from None
+            if unknown:
+                raise ValidationError(
+                    {
+                        field: _("Unknown placeholder(s): %(names)s. Use %(known)s.")
+                        % {
+                            "names": ", ".join("{" + n + "}" for n in sorted(unknown)),
+                            "known": ", ".join("{" + n + "}" for n in PLACEHOLDERS),
+                        }
+                    }
+                )
+
+
+# --- rules -----------------------------------------------------------------------------------------------
+
+
+class Trigger(models.TextChoices):
+    STREAM_END = "stream_end", _("A live stream ended")
+    WIN_BACK = "win_back", _("A customer entered the at-risk list or the decline stage")
+
+
+class Audience(models.TextChoices):
+    VIEWERS = "viewers", _("Viewers who did not buy in the stream")
+    BUYERS = "buyers", _("Buyers of the stream")
+    EVERYONE = "everyone", _("Everyone who watched or bought")
+
+
+class FollowupRule(BrandOwnedModel):
+    """Who is touched after an occasion (a stream that ended, or entering win-back), with which message, on
+    which channel, when, and with which benefit. Conditions left empty match everyone; all set ones must
+    hold. Rules are planned by priority (smaller first): a customer several rules match gets a touch from
+    each, as far as the frequency caps allow."""
+
+    name = models.CharField(_("name"), max_length=100)
+    is_active = models.BooleanField(_("active"), default=True)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), default=100, help_text=_("Smaller plans first.")
+    )
+    trigger = models.CharField(
+        _("trigger"), max_length=16, choices=Trigger.choices, default=Trigger.STREAM_END
+    )
+    audience = models.CharField(
+        _("audience"), max_length=16, choices=Audience.choices, default=Audience.VIEWERS
+    )
+    stages = models.JSONField(
+        _("lifecycle stages"), default=list, blank=True, help_text=_("None selected means any stage.")
+    )
+    tiers = models.ManyToManyField(
+        "loyalty.Tier",
+        blank=True,
+        related_name="followup_rules",
+        verbose_name=_("tiers"),
+        help_text=_("None selected means any tier (and customers without one)."),
+    )
+    min_churn_probability = models.DecimalField(
+        _("churn probability at least"), max_digits=4, decimal_places=3, null=True, blank=True
+    )
+    max_churn_probability = models.DecimalField(
+        _("churn probability at most"), max_digits=4, decimal_places=3, null=True, blank=True
+    )
+    min_watch_minutes = models.PositiveIntegerField(_("watched at least (minutes)"), null=True, blank=True)
+    min_interactions = models.PositiveIntegerField(
+        _("interactions at least"),
+        null=True,
+        blank=True,
+        help_text=_("Comments, likes and shares in the stream."),
+    )
+    min_prospect_propensity = models.DecimalField(
+        _("first-purchase propensity at least"),
+        max_digits=4,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text=_("Prospects only: P(first purchase within the horizon) from the published scores."),
+    )
+    template = same_brand_fk(
+        MessageTemplate, on_delete=models.PROTECT, related_name="rules", verbose_name=_("message template")
+    )
+    channels = models.JSONField(
+        _("channels, in order"),
+        default=list,
+        help_text=_("Tried in this order after the customer's preferred channel."),
+    )
+    benefit = same_brand_fk(
+        "loyalty.Benefit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="followup_rules",
+        verbose_name=_("benefit granted with the touch"),
+    )
+    delay_min_hours = models.DecimalField(
+        _("earliest send (hours after the occasion)"), max_digits=5, decimal_places=2, default=Decimal("6")
+    )
+    delay_max_hours = models.DecimalField(
+        _("latest preferred send (hours after the occasion)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("12"),
+        help_text=_("The send hour is chosen in this span (learned, or the earliest)."),
+    )
+    window_hours = models.PositiveSmallIntegerField(
+        _("window (hours)"),
+        default=72,
+        help_text=_("A touch not sent this long after the occasion is dropped (the golden 72 hours)."),
+    )
+    skip_if_bought = models.BooleanField(
+        _("skip customers who bought since"),
+        default=True,
+        help_text=_("At send time, a customer who placed a paid order since the occasion is not touched."),
+    )
+    wecom_sender = models.CharField(
+        _("WeCom sender"),
+        max_length=64,
+        blank=True,
+        help_text=_("The staff account WeCom messages go out from (limits count per sender)."),
+    )
+    link_url = models.URLField(
+        _("link"), blank=True, help_text=_("Where {link} leads; else the landing page.")
+    )
+
+    class Meta:
+        verbose_name = _("follow-up rule")
+        verbose_name_plural = _("follow-up rules")
+        ordering = ["brand", "priority", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="followuprule_brand_id_key"),
+            models.CheckConstraint(
+                condition=Q(delay_min_hours__gte=0) & Q(delay_max_hours__gte=F("delay_min_hours")),
+                name="followuprule_delays_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_hours__gte=1, window_hours__lte=720), name="followuprule_window_range"
+            ),
+        ]
+
+    def __str__(self):
+        return gettext(self.name) if self.name else str(self.pk)
+
+
+# --- touches ---------------------------------------------------------------------------------------------
+
+
+class TouchStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    SUPPRESSED = "suppressed", _("Suppressed")
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    CLICKED = "clicked", _("Clicked")
+    CONVERTED = "converted", _("Converted")
+
+
+# statuses that count toward frequency caps and WeCom limits (what went, or is about to go, out)
+ACTIVE_STATUSES = (
+    TouchStatus.PLANNED,
+    TouchStatus.QUEUED,
+    TouchStatus.SENT,
+    TouchStatus.DELIVERED,
+    TouchStatus.CLICKED,
+    TouchStatus.CONVERTED,
+)
+# statuses of a touch that reached the gateway
+SENT_STATUSES = (TouchStatus.SENT, TouchStatus.DELIVERED, TouchStatus.CLICKED, TouchStatus.CONVERTED)
+
+
+class Reason(models.TextChoices):
+    """Why an eligible customer got no touch (suppressed), or why a send failed."""
+
+    HOLDOUT = "holdout", _("In the holdout (control group)")
+    NO_CONSENT = "no_consent", _("No marketing consent")
+    OPTED_OUT = "opted_out", _("Opted out of every channel the rule could use")
+    ERASED = "erased", _("Personal data erased")
+    PROFILING_OPT_OUT = "profiling_opt_out", _("Opted out of automated decisions (rule targets by scores)")
+    NO_CHANNEL = "no_channel", _("No reachable channel")
+    QUIET_HOURS = "quiet_hours", _("Quiet hours until the window closed")
+    WINDOW_PASSED = "window_passed", _("The window had closed")
+    CAP_72H = "cap_72h", _("Frequency cap (72 hours) reached")
+    CAP_MONTH = "cap_month", _("Monthly cap reached")
+    WECOM_DAILY = "wecom_daily", _("WeCom: daily limit per sender reached")
+    ALREADY_BOUGHT = "already_bought", _("Bought since the occasion")
+    RULE_INACTIVE = "rule_inactive", _("The rule was archived")
+    GATEWAY_ERROR = "gateway_error", _("The gateway failed after every retry")
+    GATEWAY_REJECTED = "gateway_rejected", _("The gateway refused the message")
+
+
+class TouchQuerySet(BrandScopedQuerySet):
+    def due(self, now):
+        return self.filter(status=TouchStatus.PLANNED, scheduled_at__lte=now)
+
+
+class Touch(BrandOwnedModel):
+    """One planned contact of one customer by one rule for one occasion, and what became of it. Eligible
+    customers who got no touch have a row too (suppressed, with the reason); the holdout's rows are the
+    control group (suppressed, reason holdout, with the time and channel they would have had)."""
+
+    # enforced by the composite same-brand foreign keys to the customer and the rule
+    brand = brand_field(constraint=False)
+    customer = same_brand_fk(
+        "customers.Customer", on_delete=models.CASCADE, related_name="touches", verbose_name=_("customer")
+    )
+    rule = same_brand_fk(
+        FollowupRule, on_delete=models.PROTECT, related_name="touches", verbose_name=_("rule")
+    )
+    occasion = models.CharField(_("occasion"), max_length=40, help_text=_("stream:<id> or run:<id>"))
+    stream = same_brand_fk(
+        "streams.Stream",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="touches",
+        verbose_name=_("live stream"),
+    )
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices, blank=True)
+    sender = models.CharField(_("sender"), max_length=64, blank=True)
+    mass_send = models.PositiveIntegerField(_("WeCom mass send"), null=True, blank=True)
+    stage = models.CharField(_("lifecycle stage"), max_length=12, blank=True)
+    tier_code = models.CharField(_("tier"), max_length=32, blank=True)
+    scheduled_at = models.DateTimeField(_("scheduled at"))
+    window_ends_at = models.DateTimeField(_("window ends at"))
+    send_hour = models.PositiveSmallIntegerField(_("send hour (brand time)"))
+    status = models.CharField(_("status"), max_length=12, choices=TouchStatus.choices)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices, blank=True)
+    holdout = models.BooleanField(_("holdout"), default=False)
+    key = models.UUIDField(_("idempotency key"), default=uuid.uuid4, editable=False)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    clicked_at = models.DateTimeField(_("clicked at"), null=True, blank=True)
+    converted_at = models.DateTimeField(_("converted at"), null=True, blank=True)
+    converted_order = same_brand_fk(
+        "orders.Order",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="touches",
+        verbose_name=_("converted order"),
+    )
+    converted_amount = models.DecimalField(
+        _("converted amount"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    # a plain key: the grant is made by sending (same brand by construction)
+    benefit_grant = models.ForeignKey(
+        "loyalty.BenefitGrant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="touches",
+        verbose_name=_("benefit grant"),
+    )
+
+    objects = TouchQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("touch")
+        verbose_name_plural = _("touches")
+        ordering = ["brand", "-scheduled_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="touch_brand_id_key"),
+            models.UniqueConstraint(fields=["key"], name="touch_unique_key"),
+            models.UniqueConstraint(
+                fields=["brand", "rule", "customer", "occasion"], name="touch_one_per_rule_customer_occasion"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="suppressed") | ~Q(reason=""), name="touch_suppressed_has_reason"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["brand", "status", "scheduled_at"], name="touch_brand_status_sched"),
+            models.Index(fields=["brand", "customer", "scheduled_at"], name="touch_brand_cust_sched"),
+            models.Index(fields=["brand", "occasion"], name="touch_brand_occasion"),
+            models.Index(fields=["brand", "rule", "scheduled_at"], name="touch_brand_rule_sched"),
+        ]
+
+    def __str__(self):
+        return f"{self.rule_id}/{self.occasion}/{self.customer_id}"
+
+
+class ChannelOptOut(BrandOwnedModel):
+    """A customer who asked not to be contacted on a channel (channel "" = every channel)."""
+
+    # enforced by the composite same-brand foreign key to the customer
+    brand = brand_field(constraint=False)
+    customer = same_brand_fk(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="channel_opt_outs",
+        verbose_name=_("customer"),
+    )
+    channel = models.CharField(
+        _("channel"), max_length=16, choices=Channel.choices, blank=True, help_text=_("Empty: every channel.")
+    )
+    opted_out_at = models.DateTimeField(_("opted out at"))
+    source = models.CharField(_("source"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("channel opt-out")
+        verbose_name_plural = _("channel opt-outs")
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "customer", "channel"], name="channeloptout_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id}: {self.channel or '*'}"

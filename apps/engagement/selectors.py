@@ -1,0 +1,242 @@
+"""Reads of the action layer as frames: who an occasion concerns (with everything the guards need), the
+touches that count toward caps, opt-outs, and the send hours learned from clicks. Each is one query,
+whatever the number of customers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+
+from apps.analytics.models import CustomerScore, ModelRun, ProspectScore, RunStatus
+from apps.customers.models import Customer
+from apps.engagement.models import ACTIVE_STATUSES, ChannelOptOut, Touch
+from apps.loyalty.models import Tier
+from apps.orders.models import Order
+from apps.streams.models import Stream, StreamView
+
+AUDIENCE_COLUMNS = (
+    "customer_id",
+    "watched",
+    "watch_seconds",
+    "interactions",
+    "bought",
+    "marketing_consent",
+    "automated_decisions_opt_out",
+    "erased",
+    "preferred_channel",
+    "has_phone",
+    "has_email",
+    "stage",
+    "tier_id",
+    "tier_code",
+    "churn_probability",
+    "prospect_propensity",
+)
+BOOL_COLUMNS = ("watched", "bought", "marketing_consent", "automated_decisions_opt_out", "erased")
+
+
+def _published_run_id(brand) -> int:
+    run = (
+        ModelRun.objects.filter(brand=brand, status=RunStatus.PUBLISHED).values_list("pk", flat=True).first()
+    )
+    return run or -1
+
+
+def _people_frame(sql: str, params: list) -> pd.DataFrame:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=list(AUDIENCE_COLUMNS))
+    for column in BOOL_COLUMNS:
+        frame[column] = frame[column].astype(bool)
+    frame["has_phone"] = frame["has_phone"].astype(bool)
+    frame["has_email"] = frame["has_email"].astype(bool)
+    frame["customer_id"] = frame["customer_id"].astype("int64")
+    frame["watch_seconds"] = frame["watch_seconds"].astype("int64")
+    frame["interactions"] = frame["interactions"].astype("int64")
+    frame["tier_id"] = pd.array(frame["tier_id"], dtype="Int64")
+    frame["churn_probability"] = frame["churn_probability"].astype(float)
+    frame["prospect_propensity"] = frame["prospect_propensity"].astype(float)
+    frame["preferred_channel"] = frame["preferred_channel"].fillna("").astype(object)
+    frame["tier_code"] = frame["tier_code"].fillna("").astype(object)
+    frame["stage"] = frame["stage"].astype(object)
+    return frame
+
+
+def _profile_sql(people: str) -> str:
+    """SELECT of AUDIENCE_COLUMNS for the customers of CTE `people` (customer_id, watched, watch_seconds,
+    interactions, bought). Placeholders, in order: brand, published run, brand, occasion time, brand,
+    brand, published run."""
+    return f"""
+        {people}
+        SELECT p.customer_id, p.watched, p.watch_seconds, p.interactions, p.bought,
+               c.marketing_consent, c.automated_decisions_opt_out, c.erased_at IS NOT NULL,
+               c.preferred_touch_channel, c.phone <> '', c.email <> '',
+               COALESCE(s.stage, CASE WHEN EXISTS (
+                   SELECT 1 FROM {Order._meta.db_table} o WHERE o.brand_id = c.brand_id
+                   AND o.customer_id = c.id AND o.status = 'paid' AND o.placed_at <= %s
+               ) THEN 'introduction' ELSE 'prospect' END),
+               s.tier_id, t.code, s.churn_probability, ps.propensity
+        FROM people p
+        JOIN {Customer._meta.db_table} c ON c.brand_id = %s AND c.id = p.customer_id
+        LEFT JOIN {CustomerScore._meta.db_table} s
+          ON s.brand_id = c.brand_id AND s.run_id = %s AND s.customer_id = c.id
+        LEFT JOIN {Tier._meta.db_table} t ON t.brand_id = c.brand_id AND t.id = s.tier_id
+        LEFT JOIN {ProspectScore._meta.db_table} ps
+          ON ps.brand_id = c.brand_id AND ps.run_id = %s AND ps.customer_id = c.id
+        ORDER BY p.customer_id
+    """
+
+
+def stream_audience(*, brand, stream: Stream) -> pd.DataFrame:
+    """Everyone a stream's follow-ups may concern, one row each (AUDIENCE_COLUMNS): its viewers and its
+    buyers (a paid order linked to the stream, or placed during it by a viewer), with their consent and
+    opt-out flags, reachability, and the published scores (stage, tier, churn probability; the prospect
+    propensity of viewers who never bought). A customer without a published score is a prospect when they
+    have no paid order up to the stream's end, else in introduction. One query."""
+    run = _published_run_id(brand)
+    end = stream.ended_at or stream.started_at
+    views, orders = StreamView._meta.db_table, Order._meta.db_table
+    people = f"""
+        WITH viewers AS (
+            SELECT customer_id, watch_seconds, comments + likes + shares AS interactions
+            FROM {views} WHERE brand_id = %s AND stream_id = %s
+        ), buyers AS (
+            SELECT DISTINCT o.customer_id FROM {orders} o
+            WHERE o.brand_id = %s AND o.status = 'paid' AND (
+                o.stream_id = %s OR (o.placed_at >= %s AND o.placed_at <= %s
+                                     AND o.customer_id IN (SELECT customer_id FROM viewers)))
+        ), people AS (
+            SELECT COALESCE(v.customer_id, b.customer_id) AS customer_id, v.customer_id IS NOT NULL AS watched,
+                   COALESCE(v.watch_seconds, 0) AS watch_seconds, COALESCE(v.interactions, 0) AS interactions,
+                   b.customer_id IS NOT NULL AS bought
+            FROM viewers v FULL OUTER JOIN buyers b ON b.customer_id = v.customer_id
+        )
+    """
+    params = [brand.pk, stream.pk, brand.pk, stream.pk, stream.started_at, end, end, brand.pk, run, run]
+    return _people_frame(_profile_sql(people), params)
+
+
+def customers_audience(*, brand, customer_ids, at: datetime) -> pd.DataFrame:
+    """AUDIENCE_COLUMNS for these customers (a win-back occasion: nobody watched or bought anything)."""
+    run = _published_run_id(brand)
+    people = """
+        WITH people AS (
+            SELECT unnest(%s::bigint[]) AS customer_id, false AS watched, 0 AS watch_seconds,
+                   0 AS interactions, false AS bought
+        )
+    """
+    params = [list(map(int, customer_ids)), at, brand.pk, run, run]
+    return _people_frame(_profile_sql(people), params)
+
+
+def active_touches(*, brand, customer_ids, start: datetime, end: datetime) -> pd.DataFrame:
+    """id, customer_id, scheduled_at (datetime64[ns], naive UTC), channel, sender, rule_id, occasion of these
+    customers' touches that count toward the caps (planned or gone out) scheduled in [start, end]."""
+    table = Touch._meta.db_table
+    sql = (
+        f"SELECT id, customer_id, scheduled_at, channel, sender, rule_id, occasion FROM {table} "  # noqa: S608
+        "WHERE brand_id = %s AND customer_id = ANY(%s) AND status = ANY(%s) "
+        "AND scheduled_at >= %s AND scheduled_at <= %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [brand.pk, list(map(int, customer_ids)), list(ACTIVE_STATUSES), start, end])
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(
+        rows, columns=["id", "customer_id", "scheduled_at", "channel", "sender", "rule_id", "occasion"]
+    )
+    frame["customer_id"] = frame["customer_id"].astype("int64")
+    frame["scheduled_at"] = pd.to_datetime(frame["scheduled_at"], utc=True).dt.tz_localize(None)
+    return frame
+
+
+def occasion_customers(*, brand, occasion: str) -> pd.DataFrame:
+    """rule_id, customer_id of the touches (any status) already planned for this occasion."""
+    rows = Touch.objects.filter(brand=brand, occasion=occasion).values_list("rule_id", "customer_id")
+    return pd.DataFrame.from_records(list(rows), columns=["rule_id", "customer_id"]).astype("int64")
+
+
+def opt_outs(*, brand, customer_ids) -> dict[str, set[int]]:
+    """channel ("" = every channel) → ids of these customers who opted out of it."""
+    out: dict[str, set[int]] = {}
+    rows = ChannelOptOut.objects.filter(
+        brand=brand, customer_id__in=list(map(int, customer_ids))
+    ).values_list("channel", "customer_id")
+    for channel, customer in rows:
+        out.setdefault(channel, set()).add(customer)
+    return out
+
+
+def send_hour_evidence(*, brand) -> pd.DataFrame:
+    """stage, send_hour, clicks, conversions (clicked touches that converted), rate: what the learned send
+    hour rests on, from every clicked touch of the brand."""
+    table = Touch._meta.db_table
+    sql = (
+        f"SELECT stage, send_hour, COUNT(*), COUNT(*) FILTER (WHERE converted_at IS NOT NULL) "  # noqa: S608
+        f"FROM {table} WHERE brand_id = %s AND clicked_at IS NOT NULL AND NOT holdout "
+        "GROUP BY stage, send_hour ORDER BY stage, send_hour"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [brand.pk])
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=["stage", "send_hour", "clicks", "conversions"])
+    frame["rate"] = (
+        (frame["conversions"] / frame["clicks"]).astype(float) if len(frame) else pd.Series(dtype=float)
+    )
+    return frame
+
+
+def learned_send_hours(*, brand, min_clicks: int) -> dict[str, int]:
+    """stage → the send hour with the best click-to-purchase rate among hours with at least `min_clicks`
+    clicks (ties: the earlier hour). Stages without such an hour are absent (the rule's default applies)."""
+    evidence = send_hour_evidence(brand=brand)
+    enough = evidence[evidence["clicks"] >= min_clicks]
+    best: dict[str, int] = {}
+    for stage, group in enough.groupby("stage"):
+        top = group.sort_values(["rate", "send_hour"], ascending=[False, True]).iloc[0]
+        best[str(stage)] = int(top["send_hour"])
+    return best
+
+
+def paid_since(*, brand, customer_ids, since: np.ndarray) -> np.ndarray:
+    """Whether each customer placed a paid order after since[i] (aware datetimes or datetime64 UTC)."""
+    ids = list(map(int, customer_ids))
+    if not ids:
+        return np.zeros(0, dtype=bool)
+    stamps = pd.to_datetime(np.asarray(since, dtype="datetime64[ns]")).tz_localize("UTC")
+    table = Order._meta.db_table
+    sql = (
+        "SELECT x.i FROM unnest(%s::bigint[], %s::timestamptz[]) WITH ORDINALITY AS x(customer_id, since, i) "
+        f"WHERE EXISTS (SELECT 1 FROM {table} o WHERE o.brand_id = %s AND o.customer_id = x.customer_id "  # noqa: S608
+        "AND o.status = 'paid' AND o.placed_at > x.since)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids, [s.to_pydatetime() for s in stamps], brand.pk])
+        hits = [int(r[0]) - 1 for r in cursor.fetchall()]
+    out = np.zeros(len(ids), dtype=bool)
+    out[hits] = True
+    return out
+
+
+def win_back_entrants(*, run, previous=None) -> list[int]:
+    """Customers who entered win-back at `run`: in its at-risk list (analytics.selectors.at_risk_scores) but
+    not in the previous published run's, or moved into the decline stage by it. Without a previous run every
+    at-risk and declining customer enters."""
+    from apps.analytics.models import Stage, StageChange
+    from apps.analytics.selectors import at_risk_scores
+
+    at_risk = set(at_risk_scores(run=run).values_list("customer_id", flat=True))
+    if previous is not None:
+        at_risk -= set(at_risk_scores(run=previous).values_list("customer_id", flat=True))
+        declining = StageChange.objects.filter(brand_id=run.brand_id, run=run, to_stage=Stage.DECLINE)
+        entered = set(declining.values_list("customer_id", flat=True))
+    else:
+        entered = set(
+            CustomerScore.objects.filter(brand_id=run.brand_id, run=run, stage=Stage.DECLINE).values_list(
+                "customer_id", flat=True
+            )
+        )
+    return sorted(at_risk | entered)

@@ -13,6 +13,7 @@ from apps.analytics.selectors import cutoff_for
 from apps.brands.models import Brand, Membership
 from apps.communities.models import Community, CommunityMembership
 from apps.customers.models import Customer
+from apps.engagement.models import FollowupRule, MessageTemplate
 from apps.loyalty.models import Benefit, BenefitGrant, Tier, TierBenefit, TierChange, TierRule
 from apps.loyalty.tiering import clv_percentile, percentile_below
 from apps.orders.models import Order, OrderItem
@@ -262,3 +263,27 @@ def clv_percentiles_set(run) -> None:
         score.clv_percentile = None if np.isnan(c) else float(c)
         score.value_percentile = float(v)
     CustomerScore.objects.bulk_update(scores, ["clv_percentile", "value_percentile"])
+
+
+class MessageTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MessageTemplate
+
+    brand = factory.SubFactory(BrandFactory)
+    code = factory.Sequence(lambda n: f"template-{n}")
+    name = "Thanks"
+    language = "en"
+    subject = "From {brand}"
+    body = "Thanks for watching {stream}! {link}"
+
+
+class FollowupRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FollowupRule
+
+    brand = factory.SubFactory(BrandFactory)
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    template = factory.SubFactory(MessageTemplateFactory, brand=factory.SelfAttribute("..brand"))
+    channels = factory.LazyFunction(lambda: ["sms"])
+    audience = "viewers"
+    trigger = "stream_end"

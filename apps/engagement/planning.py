@@ -287,7 +287,7 @@ def _rule_outcome(
     reason = np.full(n, "", dtype=object)
 
     def fail(mask, code: str) -> None:
-        reason[(reason == "") & np.asarray(mask, dtype=bool)] = code
+        reason[(reason == "") & np.asarray(mask, dtype=bool)] = str(code)
 
     fail(part["erased"].to_numpy(), Reason.ERASED)
     fail(~part["marketing_consent"].to_numpy(dtype=bool), Reason.NO_CONSENT)

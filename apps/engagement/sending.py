@@ -151,7 +151,7 @@ def _send_brand(*, brand: Brand, part: pd.DataFrame, now: dt.datetime, backends)
     reason = np.full(n, "", dtype=object)
 
     def fail(mask, code: str) -> None:
-        reason[(reason == "") & np.asarray(mask, dtype=bool)] = code
+        reason[(reason == "") & np.asarray(mask, dtype=bool)] = str(code)
 
     rule_of = [rules[int(r)] for r in part["rule_id"]]
     fail([not r.is_active for r in rule_of], Reason.RULE_INACTIVE)

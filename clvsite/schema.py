@@ -17,11 +17,12 @@ from apps.communities.graphql import schema as communities
 from apps.core.graphql.errors import ClvMaskErrors, ClvSchema
 from apps.core.graphql.limits import MAX_NODE_COUNT, NodeCountLimiter
 from apps.customers.graphql import schema as customers
+from apps.engagement.graphql import schema as engagement
 from apps.loyalty.graphql import schema as loyalty
 from apps.orders.graphql import schema as orders
 from apps.streams.graphql import schema as streams
 
-_APPS = (brands, customers, orders, streams, communities, loyalty, analytics, api)
+_APPS = (brands, customers, orders, streams, communities, loyalty, analytics, engagement, api)
 
 Query = merge_types("Query", tuple(m.Query for m in _APPS if hasattr(m, "Query")))
 _mutations = tuple(m.Mutation for m in _APPS if hasattr(m, "Mutation"))

@@ -2,14 +2,15 @@
 
 - `build_world`: the GraphQL world of tests/graphql (Acme with scored and unscored customers, orders, views,
   a community, tiers, history and a grant; Rival with one customer of each kind);
-- `make_dashboard_brand`: a brand whose every dashboard figure is known by hand (tests/admin, tests/browser).
+- `make_dashboard_brand`: a brand whose every dashboard figure is known by hand (tests/admin, tests/browser);
+- `make_followup_shop`: a brand ready for follow-ups (tests/engagement, tests/graphql).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from types import SimpleNamespace
@@ -23,6 +24,7 @@ from tests.factories import (
     CommunityFactory,
     CommunityMembershipFactory,
     CustomerFactory,
+    FollowupRuleFactory,
     OrderFactory,
     OrderItemFactory,
     StreamFactory,
@@ -328,3 +330,32 @@ def make_dashboard_brand(brand, prefix="D"):
             status=status,
         )
     return SimpleNamespace(run=run, customers=customers, gold=gold, silver=silver, streams=[s1, s2])
+
+
+# --- follow-ups ---------------------------------------------------------------------------------------------
+
+FOLLOWUP_ENDED = datetime(2026, 5, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
+FOLLOWUP_PLANNED_AT = FOLLOWUP_ENDED + timedelta(hours=1)
+
+
+def make_followup_shop(brand) -> SimpleNamespace:
+    """A brand ready for follow-ups: contact policy without a holdout, one viewer rule on SMS ("viewers"),
+    and stream S1 that ended at 12:00 Shanghai time on 2026-05-01. `viewer(consent=True, **fields)` adds a
+    customer who watched it (15 minutes unless watch_seconds is given)."""
+    from apps.engagement.services import contact_policy_ensure
+
+    policy = contact_policy_ensure(brand=brand)
+    policy.holdout_percent = Decimal("0")
+    policy.save()
+    rule = FollowupRuleFactory(brand=brand, name="viewers", channels=["sms"])
+    stream = StreamFactory(
+        brand=brand, external_id="S1", started_at=FOLLOWUP_ENDED - timedelta(hours=2), ended_at=FOLLOWUP_ENDED
+    )
+
+    def viewer(consent=True, **fields):
+        watch = fields.pop("watch_seconds", 900)
+        customer = CustomerFactory(brand=brand, marketing_consent=consent, **fields)
+        StreamViewFactory(brand=brand, stream=stream, customer=customer, watch_seconds=watch)
+        return customer
+
+    return SimpleNamespace(brand=brand, policy=policy, rule=rule, stream=stream, viewer=viewer)

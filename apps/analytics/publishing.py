@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.analytics import selectors
-from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, StageChange
+from apps.analytics.models import CustomerScore, ModelRun, ProspectScore, RunKind, RunStatus, StageChange
 from apps.analytics.signals import scores_published
 from apps.core.bulk import copy_frame, query_frame
 from apps.loyalty.tier_refresh import tiers_refresh
@@ -64,6 +64,7 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
     )
     if stale:
         CustomerScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()
+        ProspectScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()
     scores_published.send(sender=ModelRun, run=run, previous=previous)
     return run
 

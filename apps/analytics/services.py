@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from apps.analytics import selectors
 from apps.analytics.evaluation import adoptable, backtest_run, holdout_metrics
 from apps.analytics.models import CustomerScore, ModelRun, RunKind, RunStatus, ScoringConfig
+from apps.analytics.prospects import prospects_score
 from apps.analytics.publishing import model_run_publish
 from apps.analytics.runs import (
     LOCK_NAMESPACE,
@@ -282,10 +283,22 @@ def scores_refresh(
         else:
             _execute_distributed(run=run, chunks=chunks, score_chunks=score_chunks, progress=progress)
         if run.status == RunStatus.SUCCEEDED:
+            _prospects_add(run, progress)
             if progress is not None:
                 progress("publish")
             model_run_publish(run=run)
     return run
+
+
+def _prospects_add(run: ModelRun, progress) -> None:
+    """Score the prospects (viewers who never bought) under the run, with their holdout metrics."""
+    if progress is not None:
+        progress("prospects")
+    start = time.perf_counter()
+    metrics = prospects_score(run=run)
+    run.metrics = {**run.metrics, "prospects": metrics}
+    run.timings = {**run.timings, "prospects": round(time.perf_counter() - start, 3)}
+    run.save(update_fields=["metrics", "timings", "updated_at"])
 
 
 def scores_refresh_check(*, brand, as_of: date | None = None, horizon_days: int | None = None) -> None:

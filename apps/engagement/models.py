@@ -44,6 +44,14 @@ class Gateway(models.TextChoices):
     WEBHOOK = "webhook", _("Signed webhook to the brand's gateway")
 
 
+class HttpsURLField(models.URLField):
+    """A URL field whose form fields read a link typed without a scheme as https (Django 6's default)."""
+
+    def formfield(self, **kwargs):
+        kwargs.setdefault("assume_scheme", "https")
+        return super().formfield(**kwargs)
+
+
 def new_salt() -> str:
     return secrets.token_hex(8)
 
@@ -100,7 +108,7 @@ class ContactPolicy(TimeStampedModel):
         default=Gateway.CONSOLE,
         help_text=_("E-mail goes through the site's e-mail backend."),
     )
-    webhook_url = models.URLField(_("webhook URL"), blank=True)
+    webhook_url = HttpsURLField(_("webhook URL"), blank=True)
     webhook_secret = models.CharField(
         _("webhook secret"),
         max_length=128,
@@ -109,7 +117,7 @@ class ContactPolicy(TimeStampedModel):
     )
     webhook_timeout_seconds = models.PositiveSmallIntegerField(_("webhook timeout (seconds)"), default=10)
     webhook_max_attempts = models.PositiveSmallIntegerField(_("webhook attempts"), default=3)
-    landing_url = models.URLField(
+    landing_url = HttpsURLField(
         _("landing page"), blank=True, help_text=_("Where a click goes when the rule names no link.")
     )
     click_ttl_days = models.PositiveSmallIntegerField(_("click links expire after (days)"), default=14)
@@ -298,16 +306,16 @@ class FollowupRule(BrandOwnedModel):
         help_text=_("Prospects only: P(first purchase within the horizon) from the published scores."),
     )
     template = same_brand_fk(
-        MessageTemplate, on_delete=models.PROTECT, related_name="rules", verbose_name=_("message template")
+        MessageTemplate, on_delete=models.RESTRICT, related_name="rules", verbose_name=_("message template")
     )
     channels = models.JSONField(
-        _("channels, in order"),
+        _("channels, first to last"),
         default=list,
-        help_text=_("Tried in this order after the customer's preferred channel."),
+        help_text=_("Tried first to last, after the customer's preferred channel."),
     )
     benefit = same_brand_fk(
         "loyalty.Benefit",
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         null=True,
         blank=True,
         related_name="followup_rules",
@@ -339,9 +347,7 @@ class FollowupRule(BrandOwnedModel):
         blank=True,
         help_text=_("The staff account WeCom messages go out from (limits count per sender)."),
     )
-    link_url = models.URLField(
-        _("link"), blank=True, help_text=_("Where {link} leads; else the landing page.")
-    )
+    link_url = HttpsURLField(_("link"), blank=True, help_text=_("Where {link} leads; else the landing page."))
 
     class Meta:
         verbose_name = _("follow-up rule")
@@ -425,7 +431,7 @@ class Touch(BrandOwnedModel):
         "customers.Customer", on_delete=models.CASCADE, related_name="touches", verbose_name=_("customer")
     )
     rule = same_brand_fk(
-        FollowupRule, on_delete=models.PROTECT, related_name="touches", verbose_name=_("rule")
+        FollowupRule, on_delete=models.RESTRICT, related_name="touches", verbose_name=_("rule")
     )
     occasion = models.CharField(_("occasion"), max_length=40, help_text=_("stream:<id> or run:<id>"))
     stream = same_brand_fk(
@@ -466,8 +472,7 @@ class Touch(BrandOwnedModel):
     converted_amount = models.DecimalField(
         _("converted amount"), max_digits=14, decimal_places=2, null=True, blank=True
     )
-    # a plain key: the grant is made by sending (same brand by construction)
-    benefit_grant = models.ForeignKey(
+    benefit_grant = same_brand_fk(
         "loyalty.BenefitGrant",
         on_delete=models.SET_NULL,
         null=True,
@@ -484,7 +489,7 @@ class Touch(BrandOwnedModel):
         ordering = ["brand", "-scheduled_at", "pk"]
         constraints = [
             models.UniqueConstraint(fields=["brand", "id"], name="touch_brand_id_key"),
-            models.UniqueConstraint(fields=["key"], name="touch_unique_key"),
+            models.UniqueConstraint(fields=["brand", "key"], name="touch_unique_key"),
             models.UniqueConstraint(
                 fields=["brand", "rule", "customer", "occasion"], name="touch_one_per_rule_customer_occasion"
             ),

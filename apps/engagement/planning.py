@@ -63,6 +63,7 @@ class PlanResult:
     written: int = 0  # touch rows added now (a repeated plan adds only the new customers)
     rules: list[RulePlan] = field(default_factory=list)
     send_times: list[dt.datetime] = field(default_factory=list)  # distinct minutes with planned touches
+    frame: pd.DataFrame | None = None  # a dry run's outcome per customer (preview)
 
     @property
     def planned(self) -> int:
@@ -88,30 +89,47 @@ def rule_uses_scores(rule: FollowupRule, tier_ids: list[int]) -> bool:
     )
 
 
-def rule_mask(rule: FollowupRule, tier_ids: list[int], frame: pd.DataFrame) -> np.ndarray:
-    """The rows of an audience frame (selectors.AUDIENCE_COLUMNS) the rule's audience and conditions take."""
-    mask = np.ones(len(frame), dtype=bool)
+# why a customer of the occasion is not in a rule's audience (the first condition that fails)
+EXCLUSIONS = ("audience", "stage", "tier", "churn", "watch_time", "interactions", "propensity")
+
+
+def rule_exclusions(rule: FollowupRule, tier_ids: list[int], frame: pd.DataFrame) -> np.ndarray:
+    """For each row of an audience frame (selectors.AUDIENCE_COLUMNS), the first of the rule's audience and
+    conditions it fails (EXCLUSIONS), or "" when the rule takes it."""
+    out = np.full(len(frame), "", dtype=object)
+
+    def fail(mask, code):
+        out[(out == "") & ~np.asarray(mask, dtype=bool)] = code
+
     if rule.trigger == Trigger.STREAM_END:
         if rule.audience == Audience.VIEWERS:
-            mask &= frame["watched"].to_numpy() & ~frame["bought"].to_numpy()
+            fail(frame["watched"].to_numpy() & ~frame["bought"].to_numpy(), "audience")
         elif rule.audience == Audience.BUYERS:
-            mask &= frame["bought"].to_numpy()
+            fail(frame["bought"].to_numpy(), "audience")
     if rule.stages:
-        mask &= frame["stage"].isin(rule.stages).to_numpy()
+        fail(frame["stage"].isin(rule.stages).to_numpy(), "stage")
     if tier_ids:
-        mask &= frame["tier_id"].isin(tier_ids).fillna(False).to_numpy(dtype=bool)
+        fail(frame["tier_id"].isin(tier_ids).fillna(False).to_numpy(dtype=bool), "tier")
     churn = frame["churn_probability"].to_numpy(dtype=float)
     if rule.min_churn_probability is not None:
-        mask &= churn >= float(rule.min_churn_probability)
+        fail(churn >= float(rule.min_churn_probability), "churn")
     if rule.max_churn_probability is not None:
-        mask &= churn <= float(rule.max_churn_probability)
+        fail(churn <= float(rule.max_churn_probability), "churn")
     if rule.min_watch_minutes is not None:
-        mask &= frame["watch_seconds"].to_numpy() >= rule.min_watch_minutes * 60
+        fail(frame["watch_seconds"].to_numpy() >= rule.min_watch_minutes * 60, "watch_time")
     if rule.min_interactions is not None:
-        mask &= frame["interactions"].to_numpy() >= rule.min_interactions
+        fail(frame["interactions"].to_numpy() >= rule.min_interactions, "interactions")
     if rule.min_prospect_propensity is not None:
-        mask &= frame["prospect_propensity"].to_numpy(dtype=float) >= float(rule.min_prospect_propensity)
-    return mask
+        fail(
+            frame["prospect_propensity"].to_numpy(dtype=float) >= float(rule.min_prospect_propensity),
+            "propensity",
+        )
+    return out
+
+
+def rule_mask(rule: FollowupRule, tier_ids: list[int], frame: pd.DataFrame) -> np.ndarray:
+    """The rows of an audience frame the rule's audience and conditions take."""
+    return rule_exclusions(rule, tier_ids, frame) == ""
 
 
 def _hours(value) -> np.timedelta64:
@@ -164,15 +182,23 @@ def occasion_plan(
     frame: pd.DataFrame,
     stream_id: int | None,
     now: dt.datetime | None = None,
+    only_rule: FollowupRule | None = None,
+    dry_run: bool = False,
 ) -> PlanResult:
+    """Plan every active rule of `trigger` for the occasion. With `only_rule` and `dry_run` (the admin's
+    preview): that rule alone, as if the occasion had never been planned, nothing written; the result's
+    `frame` holds every customer of the occasion with the rule's exclusion or the guard that stopped them."""
     now = now or timezone.now()
     policy = ContactPolicy.objects.get_or_create(brand=brand)[0]
-    rules = list(
-        FollowupRule.objects.filter(brand=brand, is_active=True, trigger=trigger)
-        .select_related("template")
-        .prefetch_related("tiers")
-        .order_by("priority", "pk")
-    )
+    if only_rule is not None:
+        rules = [only_rule]
+    else:
+        rules = list(
+            FollowupRule.objects.filter(brand=brand, is_active=True, trigger=trigger)
+            .select_related("template")
+            .prefetch_related("tiers")
+            .order_by("priority", "pk")
+        )
     result = PlanResult(occasion=occasion, audience=len(frame))
     if frame.empty or not rules:
         return result
@@ -186,7 +212,11 @@ def occasion_plan(
         start=pd.Timestamp(anchor64 - MONTH - 72 * guards.HOUR, tz="UTC").to_pydatetime(),
         end=pd.Timestamp(anchor64 + longest + MONTH, tz="UTC").to_pydatetime(),
     )
-    done = selectors.occasion_customers(brand=brand, occasion=occasion)
+    if dry_run:
+        existing = existing[existing["occasion"] != occasion]
+        done = pd.DataFrame({"rule_id": pd.Series(dtype="int64"), "customer_id": pd.Series(dtype="int64")})
+    else:
+        done = selectors.occasion_customers(brand=brand, occasion=occasion)
     opted = selectors.opt_outs(brand=brand, customer_ids=ids)
     hours = (
         selectors.learned_send_hours(brand=brand, min_clicks=policy.min_timing_clicks)
@@ -206,7 +236,8 @@ def occasion_plan(
         tier_ids = [t.pk for t in rule.tiers.all()]
         plan = RulePlan(rule_id=rule.pk, name=rule.name)
         result.rules.append(plan)
-        take = rule_mask(rule, tier_ids, frame)
+        excluded = rule_exclusions(rule, tier_ids, frame)
+        take = excluded == ""
         already = done.loc[done["rule_id"] == rule.pk, "customer_id"].to_numpy()
         take &= ~np.isin(ids, already)
         index = np.flatnonzero(take)
@@ -239,6 +270,9 @@ def occasion_plan(
                 [existing, new.assign(rule_id=rule.pk, occasion=occasion)], ignore_index=True
             )
     touches = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if dry_run:
+        result.frame = _preview_frame(frame, excluded, touches)
+        return result
     if not touches.empty:
         result.written = _touches_write(
             brand=brand, occasion=occasion, stream_id=stream_id, touches=touches, now=now
@@ -256,6 +290,42 @@ def occasion_plan(
         result.reasons,
     )
     return result
+
+
+def _preview_frame(frame: pd.DataFrame, excluded: np.ndarray, touches: pd.DataFrame) -> pd.DataFrame:
+    """customer_id, stage, watch_seconds, excluded (the condition that left them out, or ""), status, reason,
+    channel, scheduled_at for every customer of the occasion, for one rule's dry run."""
+    out = frame[["customer_id", "stage", "watch_seconds", "interactions", "bought"]].copy()
+    out["excluded"] = excluded
+    if touches.empty:
+        touches = pd.DataFrame(columns=["customer_id", "status", "reason", "channel", "scheduled_at"])
+    merged = out.merge(
+        touches[["customer_id", "status", "reason", "channel", "scheduled_at"]], on="customer_id", how="left"
+    )
+    for column in ("status", "reason", "channel"):
+        merged[column] = merged[column].fillna("")
+    return merged
+
+
+def followups_preview(*, brand, rule: FollowupRule, stream) -> PlanResult:
+    """What `rule` would do for `stream` (a past one too) if it were planned when the stream ended: nothing is
+    written. Every customer who watched or bought is in the result's frame, with why they were not taken."""
+    if stream.ended_at is None:
+        raise PlanError(
+            _("The live stream %(stream)s has not ended: follow-ups are planned from its end time.")
+            % {"stream": stream.external_id}
+        )
+    return occasion_plan(
+        brand=brand,
+        trigger=rule.trigger,
+        occasion=f"stream:{stream.pk}",
+        anchor=stream.ended_at,
+        frame=selectors.stream_audience(brand=brand, stream=stream),
+        stream_id=stream.pk,
+        now=stream.ended_at,
+        only_rule=rule,
+        dry_run=True,
+    )
 
 
 def _rule_outcome(

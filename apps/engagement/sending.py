@@ -245,8 +245,8 @@ class _Missing(dict):
         return ""
 
 
-def _tracked_link(key: str) -> str:
-    token = click_token(key)
+def _tracked_link(brand_id: int, key: str) -> str:
+    token = click_token(brand_id, key)
     return settings.CLV_SITE_URL + reverse("engagement_click", args=[token])
 
 
@@ -273,7 +273,7 @@ def _dispatch(*, brand, policy, part: pd.DataFrame, rules, backends) -> dict[str
                 "stream": streams.get(int(row.stream_id), "") if not pd.isna(row.stream_id) else "",
                 "benefit": gettext(rule.benefit.name) if rule.benefit_id else "",
                 "tier": tier.display_name if tier else "",
-                "link": _tracked_link(row.key),
+                "link": _tracked_link(brand.pk, row.key),
             }
         subject, body = render(rule.template, context=context)
         kind = "email" if row.channel == Channel.EMAIL else "gateway"

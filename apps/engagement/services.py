@@ -340,9 +340,9 @@ class LinkError(Exception):
         self.code = code
 
 
-def click_token(key) -> str:
-    """The signed token of a touch's tracked link: its idempotency key, with a timestamp."""
-    return signing.TimestampSigner(salt=CLICK_SALT).sign(str(key))
+def click_token(brand_id: int, key) -> str:
+    """The signed token of a touch's tracked link: its brand and idempotency key, with a timestamp."""
+    return signing.TimestampSigner(salt=CLICK_SALT).sign(f"{brand_id}.{key}")
 
 
 @dataclass
@@ -359,11 +359,17 @@ def touch_click(*, token: str, now: datetime | None = None) -> Click:
         value = signer.unsign(token)
     except signing.BadSignature:
         raise LinkError("invalid") from None
+    brand_id, _dot, key = value.partition(".")
     try:
-        key = uuid.UUID(value)
+        key = uuid.UUID(key)
+        brand_id = int(brand_id)
     except ValueError:
         raise LinkError("invalid") from None
-    touch = Touch.objects.select_related("rule", "brand__contact_policy").filter(key=key).first()
+    touch = (
+        Touch.objects.select_related("rule", "brand__contact_policy")
+        .filter(brand_id=brand_id, key=key)
+        .first()
+    )
     if touch is None:
         raise LinkError("invalid")
     policy = touch.brand.contact_policy
@@ -383,7 +389,7 @@ def touch_click(*, token: str, now: datetime | None = None) -> Click:
 RECEIPT_STATUSES = {"delivered": TouchStatus.DELIVERED, "failed": TouchStatus.FAILED}
 
 
-def touch_receipt(*, key: str, status: str, reason: str = "", when: datetime | None = None) -> Touch:
+def touch_receipt(*, brand, key: str, status: str, reason: str = "", when: datetime | None = None) -> Touch:
     """A delivery receipt from the gateway: the touch with this idempotency key was delivered or failed.
     Only a touch that went out moves (a clicked or converted one stays). Raises ValueError on bad input."""
     if status not in RECEIPT_STATUSES:
@@ -392,7 +398,7 @@ def touch_receipt(*, key: str, status: str, reason: str = "", when: datetime | N
         touch_key = uuid.UUID(str(key))
     except ValueError:
         raise ValueError(_("key is not an idempotency key of this product")) from None
-    touch = Touch.objects.filter(key=touch_key).first()
+    touch = Touch.objects.filter(brand=brand, key=touch_key).first()
     if touch is None:
         raise ValueError(_("no touch has this key"))
     when = when or timezone.now()

@@ -7,7 +7,6 @@ import hmac
 import json
 import logging
 import time
-import uuid
 
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -17,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.engagement.delivery import sign
-from apps.engagement.models import ContactPolicy, Touch
+from apps.engagement.models import ContactPolicy
 from apps.engagement.services import LinkError, touch_click, touch_receipt
 
 logger = logging.getLogger(__name__)
@@ -47,39 +46,32 @@ def click(request, token: str):
 @csrf_exempt
 @require_POST
 def receipt(request):
-    """A delivery receipt from a brand's gateway: JSON {"key", "status": "delivered"|"failed", "reason"},
-    signed like the product's own webhook requests (X-CLV-Timestamp, X-CLV-Signature) with the brand's
-    webhook secret. Answers 200 with the touch's status, or 400/401/404 with {"error": …}."""
+    """A delivery receipt from a brand's gateway: JSON {"brand", "key", "status": "delivered"|"failed",
+    "reason"} (brand and key as the product sent them), signed like the product's own webhook requests
+    (X-CLV-Timestamp, X-CLV-Signature) with the brand's webhook secret. Answers 200 with the touch's status,
+    or 400/401/404 with {"error": …}."""
     body = request.body
     if len(body) > RECEIPT_MAX_BYTES:
         return JsonResponse({"error": _("The receipt is too large.")}, status=400)
     try:
         data = json.loads(body)
-        key, status = str(data["key"]), str(data["status"])
+        slug, key, status = str(data["brand"]), str(data["key"]), str(data["status"])
         reason = str(data.get("reason", ""))[:200]
     except (ValueError, KeyError, TypeError):
-        return JsonResponse({"error": _("Send JSON with key and status.")}, status=400)
-    touch = Touch.objects.filter(key=key).only("brand_id").first() if _is_uuid(key) else None
-    if touch is None:
+        return JsonResponse({"error": _("Send JSON with brand, key and status.")}, status=400)
+    policy = ContactPolicy.objects.select_related("brand").filter(brand__slug=slug).first()
+    if policy is None:
         return JsonResponse({"error": _("No touch has this key.")}, status=404)
-    policy = ContactPolicy.objects.filter(brand_id=touch.brand_id).first()
     timestamp = request.headers.get("X-CLV-Timestamp", "")
     signature = request.headers.get("X-CLV-Signature", "").removeprefix("sha256=")
-    if not (policy and policy.webhook_secret and timestamp.isdigit()):
+    if not (policy.webhook_secret and timestamp.isdigit()):
         return JsonResponse({"error": _("The receipt is not signed.")}, status=401)
     expected = sign(policy.webhook_secret, timestamp, body)
     if abs(time.time() - int(timestamp)) > RECEIPT_MAX_SKEW or not hmac.compare_digest(expected, signature):
         return JsonResponse({"error": _("The signature does not match.")}, status=401)
     try:
-        touch = touch_receipt(key=key, status=status, reason=reason)
+        touch = touch_receipt(brand=policy.brand, key=key, status=status, reason=reason)
     except ValueError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+        status_code = 404 if str(exc) == _("no touch has this key") else 400
+        return JsonResponse({"error": str(exc)}, status=status_code)
     return JsonResponse({"key": key, "status": touch.status})
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

@@ -197,6 +197,7 @@ class BenefitGrant(BrandOwnedModel):
         verbose_name_plural = _("benefit grants")
         ordering = ["brand", "-granted_at"]
         constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="benefitgrant_brand_id_key"),
             models.CheckConstraint(
                 condition=Q(expires_at__gte=F("granted_at")), name="grant_expires_after_granted"
             ),

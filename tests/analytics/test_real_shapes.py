@@ -49,7 +49,16 @@ def test_too_little_history_for_any_holdout_still_publishes_and_says_so():
     brand = classic_brand()
     run = scores_refresh(brand=brand, as_of=FIRST_DAY + timedelta(days=20), horizon_days=30)
     assert run.status == RunStatus.PUBLISHED
-    assert run.metrics == {"holdout": {**run.metrics["holdout"], "status": "none", "window_days": None}}
+    assert run.metrics == {
+        "holdout": {**run.metrics["holdout"], "status": "none", "window_days": None},
+        # the classic world has no live streams: no prospects, and it says so
+        "prospects": {
+            "horizon_days": 30,
+            "prospects": 0,
+            "reasons": {"holdout": "no_prospects", "scores": "no_prospects"},
+            "scored_by": None,
+        },
+    }
     assert run.params["calibration"] is None and run.params["calibration_reason"] == "history_too_short"
     assert {c.part: c.outcome for c in sufficiency_checks(run)}["holdout"] == "not_judged"
 

@@ -37,6 +37,7 @@ def test_tier_create_update_archive_are_recorded_with_the_actor(brand, acme_mana
         "rank": [None, 1],
         "description": [None, ""],
         "is_active": [None, True],
+        "demotion_grace_days": [None, 0],
     }
 
     services.tier_update(tier=tier, name="VIP club", rank=2, actor=acme_manager)

@@ -19,8 +19,9 @@ from apps.engagement.planning import followups_plan
 from apps.engagement.results import newcombe, results, wilson
 from apps.engagement.sending import touches_send_due
 from apps.engagement.services import click_token
-from tests.engagement.conftest import ENDED, NOON_AFTER
 from tests.factories import OrderFactory
+from tests.scenarios import FOLLOWUP_ENDED as ENDED
+from tests.scenarios import FOLLOWUP_PLANNED_AT as NOON_AFTER
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ def test_a_click_is_recorded_once_and_leads_to_the_rule_link(client, shop, sent)
     shop.rule.link_url = "https://shop.example.com/live"
     shop.rule.save()
     touch = Touch.objects.get(customer=sent[0])
-    url = reverse("engagement_click", args=[click_token(touch.key)])
+    url = reverse("engagement_click", args=[click_token(touch.brand_id, touch.key)])
     response = client.get(url)
     assert (response.status_code, response["Location"]) == (302, "https://shop.example.com/live")
     touch.refresh_from_db()
@@ -53,7 +54,7 @@ def test_a_click_is_recorded_once_and_leads_to_the_rule_link(client, shop, sent)
 
 def test_an_altered_link_is_refused_and_an_old_one_has_expired(client, shop, sent, monkeypatch):
     touch = Touch.objects.get(customer=sent[0])
-    token = click_token(touch.key)
+    token = click_token(touch.brand_id, touch.key)
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     response = client.get(reverse("engagement_click", args=[forged]))
     assert response.status_code == 404 and "not valid" in response.content.decode()
@@ -69,7 +70,7 @@ def test_a_signed_receipt_marks_delivery_and_an_unsigned_one_is_refused(client, 
     shop.policy.webhook_secret = "s3cret"
     shop.policy.save()
     touch = Touch.objects.get(customer=sent[0])
-    body = json.dumps({"key": str(touch.key), "status": "delivered"}).encode()
+    body = json.dumps({"brand": "acme", "key": str(touch.key), "status": "delivered"}).encode()
     stamp = str(int(time.time()))
 
     def post(signature, payload=body):
@@ -84,8 +85,14 @@ def test_a_signed_receipt_marks_delivery_and_an_unsigned_one_is_refused(client, 
     response = post("sha256=" + sign("s3cret", stamp, body))
     assert response.json() == {"key": str(touch.key), "status": "delivered"}
     assert post("x", payload=b"not json").status_code == 400
-    unknown = json.dumps({"key": "00000000-0000-0000-0000-000000000000", "status": "delivered"}).encode()
-    assert post("x", payload=unknown).status_code == 404
+    unknown = json.dumps(
+        {"brand": "acme", "key": "00000000-0000-0000-0000-000000000000", "status": "delivered"}
+    )
+    assert (
+        post("sha256=" + sign("s3cret", stamp, unknown.encode()), payload=unknown.encode()).status_code == 404
+    )
+    elsewhere = json.dumps({"brand": "rival", "key": str(touch.key), "status": "delivered"}).encode()
+    assert post("x", payload=elsewhere).status_code == 404
 
 
 def test_an_order_within_the_window_converts_the_latest_touch_once(shop, sent):
@@ -114,22 +121,26 @@ def test_touched_against_holdout_with_the_difference_and_its_interval(shop):
     customers = [shop.viewer() for _ in range(200)]
     followups_plan(brand=shop.brand, stream=shop.stream, now=NOON_AFTER)
     touches_send_due(brand=shop.brand, now=SEND_AT)
-    touched = Touch.objects.filter(holdout=False).values_list("customer_id", flat=True)
-    # 30% of touched and 10% of held-out customers buy within 72 hours of the planned time
-    for i, customer in enumerate(c for c in customers if c.pk in set(touched)):
-        if i % 10 < 3:
-            OrderFactory(brand=shop.brand, customer=customer, placed_at=SEND_AT + timedelta(hours=10))
-    for i, customer in enumerate(c for c in customers if c.pk not in set(touched)):
-        if i % 10 < 1:
-            OrderFactory(brand=shop.brand, customer=customer, placed_at=SEND_AT + timedelta(hours=10))
+    touched = set(Touch.objects.filter(holdout=False).values_list("customer_id", flat=True))
+    # about 30% of touched and 10% of held-out customers buy within 72 hours of the planned time
+    arms = {
+        True: [c for c in customers if c.pk in touched],
+        False: [c for c in customers if c.pk not in touched],
+    }
+    buyers = {True: 0, False: 0}
+    for arm, share in ((True, 3), (False, 1)):
+        for i, customer in enumerate(arms[arm]):
+            if i % 10 < share:
+                OrderFactory(brand=shop.brand, customer=customer, placed_at=SEND_AT + timedelta(hours=10))
+                buyers[arm] += 1
     # before the window has passed nothing is judged
     early, _ = results(brand=shop.brand, now=SEND_AT + timedelta(hours=20))
     assert (early.treated, early.control, early.reason) == (0, 0, "no_treated")
     total, by_rule = results(brand=shop.brand, now=SEND_AT + timedelta(days=4))
-    assert total.treated + total.control == 200
-    assert total.treated_rate == pytest.approx(0.3, abs=0.01) and total.control_rate == pytest.approx(
-        0.1, abs=0.015
-    )
+    assert (total.treated, total.control) == (len(arms[True]), len(arms[False]))
+    assert (total.treated_conversions, total.control_conversions) == (buyers[True], buyers[False])
+    assert total.treated_rate == buyers[True] / len(arms[True])
+    assert total.control_rate == buyers[False] / len(arms[False])
     assert total.uplift_low < total.uplift < total.uplift_high and total.significant
     assert total.revenue_uplift == pytest.approx(99 * (total.treated_rate - total.control_rate))
     assert [r.key for r in by_rule] == [shop.rule.pk]

@@ -13,7 +13,6 @@ from django.test.utils import CaptureQueriesContext
 from apps.engagement.models import ChannelOptOut, Touch
 from apps.engagement.planning import PlanError, followups_plan
 from apps.engagement.services import channel_opt_out
-from tests.engagement.conftest import ENDED, NOON_AFTER
 from tests.factories import (
     CustomerFactory,
     CustomerScoreFactory,
@@ -23,6 +22,8 @@ from tests.factories import (
     StreamFactory,
     StreamViewFactory,
 )
+from tests.scenarios import FOLLOWUP_ENDED as ENDED
+from tests.scenarios import FOLLOWUP_PLANNED_AT as NOON_AFTER
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,10 @@ from apps.engagement.models import Touch
 from apps.engagement.planning import followups_plan
 from apps.engagement.sending import touches_send_due
 from apps.engagement.services import channel_opt_out
-from tests.engagement.conftest import ENDED, NOON_AFTER
 from tests.engagement.gateway import Gateway
 from tests.factories import BenefitFactory, MessageTemplateFactory, OrderFactory
+from tests.scenarios import FOLLOWUP_ENDED as ENDED
+from tests.scenarios import FOLLOWUP_PLANNED_AT as NOON_AFTER
 
 pytestmark = pytest.mark.django_db
 

@@ -51,7 +51,11 @@ def _enum_of(choices, name: str, description: str):
     return strawberry.enum(Enum(name, {m.name: m.value for m in choices}), name=name, description=description)
 
 
-Stage = _enum_of(models.Stage, "Stage", "Lifecycle stage: introduction, growth, maturity, decline, churned.")
+Stage = _enum_of(
+    models.Stage,
+    "Stage",
+    "Lifecycle stage: prospect (never bought), introduction, growth, maturity, decline, churned.",
+)
 StageRule = _enum_of(models.StageRule, "StageRule", "Which of the brand's stage rules placed a customer.")
 RunKind = _enum_of(models.RunKind, "RunKind", "A scheduled or manual refresh, or a backtest.")
 RunStatus = _enum_of(models.RunStatus, "RunStatus", "Where a model run stands.")

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import JSONObject
 
-from apps.analytics.models import ModelRun
+from apps.analytics.models import ModelRun, ProspectScore, RunStatus
 from apps.analytics.selectors import (
     PUBLISHED_SCORE,
     customers_with_published_score,
@@ -72,6 +72,14 @@ SCORE_ANNOTATIONS = {
         Tier.objects.filter(pk=OuterRef(f"{PUBLISHED_SCORE}__tier_id"))
         .order_by()
         .values(json=JSONObject(**{f.attname: f.attname for f in Tier._meta.concrete_fields}))[:1]
+    ),
+    # a prospect (never bought) has no score row but a propensity in the published run
+    "prospect_propensity": Subquery(
+        ProspectScore.objects.filter(
+            brand_id=OuterRef("brand_id"), customer_id=OuterRef("pk"), run__status=RunStatus.PUBLISHED
+        )
+        .order_by()
+        .values("propensity")[:1]
     ),
     "score_horizon_days": published_run_value("horizon_days"),
     "score_as_of": published_run_value("as_of"),

@@ -178,10 +178,23 @@ class CustomerType(BrandScopedType, relay.Node):
     def horizon_days(self) -> int | None:
         return scores.score_value(self, "score_horizon_days")
 
-    @_score_field("score_stage", "Lifecycle stage.")
+    @strawberry_django.field(
+        annotate={k: scores.SCORE_ANNOTATIONS[k] for k in ("score_stage", "prospect_propensity")},
+        description="Lifecycle stage; PROSPECT for a viewer who never bought and has a first-purchase propensity.",
+    )
     def stage(self) -> Stage | None:
         value = scores.score_value(self, "score_stage")
+        if value is None and scores.score_value(self, "prospect_propensity") is not None:
+            return Stage("prospect")
         return Stage(value) if value else None
+
+    @_score_field(
+        "prospect_propensity",
+        "Prospects only: P(first paid purchase within the horizon) from their viewing and interactions, in the "
+        "published run; null for buyers and before the first refresh.",
+    )
+    def prospect_propensity(self) -> float | None:
+        return scores.score_value(self, "prospect_propensity")
 
     @_score_field("score_stage_rule", "Which of the brand's stage rules placed them.")
     def stage_rule(self) -> StageRule | None:

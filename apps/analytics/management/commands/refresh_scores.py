@@ -39,6 +39,7 @@ class Command(BaseCommand):
             "features: customers",
             "predict",
             "write scores",
+            "prospects",
             "publish",
         ]
         bar = tqdm(total=len(phases), unit=_("step"), file=self.stderr, disable=None, leave=False)

@@ -1,0 +1,458 @@
+"""The action layer in the admin: follow-up rules (with a preview of who a past stream's follow-up would reach
+and why not the others), message templates, the contact policy, channel opt-outs, the touch log and the
+results page (touched against the holdout). Writes go through apps.engagement.services, which validate and
+record them in the audit trail."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from apps.analytics.models import Stage
+from apps.core import charts
+from apps.core.admin import BrandScopedAdmin
+from apps.core.scoping import brand_ids_for_user
+from apps.engagement import planning, results, selectors, services
+from apps.engagement.models import (
+    Channel,
+    ChannelOptOut,
+    ContactPolicy,
+    FollowupRule,
+    MessageTemplate,
+    Reason,
+    Touch,
+)
+
+EXCLUSION_LABELS = {
+    "audience": _("Not in the rule's audience (watched / bought)"),
+    "stage": _("Another lifecycle stage"),
+    "tier": _("Another tier"),
+    "churn": _("Churn probability outside the rule's band"),
+    "watch_time": _("Watched too briefly"),
+    "interactions": _("Too few interactions"),
+    "propensity": _("First-purchase propensity too low"),
+}
+PREVIEW_ROWS = 50
+
+
+class ContactPolicyForm(forms.ModelForm):
+    webhook_secret = forms.CharField(
+        label=_("webhook secret"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("Leave empty to keep the current secret. It is never shown."),
+    )
+
+    class Meta:
+        model = ContactPolicy
+        fields = ("brand", *services.POLICY_FIELDS)
+
+    def clean_webhook_secret(self):
+        """Empty keeps the stored secret (the form never shows it)."""
+        return self.cleaned_data["webhook_secret"] or (
+            self.instance.webhook_secret if self.instance.pk else ""
+        )
+
+
+@admin.register(ContactPolicy)
+class ContactPolicyAdmin(BrandScopedAdmin):
+    form = ContactPolicyForm
+    list_display = ("brand", "quiet_start", "quiet_end", "cap_72h", "cap_month", "holdout_percent", "gateway")
+    fieldsets = (
+        (None, {"fields": ("brand",)}),
+        (_("When"), {"fields": ("quiet_start", "quiet_end", "learn_send_hour", "min_timing_clicks")}),
+        (_("How often"), {"fields": ("cap_72h", "cap_month", "wecom_daily_per_sender", "wecom_mass_max")}),
+        (_("Proving the effect"), {"fields": ("holdout_percent", "attribution_hours")}),
+        (
+            _("Delivery"),
+            {
+                "fields": (
+                    "gateway",
+                    "webhook_url",
+                    "webhook_secret",
+                    "webhook_timeout_seconds",
+                    "webhook_max_attempts",
+                    "landing_url",
+                    "click_ttl_days",
+                )
+            },
+        ),
+    )
+
+    def has_add_permission(self, request):
+        return False  # every brand has one, made with the brand
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser  # it goes with its brand (only superusers delete brands)
+
+    def save_model(self, request, obj, form, change):
+        self.check_may_write(request, obj, "change")
+        values = {
+            name: form.cleaned_data[name] for name in services.POLICY_FIELDS if name in form.cleaned_data
+        }
+        if not values.get("webhook_secret"):
+            values.pop("webhook_secret", None)
+        stored = ContactPolicy.objects.get(pk=obj.pk)
+        services.contact_policy_update(policy=stored, actor=request.user, **values)
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(BrandScopedAdmin):
+    list_display = ("code", "display_name", "language", "is_active")
+    list_filter = ("language", "is_active")
+    search_fields = ("code", "name")
+    fields = ("brand", "code", "name", "language", "subject", "body", "is_active")
+
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, obj):
+        return str(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser  # staff archive; a template goes when its brand is deleted
+
+    def save_model(self, request, obj, form, change):
+        self.check_may_write(request, obj, "change" if change else "add")
+        values = {name: getattr(obj, name) for name in services.TEMPLATE_FIELDS}
+        if change:
+            services.message_template_update(template=obj, actor=request.user, **values)
+            return
+        created = services.message_template_create(brand=obj.brand, actor=request.user, **values)
+        obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
+
+
+class ChannelOrderField(forms.CharField):
+    """The rule's channels, in order, as "wecom, sms"."""
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        channels = [c.strip() for c in text.replace("，", ",").split(",") if c.strip()]
+        unknown = [c for c in channels if c not in Channel.values]
+        if unknown:
+            raise ValidationError(
+                _("Unknown channel(s): %(names)s. Use %(known)s.")
+                % {"names": ", ".join(unknown), "known": ", ".join(Channel.values)}
+            )
+        return channels
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(value)
+        return value
+
+
+class FollowupRuleForm(forms.ModelForm):
+    channels = ChannelOrderField(
+        label=_("channels, first to last"),
+        help_text=_("Comma separated, tried first to last after the customer's preferred channel: %(known)s.")
+        % {"known": ", ".join(Channel.values)},
+    )
+    stages = forms.MultipleChoiceField(
+        label=_("lifecycle stages"),
+        choices=Stage.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None selected means any stage."),
+    )
+
+    class Meta:
+        model = FollowupRule
+        fields = ("brand", "tiers", *services.RULE_FIELDS)
+
+
+@admin.register(FollowupRule)
+class FollowupRuleAdmin(BrandScopedAdmin):
+    form = FollowupRuleForm
+    list_display = (
+        "priority",
+        "name",
+        "trigger",
+        "audience",
+        "channel_list",
+        "template",
+        "benefit",
+        "is_active",
+    )
+    list_display_links = ("name",)
+    list_filter = ("trigger", "audience", "is_active")
+    list_select_related = ("template", "benefit")
+    search_fields = ("name",)
+    filter_horizontal = ("tiers",)
+    ordering = ("brand_id", "priority", "pk")
+    fieldsets = (
+        (None, {"fields": ("brand", "name", "is_active", "priority", "trigger", "audience")}),
+        (
+            _("Who"),
+            {
+                "fields": (
+                    "stages",
+                    "tiers",
+                    ("min_churn_probability", "max_churn_probability"),
+                    "min_watch_minutes",
+                    "min_interactions",
+                    "min_prospect_propensity",
+                )
+            },
+        ),
+        (_("What"), {"fields": ("template", "channels", "benefit", "link_url", "wecom_sender")}),
+        (_("When"), {"fields": (("delay_min_hours", "delay_max_hours"), "window_hours", "skip_if_bought")}),
+    )
+
+    @admin.display(description=_("channels"))
+    def channel_list(self, obj):
+        labels = dict(Channel.choices)
+        return " → ".join(str(labels.get(c, c)) for c in obj.channels)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser  # staff archive; a rule goes when its brand is deleted
+
+    def save_model(self, request, obj, form, change):
+        self.check_may_write(request, obj, "change" if change else "add")
+        values = {name: getattr(obj, name) for name in services.RULE_FIELDS}
+        if change:
+            services.followup_rule_update(rule=obj, actor=request.user, **values)
+            return
+        created = services.followup_rule_create(brand=obj.brand, actor=request.user, **values)
+        obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
+
+    # --- the preview: who a past stream's follow-up by this rule would reach, and why not the others -------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:rule_id>/preview/", view, name="engagement_followuprule_preview"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"preview_url": reverse("admin:engagement_followuprule_preview", args=[object_id])}
+        return super().change_view(
+            request, object_id, form_url, extra_context={**(extra_context or {}), **extra}
+        )
+
+    def preview_view(self, request, rule_id: int):
+        from apps.streams.models import Stream
+
+        rule = self.get_object(request, str(rule_id))
+        if not self.has_view_permission(request, rule):
+            raise PermissionDenied
+        streams = list(
+            Stream.objects.filter(brand_id=rule.brand_id, ended_at__isnull=False)
+            .order_by("-ended_at")
+            .only("pk", "external_id", "title", "ended_at")[:30]
+        )
+        chosen = request.GET.get("stream")
+        stream = next((s for s in streams if str(s.pk) == chosen), streams[0] if streams else None)
+        if chosen and stream is not None and str(stream.pk) != chosen:
+            raise Http404(gettext("This object does not exist or belongs to another brand."))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": rule,
+            "title": gettext("Preview: %(rule)s") % {"rule": rule},
+            "streams": streams,
+            "stream": stream,
+        }
+        if stream is not None and rule.trigger == "stream_end":
+            preview = planning.followups_preview(brand=rule.brand, rule=rule, stream=stream)
+            context.update(_preview_context(preview, rule.brand))
+        return TemplateResponse(request, "admin/engagement/followuprule/preview.html", context)
+
+
+def _preview_context(preview, brand) -> dict:
+    from apps.customers.models import Customer
+
+    frame = preview.frame
+    if frame is None or frame.empty:
+        return {"summary": [], "rows": [], "audience": 0}
+    reasons = dict(Reason.choices)
+    summary = []
+    planned = int((frame["status"] == "planned").sum())
+    summary.append((gettext("Would be touched"), planned))
+    for code, count in frame.loc[frame["reason"] != "", "reason"].value_counts().items():
+        summary.append((str(reasons.get(code, code)), int(count)))
+    for code, count in frame.loc[frame["excluded"] != "", "excluded"].value_counts().items():
+        summary.append((str(EXCLUSION_LABELS.get(code, code)), int(count)))
+    sample = frame.head(PREVIEW_ROWS)
+    external = dict(
+        Customer.objects.filter(brand=brand, pk__in=sample["customer_id"].tolist()).values_list(
+            "pk", "external_id"
+        )
+    )
+    stages = dict(Stage.choices)
+    rows = []
+    for row in sample.itertuples(index=False):
+        if row.excluded:
+            outcome = str(EXCLUSION_LABELS.get(row.excluded, row.excluded))
+        elif row.reason:
+            outcome = str(reasons.get(row.reason, row.reason))
+        else:
+            outcome = gettext("Would be touched")
+        rows.append(
+            {
+                "customer": external.get(row.customer_id, ""),
+                "url": reverse("admin:customers_customer_360", args=[row.customer_id]),
+                "stage": str(stages.get(row.stage, row.stage)),
+                "watch_minutes": round(row.watch_seconds / 60, 1),
+                "bought": bool(row.bought),
+                "channel": row.channel,
+                "outcome": outcome,
+                "touched": not row.excluded and not row.reason,
+            }
+        )
+    return {"summary": summary, "rows": rows, "audience": len(frame)}
+
+
+@admin.register(ChannelOptOut)
+class ChannelOptOutAdmin(BrandScopedAdmin):
+    list_display = ("customer", "channel", "opted_out_at", "source")
+    list_filter = ("channel",)
+    list_select_related = ("customer",)
+    autocomplete_fields = ("customer",)
+    search_fields = ("customer__external_id",)
+    fields = ("brand", "customer", "channel", "opted_out_at", "source")
+
+    def save_model(self, request, obj, form, change):
+        self.check_may_write(request, obj, "change" if change else "add")
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        row = services.channel_opt_out(
+            brand=obj.brand,
+            customer=obj.customer,
+            channel=obj.channel,
+            source=obj.source or "admin",
+            when=obj.opted_out_at,
+            actor=request.user,
+        )
+        obj.pk = row.pk
+
+
+@admin.register(Touch)
+class TouchAdmin(BrandScopedAdmin):
+    """The touch log: read-only (touches are planned and sent by the product)."""
+
+    list_display = (
+        "scheduled_at",
+        "customer_link",
+        "rule",
+        "stream",
+        "channel",
+        "status",
+        "reason",
+        "holdout",
+        "sent_at",
+        "converted_order",
+    )
+    list_filter = ("status", "reason", "channel", "holdout", "rule")
+    list_select_related = ("customer", "rule", "stream", "converted_order")
+    search_fields = ("customer__external_id", "stream__external_id")
+    show_full_result_count = False
+    ordering = ("brand_id", "-scheduled_at", "-pk")
+
+    @admin.display(description=_("customer"), ordering="customer__external_id")
+    def customer_link(self, obj):
+        url = reverse("admin:customers_customer_360", args=[obj.customer_id])
+        return format_html('<a href="{}">{}</a>', url, obj.customer.external_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser  # touches go when their brand is deleted
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.results_view)
+        return [path("results/", view, name="engagement_touch_results"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"results_url": reverse("admin:engagement_touch_results")}
+        return super().changelist_view(request, extra_context={**(extra_context or {}), **extra})
+
+    def results_view(self, request):
+        """Touched against held-out customers, per rule, channel, stage or send hour, for one brand."""
+        from apps.brands.models import Brand
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        ids = brand_ids_for_user(request.user)
+        brands = list(
+            Brand.objects.order_by("name")
+            if ids is None
+            else Brand.objects.filter(pk__in=ids).order_by("name")
+        )
+        chosen = request.GET.get("brand")
+        brand = next((b for b in brands if str(b.pk) == chosen), brands[0] if brands else None)
+        if chosen and brand is not None and str(brand.pk) != chosen:
+            raise Http404(gettext("This object does not exist or belongs to another brand."))
+        by = request.GET.get("by", "rule")
+        if by not in results.DIMENSIONS:
+            by = "rule"
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Follow-up results"),
+            "brands": brands,
+            "brand": brand,
+            "by": by,
+            "dimensions": [
+                ("rule", gettext("rule")),
+                ("channel", gettext("channel")),
+                ("stage", gettext("lifecycle stage")),
+                ("send_hour", gettext("send hour")),
+            ],
+        }
+        if brand is not None:
+            context.update(_results_context(brand, by))
+        return TemplateResponse(request, "admin/engagement/touch/results.html", context)
+
+
+def _results_context(brand, by: str) -> dict:
+    total, groups = results.results(brand=brand, by=by)
+    if by == "rule":
+        names = {
+            r.pk: str(r) for r in FollowupRule.objects.filter(brand=brand, pk__in=[g.key for g in groups])
+        }
+    elif by == "channel":
+        names = {k: str(v) for k, v in Channel.choices}
+    elif by == "stage":
+        names = {k: str(v) for k, v in Stage.choices}
+    else:
+        names = {g.key: f"{int(g.key):02d}:00" for g in groups}
+    rows = [{"label": names.get(g.key, str(g.key)), "r": g} for g in groups]
+    chart = charts.bar_chart(
+        [row["label"] for row in rows],
+        [
+            charts.BarSeries(gettext("touched"), [g.treated_rate or 0 for g in groups]),
+            charts.BarSeries(gettext("holdout"), [g.control_rate or 0 for g in groups]),
+        ],
+        title=gettext("Bought within the attribution window"),
+        stacked=False,
+        y_format=charts.percent,
+        empty_message=gettext("No touch has completed its attribution window yet."),
+    )
+    policy = services.contact_policy_ensure(brand=brand)
+    evidence = selectors.send_hour_evidence(brand=brand)
+    chosen = selectors.learned_send_hours(brand=brand, min_clicks=policy.min_timing_clicks)
+    stages = dict(Stage.choices)
+    hours = [
+        {
+            "stage": str(stages.get(e.stage, e.stage)),
+            "hour": f"{int(e.send_hour):02d}:00",
+            "clicks": int(e.clicks),
+            "conversions": int(e.conversions),
+            "rate": e.rate,
+            "chosen": chosen.get(e.stage) == int(e.send_hour),
+        }
+        for e in evidence.itertuples()
+    ]
+    return {"total": total, "rows": rows, "chart": chart, "policy": policy, "hours": hours}

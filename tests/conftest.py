@@ -11,3 +11,21 @@ def brand(db):
 @pytest.fixture
 def other_brand(db):
     return BrandFactory(slug="rival", name="Rival Apparel")
+
+
+@pytest.fixture
+def redis_celery():
+    """A Celery client on Redis (skips the test when no Redis answers); see tests/worker.py."""
+    from tests.worker import celery_client_start
+
+    client = celery_client_start()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def live_worker(redis_celery):
+    """A real Celery worker on its own queue (tests.worker.QUEUE), using the test database."""
+    from tests.worker import celery_worker_run
+
+    yield from celery_worker_run(redis_celery)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from apps.brands.models import Brand
 
@@ -33,6 +33,32 @@ BRAND_SCHEDULES = [
         minute="30",
         hour="2",
         description="Nightly refresh of churn, CLV, stages and tiers, 02:30 in the brand's time zone.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class GlobalSchedule:
+    """A task for every brand at once, every `every_seconds` (the action layer's safety nets)."""
+
+    task: str
+    name: str
+    every_seconds: int
+    description: str
+
+
+GLOBAL_SCHEDULES = [
+    GlobalSchedule(
+        task="engagement.send_touches",
+        name="send due follow-up touches",
+        every_seconds=60,
+        description="Sends every follow-up touch that is due (each is also queued for its own time).",
+    ),
+    GlobalSchedule(
+        task="engagement.attribute_conversions",
+        name="attribute orders to follow-up touches",
+        every_seconds=900,
+        description="Marks touches converted by a paid order within the attribution window.",
     ),
 ]
 
@@ -130,4 +156,20 @@ def periodic_tasks_sync() -> dict[str, int]:
                 task.task, task.kwargs = schedule.task, kwargs
                 task.save(update_fields=["task", "kwargs"])
                 updated += 1
+    for schedule in GLOBAL_SCHEDULES:
+        interval = (
+            IntervalSchedule.objects.filter(every=schedule.every_seconds, period=IntervalSchedule.SECONDS)
+            .order_by("pk")
+            .first()
+        ) or IntervalSchedule.objects.create(every=schedule.every_seconds, period=IntervalSchedule.SECONDS)
+        task = PeriodicTask.objects.filter(name=schedule.name).first()
+        if task is None:
+            PeriodicTask.objects.create(
+                name=schedule.name, task=schedule.task, interval=interval, description=schedule.description
+            )
+            created += 1
+        elif task.task != schedule.task:
+            task.task = schedule.task
+            task.save(update_fields=["task"])
+            updated += 1
     return {"created": created, "updated": updated}

@@ -7,7 +7,8 @@ queries, and planning the same occasion again adds only customers who were not p
 Order of the guards (the first that fails is the reason recorded): erased, consent, automated-decision
 opt-out (rules that target by scores), channel (opt-outs, reachability), window, quiet hours, the 72-hour
 cap, the monthly cap, WeCom's daily limit per sender; the holdout last, so the control group is exactly the
-customers who would otherwise have been touched (with the time and channel they would have had).
+customers who would otherwise have been touched (with the time and channel they would have had). Held-out
+touches count toward the caps like sent ones, so both arms hold the same kinds of occasions.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def followups_plan(*, brand, stream, now: dt.datetime | None = None) -> PlanResu
             _("The live stream %(stream)s has not ended: follow-ups are planned from its end time.")
             % {"stream": stream.external_id}
         )
-    frame = selectors.stream_audience(brand=brand, stream=stream)
+    now = now or timezone.now()
+    frame = selectors.stream_audience(brand=brand, stream=stream, until=now)
     return occasion_plan(
         brand=brand,
         trigger=Trigger.STREAM_END,
@@ -264,8 +266,9 @@ def occasion_plan(
         plan.planned = int(planned.sum())
         plan.reasons = dict(Counter(outcome.loc[~planned, "reason"]))
         rows.append(outcome)
-        if planned.any():
-            new = outcome.loc[planned, ["customer_id", "scheduled_at", "channel", "sender"]]
+        counted = planned | outcome["holdout"].to_numpy(dtype=bool)  # the holdout is capped like the touched
+        if counted.any():
+            new = outcome.loc[counted, ["customer_id", "scheduled_at", "channel", "sender"]]
             existing = pd.concat(
                 [existing, new.assign(rule_id=rule.pk, occasion=occasion)], ignore_index=True
             )
@@ -320,7 +323,7 @@ def followups_preview(*, brand, rule: FollowupRule, stream) -> PlanResult:
         trigger=rule.trigger,
         occasion=f"stream:{stream.pk}",
         anchor=stream.ended_at,
-        frame=selectors.stream_audience(brand=brand, stream=stream),
+        frame=selectors.stream_audience(brand=brand, stream=stream, until=stream.ended_at),
         stream_id=stream.pk,
         now=stream.ended_at,
         only_rule=rule,

@@ -5,8 +5,10 @@ revenue per customer in it, with the difference and its 95% confidence interval.
 Intent to treat: the touched arm is every touch that went to sending (delivered or not, suppressed at send
 time or not); the control arm is the holdout's touches, which passed every guard at planning and were held
 back, with the time they would have gone out. Both arms are measured the same way, from orders, not from the
-touches' own attribution, and only once their whole window has passed. A difference that cannot be computed
-(an empty arm) is None with the reason.
+touches' own attribution, and only once their whole window has passed. A customer touched on several occasions is one cluster: the
+intervals account for it (the rates' through the design effect, revenue's through the cluster-robust
+variance), since the holdout is drawn by customer. A difference that cannot be computed (an empty arm) is
+None with the reason.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ DIMENSIONS = ("rule", "channel", "stage", "send_hour")
 def outcome_frame(
     *, brand, now: dt.datetime | None = None, since: dt.datetime | None = None, rule_id: int | None = None
 ) -> pd.DataFrame:
-    """One row per judged touch: rule_id, channel, stage, send_hour, treated (bool), converted (bool),
-    revenue (float). One query."""
+    """One row per judged touch: customer_id, rule_id, channel, stage, send_hour, treated (bool),
+    converted (bool), revenue (float). One query."""
     now = now or timezone.now()
     hours = ContactPolicy.objects.get_or_create(brand=brand)[0].attribution_hours
     touches, orders = Touch._meta.db_table, Order._meta.db_table
@@ -43,7 +45,7 @@ def outcome_frame(
         filters += " AND t.rule_id = %(rule)s"
         params["rule"] = rule_id
     sql = f"""
-        SELECT t.rule_id, t.channel, t.stage, t.send_hour, t.queued_at IS NOT NULL,
+        SELECT t.customer_id, t.rule_id, t.channel, t.stage, t.send_hour, t.queued_at IS NOT NULL,
                COALESCE(o.n, 0) > 0, COALESCE(o.revenue, 0)
         FROM {touches} t
         LEFT JOIN LATERAL (
@@ -60,7 +62,17 @@ def outcome_frame(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     frame = pd.DataFrame.from_records(
-        rows, columns=["rule_id", "channel", "stage", "send_hour", "treated", "converted", "revenue"]
+        rows,
+        columns=[
+            "customer_id",
+            "rule_id",
+            "channel",
+            "stage",
+            "send_hour",
+            "treated",
+            "converted",
+            "revenue",
+        ],
     )
     frame["revenue"] = frame["revenue"].astype(float)
     frame["treated"] = frame["treated"].astype(bool)
@@ -68,7 +80,7 @@ def outcome_frame(
     return frame
 
 
-def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float]:
+def wilson(x: float, n: float, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval of a proportion x/n."""
     p = x / n
     denom = 1 + z * z / n
@@ -77,7 +89,7 @@ def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def newcombe(x1: int, n1: int, x2: int, n2: int, z: float = Z95) -> tuple[float, float, float]:
+def newcombe(x1: float, n1: float, x2: float, n2: float, z: float = Z95) -> tuple[float, float, float]:
     """Difference p1 − p2 of two proportions and its interval by Newcombe's hybrid score method (method 10
     of Newcombe 1998), which keeps its coverage for small counts and rates near 0 where the Wald interval
     does not."""
@@ -88,11 +100,28 @@ def newcombe(x1: int, n1: int, x2: int, n2: int, z: float = Z95) -> tuple[float,
     return d, d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
 
 
-def welch(a: np.ndarray, b: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
-    """Difference of means mean(a) − mean(b) and its normal-approximation interval with unequal variances."""
-    d = float(a.mean() - b.mean())
-    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    return d, d - z * se, d + z * se
+def clustered_mean_variance(values: np.ndarray, clusters: np.ndarray) -> float:
+    """Variance of the mean of `values` when rows of one cluster (a customer touched on several occasions)
+    are not independent: the cluster-robust (linearised ratio) estimator, with the C/(C−1) correction."""
+    n = len(values)
+    mean = values.mean()
+    frame = pd.DataFrame({"c": clusters, "r": values - mean})
+    residual = frame.groupby("c")["r"].sum().to_numpy()
+    c = len(residual)
+    if c < 2:
+        return float("nan")
+    return float((residual**2).sum() / n**2 * c / (c - 1))
+
+
+def design_effect(values: np.ndarray, clusters: np.ndarray) -> float:
+    """How much the repeated customers widen the variance of a rate against independent rows (≥ 1)."""
+    n = len(values)
+    p = values.mean()
+    independent = p * (1 - p) / n
+    if independent <= 0 or n < 2:
+        return 1.0
+    clustered = clustered_mean_variance(values, clusters)
+    return max(1.0, clustered / independent) if np.isfinite(clustered) else 1.0
 
 
 @dataclass
@@ -144,11 +173,18 @@ def compare(group: pd.DataFrame, key) -> ArmComparison:
     if not nt or not nc:
         out.reason = "no_treated" if not nt else "no_control"
         return out
-    out.uplift, out.uplift_low, out.uplift_high = newcombe(xt, nt, xc, nc)
-    if nt >= 2 and nc >= 2:
-        out.revenue_uplift, out.revenue_low, out.revenue_high = welch(
-            t["revenue"].to_numpy(), c["revenue"].to_numpy()
-        )
+    # a customer touched on several occasions is one cluster: the rates' intervals use the effective sample
+    # size (rows / design effect), and the revenue interval the cluster-robust variance
+    deff_t = design_effect(t["converted"].to_numpy(float), t["customer_id"].to_numpy())
+    deff_c = design_effect(c["converted"].to_numpy(float), c["customer_id"].to_numpy())
+    out.uplift, out.uplift_low, out.uplift_high = newcombe(xt / deff_t, nt / deff_t, xc / deff_c, nc / deff_c)
+    rt, rc = t["revenue"].to_numpy(float), c["revenue"].to_numpy(float)
+    vt = clustered_mean_variance(rt, t["customer_id"].to_numpy())
+    vc = clustered_mean_variance(rc, c["customer_id"].to_numpy())
+    if np.isfinite(vt) and np.isfinite(vc):
+        out.revenue_uplift = float(rt.mean() - rc.mean())
+        half = Z95 * math.sqrt(vt + vc)
+        out.revenue_low, out.revenue_high = out.revenue_uplift - half, out.revenue_uplift + half
     else:
         out.reason = "too_few"
     return out

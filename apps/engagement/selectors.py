@@ -4,6 +4,7 @@ whatever the number of customers."""
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime
 
 import numpy as np
@@ -91,12 +92,13 @@ def _profile_sql(people: str) -> str:
     """
 
 
-def stream_audience(*, brand, stream: Stream) -> pd.DataFrame:
+def stream_audience(*, brand, stream: Stream, until: datetime | None = None) -> pd.DataFrame:
     """Everyone a stream's follow-ups may concern, one row each (AUDIENCE_COLUMNS): its viewers and its
     buyers (a paid order linked to the stream, or placed during it by a viewer), with their consent and
     opt-out flags, reachability, and the published scores (stage, tier, churn probability; the prospect
     propensity of viewers who never bought). A customer without a published score is a prospect when they
-    have no paid order up to the stream's end, else in introduction. One query."""
+    have no paid order up to the stream's end, else in introduction. Orders placed after `until` (the
+    planning time) are not known yet. One query."""
     run = _published_run_id(brand)
     end = stream.ended_at or stream.started_at
     views, orders = StreamView._meta.db_table, Order._meta.db_table
@@ -106,7 +108,7 @@ def stream_audience(*, brand, stream: Stream) -> pd.DataFrame:
             FROM {views} WHERE brand_id = %s AND stream_id = %s
         ), buyers AS (
             SELECT DISTINCT o.customer_id FROM {orders} o
-            WHERE o.brand_id = %s AND o.status = 'paid' AND (
+            WHERE o.brand_id = %s AND o.status = 'paid' AND o.placed_at <= %s AND (
                 o.stream_id = %s OR (o.placed_at >= %s AND o.placed_at <= %s
                                      AND o.customer_id IN (SELECT customer_id FROM viewers)))
         ), people AS (
@@ -116,7 +118,20 @@ def stream_audience(*, brand, stream: Stream) -> pd.DataFrame:
             FROM viewers v FULL OUTER JOIN buyers b ON b.customer_id = v.customer_id
         )
     """
-    params = [brand.pk, stream.pk, brand.pk, stream.pk, stream.started_at, end, end, brand.pk, run, run]
+    until = until or datetime.max.replace(tzinfo=dt.UTC)
+    params = [
+        brand.pk,
+        stream.pk,
+        brand.pk,
+        until,
+        stream.pk,
+        stream.started_at,
+        end,
+        end,
+        brand.pk,
+        run,
+        run,
+    ]
     return _people_frame(_profile_sql(people), params)
 
 
@@ -135,11 +150,14 @@ def customers_audience(*, brand, customer_ids, at: datetime) -> pd.DataFrame:
 
 def active_touches(*, brand, customer_ids, start: datetime, end: datetime) -> pd.DataFrame:
     """id, customer_id, scheduled_at (datetime64[ns], naive UTC), channel, sender, rule_id, occasion of these
-    customers' touches that count toward the caps (planned or gone out) scheduled in [start, end]."""
+    customers' touches that count toward the caps (planned or gone out) scheduled in [start, end]. The
+    holdout's touches count too: held-out customers are capped as if they had been touched, so that both
+    arms of the comparison hold the same kinds of occasions (otherwise the control group would keep the
+    frequent viewers the caps take out of the touched one)."""
     table = Touch._meta.db_table
     sql = (
         f"SELECT id, customer_id, scheduled_at, channel, sender, rule_id, occasion FROM {table} "  # noqa: S608
-        "WHERE brand_id = %s AND customer_id = ANY(%s) AND status = ANY(%s) "
+        "WHERE brand_id = %s AND customer_id = ANY(%s) AND (status = ANY(%s) OR reason = 'holdout') "
         "AND scheduled_at >= %s AND scheduled_at <= %s"
     )
     with connection.cursor() as cursor:
@@ -201,8 +219,8 @@ def learned_send_hours(*, brand, min_clicks: int) -> dict[str, int]:
     return best
 
 
-def paid_since(*, brand, customer_ids, since: np.ndarray) -> np.ndarray:
-    """Whether each customer placed a paid order after since[i] (aware datetimes or datetime64 UTC)."""
+def paid_since(*, brand, customer_ids, since: np.ndarray, until: datetime) -> np.ndarray:
+    """Whether each customer placed a paid order after since[i] (datetime64, UTC) and up to `until`."""
     ids = list(map(int, customer_ids))
     if not ids:
         return np.zeros(0, dtype=bool)
@@ -211,10 +229,10 @@ def paid_since(*, brand, customer_ids, since: np.ndarray) -> np.ndarray:
     sql = (
         "SELECT x.i FROM unnest(%s::bigint[], %s::timestamptz[]) WITH ORDINALITY AS x(customer_id, since, i) "
         f"WHERE EXISTS (SELECT 1 FROM {table} o WHERE o.brand_id = %s AND o.customer_id = x.customer_id "  # noqa: S608
-        "AND o.status = 'paid' AND o.placed_at > x.since)"
+        "AND o.status = 'paid' AND o.placed_at > x.since AND o.placed_at <= %s)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ids, [s.to_pydatetime() for s in stamps], brand.pk])
+        cursor.execute(sql, [ids, [s.to_pydatetime() for s in stamps], brand.pk, until])
         hits = [int(r[0]) - 1 for r in cursor.fetchall()]
     out = np.zeros(len(ids), dtype=bool)
     out[hits] = True

@@ -185,7 +185,7 @@ def _send_brand(*, brand: Brand, part: pd.DataFrame, now: dt.datetime, backends)
     if skip.any():
         bought = np.zeros(n, dtype=bool)
         bought[skip] = selectors.paid_since(
-            brand=brand, customer_ids=ids[skip], since=(window_end - window)[skip]
+            brand=brand, customer_ids=ids[skip], since=(window_end - window)[skip], until=now
         )
         fail(bought, Reason.ALREADY_BOUGHT)
     # caps, counting the touches that went or are going out except these ones

@@ -43,7 +43,14 @@ def app_labels(client):
 
 def test_superuser_sees_and_edits_every_task_and_schedule(login, superuser, tasks):
     client = login(superuser)
-    assert listed(client.get(TASKS)) == {"refresh scores: acme", "refresh scores: rival", "housekeeping"}
+    assert listed(client.get(TASKS)) == {
+        "refresh scores: acme",
+        "refresh scores: rival",
+        "housekeeping",
+        # every brand's follow-up safety nets (no brand's staff see them)
+        "send due follow-up touches",
+        "attribute orders to follow-up touches",
+    }
     assert client.get(CRONTABS).status_code == 200
     page = client.get(task_url(tasks["rival"]))
     assert page.status_code == 200

@@ -195,7 +195,7 @@ class Dimension(Enum):
     name="FollowupComparison",
     description="Touched customers against the holdout: paid-order conversion within the attribution window "
     "after the (planned) send time and revenue per customer, with the difference and its 95% interval "
-    "(Newcombe's hybrid score for rates, Welch for revenue). Null figures come with a reason.",
+    "(Newcombe's hybrid score for rates, a normal interval for revenue; both widened for customers touched on several occasions). Null figures come with a reason.",
 )
 class Comparison:
     key: str = strawberry.field(

@@ -6,7 +6,10 @@ from apps.analytics.schedules import periodic_tasks_sync
 
 
 class Command(BaseCommand):
-    help = gettext_lazy("Create the periodic tasks (nightly score refresh per brand) that are missing.")
+    help = gettext_lazy(
+        "Create the periodic tasks that are missing: the nightly score refresh per brand, and sending due "
+        "follow-up touches and attributing conversions for every brand."
+    )
 
     def handle(self, *args, **options):
         counts = periodic_tasks_sync()

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from apps.brands.models import Brand
 from apps.demo.classic_world import ClassicWorldParams
+from apps.demo.followups import FOLLOWUP_DAYS, demo_followups
 from apps.demo.services import DEMO_FOLLOW_UP_DAYS, DEMO_SLUG, demo_scores_refresh, demo_seed
 
 
@@ -45,12 +46,31 @@ class Command(BaseCommand):
             "--no-amounts", action="store_true", help="The classic world's orders have no amounts (all 0)."
         )
         parser.add_argument(
+            "--no-followups",
+            action="store_true",
+            help=f"Skip the follow-ups of the last {FOLLOWUP_DAYS} days (planned, sent and played out with a known effect).",
+        )
+        parser.add_argument(
             "--score",
             action="store_true",
             help=f"Then publish scores as of {DEMO_FOLLOW_UP_DAYS} days before the last day and as of the last day.",
         )
 
-    def handle(self, *args, customers, seed, brand, name, end, score, world, process, no_amounts, **options):
+    def handle(
+        self,
+        *args,
+        customers,
+        seed,
+        brand,
+        name,
+        end,
+        score,
+        world,
+        process,
+        no_amounts,
+        no_followups,
+        **options,
+    ):
         if customers < 1:
             raise CommandError(_("--customers must be at least 1."))
         classic = None
@@ -75,6 +95,20 @@ class Command(BaseCommand):
             self.stdout.write(_("  %(table)s: %(count)d rows") % {"table": table, "count": count})
         total = sum(summary.seconds.values())
         self.stdout.write(self.style.SUCCESS(_("Done in %(seconds).1f s.") % {"seconds": total}))
+        if world == "live" and not no_followups:
+            played = demo_followups(brand=Brand.objects.get(pk=summary.brand_id), end=summary.end, seed=seed)
+            self.stdout.write(
+                _(
+                    "Follow-ups of %(streams)d streams: %(sent)d touches sent, %(extra)d orders they caused "
+                    "(true uplift %(uplift)s)."
+                )
+                % {
+                    "streams": played["streams"],
+                    "sent": played["touches_sent"],
+                    "extra": played["extra_orders"],
+                    "uplift": "—" if played["true_uplift"] is None else f"{played['true_uplift']:.3f}",
+                }
+            )
         if score:
             for run in demo_scores_refresh(brand=Brand.objects.get(pk=summary.brand_id), end=summary.end):
                 self.stdout.write(

@@ -67,7 +67,9 @@ def test_seed_demo_command_builds_a_brand_with_truth():
     assert Customer.objects.filter(brand=brand).count() == 400
     truth = DemoTruth.objects.get(brand=brand)
     assert truth.seed == 3 and truth.n_customers == 400
+    followups = truth.params.pop("followups")
     assert truth.params == DemoTruthParams().to_json()
+    assert followups["true_uplift"] is not None and 0 < followups["true_uplift"] < 1, followups
     assert truth.params["hazard_ratios"] == {
         "community_member": 1.6,
         "engaged_5plus": 1.4,

@@ -19,7 +19,7 @@ BRAND_OWNED_MODELS = {
     "communities": ["community", "communitymembership"],
     "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant", "tierrule", "tierchange"],
     "analytics": ["modelrun", "customerscore", "prospectscore", "stagechange", "scoringconfig"],
-    "engagement": ["contactpolicy", "messagetemplate", "followuprule", "touch", "channeloptout"],
+    "engagement": ["contactpolicy", "messagetemplate", "followuprule", "touch", "grouppost", "channeloptout"],
 }
 MANAGER_EDITS = {
     "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant", "tierrule", "tierchange"],

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 
 from apps.demo.models import DemoCustomerTruth, DemoTruth
 from apps.engagement.attribution import touches_attribute
-from apps.engagement.models import Touch
+from apps.engagement.models import FollowupRule, GroupPost, Touch
 from apps.engagement.planning import followups_plan
 from apps.engagement.sending import touches_send_due
 from apps.orders.models import Order
@@ -60,6 +60,11 @@ def demo_followups(*, brand, end: dt.datetime, seed: int, truth: FollowupTruth |
     policy.holdout_percent = truth.holdout_percent
     policy.save(update_fields=["holdout_percent", "updated_at"])
     Touch.objects.filter(brand=brand).delete()
+    GroupPost.objects.filter(brand=brand).delete()
+    # the viewers' rule also posts in the brand's WeCom group (the demo has one), to show group posts
+    FollowupRule.objects.filter(brand=brand, trigger="stream_end", audience="viewers").update(
+        post_to_groups=True
+    )
     Order.objects.filter(brand=brand, external_id__startswith=EXTRA_PREFIX).delete()
     since = end - dt.timedelta(days=FOLLOWUP_DAYS)
     streams = list(
@@ -79,6 +84,7 @@ def demo_followups(*, brand, end: dt.datetime, seed: int, truth: FollowupTruth |
         **asdict(truth),
         "streams": len(streams),
         "touches_sent": int(len(sent)),
+        "group_posts_sent": GroupPost.objects.filter(brand=brand, status="sent").count(),
         "extra_orders": int(extra["added"].sum()) if len(extra) else 0,
         # the realised effect, intention to treat: among touches that went to sending and whose window has
         # passed, the share whose customer bought in it only because of the touch

@@ -20,7 +20,7 @@ from apps.customers.models import Customer, age_band_for
 from apps.demo.classic_world import ClassicWorldParams, simulate_classic
 from apps.demo.models import DemoCustomerTruth, DemoTruth
 from apps.demo.simulation import DemoTruthParams, simulate
-from apps.engagement.models import Touch
+from apps.engagement.models import GroupPost, Touch
 from apps.loyalty.models import Benefit, BenefitGrant
 from apps.orders.models import Order, OrderItem
 from apps.streams.models import Stream, StreamView
@@ -159,7 +159,7 @@ def _zone(name: str):
 
 
 # Leaf tables of a brand (nothing of ours refers to them): emptied with one DELETE each and copied again.
-_LEAVES = [Touch, DemoCustomerTruth, OrderItem, StreamView, CommunityMembership, BenefitGrant]
+_LEAVES = [Touch, GroupPost, DemoCustomerTruth, OrderItem, StreamView, CommunityMembership, BenefitGrant]
 # Parent tables, keyed by (brand, external_id): upserted, then the leftovers deleted, children first.
 _PARENTS = [Order, Customer, Stream, Community]
 

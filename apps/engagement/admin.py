@@ -25,6 +25,7 @@ from apps.engagement.models import (
     ChannelOptOut,
     ContactPolicy,
     FollowupRule,
+    GroupPost,
     MessageTemplate,
     Reason,
     Touch,
@@ -200,7 +201,10 @@ class FollowupRuleAdmin(BrandScopedAdmin):
                 )
             },
         ),
-        (_("What"), {"fields": ("template", "channels", "benefit", "link_url", "wecom_sender")}),
+        (
+            _("What"),
+            {"fields": ("template", "channels", "benefit", "link_url", "wecom_sender", "post_to_groups")},
+        ),
         (_("When"), {"fields": (("delay_min_hours", "delay_max_hours"), "window_hours", "skip_if_bought")}),
     )
 
@@ -279,6 +283,16 @@ def _preview_context(preview, brand) -> dict:
         summary.append((str(reasons.get(code, code)), int(count)))
     for code, count in frame.loc[frame["excluded"] != "", "excluded"].value_counts().items():
         summary.append((str(EXCLUSION_LABELS.get(code, code)), int(count)))
+    rule_plan = preview.rules[0] if preview.rules else None
+    if rule_plan is not None and (rule_plan.groups_planned or rule_plan.group_reasons):
+        summary.append((gettext("WeCom group posts"), rule_plan.groups_planned))
+        for code, count in sorted(rule_plan.group_reasons.items()):
+            summary.append(
+                (
+                    gettext("WeCom group posts held back: %(reason)s") % {"reason": reasons.get(code, code)},
+                    count,
+                )
+            )
     sample = frame.head(PREVIEW_ROWS)
     external = dict(
         Customer.objects.filter(brand=brand, pk__in=sample["customer_id"].tolist()).values_list(
@@ -332,6 +346,35 @@ class ChannelOptOutAdmin(BrandScopedAdmin):
             actor=request.user,
         )
         obj.pk = row.pk
+
+
+@admin.register(GroupPost)
+class GroupPostAdmin(BrandScopedAdmin):
+    """Posts in WeCom groups: read-only (planned and sent by the product)."""
+
+    list_display = (
+        "scheduled_at",
+        "community",
+        "rule",
+        "stream",
+        "members_taken",
+        "status",
+        "reason",
+        "sent_at",
+    )
+    list_filter = ("status", "reason", "rule")
+    list_select_related = ("community", "rule", "stream")
+    search_fields = ("community__external_id", "community__name", "stream__external_id")
+    ordering = ("brand_id", "-scheduled_at", "-pk")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser  # posts go when their brand is deleted
 
 
 @admin.register(Touch)

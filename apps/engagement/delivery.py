@@ -43,9 +43,11 @@ class Message:
     link: str
     sender: str = ""
     mass_send: int | None = None
+    group_id: str = ""  # a post in a WeCom group: the group's external id (customer_id is then "")
 
     def payload(self) -> dict:
         return {
+            "group_id": self.group_id,
             "key": self.key,
             "brand": self.brand,
             "channel": self.channel,

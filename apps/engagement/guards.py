@@ -138,12 +138,25 @@ def rolling_cap_ok(
         return ok
     counts = near.groupby("row").size()
     crowded = counts[counts >= cap].index.to_numpy()
-    for row, group in near[near["row"].isin(crowded)].groupby("row"):
-        t = times[row]
-        mine = np.sort(group["scheduled_at"].to_numpy(dtype="datetime64[ns]"))
-        starts = np.concatenate([mine[mine <= t], [t]])
-        worst = max(int(((mine >= s) & (mine < s + span)).sum()) for s in starts if s <= t < s + span)
-        ok[row] = worst + 1 <= cap
+    if not len(crowded):
+        return ok
+    # the windows that hold the new touch start at one of the customer's touches in (t - span, t], or at t:
+    # count the touches in each such window, set-based (a customer has only a few touches near t)
+    crowd = near.loc[near["row"].isin(crowded), ["row", "t", "scheduled_at"]]
+    starts = pd.concat(
+        [
+            crowd.loc[crowd["scheduled_at"] <= crowd["t"], ["row", "scheduled_at"]].rename(
+                columns={"scheduled_at": "s"}
+            ),
+            pd.DataFrame({"row": crowded, "s": times[crowded]}),
+        ],
+        ignore_index=True,
+    ).drop_duplicates()  # two touches at one time are one window start
+    pairs = starts.merge(crowd[["row", "scheduled_at"]], on="row")
+    inside = (pairs["scheduled_at"] >= pairs["s"]) & (pairs["scheduled_at"] < pairs["s"] + span)
+    worst = pairs[inside].groupby(["row", "s"]).size().groupby(level=0).max()
+    worst = worst.reindex(crowded, fill_value=0).to_numpy()
+    ok[crowded] = worst + 1 <= cap
     return ok
 
 
@@ -153,17 +166,23 @@ def month_cap_ok(
     """Whether a new touch at times[i] keeps the customer's touches in that local calendar month ≤ cap."""
     if existing.empty or not len(customer_ids):
         return np.ones(len(customer_ids), dtype=bool)
-    months = existing.assign(month=local_times(existing["scheduled_at"].to_numpy(), zone).strftime("%Y-%m"))
+    months = existing.assign(month=local_months(existing["scheduled_at"].to_numpy(), zone))
     counts = months.groupby(["customer_id", "month"]).size()
-    keys = pd.MultiIndex.from_arrays(
-        [np.asarray(customer_ids, dtype=np.int64), local_times(times, zone).strftime("%Y-%m")]
-    )
+    keys = pd.MultiIndex.from_arrays([np.asarray(customer_ids, dtype=np.int64), local_months(times, zone)])
     held = counts.reindex(keys).fillna(0).to_numpy()
     return held + 1 <= cap
 
 
+def local_months(times: np.ndarray, zone: ZoneInfo) -> np.ndarray:
+    """The local calendar month of each time as one number (year × 12 + month)."""
+    local = local_times(times, zone)
+    return np.asarray(local.year, dtype=np.int64) * 12 + np.asarray(local.month, dtype=np.int64)
+
+
 def local_days(times: np.ndarray, zone: ZoneInfo) -> np.ndarray:
-    return np.asarray(local_times(times, zone).strftime("%Y-%m-%d"), dtype=object)
+    """The local calendar day of each time as one number (days since 1970-01-01)."""
+    wall = local_times(times, zone).tz_localize(None).normalize()
+    return np.asarray(wall.asi8 // (86_400 * 10**9), dtype=np.int64)
 
 
 def wecom_daily_ok(
@@ -189,6 +208,29 @@ def wecom_daily_ok(
         .size()
     )
     keys = pd.MultiIndex.from_arrays([np.asarray(customer_ids, dtype=np.int64), local_days(times, zone)])
+    return counts.reindex(keys).fillna(0).to_numpy() + 1 <= limit
+
+
+def days_in_month(times: np.ndarray, zone: ZoneInfo) -> np.ndarray:
+    """How many days the local calendar month of each time has (28–31)."""
+    return np.asarray(local_times(times, zone).days_in_month, dtype=np.int64)
+
+
+def group_monthly_ok(
+    group_ids: np.ndarray, times: np.ndarray, existing: pd.DataFrame, zone: ZoneInfo
+) -> np.ndarray:
+    """WeCom's group limit: whether a post in group group_ids[i] at times[i] keeps the group at no more
+    messages in that local calendar month than the month has days; `existing` holds the group's active posts
+    (community_id, scheduled_at). Each group appears at most once among the new posts."""
+    n = len(group_ids)
+    if not n:
+        return np.ones(0, dtype=bool)
+    limit = days_in_month(times, zone)
+    if existing.empty:
+        return limit >= 1
+    months = existing.assign(month=local_months(existing["scheduled_at"].to_numpy(), zone))
+    counts = months.groupby(["community_id", "month"]).size()
+    keys = pd.MultiIndex.from_arrays([np.asarray(group_ids, dtype=np.int64), local_months(times, zone)])
     return counts.reindex(keys).fillna(0).to_numpy() + 1 <= limit
 
 

@@ -348,6 +348,14 @@ class FollowupRule(BrandOwnedModel):
         help_text=_("The staff account WeCom messages go out from (limits count per sender)."),
     )
     link_url = HttpsURLField(_("link"), blank=True, help_text=_("Where {link} leads; else the landing page."))
+    post_to_groups = models.BooleanField(
+        _("also post in WeCom groups"),
+        default=False,
+        help_text=_(
+            "Post the message once in each of the brand's WeCom groups that has a member this rule takes "
+            "(stream follow-ups). A group receives at most as many messages a month as the month has days."
+        ),
+    )
 
     class Meta:
         verbose_name = _("follow-up rule")
@@ -413,6 +421,10 @@ class Reason(models.TextChoices):
     RULE_INACTIVE = "rule_inactive", _("The rule was archived")
     GATEWAY_ERROR = "gateway_error", _("The gateway failed after every retry")
     GATEWAY_REJECTED = "gateway_rejected", _("The gateway refused the message")
+    GROUP_MONTHLY = (
+        "group_monthly",
+        _("WeCom: the group's monthly limit reached (one message a day of the month)"),
+    )
 
 
 class TouchQuerySet(BrandScopedQuerySet):
@@ -488,10 +500,10 @@ class Touch(BrandOwnedModel):
         verbose_name_plural = _("touches")
         ordering = ["brand", "-scheduled_at", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["brand", "id"], name="touch_brand_id_key"),
             models.UniqueConstraint(fields=["brand", "key"], name="touch_unique_key"),
+            # occasion first: it also serves the lookups of an occasion's touches
             models.UniqueConstraint(
-                fields=["brand", "rule", "customer", "occasion"], name="touch_one_per_rule_customer_occasion"
+                fields=["brand", "occasion", "rule", "customer"], name="touch_one_per_occasion_rule_customer"
             ),
             models.CheckConstraint(
                 condition=~Q(status="suppressed") | ~Q(reason=""), name="touch_suppressed_has_reason"
@@ -500,7 +512,6 @@ class Touch(BrandOwnedModel):
         indexes = [
             models.Index(fields=["brand", "status", "scheduled_at"], name="touch_brand_status_sched"),
             models.Index(fields=["brand", "customer", "scheduled_at"], name="touch_brand_cust_sched"),
-            models.Index(fields=["brand", "occasion"], name="touch_brand_occasion"),
             models.Index(fields=["brand", "rule", "scheduled_at"], name="touch_brand_rule_sched"),
         ]
 
@@ -534,3 +545,64 @@ class ChannelOptOut(BrandOwnedModel):
 
     def __str__(self):
         return f"{self.customer_id}: {self.channel or '*'}"
+
+
+class GroupPost(BrandOwnedModel):
+    """One message posted in a brand's WeCom group for an occasion, by a rule that posts to groups. WeCom lets
+    a customer group receive at most as many messages a month as the month has days; a post that would
+    exceed it is suppressed with that reason. A group post reaches every member of the group, whatever
+    their holdout arm: the holdout is drawn by a hash independent of group membership, so group posts are a
+    common background of both arms and do not bias the touched-against-held-out comparison."""
+
+    # enforced by the composite same-brand foreign keys to the community and the rule
+    brand = brand_field(constraint=False)
+    community = same_brand_fk(
+        "communities.Community", on_delete=models.CASCADE, related_name="posts", verbose_name=_("community")
+    )
+    rule = same_brand_fk(
+        FollowupRule, on_delete=models.RESTRICT, related_name="group_posts", verbose_name=_("rule")
+    )
+    occasion = models.CharField(_("occasion"), max_length=40, help_text=_("stream:<id>"))
+    stream = same_brand_fk(
+        "streams.Stream",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="group_posts",
+        verbose_name=_("live stream"),
+    )
+    members_taken = models.PositiveIntegerField(
+        _("members the rule takes"), default=0, help_text=_("Members of the group in the rule's audience.")
+    )
+    scheduled_at = models.DateTimeField(_("scheduled at"))
+    window_ends_at = models.DateTimeField(_("window ends at"))
+    status = models.CharField(_("status"), max_length=12, choices=TouchStatus.choices)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices, blank=True)
+    key = models.UUIDField(_("idempotency key"), default=uuid.uuid4, editable=False)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("group post")
+        verbose_name_plural = _("group posts")
+        ordering = ["brand", "-scheduled_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="grouppost_brand_id_key"),
+            models.UniqueConstraint(fields=["brand", "key"], name="grouppost_unique_key"),
+            models.UniqueConstraint(
+                fields=["brand", "rule", "community", "occasion"],
+                name="grouppost_one_per_rule_group_occasion",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="suppressed") | ~Q(reason=""), name="grouppost_suppressed_has_reason"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["brand", "status", "scheduled_at"], name="grouppost_brand_status_sched"),
+            models.Index(fields=["brand", "community", "scheduled_at"], name="grouppost_brand_group_sched"),
+        ]
+
+    def __str__(self):
+        return f"{self.rule_id}/{self.occasion}/{self.community_id}"

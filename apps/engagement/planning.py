@@ -27,10 +27,12 @@ from django.utils.translation import gettext as _
 from apps.core.bulk import copy_rows, timestamp_texts
 from apps.engagement import guards, selectors
 from apps.engagement.models import (
+    ACTIVE_STATUSES,
     Audience,
     Channel,
     ContactPolicy,
     FollowupRule,
+    GroupPost,
     Reason,
     Touch,
     TouchStatus,
@@ -55,6 +57,8 @@ class RulePlan:
     eligible: int = 0
     planned: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    groups_planned: int = 0  # posts in WeCom groups (rules that post to groups)
+    group_reasons: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,6 +80,10 @@ class PlanResult:
         for r in self.rules:
             total.update(r.reasons)
         return dict(total)
+
+    @property
+    def groups_planned(self) -> int:
+        return sum(r.groups_planned for r in self.rules)
 
 
 def rule_uses_scores(rule: FollowupRule, tier_ids: list[int]) -> bool:
@@ -220,6 +228,17 @@ def occasion_plan(
     else:
         done = selectors.occasion_customers(brand=brand, occasion=occasion)
     opted = selectors.opt_outs(brand=brand, customer_ids=ids)
+    posting = trigger == Trigger.STREAM_END and any(r.post_to_groups for r in rules)
+    if posting:
+        members = selectors.group_members(brand=brand, customer_ids=ids, at=anchor)
+        posts = selectors.group_posts_around(
+            brand=brand,
+            start=pd.Timestamp(anchor64 - MONTH, tz="UTC").to_pydatetime(),
+            end=pd.Timestamp(anchor64 + longest + MONTH, tz="UTC").to_pydatetime(),
+        )
+        if dry_run:
+            posts = posts[posts["occasion"] != occasion]
+    post_rows: list[pd.DataFrame] = []
     hours = (
         selectors.learned_send_hours(brand=brand, min_clicks=policy.min_timing_clicks)
         if policy.learn_send_hour
@@ -240,6 +259,31 @@ def occasion_plan(
         result.rules.append(plan)
         excluded = rule_exclusions(rule, tier_ids, frame)
         take = excluded == ""
+        if posting and rule.post_to_groups:
+            outcome = _group_outcome(
+                rule=rule,
+                members=members[np.isin(members["customer_id"], ids[take])],
+                posts=posts,
+                occasion=occasion,
+                policy=policy,
+                zone=zone,
+                anchor64=anchor64,
+                now64=now64,
+            )
+            planned = outcome["status"] == TouchStatus.PLANNED
+            plan.groups_planned = int(planned.sum())
+            plan.group_reasons = dict(Counter(outcome.loc[~planned, "reason"]))
+            post_rows.append(outcome)
+            if planned.any():
+                posts = pd.concat(
+                    [
+                        posts,
+                        outcome.loc[planned, ["community_id", "scheduled_at", "rule_id"]].assign(
+                            occasion=occasion, status=TouchStatus.PLANNED.value
+                        ),
+                    ],
+                    ignore_index=True,
+                )
         already = done.loc[done["rule_id"] == rule.pk, "customer_id"].to_numpy()
         take &= ~np.isin(ids, already)
         index = np.flatnonzero(take)
@@ -276,12 +320,18 @@ def occasion_plan(
     if dry_run:
         result.frame = _preview_frame(frame, excluded, touches)
         return result
+    due = []
     if not touches.empty:
         result.written = _touches_write(
             brand=brand, occasion=occasion, stream_id=stream_id, touches=touches, now=now
         )
-        due = touches.loc[touches["status"] == TouchStatus.PLANNED, "scheduled_at"]
-        minutes = sorted(set(pd.to_datetime(due).dt.floor("min")))
+        due.append(touches.loc[touches["status"] == TouchStatus.PLANNED, "scheduled_at"])
+    if post_rows:
+        group_posts = pd.concat(post_rows, ignore_index=True)
+        _group_posts_write(brand=brand, occasion=occasion, stream_id=stream_id, posts=group_posts)
+        due.append(group_posts.loc[group_posts["status"] == TouchStatus.PLANNED, "scheduled_at"])
+    if due:
+        minutes = sorted(set(pd.to_datetime(pd.concat(due)).dt.floor("min")))
         result.send_times = [pd.Timestamp(m, tz="UTC").to_pydatetime() for m in minutes]
     logger.info(
         "follow-ups planned: brand=%s occasion=%s audience=%d written=%d planned=%d suppressed=%s",
@@ -411,6 +461,72 @@ def _rule_outcome(
             "reason": reason,
             "holdout": reason == Reason.HOLDOUT,
         }
+    )
+
+
+def _group_outcome(
+    *,
+    rule: FollowupRule,
+    members: pd.DataFrame,
+    posts: pd.DataFrame,
+    occasion: str,
+    policy,
+    zone,
+    anchor64,
+    now64,
+) -> pd.DataFrame:
+    """One rule's posts in the WeCom groups its customers are in: one per group not posted in yet for this
+    occasion, at the rule's earliest send time moved out of the quiet hours, suppressed when the window
+    passed or the group already has as many messages that month as the month has days."""
+    counts = members.groupby("community_id").size()
+    done = posts.loc[(posts["rule_id"] == rule.pk) & (posts["occasion"] == occasion), "community_id"]
+    counts = counts[~counts.index.isin(done)]
+    n = len(counts)
+    groups = counts.index.to_numpy(dtype=np.int64)
+    window_end = anchor64 + _hours(rule.window_hours)
+    earliest = np.full(n, max(anchor64 + _hours(rule.delay_min_hours), now64), dtype="datetime64[ns]")
+    times = guards.quiet_shift(earliest, zone, policy.quiet_start, policy.quiet_end)
+    reason = np.full(n, "", dtype=object)
+
+    def fail(mask, code: str) -> None:
+        reason[(reason == "") & np.asarray(mask, dtype=bool)] = str(code)
+
+    fail(earliest > window_end, Reason.WINDOW_PASSED)
+    fail(times > window_end, Reason.QUIET_HOURS)
+    active = posts[posts["status"].isin(ACTIVE_STATUSES)]
+    fail(~guards.group_monthly_ok(groups, times, active, zone), Reason.GROUP_MONTHLY)
+    return pd.DataFrame(
+        {
+            "rule_id": rule.pk,
+            "community_id": groups,
+            "members_taken": counts.to_numpy(dtype=np.int64),
+            "scheduled_at": times,
+            "window_ends_at": np.full(n, window_end, dtype="datetime64[ns]"),
+            "status": np.where(reason == "", TouchStatus.PLANNED.value, TouchStatus.SUPPRESSED.value),
+            "reason": reason,
+        }
+    )
+
+
+def _group_posts_write(*, brand, occasion: str, stream_id, posts: pd.DataFrame) -> None:
+    """Insert the posts (a few per occasion: one per group); a post already there stays as it is."""
+    GroupPost.objects.bulk_create(
+        [
+            GroupPost(
+                brand=brand,
+                community_id=int(row.community_id),
+                rule_id=int(row.rule_id),
+                occasion=occasion,
+                stream_id=stream_id,
+                members_taken=int(row.members_taken),
+                scheduled_at=pd.Timestamp(row.scheduled_at, tz="UTC").to_pydatetime(),
+                window_ends_at=pd.Timestamp(row.window_ends_at, tz="UTC").to_pydatetime(),
+                status=row.status,
+                reason=row.reason,
+            )
+            for row in posts.itertuples(index=False)
+        ],
+        ignore_conflicts=True,
     )
 
 

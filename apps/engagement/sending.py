@@ -11,6 +11,7 @@ hours is moved to their end when that is still inside its window.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +27,17 @@ from django.utils.translation import gettext
 from apps.brands.models import Brand
 from apps.engagement import guards, selectors
 from apps.engagement.delivery import ConsoleBackend, EmailBackend, Message, Outcome, WebhookBackend
-from apps.engagement.models import Channel, ContactPolicy, FollowupRule, Gateway, Reason, Touch, TouchStatus
+from apps.engagement.models import (
+    ACTIVE_STATUSES,
+    Channel,
+    ContactPolicy,
+    FollowupRule,
+    Gateway,
+    GroupPost,
+    Reason,
+    Touch,
+    TouchStatus,
+)
 from apps.engagement.planning import rule_uses_scores
 from apps.engagement.services import click_token
 
@@ -44,6 +55,7 @@ class SendResult:
     rescheduled: int = 0
     suppressed: dict[str, int] = field(default_factory=dict)
     grants: int = 0
+    group_posts_sent: int = 0
 
     def add(self, other: SendResult) -> None:
         self.claimed += other.claimed
@@ -51,25 +63,35 @@ class SendResult:
         self.failed += other.failed
         self.rescheduled += other.rescheduled
         self.grants += other.grants
+        self.group_posts_sent += other.group_posts_sent
         merged = Counter(self.suppressed)
         merged.update(other.suppressed)
         self.suppressed = dict(merged)
 
 
 def touches_send_due(
-    *, brand: Brand | None = None, now: dt.datetime | None = None, batch: int = BATCH, backends=None
+    *,
+    brand: Brand | None = None,
+    now: dt.datetime | None = None,
+    batch: int = BATCH,
+    limit: int | None = None,
+    backends=None,
 ) -> SendResult:
-    """Send every touch due by `now` (of one brand, or all), `batch` at a time. `backends`: a callable
-    (policy, channel) -> backend, for tests and benchmarks; default per the brand's policy."""
+    """Send every touch due by `now` (of one brand, or all), `batch` at a time, at most `limit` in this call.
+    `backends`: a callable (policy, kind) -> backend, for tests and benchmarks; default per the brand's
+    policy."""
     now = now or timezone.now()
     total = SendResult()
-    while True:
-        ids = _claim(brand=brand, now=now, batch=batch)
+    total.add(group_posts_send_due(brand=brand, now=now, backends=backends))
+    while limit is None or total.claimed < limit:
+        size = batch if limit is None else min(batch, limit - total.claimed)
+        ids = _claim(brand=brand, now=now, batch=size)
         if not ids:
             return total
         part = touches_send(touch_ids=ids, now=now, backends=backends)
         part.claimed = len(ids)
         total.add(part)
+    return total
 
 
 def _claim(*, brand, now, batch: int) -> list[int]:
@@ -247,7 +269,13 @@ class _Missing(dict):
 
 def _tracked_link(brand_id: int, key: str) -> str:
     token = click_token(brand_id, key)
-    return settings.CLV_SITE_URL + reverse("engagement_click", args=[token])
+    return settings.CLV_SITE_URL + _click_path().replace("TOKEN", token)
+
+
+@functools.cache
+def _click_path() -> str:
+    """The click endpoint's path with TOKEN where the token goes (reversed once, not per touch)."""
+    return reverse("engagement_click", args=["TOKEN"])
 
 
 def _dispatch(*, brand, policy, part: pd.DataFrame, rules, backends) -> dict[str, Outcome]:
@@ -431,3 +459,117 @@ def _record(*, part, reason, reschedule, later, outcomes: dict[str, Outcome], no
                     guards.send_hours(when, zone).astype(int).tolist(),
                 ],
             )
+
+
+# --- posts in WeCom groups ---------------------------------------------------------------------------------
+
+
+def group_posts_send_due(*, brand: Brand | None = None, now: dt.datetime, backends=None) -> SendResult:
+    """Send the group posts due by `now` (a few per occasion): claimed like touches, the rule, the window,
+    the quiet hours and the group's monthly limit checked again, sent through the brand's gateway."""
+    table = GroupPost._meta.db_table
+    where = "(status = 'planned' AND scheduled_at <= %s) OR (status = 'queued' AND queued_at < %s)"
+    params: list = [now, now - STALE_QUEUED]
+    if brand is not None:
+        where = f"brand_id = %s AND ({where})"
+        params.insert(0, brand.pk)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = 'queued', queued_at = %s, updated_at = %s WHERE id IN ("  # noqa: S608
+            f"SELECT id FROM {table} WHERE {where} ORDER BY scheduled_at, id FOR UPDATE SKIP LOCKED) RETURNING id",
+            [now, now, *params],
+        )
+        ids = [r[0] for r in cursor.fetchall()]
+    result = SendResult()
+    if not ids:
+        return result
+    posts = list(
+        GroupPost.objects.filter(pk__in=ids).select_related("brand", "community", "rule__template", "stream")
+    )
+    for brand_id in sorted({p.brand_id for p in posts}):
+        mine = [p for p in posts if p.brand_id == brand_id]
+        result.add(_group_posts_send_brand(brand=mine[0].brand, posts=mine, now=now, backends=backends))
+    return result
+
+
+def _group_posts_send_brand(*, brand, posts: list, now: dt.datetime, backends) -> SendResult:
+    policy = ContactPolicy.objects.get_or_create(brand=brand)[0]
+    zone = brand.tzinfo
+    now64 = guards.as_utc64(now)
+    existing = selectors.group_posts_around(
+        brand=brand, start=now - dt.timedelta(days=32), end=now + dt.timedelta(days=32)
+    )
+    active = existing[existing["status"].isin(ACTIVE_STATUSES) & ~existing["id"].isin([p.pk for p in posts])]
+    quiet = bool(guards.in_quiet_hours(np.array([now64]), zone, policy.quiet_start, policy.quiet_end)[0])
+    later = guards.quiet_shift(np.array([now64]), zone, policy.quiet_start, policy.quiet_end)[0]
+    result = SendResult()
+    going, messages = [], []
+    for post in posts:
+        window_end = guards.as_utc64(post.window_ends_at)
+        if not post.rule.is_active:
+            post.status, post.reason = TouchStatus.SUPPRESSED, Reason.RULE_INACTIVE
+        elif now64 > window_end:
+            post.status, post.reason = TouchStatus.SUPPRESSED, Reason.WINDOW_PASSED
+        elif quiet and later > window_end:
+            post.status, post.reason = TouchStatus.SUPPRESSED, Reason.QUIET_HOURS
+        elif quiet:
+            post.status = TouchStatus.PLANNED
+            post.scheduled_at = pd.Timestamp(later, tz="UTC").to_pydatetime()
+            result.rescheduled += 1
+        elif not guards.group_monthly_ok(np.array([post.community_id]), np.array([now64]), active, zone)[0]:
+            post.status, post.reason = TouchStatus.SUPPRESSED, Reason.GROUP_MONTHLY
+        else:
+            active = pd.concat(
+                [active, pd.DataFrame({"community_id": [post.community_id], "scheduled_at": [now64]})],
+                ignore_index=True,
+            )
+            going.append(post)
+            with translation.override(post.rule.template.language):
+                context = {
+                    "brand": brand.name,
+                    "stream": post.stream.title if post.stream_id else "",
+                    "benefit": gettext(post.rule.benefit.name) if post.rule.benefit_id else "",
+                    "tier": "",
+                    "link": _landing_link(policy, post.rule),
+                }
+            subject, body = render(post.rule.template, context=context)
+            messages.append(
+                Message(
+                    key=str(post.key),
+                    brand=brand.slug,
+                    channel=Channel.WECOM,
+                    customer_id="",
+                    to="",
+                    subject=subject,
+                    body=body,
+                    link=context["link"],
+                    sender=post.rule.wecom_sender or "",
+                    group_id=post.community.external_id,
+                )
+            )
+        if post.status == TouchStatus.SUPPRESSED:
+            result.suppressed[post.reason] = result.suppressed.get(post.reason, 0) + 1
+    backend = backends(policy, "gateway") if backends else backend_for(policy, "gateway")
+    outcomes = {o.key: o for o in backend.send(messages)} if messages else {}
+    for post in going:
+        outcome = outcomes[str(post.key)]
+        post.attempts += outcome.attempts
+        if outcome.ok:
+            post.status, post.sent_at = TouchStatus.SENT, now
+            result.group_posts_sent += 1
+        else:
+            post.status = TouchStatus.FAILED
+            post.reason = Reason.GATEWAY_REJECTED if outcome.rejected else Reason.GATEWAY_ERROR
+            post.last_error = outcome.error[:200]
+    for post in posts:
+        post.updated_at = now
+    GroupPost.objects.bulk_update(
+        posts, ["status", "reason", "scheduled_at", "attempts", "sent_at", "last_error", "updated_at"]
+    )
+    return result
+
+
+def _landing_link(policy: ContactPolicy, rule) -> str:
+    """A group post's link: the rule's link, else the brand's landing page (a post has no click tracking:
+    it is not one customer's)."""
+    return rule.link_url or policy.landing_url or ""

@@ -212,6 +212,7 @@ RULE_FIELDS = (
     "skip_if_bought",
     "wecom_sender",
     "link_url",
+    "post_to_groups",
 )
 
 

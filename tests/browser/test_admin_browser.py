@@ -159,3 +159,51 @@ def test_switch_the_language_to_chinese(page, live_server, shop, shoot):
     page.find_element(By.CSS_SELECTOR, "#clv-language button[value='en']").click()
     wait_for_language(page, "en")
     assert page.find_element(By.CSS_SELECTOR, "#logout-form button").text == "LOG OUT"
+
+
+def test_followup_rule_preview_and_results_in_chinese_and_english(page, live_server, brand, shoot):
+    from datetime import timedelta
+
+    from apps.engagement.planning import followups_plan
+    from apps.engagement.sending import touches_send_due
+    from tests.factories import CommunityFactory, CommunityMembershipFactory
+    from tests.scenarios import FOLLOWUP_ENDED, FOLLOWUP_PLANNED_AT, make_followup_shop
+
+    shop = make_followup_shop(brand)
+    staff("lin", (brand, "manager"))
+    shop.policy.holdout_percent = Decimal("40")
+    shop.policy.save()
+    shop.rule.post_to_groups = True
+    shop.rule.save()
+    group = CommunityFactory(brand=brand, external_id="G-FANS", name="粉丝群", kind="wecom")
+    for n in range(30):
+        customer = shop.viewer(consent=n % 6 != 0)
+        if n < 10:
+            CommunityMembershipFactory(
+                brand=brand, community=group, customer=customer, joined_at=FOLLOWUP_ENDED - timedelta(days=9)
+            )
+    followups_plan(brand=brand, stream=shop.stream, now=FOLLOWUP_PLANNED_AT)
+    touches_send_due(brand=brand, now=FOLLOWUP_ENDED + timedelta(hours=7))
+    sign_in(page, live_server)
+    for language, touched, results_title in (
+        ("zh-hans", "将被触达", "跟进效果"),
+        ("en", "Would be touched", "Follow-up results"),
+    ):
+        page.get(f"{live_server.url}/admin/")
+        wait_for(page, "#user-tools")
+        if page.execute_script("return document.documentElement.lang") != language:
+            page.find_element(By.CSS_SELECTOR, f"#clv-language button[value='{language}']").click()
+            wait_for_language(page, language)
+        page.get(f"{live_server.url}/admin/engagement/followuprule/{shop.rule.pk}/preview/")
+        summary = wait_for(page, "#preview-summary").text
+        assert touched in summary, summary
+        assert page.find_elements(By.CSS_SELECTOR, "#preview-rows tbody tr")
+        shoot(page, f"followup-preview-{language}")
+        page.get(f"{live_server.url}/admin/engagement/touch/results/?brand={brand.pk}&by=rule")
+        wait_for(page, "#results-table")
+        assert results_title in page.find_element(By.TAG_NAME, "h1").text
+        assert drawn(page.find_element(By.CSS_SELECTOR, "#followup-results svg.clv-chart"))
+        shoot(page, f"followup-results-{language}")
+        page.get(f"{live_server.url}/admin/engagement/grouppost/")
+        assert "G-FANS" in wait_for(page, "#result_list").text or "粉丝群" in page.find_element(By.ID, "result_list").text
+        shoot(page, f"group-posts-{language}")

@@ -161,3 +161,33 @@ def test_channel_choice_prefers_the_customer_then_the_rule_order_skipping_unreac
     assert list(chosen) == ["sms", "wecom", "wecom", "sms"]
     nobody = guards.choose_channels(["", ""], ["sms"], {"sms": np.array([False, False])}, {})
     assert list(nobody) == ["", ""]
+
+
+def _cap_by_brute_force(customer_ids, times, existing, cap, span=72 * guards.HOUR):
+    """The 72-hour cap checked window by window: every window that holds the new touch starts at one of the
+    customer's touches before it (within the span) or at the new touch itself."""
+    ok = []
+    for customer, t in zip(customer_ids, times, strict=True):
+        mine = np.sort(
+            existing.loc[existing["customer_id"] == customer, "scheduled_at"].to_numpy("datetime64[ns]")
+        )
+        starts = [s for s in (*mine, t) if s <= t < s + span]
+        ok.append(max(int(((mine >= s) & (mine < s + span)).sum()) for s in starts) + 1 <= cap)
+    return np.array(ok)
+
+
+def test_the_set_based_cap_agrees_with_checking_every_window_on_random_histories():
+    rng = np.random.default_rng(7)
+    base = np.datetime64("2026-05-01T00:00:00", "ns")
+    for _ in range(100):
+        ids = rng.integers(0, 15, 40)
+        times = base + rng.integers(0, 200, 40) * guards.HOUR  # whole hours: ties with existing touches too
+        existing = pd.DataFrame(
+            {
+                "customer_id": rng.integers(0, 15, 60).astype(np.int64),
+                "scheduled_at": base + rng.integers(0, 200, 60) * guards.HOUR,
+            }
+        )
+        for cap in (1, 2, 3):
+            expected = _cap_by_brute_force(ids, times, existing, cap)
+            assert (guards.rolling_cap_ok(ids, times, existing, cap) == expected).all()

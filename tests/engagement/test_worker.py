@@ -2,6 +2,7 @@
 brand's webhook from worker processes, and two send tasks racing for the same touches send each once."""
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 import pytest
@@ -51,7 +52,11 @@ def test_a_stream_is_planned_and_sent_by_the_workers_once_each(brand, redis_cele
             for _ in range(3)
         ]
         results = [r.get(timeout=120) for r in racing]
-    assert sum(r["sent"] for r in results) == 60
+        # the plan also queued a send task for the touches' minute: it races the three above
+        deadline = time.monotonic() + 60
+        while Touch.objects.filter(brand=brand, status="sent").count() < 60 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert sum(r["sent"] for r in results) <= 60
     assert Touch.objects.filter(brand=brand, status="sent").count() == 60
     keys = [r["key"] for r in gateway.requests]
     assert len(keys) == len(set(keys)) == 60  # each touch went out once, whichever worker took it

@@ -228,3 +228,58 @@ def test_an_opt_out_is_recorded_for_one_channel_or_every_channel(as_role, shop):
     assert run_query(client, query, c=gid("Customer", customer))["data"] == {"recordChannelOptOut": True}
     assert sorted(ChannelOptOut.objects.values_list("channel", flat=True)) == ["", "sms"]
     assert FollowupRuleFactory._meta.model is FollowupRule
+
+
+GROUP_POSTS = """query($b: ID!, $status: TouchStatus) { groupPosts(brand: $b, status: $status, first: 10) {
+  totalCount edges { node { community { externalId } rule { name postToGroups } membersTaken status reason
+  scheduledAt } } } }"""
+
+
+def test_a_manager_turns_on_group_posts_and_the_posts_are_listed_at_a_flat_number_of_queries(
+    as_role, shop, other_brand
+):
+    from tests.factories import CommunityFactory, CommunityMembershipFactory
+
+    manager = as_role("manager")
+    body = run_query(
+        manager,
+        "mutation($id: ID!) { updateFollowupRule(id: $id, input: { postToGroups: true }) { postToGroups } }",
+        id=gid("FollowupRule", shop.rule),
+    )
+    assert body["data"]["updateFollowupRule"] == {"postToGroups": True}, body
+
+    viewer = as_role("viewer")
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            body = run_query(viewer, GROUP_POSTS, b=gid("Brand", shop.brand))
+        assert "errors" not in body, body
+        return len(ctx.captured_queries), body["data"]["groupPosts"]
+
+    joined = FOLLOWUP_ENDED - timedelta(days=10)
+    group = CommunityFactory(brand=shop.brand, external_id="G-A", kind="wecom")
+    CommunityMembershipFactory(brand=shop.brand, community=group, customer=shop.viewer(), joined_at=joined)
+    followups_plan(brand=shop.brand, stream=shop.stream, now=FOLLOWUP_PLANNED_AT)
+    few, posts = count()
+    assert posts["totalCount"] == 1
+    node = posts["edges"][0]["node"]
+    assert (node["community"], node["membersTaken"], node["status"], node["reason"]) == (
+        {"externalId": "G-A"},
+        1,
+        "PLANNED",
+        None,
+    )
+    for n in range(4):
+        more = CommunityFactory(brand=shop.brand, external_id=f"G-B{n}", kind="wecom")
+        CommunityMembershipFactory(brand=shop.brand, community=more, customer=shop.viewer(), joined_at=joined)
+    followups_plan(brand=shop.brand, stream=shop.stream, now=FOLLOWUP_PLANNED_AT)
+    many, posts = count()
+    assert posts["totalCount"] == 5 and many == few
+    # another brand's posts stay hidden; a wrong status is a clear error
+    rival = make_followup_shop(other_brand)
+    assert (
+        run_query(manager, GROUP_POSTS, b=gid("Brand", other_brand))["data"]["groupPosts"]["totalCount"] == 0
+    )
+    assert rival.rule.group_posts.count() == 0
+    body = run_query(manager, GROUP_POSTS, b=gid("Brand", shop.brand), status="POSTED")
+    assert "POSTED" in error_of(body)

@@ -27,6 +27,7 @@ from apps.engagement.graphql.types import (
     Dimension,
     FollowupRuleType,
     Gateway,
+    GroupPostType,
     Language,
     MessageTemplateType,
     Plan,
@@ -80,6 +81,9 @@ class FollowupRuleInput:
     skip_if_bought: bool = True
     wecom_sender: str = ""
     link_url: str = ""
+    post_to_groups: bool = strawberry.field(
+        default=False, description="Also post the message in the WeCom groups of the customers it takes."
+    )
 
 
 @strawberry.input(description="Changes to a follow-up rule; fields left out stay as they are.")
@@ -105,6 +109,7 @@ class FollowupRulePatch:
     skip_if_bought: bool | None = UNSET
     wecom_sender: str | None = UNSET
     link_url: str | None = UNSET
+    post_to_groups: bool | None = UNSET
 
 
 @strawberry.input(description="A message template.")
@@ -283,6 +288,34 @@ class Query:
             queryset = queryset.filter(scheduled_at__lt=scheduled_to)
         return queryset
 
+    @connection(
+        Connection[GroupPostType],
+        description="Posts in the brands' WeCom groups (rules that post to groups), latest first, filtered by "
+        "rule, stream, group and status. Any member may read.",
+    )
+    def group_posts(
+        self,
+        brand: relay.GlobalID | None = None,
+        rule: relay.GlobalID | None = None,
+        stream: relay.GlobalID | None = None,
+        community: relay.GlobalID | None = None,
+        status: TouchStatus | None = None,
+    ) -> Iterable[models.GroupPost]:
+        queryset = models.GroupPost.objects.order_by("-scheduled_at", "-pk")
+        for value, type_name, column in (
+            (brand, "Brand", "brand"),
+            (rule, "FollowupRule", "rule"),
+            (stream, "Stream", "stream"),
+            (community, "Community", "community"),
+        ):
+            if value is not None:
+                queryset = queryset.filter(
+                    **{f"{column}_id": node_pk(value, type_name=type_name, field=column)}
+                )
+        if status is not None:
+            queryset = queryset.filter(status=status.value)
+        return queryset
+
     @strawberry.field(description="The brand's contact policy. Any member may read.")
     def contact_policy(self, info: Info, brand: relay.GlobalID) -> ContactPolicyType:
         owner = brand_for(info, brand, VIEWER)
@@ -434,6 +467,11 @@ class Mutation:
                     planned=r.planned,
                     suppressed=[
                         ReasonCount(reason=TouchReason(k), count=v) for k, v in sorted(r.reasons.items())
+                    ],
+                    group_posts_planned=r.groups_planned,
+                    group_posts_suppressed=[
+                        ReasonCount(reason=TouchReason(k), count=v)
+                        for k, v in sorted(r.group_reasons.items())
                     ],
                 )
                 for r in result.rules

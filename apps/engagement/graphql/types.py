@@ -14,11 +14,13 @@ from apps.core.graphql.scoping import BrandScopedType
 from apps.engagement import models
 
 if TYPE_CHECKING:
+    from apps.communities.graphql.types import CommunityType
     from apps.customers.graphql.types import CustomerType
     from apps.loyalty.graphql.types import BenefitType, TierType
     from apps.orders.graphql.types import OrderType
     from apps.streams.graphql.types import StreamType
 
+CommunityRef = Annotated["CommunityType", strawberry.lazy("apps.communities.graphql.types")]
 CustomerRef = Annotated["CustomerType", strawberry.lazy("apps.customers.graphql.types")]
 StreamRef = Annotated["StreamType", strawberry.lazy("apps.streams.graphql.types")]
 OrderRef = Annotated["OrderType", strawberry.lazy("apps.orders.graphql.types")]
@@ -82,6 +84,9 @@ class FollowupRuleType(BrandScopedType, relay.Node):
     skip_if_bought: strawberry.auto
     wecom_sender: strawberry.auto
     link_url: str = strawberry_django.field(description="Where {link} leads; empty: the brand landing page.")
+    post_to_groups: bool = strawberry_django.field(
+        description="Also posts the message once in each WeCom group with a member the rule takes."
+    )
 
     @strawberry_django.field(only=["trigger"])
     def trigger(self) -> Trigger:
@@ -128,6 +133,32 @@ class TouchType(BrandScopedType, relay.Node):
     @strawberry_django.field(only=["channel"], description="Null when no channel could reach the customer.")
     def channel(self) -> Channel | None:
         return Channel(self.channel) if self.channel else None
+
+    @strawberry_django.field(only=["status"])
+    def status(self) -> TouchStatus:
+        return TouchStatus(self.status)
+
+    @strawberry_django.field(only=["reason"])
+    def reason(self) -> TouchReason | None:
+        return TouchReason(self.reason) if self.reason else None
+
+
+@strawberry_django.type(
+    models.GroupPost,
+    name="GroupPost",
+    description="A follow-up message posted in one of the brand's WeCom groups; a group gets at most as many "
+    "messages a month as the month has days (suppressed otherwise, with the reason).",
+)
+class GroupPostType(BrandScopedType, relay.Node):
+    community: CommunityRef
+    rule: FollowupRuleType
+    stream: StreamRef | None
+    occasion: strawberry.auto
+    members_taken: int = strawberry_django.field(description="Members of the group the rule takes.")
+    scheduled_at: strawberry.auto
+    window_ends_at: strawberry.auto
+    attempts: strawberry.auto
+    sent_at: strawberry.auto
 
     @strawberry_django.field(only=["status"])
     def status(self) -> TouchStatus:
@@ -255,6 +286,8 @@ class PlanRule:
     eligible: int
     planned: int
     suppressed: list[ReasonCount]
+    group_posts_planned: int = strawberry.field(description="Posts planned in WeCom groups.")
+    group_posts_suppressed: list[ReasonCount]
 
 
 @strawberry.type(name="FollowupPlan", description="What planning a stream's follow-ups did.")

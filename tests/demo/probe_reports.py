@@ -72,6 +72,15 @@ def main(slug: str) -> dict:
         "atRiskCustomers",
     ):
         found[key]["errors"] = analytics.get("errors")
+    followups = run(queries["FollowupResults"], brand=brand_id)
+    data = followups.get("data") or {}
+    results = (data.get("followupResults") or {}).get("total") or {}
+    found["followupResults (FollowupResults)"] = {
+        "rows": min(results.get("treated") or 0, results.get("control") or 0)
+        and (data.get("touches") or {}).get("totalCount", 0)
+        and len((data.get("groupPosts") or {}).get("edges", [])),
+        "errors": followups.get("errors"),
+    }
     context = dashboard_context(brand)
     for key in ("distribution", "cohorts", "survival", "gmv", "repurchase", "streams"):
         section = context[key]

@@ -71,6 +71,7 @@ def test_every_report_and_dashboard_panel_shows_data_on_the_embedded_database(em
         "cohortRetention",
         "streamPerformance",
         "atRiskCustomers",
+        "followupResults (FollowupResults)",
         "dashboard: distribution",
         "dashboard: cohorts",
         "dashboard: survival",

@@ -481,7 +481,11 @@ def _results_context(brand, by: str) -> dict:
         title=gettext("Bought within the attribution window"),
         stacked=False,
         y_format=charts.percent,
-        empty_message=gettext("No touch has completed its attribution window yet."),
+        empty_message=(
+            gettext("Nobody bought within the window, touched or held out.")
+            if groups
+            else gettext("No touch has completed its attribution window yet.")
+        ),
     )
     policy = services.contact_policy_ensure(brand=brand)
     evidence = selectors.send_hour_evidence(brand=brand)

@@ -94,8 +94,11 @@ def touches_send_due(
     return total
 
 
-def _claim(*, brand, now, batch: int) -> list[int]:
-    table = Touch._meta.db_table
+def _claim(*, brand, now, batch: int | None, model=Touch) -> list[int]:
+    """Claim (planned → queued) up to `batch` due rows of `model` (touches or group posts), and rows left
+    queued by a worker that died; SKIP LOCKED keeps two workers off the same rows."""
+    table = model._meta.db_table
+    limit = "" if batch is None else "LIMIT %s"
     where = "(status = 'planned' AND scheduled_at <= %s) OR (status = 'queued' AND queued_at < %s)"
     params: list = [now, now - STALE_QUEUED]
     if brand is not None:
@@ -104,9 +107,9 @@ def _claim(*, brand, now, batch: int) -> list[int]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET status = 'queued', queued_at = %s, updated_at = %s WHERE id IN ("  # noqa: S608
-            f"SELECT id FROM {table} WHERE {where} ORDER BY scheduled_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            f"SELECT id FROM {table} WHERE {where} ORDER BY scheduled_at, id {limit} FOR UPDATE SKIP LOCKED) "
             "RETURNING id",
-            [now, now, *params, batch],
+            [now, now, *params, *([] if batch is None else [batch])],
         )
         return sorted(r[0] for r in cursor.fetchall())
 
@@ -467,19 +470,7 @@ def _record(*, part, reason, reschedule, later, outcomes: dict[str, Outcome], no
 def group_posts_send_due(*, brand: Brand | None = None, now: dt.datetime, backends=None) -> SendResult:
     """Send the group posts due by `now` (a few per occasion): claimed like touches, the rule, the window,
     the quiet hours and the group's monthly limit checked again, sent through the brand's gateway."""
-    table = GroupPost._meta.db_table
-    where = "(status = 'planned' AND scheduled_at <= %s) OR (status = 'queued' AND queued_at < %s)"
-    params: list = [now, now - STALE_QUEUED]
-    if brand is not None:
-        where = f"brand_id = %s AND ({where})"
-        params.insert(0, brand.pk)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET status = 'queued', queued_at = %s, updated_at = %s WHERE id IN ("  # noqa: S608
-            f"SELECT id FROM {table} WHERE {where} ORDER BY scheduled_at, id FOR UPDATE SKIP LOCKED) RETURNING id",
-            [now, now, *params],
-        )
-        ids = [r[0] for r in cursor.fetchall()]
+    ids = _claim(brand=brand, now=now, batch=None, model=GroupPost)
     result = SendResult()
     if not ids:
         return result

@@ -205,5 +205,8 @@ def test_followup_rule_preview_and_results_in_chinese_and_english(page, live_ser
         assert drawn(page.find_element(By.CSS_SELECTOR, "#followup-results svg.clv-chart"))
         shoot(page, f"followup-results-{language}")
         page.get(f"{live_server.url}/admin/engagement/grouppost/")
-        assert "G-FANS" in wait_for(page, "#result_list").text or "粉丝群" in page.find_element(By.ID, "result_list").text
+        assert (
+            "G-FANS" in wait_for(page, "#result_list").text
+            or "粉丝群" in page.find_element(By.ID, "result_list").text
+        )
         shoot(page, f"group-posts-{language}")

@@ -33,6 +33,7 @@ class AuditObjectType(models.TextChoices):
     MESSAGE_TEMPLATE = "message_template", _("Message template")
     FOLLOWUP_RULE = "followup_rule", _("Follow-up rule")
     CHANNEL_OPT_OUT = "channel_opt_out", _("Channel opt-out")
+    EXPERIMENT = "experiment", _("Experiment")
 
 
 class ActorKind(models.TextChoices):

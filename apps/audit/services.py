@@ -98,6 +98,30 @@ AUDITED = {
         AuditObjectType.CHANNEL_OPT_OUT,
         ("customer", "channel", "opted_out_at", "source"),
     ),
+    "engagement.experiment": (
+        AuditObjectType.EXPERIMENT,
+        (
+            "code",
+            "name",
+            "hypothesis",
+            "status",
+            "population",
+            "stages",
+            "min_churn_probability",
+            "max_churn_probability",
+            "min_prospect_propensity",
+            "starts_at",
+            "ends_at",
+            "primary_metric",
+            "secondary_metrics",
+            "window_days",
+            "pre_period_days",
+            "min_detectable_effect",
+            "alpha",
+            "started_at",
+            "run_id",
+        ),
+    ),
 }
 
 

@@ -20,7 +20,7 @@ from apps.customers.models import Customer, age_band_for
 from apps.demo.classic_world import ClassicWorldParams, simulate_classic
 from apps.demo.models import DemoCustomerTruth, DemoTruth
 from apps.demo.simulation import DemoTruthParams, simulate
-from apps.engagement.models import GroupPost, Touch
+from apps.engagement.models import ExperimentAssignment, GroupPost, Touch
 from apps.loyalty.models import Benefit, BenefitGrant
 from apps.orders.models import Order, OrderItem
 from apps.streams.models import Stream, StreamView
@@ -136,20 +136,20 @@ def demo_seed(
 DEMO_FOLLOW_UP_DAYS = 90
 
 
-def demo_scores_refresh(*, brand, end: datetime) -> list:
+def demo_scores_refresh(*, brand, end: datetime, between=None) -> list:
     """Publish the demo brand's scores twice: as of DEMO_FOLLOW_UP_DAYS days before its last simulated day, then
-    as of that day. The earlier run gives the reports that follow customers after a refresh (Kaplan-Meier by
+    as of that day; `between(first_run)` runs in between. The earlier run gives the reports that follow customers after a refresh (Kaplan-Meier by
     stage, the stage transition matrix, each customer's score history) real follow-up on the demo's first day.
     Returns the two runs."""
     from apps.analytics.services import scores_refresh
 
     last_day = (end - timedelta(days=1)).astimezone(brand.tzinfo).date()
-    return [
-        scores_refresh(
-            brand=brand, as_of=last_day - timedelta(days=DEMO_FOLLOW_UP_DAYS), triggered_by="seed_demo"
-        ),
-        scores_refresh(brand=brand, as_of=last_day, triggered_by="seed_demo"),
-    ]
+    first = scores_refresh(
+        brand=brand, as_of=last_day - timedelta(days=DEMO_FOLLOW_UP_DAYS), triggered_by="seed_demo"
+    )
+    if between is not None:
+        between(first)  # e.g. the demo experiments, which start on the first run's scores
+    return [first, scores_refresh(brand=brand, as_of=last_day, triggered_by="seed_demo")]
 
 
 def _zone(name: str):
@@ -159,7 +159,16 @@ def _zone(name: str):
 
 
 # Leaf tables of a brand (nothing of ours refers to them): emptied with one DELETE each and copied again.
-_LEAVES = [Touch, GroupPost, DemoCustomerTruth, OrderItem, StreamView, CommunityMembership, BenefitGrant]
+_LEAVES = [
+    Touch,
+    GroupPost,
+    ExperimentAssignment,
+    DemoCustomerTruth,
+    OrderItem,
+    StreamView,
+    CommunityMembership,
+    BenefitGrant,
+]
 # Parent tables, keyed by (brand, external_id): upserted, then the leftovers deleted, children first.
 _PARENTS = [Order, Customer, Stream, Community]
 

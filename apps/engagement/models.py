@@ -606,3 +606,219 @@ class GroupPost(BrandOwnedModel):
 
     def __str__(self):
         return f"{self.rule_id}/{self.occasion}/{self.community_id}"
+
+
+# --- experiments -----------------------------------------------------------------------------------------
+
+
+class ExperimentStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    RUNNING = "running", _("Running")
+    FINISHED = "finished", _("Finished")
+
+
+class ExperimentPopulation(models.TextChoices):
+    CUSTOMERS = "customers", _("Scored customers (bought before)")
+    PROSPECTS = "prospects", _("Prospects (watched, never bought)")
+    EVERYONE = "everyone", _("Scored customers and prospects")
+
+
+class Metric(models.TextChoices):
+    CONVERSION = "conversion", _("Conversion within the window")
+    REVENUE = "revenue", _("Revenue per customer within the window")
+    TIME_TO_PURCHASE = "time_to_purchase", _("Time to (re)purchase")
+    CONVERSION_72H = "conversion_72h", _("Conversion within 72 hours of exposure")
+
+
+class Experiment(BrandOwnedModel):
+    """A randomised test of benefits or follow-up rules against a control. Customers of the target segment
+    (the follow-up rules' segment language, read from the scores published when it starts) are assigned to
+    arms by a stable hash of their external id and the experiment code; customers in the brand's follow-up
+    holdout stay out. Assignment is intent to treat: every assigned customer counts in their arm."""
+
+    code = models.SlugField(_("code"), max_length=40, db_index=False)
+    name = models.CharField(_("name"), max_length=100)
+    hypothesis = models.TextField(_("hypothesis"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT
+    )
+    population = models.CharField(
+        _("population"),
+        max_length=10,
+        choices=ExperimentPopulation.choices,
+        default=ExperimentPopulation.CUSTOMERS,
+    )
+    stages = models.JSONField(
+        _("lifecycle stages"), default=list, blank=True, help_text=_("None selected means any stage.")
+    )
+    tiers = models.ManyToManyField(
+        "loyalty.Tier",
+        blank=True,
+        related_name="experiments",
+        verbose_name=_("tiers"),
+        help_text=_("None selected means any tier (and customers without one)."),
+    )
+    min_churn_probability = models.DecimalField(
+        _("churn probability at least"), max_digits=4, decimal_places=3, null=True, blank=True
+    )
+    max_churn_probability = models.DecimalField(
+        _("churn probability at most"), max_digits=4, decimal_places=3, null=True, blank=True
+    )
+    min_prospect_propensity = models.DecimalField(
+        _("first-purchase propensity at least"), max_digits=4, decimal_places=3, null=True, blank=True
+    )
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    primary_metric = models.CharField(
+        _("primary metric"), max_length=20, choices=Metric.choices, default=Metric.CONVERSION
+    )
+    secondary_metrics = models.JSONField(_("secondary metrics"), default=list, blank=True)
+    window_days = models.PositiveSmallIntegerField(
+        _("conversion window (days)"), default=30, help_text=_("Counted from the start of the experiment.")
+    )
+    pre_period_days = models.PositiveSmallIntegerField(
+        _("pre-period (days)"),
+        default=90,
+        help_text=_("Spend in this many days before the start is the CUPED covariate."),
+    )
+    min_detectable_effect = models.DecimalField(
+        _("smallest effect worth detecting (relative)"),
+        max_digits=5,
+        decimal_places=3,
+        default=Decimal("0.100"),
+        help_text=_("0.10 = a 10% higher conversion rate than control. Sets the power warning."),
+    )
+    alpha = models.DecimalField(
+        _("significance level"), max_digits=4, decimal_places=3, default=Decimal("0.050")
+    )
+    started_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+    run_id = models.BigIntegerField(_("scores used (model run)"), null=True, blank=True)
+
+    objects = BrandScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("experiment")
+        verbose_name_plural = _("experiments")
+        ordering = ["brand", "-starts_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "code"], name="experiment_unique_code"),
+            models.UniqueConstraint(fields=["brand", "id"], name="experiment_brand_id_key"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="experiment_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(alpha__gt=0, alpha__lt=Decimal("0.5")), name="experiment_alpha_range"
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    # the follow-up rules' segment language (planning.rule_exclusions reads these)
+    trigger = "experiment"
+    audience = ""
+    min_watch_minutes = None
+    min_interactions = None
+
+
+class ArmTreatment(models.TextChoices):
+    NOTHING = "nothing", _("Nothing (control or A/A)")
+    BENEFIT = "benefit", _("Grant a benefit")
+    RULE = "rule", _("Follow-up rule")
+
+
+class ExperimentArm(BrandOwnedModel):
+    brand = brand_field(constraint=False)
+    experiment = same_brand_fk(
+        Experiment, on_delete=models.CASCADE, related_name="arms", verbose_name=_("experiment")
+    )
+    code = models.SlugField(_("code"), max_length=32, db_index=False)
+    name = models.CharField(_("name"), max_length=100)
+    is_control = models.BooleanField(_("control"), default=False)
+    share = models.PositiveSmallIntegerField(_("traffic share (%)"), default=50)
+    treatment = models.CharField(
+        _("treatment"), max_length=10, choices=ArmTreatment.choices, default=ArmTreatment.NOTHING
+    )
+    benefit = same_brand_fk(
+        "loyalty.Benefit",
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="experiment_arms",
+        verbose_name=_("benefit"),
+    )
+    rule = same_brand_fk(
+        FollowupRule,
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="experiment_arms",
+        verbose_name=_("follow-up rule"),
+    )
+
+    class Meta:
+        verbose_name = _("arm")
+        verbose_name_plural = _("arms")
+        ordering = ["experiment", "-is_control", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "experiment", "code"], name="arm_unique_code"),
+            models.UniqueConstraint(fields=["brand", "id"], name="experimentarm_brand_id_key"),
+            models.CheckConstraint(condition=Q(share__gte=1, share__lte=100), name="arm_share_range"),
+            models.CheckConstraint(
+                condition=(Q(treatment="benefit") & Q(benefit__isnull=False) & Q(rule__isnull=True))
+                | (Q(treatment="rule") & Q(rule__isnull=False) & Q(benefit__isnull=True))
+                | (Q(treatment="nothing") & Q(rule__isnull=True) & Q(benefit__isnull=True)),
+                name="arm_treatment_matches",
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+
+class ExperimentAssignment(BrandOwnedModel):
+    """One customer's arm, with the covariates as they stood when the experiment started (no later data):
+    spend in the pre-period, and the product's own prediction (expected revenue and P(purchase) within the
+    horizon) from the scores published then."""
+
+    brand = brand_field(constraint=False)
+    experiment = same_brand_fk(
+        Experiment, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("experiment")
+    )
+    arm = same_brand_fk(
+        ExperimentArm, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("arm")
+    )
+    customer = same_brand_fk(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="experiment_assignments",
+        verbose_name=_("customer"),
+    )
+    assigned_at = models.DateTimeField(_("assigned at"))
+    exposed_at = models.DateTimeField(_("exposed at"), null=True, blank=True)
+    pre_revenue = models.DecimalField(_("pre-period spend"), max_digits=14, decimal_places=2, default=0)
+    pre_orders = models.PositiveIntegerField(_("pre-period purchases"), default=0)
+    predicted_revenue = models.FloatField(_("predicted revenue at start"), null=True, blank=True)
+    p_purchase = models.FloatField(_("P(purchase) at start"), null=True, blank=True)
+    benefit_grant = same_brand_fk(
+        "loyalty.BenefitGrant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="experiment_assignments",
+        verbose_name=_("benefit grant"),
+    )
+
+    class Meta:
+        verbose_name = _("experiment assignment")
+        verbose_name_plural = _("experiment assignments")
+        ordering = ["experiment", "customer"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "experiment", "customer"], name="assignment_one_per_customer"
+            ),
+        ]
+        indexes = [models.Index(fields=["brand", "customer"], name="assignment_brand_customer")]
+
+    def __str__(self):
+        return f"{self.experiment_id}/{self.customer_id}"

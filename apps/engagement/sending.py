@@ -31,6 +31,7 @@ from apps.engagement.models import (
     ACTIVE_STATUSES,
     Channel,
     ContactPolicy,
+    ExperimentAssignment,
     FollowupRule,
     Gateway,
     GroupPost,
@@ -385,6 +386,7 @@ def _grant_benefits(*, brand, part: pd.DataFrame, rules, outcomes: dict[str, Out
 def _record(*, part, reason, reschedule, later, outcomes: dict[str, Outcome], now, zone) -> None:
     """Write every claimed touch's new state in three set-based updates."""
     table = Touch._meta.db_table
+    assignments = ExperimentAssignment._meta.db_table
     ids = part["id"].astype(int).to_numpy()
     keys = part["key"].to_numpy(dtype=object)
     # flag: delivered (sent rows) or holdout (suppressed rows)
@@ -425,6 +427,7 @@ def _record(*, part, reason, reschedule, later, outcomes: dict[str, Outcome], no
         if done.any():
             cursor.execute(
                 f"""
+                WITH updated AS (
                 UPDATE {table} t SET status = x.status, reason = x.reason, last_error = x.error,
                     attempts = t.attempts + x.attempts,
                     sent_at = CASE WHEN x.sent THEN %s ELSE t.sent_at END,
@@ -434,6 +437,14 @@ def _record(*, part, reason, reschedule, later, outcomes: dict[str, Outcome], no
                 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::int[], %s::bool[], %s::bool[])
                     AS x(id, status, reason, error, attempts, sent, flag)
                 WHERE t.id = x.id
+                RETURNING t.brand_id, t.customer_id, t.occasion, t.sent_at
+                )
+                -- a touch of an experiment's arm that went out exposes its customer to the treatment
+                UPDATE {assignments} a SET exposed_at = u.sent_at
+                FROM updated u
+                WHERE u.occasion LIKE 'exp:%%' AND u.sent_at IS NOT NULL AND a.exposed_at IS NULL
+                  AND a.brand_id = u.brand_id AND a.customer_id = u.customer_id
+                  AND a.experiment_id::text = substr(u.occasion, 5)
                 """,  # noqa: S608
                 [
                     now,

@@ -466,3 +466,47 @@ def benefit_grant_revoke(*, grant: BenefitGrant, when: datetime | None = None, a
         grant.save(update_fields=["revoked_at", "updated_at"])
         audit_record(actor=actor, action=AuditAction.REVOKED, obj=grant, before=before, after=snapshot(grant))
     return grant
+
+
+def benefit_grant_redeem(*, grant: BenefitGrant, when: datetime | None = None, actor=None) -> BenefitGrant:
+    """Record that the customer used a grant at `when` (now). Refused, with the reason, when the grant was
+    revoked, had expired by then, or `when` is before it was granted. Redeeming again at the same moment
+    changes nothing (a retried import or request is harmless); at another moment it is refused."""
+    when = when or timezone.now()
+    with transaction.atomic():
+        grant = BenefitGrant.objects.select_for_update().get(pk=grant.pk, brand_id=grant.brand_id)
+        if grant.redeemed_at is not None:
+            if grant.redeemed_at == when:
+                return grant
+            raise ValidationError(
+                {
+                    "redeemed_at": _("This grant was already redeemed at %(at)s.")
+                    % {"at": grant.redeemed_at.isoformat()}
+                },
+                code="redeemed",
+            )
+        if grant.revoked_at is not None:
+            raise ValidationError(
+                {"redeemed_at": _("This grant was revoked; it cannot be redeemed.")}, code="revoked"
+            )
+        if when < grant.granted_at:
+            raise ValidationError(
+                {
+                    "redeemed_at": _("The redemption is before the grant (%(at)s).")
+                    % {"at": grant.granted_at.isoformat()}
+                },
+                code="before_grant",
+            )
+        if when >= grant.expires_at:
+            raise ValidationError(
+                {
+                    "redeemed_at": _("The grant had expired by then (%(at)s).")
+                    % {"at": grant.expires_at.isoformat()}
+                },
+                code="expired",
+            )
+        before = snapshot(grant)
+        grant.redeemed_at = when
+        grant.save(update_fields=["redeemed_at", "updated_at"])
+        audit_record(actor=actor, action=AuditAction.UPDATED, obj=grant, before=before, after=snapshot(grant))
+    return grant

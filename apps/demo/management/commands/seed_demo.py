@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from apps.brands.models import Brand
 from apps.demo.classic_world import ClassicWorldParams
+from apps.demo.experiments import demo_experiments
 from apps.demo.followups import FOLLOWUP_DAYS, demo_followups
 from apps.demo.services import DEMO_FOLLOW_UP_DAYS, DEMO_SLUG, demo_scores_refresh, demo_seed
 
@@ -110,7 +111,32 @@ class Command(BaseCommand):
                 }
             )
         if score:
-            for run in demo_scores_refresh(brand=Brand.objects.get(pk=summary.brand_id), end=summary.end):
+            brand_obj = Brand.objects.get(pk=summary.brand_id)
+            between = None
+            if world == "live" and not no_followups:
+
+                def between(first_run):
+                    if first_run.status != "published":
+                        return
+                    played = demo_experiments(
+                        brand=brand_obj, first_as_of=first_run.as_of, end=summary.end, seed=seed
+                    )
+                    coupon = played["demo-coupon"]
+                    self.stdout.write(
+                        _(
+                            "Experiments demo-coupon (finished: %(n)d customers in the coupon arm, %(extra)d orders "
+                            "the coupon caused, true effect on conversion %(effect)s) and demo-aa (running)."
+                        )
+                        % {
+                            "n": coupon["variant_n"],
+                            "extra": coupon["extra_orders"],
+                            "effect": "—"
+                            if coupon["true_effect"] is None
+                            else f"{coupon['true_effect']:.3f}",
+                        }
+                    )
+
+            for run in demo_scores_refresh(brand=brand_obj, end=summary.end, between=between):
                 self.stdout.write(
                     _("Run %(id)s as of %(as_of)s: %(status)s, %(n)d customers scored.")
                     % {

@@ -492,6 +492,16 @@ def _round(value, digits: int = 6):
     return round(float(value), digits)
 
 
+def _on_grid(curve: dict, follow_days: float) -> dict:
+    """A Kaplan-Meier curve read every half day (a step curve: the value just after each grid point), so
+    the curve's size does not grow with the number of purchases."""
+    times = np.asarray(curve["days"], dtype=float)
+    levels = np.concatenate([[1.0], np.asarray(curve["survival"], dtype=float)])
+    grid = np.arange(0.0, max(follow_days, 0.0) + 0.25, 0.5)
+    values = levels[np.searchsorted(times, grid, side="right")]
+    return {"days": [float(d) for d in grid], "survival": [round(float(v), 6) for v in values]}
+
+
 def experiment_results(*, experiment: Experiment, at: dt.datetime | None = None) -> dict:
     """Everything the results page, GraphQL and `experiment_results` show, as JSON-ready values. Figures
     that cannot be computed are None, with the reason in `unavailable` (key: reason)."""
@@ -692,7 +702,7 @@ def experiment_results(*, experiment: Experiment, at: dt.datetime | None = None)
         "srm_flag": None if srm is None else srm < SRM_ALPHA,
         "arms": arm_out,
         "variants": variants,
-        "curves": survival["curves"],
+        "curves": {code: _on_grid(curve, follow_days) for code, curve in survival["curves"].items()},
         "warnings": warnings,
         "unavailable": unavailable,
     }

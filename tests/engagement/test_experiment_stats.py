@@ -75,7 +75,9 @@ def test_kaplan_meier_logrank_rmst_and_hazard_ratio_match_scikit_survival():
     chisq, p = compare_survival(Surv.from_arrays(event=event, time=time), arm)
     versus = out["versus_control"]["coupon"]
     assert versus["logrank_p"] == pytest.approx(p)
-    cox = CoxPHSurvivalAnalysis(ties="breslow").fit(treated[:, None].astype(float), Surv.from_arrays(event, time))
+    cox = CoxPHSurvivalAnalysis(ties="breslow").fit(
+        treated[:, None].astype(float), Surv.from_arrays(event, time)
+    )
     assert versus["hazard_ratio"] == pytest.approx(math.exp(cox.coef_[0]))
     assert versus["hazard_ratio"] > 1  # treated repurchase sooner
     assert versus["hazard_ratio_ci_low"] < 1.5 < versus["hazard_ratio_ci_high"]  # true ratio 30/20

@@ -35,8 +35,17 @@ pytestmark = pytest.mark.django_db
 
 START = datetime(2026, 4, 2, 16, 0, tzinfo=UTC)  # midnight in Shanghai
 VARIANT_KEYS = {
-    "diff", "ci_low", "ci_high", "p_value", "cuped_diff", "cuped_ci_low", "cuped_ci_high", "variance_reduction",
-    "rmst_diff_30", "logrank_p", "hazard_ratio",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "cuped_diff",
+    "cuped_ci_low",
+    "cuped_ci_high",
+    "variance_reduction",
+    "rmst_diff_30",
+    "logrank_p",
+    "hazard_ratio",
 }
 
 
@@ -73,8 +82,17 @@ def coupon_test(brand, coupon, **overrides):
     "arms, message",
     [
         ([{"code": "a", "is_control": True, "share": 50}, {"code": "b", "share": 40}], "add up to 100"),
-        ([{"code": "a", "is_control": True, "share": 50}, {"code": "b", "is_control": True, "share": 50}], "Exactly one"),
-        ([{"code": "a", "is_control": True, "share": 50}, {"code": "b", "share": 50, "treatment": "benefit"}], "choose one"),
+        (
+            [{"code": "a", "is_control": True, "share": 50}, {"code": "b", "is_control": True, "share": 50}],
+            "Exactly one",
+        ),
+        (
+            [
+                {"code": "a", "is_control": True, "share": 50},
+                {"code": "b", "share": 50, "treatment": "benefit"},
+            ],
+            "choose one",
+        ),
         ([{"code": "a", "is_control": True, "share": 100}], "at least one variant"),
     ],
 )
@@ -92,8 +110,12 @@ def test_a_bad_definition_is_refused_naming_the_field_and_writes_nothing(world, 
 def test_assignment_is_stable_leaves_out_the_holdout_and_freezes_covariates_at_the_start(world):
     brand, policy, run, customers, coupon = world
     early, late = customers[0], customers[1]
-    OrderFactory(brand=brand, customer=early, placed_at=START - timedelta(days=10), total_amount=Decimal("80"))
-    OrderFactory(brand=brand, customer=early, placed_at=START - timedelta(days=200), total_amount=Decimal("999"))
+    OrderFactory(
+        brand=brand, customer=early, placed_at=START - timedelta(days=10), total_amount=Decimal("80")
+    )
+    OrderFactory(
+        brand=brand, customer=early, placed_at=START - timedelta(days=200), total_amount=Decimal("999")
+    )
     OrderFactory(brand=brand, customer=late, placed_at=START + timedelta(days=2), total_amount=Decimal("50"))
     experiment = coupon_test(brand, coupon)
     started = experiment_start(experiment=experiment, at=START)
@@ -122,7 +144,9 @@ def test_assignment_is_stable_leaves_out_the_holdout_and_freezes_covariates_at_t
             assert r.benefit_grant_id is None and r.exposed_at == START
 
 
-def test_results_count_only_what_happened_by_the_moment_asked_and_carry_every_key(world, django_assert_num_queries):
+def test_results_count_only_what_happened_by_the_moment_asked_and_carry_every_key(
+    world, django_assert_num_queries
+):
     brand, _policy, _run, _customers, coupon = world
     experiment = coupon_test(brand, coupon)
     experiment_start(experiment=experiment, at=START)
@@ -144,7 +168,7 @@ def test_results_count_only_what_happened_by_the_moment_asked_and_carry_every_ke
         assert arm["conversions"] == sum(1 for a, _ in bought if a == code)
         assert arm["conversion_rate"] == pytest.approx(arm["conversions"] / arm["n"], abs=1e-6)
     variant = results["variants"]["coupon"]
-    assert VARIANT_KEYS <= set(variant)
+    assert set(variant) >= VARIANT_KEYS
     assert variant["diff"] == pytest.approx(
         results["arms"]["coupon"]["conversion_rate"] - results["arms"]["control"]["conversion_rate"], abs=1e-5
     )
@@ -166,7 +190,7 @@ def test_the_command_prints_json_with_the_documented_keys_and_names_unknown_expe
     call_command("experiment_results", brand=brand.slug, experiment="coupon-test", format="json")
     data = json.loads(capsys.readouterr().out)
     assert {"arms", "variants", "srm_p"} <= set(data)
-    assert VARIANT_KEYS <= set(data["variants"]["coupon"])
+    assert set(data["variants"]["coupon"]) >= VARIANT_KEYS
     call_command("experiment_results", brand=brand.slug, experiment="coupon-test")
     assert "coupon" in capsys.readouterr().out
     with pytest.raises(CommandError, match="coupon-test"):
@@ -177,7 +201,11 @@ def test_a_grant_is_redeemed_once_and_never_after_revocation_or_expiry(world):
     brand, _policy, _run, customers, coupon = world
     when = START + timedelta(days=1)
     grant = BenefitGrant.objects.create(
-        brand=brand, customer=customers[0], benefit=coupon, granted_at=START, expires_at=START + timedelta(days=30)
+        brand=brand,
+        customer=customers[0],
+        benefit=coupon,
+        granted_at=START,
+        expires_at=START + timedelta(days=30),
     )
     benefit_grant_redeem(grant=grant, when=when)
     assert BenefitGrant.objects.get(pk=grant.pk).redeemed_at == when
@@ -185,7 +213,11 @@ def test_a_grant_is_redeemed_once_and_never_after_revocation_or_expiry(world):
     with pytest.raises(ValidationError, match="already redeemed"):
         benefit_grant_redeem(grant=grant, when=when + timedelta(hours=1))
     other = BenefitGrant.objects.create(
-        brand=brand, customer=customers[1], benefit=coupon, granted_at=START, expires_at=START + timedelta(days=30)
+        brand=brand,
+        customer=customers[1],
+        benefit=coupon,
+        granted_at=START,
+        expires_at=START + timedelta(days=30),
     )
     with pytest.raises(ValidationError, match="expired"):
         benefit_grant_redeem(grant=other, when=START + timedelta(days=31))

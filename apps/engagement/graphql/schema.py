@@ -13,6 +13,7 @@ from decimal import Decimal
 import strawberry
 from django.utils.translation import gettext
 from strawberry import UNSET, relay
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from apps.core.graphql.mutations import ClientError, brand_for, client_errors, scoped_get
@@ -42,6 +43,30 @@ from apps.engagement.graphql.types import (
 )
 
 MANAGER, VIEWER = "manager", "viewer"
+
+
+@strawberry.type(description="One arm of an experiment.")
+class ExperimentArmType:
+    code: str
+    name: str
+    is_control: bool
+    share: int = strawberry.field(description="Traffic share, percent.")
+    treatment: str = strawberry.field(description="nothing, benefit or rule.")
+    customers: int = strawberry.field(description="Customers assigned.")
+
+
+@strawberry.type(name="Experiment", description="A randomised test of benefits or follow-up rules.")
+class ExperimentType:
+    code: str
+    name: str
+    hypothesis: str
+    status: str = strawberry.field(description="draft, running or finished.")
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    primary_metric: str
+    secondary_metrics: list[str]
+    window_days: int
+    arms: list[ExperimentArmType]
 
 
 def _given(data) -> dict:
@@ -346,6 +371,67 @@ class Query:
             total=_comparison(total, {"all": gettext("All touches")}),
             groups=[_comparison(g, {k: str(v) for k, v in labels.items()}) for g in groups],
         )
+
+    @strawberry.field(description="The brand's experiments, newest first, with their arms. Any member.")
+    def experiments(self, info: Info, brand: relay.GlobalID) -> list[ExperimentType]:
+        from django.db.models import Count
+
+        owner = brand_for(info, brand, VIEWER)
+        found = list(models.Experiment.objects.filter(brand=owner).order_by("-starts_at", "pk"))
+        arms = (
+            models.ExperimentArm.objects.filter(brand=owner, experiment__in=found)
+            .annotate(customers=Count("assignments"))
+            .order_by("-is_control", "code")
+        )
+        by_experiment: dict[int, list] = {}
+        for arm in arms:
+            by_experiment.setdefault(arm.experiment_id, []).append(
+                ExperimentArmType(
+                    code=arm.code,
+                    name=arm.name,
+                    is_control=arm.is_control,
+                    share=arm.share,
+                    treatment=arm.treatment,
+                    customers=arm.customers,
+                )
+            )
+        return [
+            ExperimentType(
+                code=e.code,
+                name=e.name,
+                hypothesis=e.hypothesis,
+                status=e.status,
+                starts_at=e.starts_at,
+                ends_at=e.ends_at,
+                primary_metric=e.primary_metric,
+                secondary_metrics=list(e.secondary_metrics),
+                window_days=e.window_days,
+                arms=by_experiment.get(e.pk, []),
+            )
+            for e in found
+        ]
+
+    @strawberry.field(
+        description="An experiment's results as of `at` (default now), with the keys of `manage.py "
+        "experiment_results --format json`: per arm (`arms`, keyed by arm code) n, conversions, conversion_rate; "
+        "per variant against control (`variants`) diff, ci_low, ci_high, p_value, p_value_adjusted (Holm), "
+        "sequential_ci_low/high (anytime-valid), cuped_diff, cuped_ci_low, cuped_ci_high, variance_reduction, "
+        "cupac_* (with the product's prediction as covariate), rmst_diff_7/14/30, logrank_p, hazard_ratio; "
+        "srm_p; the Kaplan-Meier curves per arm; warnings; and `unavailable`, the reason for each figure that "
+        "cannot be computed. Any member."
+    )
+    def experiment_results(
+        self, info: Info, brand: relay.GlobalID, code: str, at: dt.datetime | None = None
+    ) -> JSON:
+        from apps.engagement.experiments import experiment_results
+
+        owner = brand_for(info, brand, VIEWER)
+        found = models.Experiment.objects.filter(brand=owner, code=code).first()
+        if found is None:
+            raise ClientError(gettext("No such experiment."))
+        if at is not None and at.tzinfo is None:
+            raise ClientError(gettext("at: give the time with its offset, e.g. 2026-05-01T21:30:00+08:00."))
+        return experiment_results(experiment=found, at=at)
 
     @strawberry.field(description="What the learned send hours rest on, per lifecycle stage. Any member.")
     def send_hour_evidence(self, info: Info, brand: relay.GlobalID) -> list[SendHourEvidence]:

@@ -7,6 +7,7 @@ Writes: the manager role in the row's brand; each mutation calls the service the
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 from enum import Enum
@@ -388,3 +389,26 @@ class Mutation:
         )
         with client_errors():
             return services.benefit_grant_revoke(grant=grant, actor=request_user(info))
+
+    @strawberry.mutation(
+        description="Record that the customer used a benefit grant at `redeemedAt` (default now); redemption is "
+        "an outcome experiments measure. Refused when the grant was revoked, had expired by then, or the time "
+        "is before the grant; the same redemption sent twice changes nothing. Manager role."
+    )
+    def redeem_benefit_grant(
+        self, info: Info, id: relay.GlobalID, redeemed_at: dt.datetime | None = None
+    ) -> BenefitGrantType:
+        grant = scoped_get(
+            info,
+            models.BenefitGrant,
+            id,
+            "BenefitGrant",
+            not_found=gettext("No such grant."),
+            minimum=MANAGER,
+        )
+        if redeemed_at is not None and redeemed_at.tzinfo is None:
+            raise ClientError(
+                gettext("redeemedAt: give the time with its offset, e.g. 2026-05-01T21:30:00+08:00.")
+            )
+        with client_errors():
+            return services.benefit_grant_redeem(grant=grant, when=redeemed_at, actor=request_user(info))

@@ -3,7 +3,7 @@
 viewer  reads everything of the brand
 analyst reads, and (in later features) runs analyses and refreshes
 manager also edits tiers, benefits, tier links, grants, communities, customers' marketing flags, follow-up
-        rules, message templates, the contact policy and channel opt-outs,
+        rules, message templates, the contact policy, channel opt-outs and experiments (start, finish),
         manages the brand's memberships and sees customers' raw personal data (customers.view_customer_pii),
         and is the only role that sees, creates and revokes the brand's API tokens (MANAGER_ONLY)
 """
@@ -19,14 +19,31 @@ BRAND_OWNED_MODELS = {
     "communities": ["community", "communitymembership"],
     "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant", "tierrule", "tierchange"],
     "analytics": ["modelrun", "customerscore", "prospectscore", "stagechange", "scoringconfig"],
-    "engagement": ["contactpolicy", "messagetemplate", "followuprule", "touch", "grouppost", "channeloptout"],
+    "engagement": [
+        "contactpolicy",
+        "messagetemplate",
+        "followuprule",
+        "touch",
+        "grouppost",
+        "channeloptout",
+        "experiment",
+        "experimentarm",
+        "experimentassignment",
+    ],
 }
 MANAGER_EDITS = {
     "loyalty": ["tier", "benefit", "tierbenefit", "benefitgrant", "tierrule", "tierchange"],
     "customers": ["customer"],
     "communities": ["community", "communitymembership"],
     "analytics": ["scoringconfig"],
-    "engagement": ["contactpolicy", "messagetemplate", "followuprule", "channeloptout"],
+    "engagement": [
+        "contactpolicy",
+        "messagetemplate",
+        "followuprule",
+        "channeloptout",
+        "experiment",
+        "experimentarm",
+    ],
 }
 
 # Models only managers see at all (and add/change; there is no delete: a token is revoked, not removed).

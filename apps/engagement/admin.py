@@ -17,16 +17,21 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.analytics.models import Stage
 from apps.core import charts
-from apps.core.admin import BrandScopedAdmin
+from apps.core.admin import BrandScopedAdmin, BrandScopedTabularInline
 from apps.core.scoping import brand_ids_for_user
-from apps.engagement import planning, results, selectors, services
+from apps.engagement import experiments, planning, results, selectors, services
 from apps.engagement.models import (
     Channel,
     ChannelOptOut,
     ContactPolicy,
+    Experiment,
+    ExperimentArm,
+    ExperimentAssignment,
+    ExperimentStatus,
     FollowupRule,
     GroupPost,
     MessageTemplate,
+    Metric,
     Reason,
     Touch,
 )
@@ -503,3 +508,235 @@ def _results_context(brand, by: str) -> dict:
         for e in evidence.itertuples()
     ]
     return {"total": total, "rows": rows, "chart": chart, "policy": policy, "hours": hours}
+
+
+# --- experiments ------------------------------------------------------------------------------------------
+
+
+class ExperimentForm(forms.ModelForm):
+    stages = forms.MultipleChoiceField(
+        label=_("lifecycle stages"),
+        choices=Stage.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None selected means any stage."),
+    )
+    secondary_metrics = forms.MultipleChoiceField(
+        label=_("secondary metrics"),
+        choices=Metric.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Experiment
+        fields = ("brand", "tiers", *experiments.EXPERIMENT_FIELDS)
+
+
+class ArmFormSet(forms.BaseInlineFormSet):
+    """The arms are checked together (one control, shares adding up to 100, each treatment complete)."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        arms = [
+            f.instance
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("code")
+        ]
+        parent = self.instance
+        try:
+            experiments.experiment_check(parent, arms, [])
+        except ValidationError as exc:
+            messages = exc.message_dict.get("arms") if hasattr(exc, "message_dict") else None
+            if messages:
+                raise ValidationError(messages) from None
+
+
+class ExperimentArmInline(BrandScopedTabularInline):
+    model = ExperimentArm
+    formset = ArmFormSet
+    fields = ("code", "name", "is_control", "share", "treatment", "benefit", "rule")
+    extra = 0
+    min_num = 2
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.status != ExperimentStatus.DRAFT:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        if obj is not None and obj.status != ExperimentStatus.DRAFT:
+            return False
+        return super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status != ExperimentStatus.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(BrandScopedAdmin):
+    """Experiments: defined as drafts (arms inline), started and finished by actions, with a results page."""
+
+    form = ExperimentForm
+    inlines = (ExperimentArmInline,)
+    list_display = ("code", "name", "status", "starts_at", "ends_at", "primary_metric", "results_link")
+    list_display_links = ("code", "name")
+    list_filter = ("status", "primary_metric")
+    search_fields = ("code", "name")
+    filter_horizontal = ("tiers",)
+    ordering = ("brand_id", "-starts_at", "pk")
+    actions = ("start_now", "finish")
+    fieldsets = (
+        (None, {"fields": ("brand", "code", "name", "hypothesis")}),
+        (
+            _("Who"),
+            {
+                "fields": (
+                    "population",
+                    "stages",
+                    "tiers",
+                    ("min_churn_probability", "max_churn_probability"),
+                    "min_prospect_propensity",
+                )
+            },
+        ),
+        (_("When"), {"fields": (("starts_at", "ends_at"), "window_days", "pre_period_days")}),
+        (
+            _("Measure"),
+            {"fields": ("primary_metric", "secondary_metrics", "min_detectable_effect", "alpha")},
+        ),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status != ExperimentStatus.DRAFT:
+            return ("brand", "tiers", *experiments.EXPERIMENT_FIELDS)
+        return ()
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    @admin.display(description=_("results"))
+    def results_link(self, obj):
+        if obj.status == ExperimentStatus.DRAFT:
+            return "—"
+        url = reverse("admin:engagement_experiment_results", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, gettext("Results"))
+
+    def save_model(self, request, obj, form, change):
+        from apps.audit.services import AuditAction, audit_record, snapshot, stored_snapshot
+
+        self.check_may_write(request, obj, "change" if change else "add")
+        before = stored_snapshot(obj) if change else None
+        super().save_model(request, obj, form, change)
+        action = AuditAction.UPDATED if change else AuditAction.CREATED
+        audit_record(
+            actor=request.user,
+            action=action,
+            obj=obj,
+            before=before,
+            after=snapshot(obj),
+            skip_unchanged=True,
+        )
+
+    @admin.action(description=_("Start the selected draft experiments now (assign and deliver)"))
+    def start_now(self, request, queryset):
+        started = 0
+        for experiment in queryset.filter(status=ExperimentStatus.DRAFT):
+            self.check_may_write(request, experiment, "change")
+            try:
+                experiments.experiment_start(experiment=experiment, actor=request.user)
+                started += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{experiment.code}: {' '.join(exc.messages)}", level="error")
+        self.message_user(request, gettext("Started %(n)d experiment(s).") % {"n": started})
+
+    @admin.action(description=_("Finish the selected running experiments"))
+    def finish(self, request, queryset):
+        finished = 0
+        for experiment in queryset.filter(status=ExperimentStatus.RUNNING):
+            self.check_may_write(request, experiment, "change")
+            experiments.experiment_finish(experiment=experiment, actor=request.user)
+            finished += 1
+        self.message_user(request, gettext("Finished %(n)d experiment(s).") % {"n": finished})
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.results_view)
+        return [path("<int:pk>/results/", view, name="engagement_experiment_results"), *super().get_urls()]
+
+    def results_view(self, request, pk: int):
+        experiment = self.get_queryset(request).filter(pk=pk).first()
+        if experiment is None or not self.has_view_permission(request, experiment):
+            raise Http404(gettext("This object does not exist or belongs to another brand."))
+        data = experiments.experiment_results(experiment=experiment)
+        series = [
+            charts.Series(
+                label=f"{code} ({data['arms'][code]['n']})",
+                points=list(zip(curve["days"], curve["survival"], strict=True)),
+                step=True,
+            )
+            for code, curve in data["curves"].items()
+        ]
+        chart = charts.line_chart(
+            series,
+            title=gettext("Customers without a purchase since the start, per arm (Kaplan-Meier)"),
+            x_label=gettext("days since the start"),
+            y_label=gettext("share without a purchase"),
+            y_range=(0, 1),
+            y_format=charts.percent,
+            empty_message=gettext("No customer is assigned yet."),
+        )
+        labels = dict(Metric.choices)
+        variants = []
+        for code, v in data["variants"].items():
+            variants.append(
+                {"code": code, **v, "metrics": [(labels.get(k, k), m) for k, m in v["metrics"].items()]}
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Results of %(code)s") % {"code": experiment.code},
+            "experiment": experiment,
+            "data": data,
+            "arms": list(data["arms"].items()),
+            "variants": variants,
+            "chart": chart,
+        }
+        return TemplateResponse(request, "admin/engagement/experiment/results.html", context)
+
+
+@admin.register(ExperimentAssignment)
+class ExperimentAssignmentAdmin(BrandScopedAdmin):
+    """Who is in which arm: read-only (assigned by the product when an experiment starts)."""
+
+    list_display = (
+        "experiment",
+        "arm",
+        "customer_link",
+        "assigned_at",
+        "exposed_at",
+        "pre_revenue",
+        "p_purchase",
+    )
+    list_filter = ("experiment", "arm")
+    list_select_related = ("experiment", "arm", "customer")
+    search_fields = ("customer__external_id",)
+    show_full_result_count = False
+    ordering = ("brand_id", "experiment", "customer_id")
+
+    @admin.display(description=_("customer"), ordering="customer__external_id")
+    def customer_link(self, obj):
+        url = reverse("admin:customers_customer_360", args=[obj.customer_id])
+        return format_html('<a href="{}">{}</a>', url, obj.customer.external_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser

@@ -686,6 +686,7 @@ class Experiment(BrandOwnedModel):
         max_digits=5,
         decimal_places=3,
         default=Decimal("0.100"),
+        # xgettext:no-python-format
         help_text=_("0.10 = a 10% higher conversion rate than control. Sets the power warning."),
     )
     alpha = models.DecimalField(

@@ -210,3 +210,57 @@ def test_followup_rule_preview_and_results_in_chinese_and_english(page, live_ser
             or "粉丝群" in page.find_element(By.ID, "result_list").text
         )
         shoot(page, f"group-posts-{language}")
+
+
+def test_experiment_results_in_chinese_and_english(page, live_server, brand, shoot):
+    from datetime import UTC, datetime, timedelta
+
+    from apps.engagement.experiments import experiment_create, experiment_start
+    from apps.engagement.services import contact_policy_ensure
+    from tests.factories import (
+        BenefitFactory,
+        CustomerFactory,
+        CustomerScoreFactory,
+        ModelRunFactory,
+        OrderFactory,
+    )
+
+    start = datetime(2026, 4, 2, 16, 0, tzinfo=UTC)
+    contact_policy_ensure(brand=brand)
+    run = ModelRunFactory(brand=brand)
+    for n in range(80):
+        customer = CustomerFactory(brand=brand)
+        CustomerScoreFactory(brand=brand, run=run, customer=customer)
+        if n % 3 == 0:
+            OrderFactory(brand=brand, customer=customer, placed_at=start + timedelta(days=1 + n % 20))
+    coupon = BenefitFactory(brand=brand, code="coupon-x", kind="coupon", name="优惠券")
+    experiment = experiment_create(
+        brand=brand,
+        code="spring-coupon",
+        name="春季优惠券",
+        starts_at=start,
+        ends_at=start + timedelta(days=30),
+        secondary_metrics=["revenue"],
+        arms=[
+            {"code": "control", "name": "对照", "is_control": True, "share": 50},
+            {"code": "coupon", "name": "优惠券", "share": 50, "treatment": "benefit", "benefit": coupon},
+        ],
+    )
+    experiment_start(experiment=experiment, at=start)
+    staff("lin", (brand, "manager"))
+    sign_in(page, live_server)
+    for language, heading in (("zh-hans", "对照组"), ("en", "Against control")):
+        page.get(f"{live_server.url}/admin/")
+        wait_for(page, "#user-tools")
+        if page.execute_script("return document.documentElement.lang") != language:
+            page.find_element(By.CSS_SELECTOR, f"#clv-language button[value='{language}']").click()
+            wait_for_language(page, language)
+        page.get(f"{live_server.url}/admin/engagement/experiment/{experiment.pk}/results/")
+        wait_for(page, "#arms-table")
+        assert heading in page.find_element(By.ID, "experiment-results").text
+        assert drawn(page.find_element(By.CSS_SELECTOR, "#experiment-results svg.clv-chart"))
+        assert len(page.find_elements(By.CSS_SELECTOR, "#arms-table tbody tr")) == 2
+        shoot(page, f"experiment-results-{language}")
+        page.get(f"{live_server.url}/admin/engagement/experiment/")
+        assert "spring-coupon" in wait_for(page, "#result_list").text
+        shoot(page, f"experiments-{language}")

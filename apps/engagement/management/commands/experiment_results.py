@@ -82,6 +82,7 @@ class Command(BaseCommand):
         heads = [
             _("variant"),
             _("difference"),
+            # xgettext:no-python-format
             _("95% interval"),
             _("p"),
             _("p adjusted"),

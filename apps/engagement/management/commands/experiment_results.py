@@ -82,8 +82,7 @@ class Command(BaseCommand):
         heads = [
             _("variant"),
             _("difference"),
-            # xgettext:no-python-format
-            _("95% interval"),
+            _("interval (95%)"),
             _("p"),
             _("p adjusted"),
             _("anytime-valid interval"),

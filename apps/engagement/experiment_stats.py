@@ -193,19 +193,20 @@ def logrank(time: np.ndarray, event: np.ndarray, group: np.ndarray) -> dict | No
 def cox_hazard_ratio(
     time: np.ndarray, event: np.ndarray, treated: np.ndarray, alpha: float = 0.05
 ) -> dict | None:
-    """Hazard ratio of treated against control from scikit-survival's Cox model (Breslow ties), with a Wald
-    interval from the observed information at the estimate. None without events in both groups."""
-    from sksurv.linear_model import CoxPHSurvivalAnalysis
-    from sksurv.util import Surv
+    """Hazard ratio of treated against control from the Cox partial likelihood (Breslow ties), with a Wald
+    interval from the observed information at the estimate. None without events in both groups.
 
+    The one-covariate model is fitted by Newton's method on sorted cumulative sums (a fraction of a second for
+    500,000 customers, where scikit-survival's general fit takes about 6 s); the tests check it gives
+    scikit-survival's CoxPHSurvivalAnalysis(ties="breslow") estimate."""
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
     x = np.asarray(treated, dtype=float)
     if not (event & (x == 1)).any() or not (event & (x == 0)).any():
         return None
-    model = CoxPHSurvivalAnalysis(ties="breslow")
-    model.fit(x[:, None], Surv.from_arrays(event=event, time=time))
-    beta = float(model.coef_[0])
+    beta = _cox_newton(time, event, x)
+    if beta is None:
+        return None
     info = _cox_information(time, event, x, beta)
     if info <= 0:
         return None
@@ -219,24 +220,48 @@ def cox_hazard_ratio(
     }
 
 
-def _cox_information(time: np.ndarray, event: np.ndarray, x: np.ndarray, beta: float) -> float:
-    """Observed information of a one-covariate Cox partial likelihood (Breslow ties) at beta."""
+def _cox_newton(time: np.ndarray, event: np.ndarray, x: np.ndarray, steps: int = 50) -> float | None:
+    """The maximum partial likelihood estimate of a one-covariate Cox model (Breslow ties): Newton steps,
+    halved while they lower the likelihood. None if it does not converge."""
+    beta = 0.0
+    loglik, score, info = _cox_terms(time, event, x, beta)
+    for _ in range(steps):
+        if info <= 0:
+            return None
+        step = score / info
+        for _halving in range(30):
+            new = _cox_terms(time, event, x, beta + step)
+            if new[0] >= loglik - 1e-12:
+                break
+            step /= 2
+        beta += step
+        loglik, score, info = new
+        if abs(step) < 1e-10:
+            return beta
+    return None
+
+
+def _cox_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray, beta: float) -> tuple[float, float, float]:
+    """Log partial likelihood, score and observed information of a one-covariate Cox model (Breslow) at beta."""
     order = np.argsort(-time, kind="stable")
-    t, d, xs = time[order], event[order], x[order]
+    t, d, xs = time[order], event[order].astype(float), x[order]
     w = np.exp(beta * xs)
-    s0 = np.cumsum(w)
-    s1 = np.cumsum(w * xs)
-    s2 = np.cumsum(w * xs * xs)
-    # the risk set at a time holds everyone with time >= it: take the cumulative sums at the last index of
-    # each tied block (sorted descending, so the block's last row has the full risk set)
+    s0, s1, s2 = np.cumsum(w), np.cumsum(w * xs), np.cumsum(w * xs * xs)
     last = np.r_[t[1:] != t[:-1], True]
-    block = np.cumsum(last[::-1])[::-1]  # block id per row, counted from the end
     block_last = np.flatnonzero(last)
-    ids = block.max() - block
-    deaths = np.bincount(ids, weights=d.astype(float), minlength=len(block_last))
+    ids = np.cumsum(np.r_[0, last[:-1]])  # block of each row, in descending time order
+    deaths = np.bincount(ids, weights=d, minlength=len(block_last))
     s0b, s1b, s2b = s0[block_last], s1[block_last], s2[block_last]
     mean = s1b / s0b
-    return float(np.sum(deaths * (s2b / s0b - mean * mean)))
+    loglik = float(beta * np.sum(d * xs) - np.sum(deaths * np.log(s0b)))
+    score = float(np.sum(d * xs) - np.sum(deaths * mean))
+    info = float(np.sum(deaths * (s2b / s0b - mean * mean)))
+    return loglik, score, info
+
+
+def _cox_information(time: np.ndarray, event: np.ndarray, x: np.ndarray, beta: float) -> float:
+    """Observed information of a one-covariate Cox partial likelihood (Breslow ties) at beta."""
+    return _cox_terms(time, event, x, beta)[2]
 
 
 def survival_by_arm(

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from apps.analytics.models import CustomerScore, ModelRun, ProspectScore, RunStatus, Stage
 from apps.audit.services import AuditAction, audit_record, snapshot, stored_snapshot
-from apps.core.bulk import copy_frame, timestamp_texts
+from apps.core.bulk import copy_frame, query_frame, timestamp_texts
 from apps.customers.models import Customer
 from apps.engagement import experiment_stats as es
 from apps.engagement import guards, selectors
@@ -420,13 +420,16 @@ def outcomes(*, experiment: Experiment, at: dt.datetime) -> pd.DataFrame:
     conversion in the window, conversion within 72 hours of exposure. One query."""
     window_end = experiment.starts_at + dt.timedelta(days=experiment.window_days)
     follow_end = min(at, max(window_end, experiment.ends_at))
+    window_stop = min(window_end, follow_end)
     sql = f"""
-        SELECT a.customer_id, a.arm_id, a.exposed_at, a.pre_revenue::float8, a.pre_orders,
-               a.predicted_revenue, a.p_purchase,
-               MIN(o.placed_at),
-               COALESCE(SUM(o.total_amount) FILTER (WHERE o.placed_at < %(window_end)s), 0)::float8,
+        SELECT a.customer_id, a.arm_id, (a.exposed_at IS NOT NULL)::int AS exposed,
+               a.pre_revenue::float8 AS pre_revenue, a.pre_orders,
+               COALESCE(a.predicted_revenue, 0) AS predicted_revenue, COALESCE(a.p_purchase, 0) AS p_purchase,
+               EXTRACT(EPOCH FROM MIN(o.placed_at) - %(start)s) / 86400 AS first_days,
+               (MIN(o.placed_at) < %(window_end)s)::int AS converted,
+               COALESCE(SUM(o.total_amount) FILTER (WHERE o.placed_at < %(window_end)s), 0)::float8 AS revenue,
                COALESCE(BOOL_OR(o.placed_at >= a.exposed_at AND o.placed_at < a.exposed_at + interval '72 hours'),
-                        false)
+                        false)::int AS converted_72h
         FROM {ExperimentAssignment._meta.db_table} a
         LEFT JOIN {Order._meta.db_table} o
           ON o.brand_id = a.brand_id AND o.customer_id = a.customer_id AND o.status = 'paid'
@@ -438,38 +441,30 @@ def outcomes(*, experiment: Experiment, at: dt.datetime) -> pd.DataFrame:
         "brand": experiment.brand_id,
         "experiment": experiment.pk,
         "start": experiment.starts_at,
-        "window_end": min(window_end, follow_end),
+        "window_end": window_stop,
         "follow_end": follow_end,
     }
+    dtypes = {
+        "customer_id": "int64",
+        "arm_id": "int64",
+        "exposed": "int8",
+        "pre_revenue": "float64",
+        "pre_orders": "int64",
+        "predicted_revenue": "float64",
+        "p_purchase": "float64",
+        "first_days": "float64",
+        "converted": "float64",
+        "revenue": "float64",
+        "converted_72h": "int8",
+    }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    columns = [
-        "customer_id",
-        "arm_id",
-        "exposed_at",
-        "pre_revenue",
-        "pre_orders",
-        "predicted_revenue",
-        "p_purchase",
-        "first_at",
-        "revenue",
-        "converted_72h",
-    ]
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    start = pd.Timestamp(experiment.starts_at)
-    first = pd.to_datetime(frame["first_at"], utc=True)
-    horizon = (pd.Timestamp(follow_end) - start).total_seconds() / 86400
-    frame["event"] = first.notna().to_numpy()
-    frame["days"] = np.where(
-        frame["event"], (first - start).dt.total_seconds().fillna(0).to_numpy() / 86400, max(horizon, 0.0)
-    )
-    frame["converted"] = (
-        (first < pd.Timestamp(min(window_end, follow_end))).fillna(False).to_numpy(dtype=bool)
-    )
-    frame["exposed"] = frame["exposed_at"].notna()
-    frame["predicted_revenue"] = frame["predicted_revenue"].astype(float).fillna(0.0)
-    frame["p_purchase"] = frame["p_purchase"].astype(float).fillna(0.0)
+        frame = query_frame(cursor, sql, params, dtype=dtypes)
+    horizon = (follow_end - experiment.starts_at).total_seconds() / 86400
+    frame["event"] = frame["first_days"].notna().to_numpy()
+    frame["days"] = frame["first_days"].fillna(max(horizon, 0.0)).to_numpy()
+    frame["converted"] = frame["converted"].fillna(0).astype(bool)
+    frame["converted_72h"] = frame["converted_72h"].astype(bool)
+    frame["exposed"] = frame["exposed"].astype(bool)
     frame["follow_days"] = horizon
     return frame
 

@@ -160,7 +160,8 @@ def test_results_count_only_what_happened_by_the_moment_asked_and_carry_every_ke
             OrderFactory(brand=brand, customer=r.customer, placed_at=when, total_amount=Decimal("100"))
             bought.append((r.arm.code, when))
     at = START + timedelta(days=40)
-    with django_assert_num_queries(2):  # the arms, the outcomes
+    # the arms; the outcomes stream through COPY, which Django's query capture does not see (one more statement)
+    with django_assert_num_queries(1):
         results = experiment_results(experiment=experiment, at=at)
     for code in ("control", "coupon"):
         arm = results["arms"][code]

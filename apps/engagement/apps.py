@@ -17,6 +17,13 @@ def _plan_ended_streams(sender, brand, stream_ids, **kwargs):
     followups_plan_request(brand=brand, stream_ids=stream_ids)
 
 
+def _next_actions(sender, run, previous=None, **kwargs):
+    """A published run gets every customer's next best action (in the publish transaction)."""
+    from apps.engagement.next_action import next_actions_compute
+
+    next_actions_compute(run=run)
+
+
 def _plan_win_back(sender, run, previous=None, **kwargs):
     """A published run starts win-back for customers who entered the at-risk list or the decline stage."""
     from apps.engagement.tasks import win_back_plan_request
@@ -37,4 +44,5 @@ class EngagementConfig(AppConfig):
 
         brand_saved.connect(_defaults_for_brand, dispatch_uid="engagement_defaults_for_brand")
         streams_ended.connect(_plan_ended_streams, dispatch_uid="engagement_plan_ended_streams")
+        scores_published.connect(_next_actions, dispatch_uid="engagement_next_actions")
         scores_published.connect(_plan_win_back, dispatch_uid="engagement_plan_win_back")

@@ -823,3 +823,67 @@ class ExperimentAssignment(BrandOwnedModel):
 
     def __str__(self):
         return f"{self.experiment_id}/{self.customer_id}"
+
+
+# --- next best action -------------------------------------------------------------------------------------
+
+
+class ActionKind(models.TextChoices):
+    BENEFIT = "benefit", _("Grant a benefit")
+    FOLLOWUP = "followup", _("Follow up")
+    WIN_BACK = "win_back", _("Win back (touch and benefit)")
+    NOTHING = "nothing", _("Nothing for now")
+
+
+class ActionBasis(models.TextChoices):
+    UPLIFT_MODEL = "uplift_model", _("Uplift model from a finished experiment")
+    MEASURED = "measured", _("Measured effect of follow-ups (holdout)")
+    POLICY = "policy", _("Lifecycle policy (no measured effect yet)")
+
+
+class NextAction(BrandOwnedModel):
+    """What to do next for one scored customer or prospect, computed when a refresh publishes its scores, with
+    the reasons (codes and figures, put into words when shown) and the expected gain: incremental gross
+    margin over the horizon, less the benefit's expected cost; null when no measured effect supports a
+    figure. Only the published run's actions are kept."""
+
+    brand = brand_field(constraint=False)
+    run_id = models.BigIntegerField(_("model run"))
+    customer = same_brand_fk(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="next_actions",
+        verbose_name=_("customer"),
+    )
+    action = models.CharField(_("action"), max_length=10, choices=ActionKind.choices)
+    basis = models.CharField(_("basis"), max_length=12, choices=ActionBasis.choices)
+    benefit = same_brand_fk(
+        "loyalty.Benefit",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="next_actions",
+        verbose_name=_("benefit"),
+    )
+    uplift = models.FloatField(_("estimated uplift in P(purchase)"), null=True, blank=True)
+    expected_gain = models.DecimalField(
+        _("expected gain"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    reasons = models.JSONField(_("reasons"), default=list)
+
+    class Meta:
+        verbose_name = _("next best action")
+        verbose_name_plural = _("next best actions")
+        ordering = ["brand", "customer"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "run_id", "customer"], name="nextaction_one_per_customer"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["brand", "customer"], name="nextaction_brand_customer"),
+            models.Index(fields=["brand", "action", "expected_gain"], name="nextaction_brand_action_gain"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id}: {self.action}"

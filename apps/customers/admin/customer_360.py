@@ -4,6 +4,7 @@ history and survival curve, each list the newest HISTORY_ROWS rows with its tota
 from django.db.models import Count, Sum
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.analytics.models import CustomerScore, RunStatus, StageChange
@@ -53,7 +54,9 @@ def customer_360_context(request, customer) -> dict:
     published = next((s for s in scores if s.run.status == RunStatus.PUBLISHED), None)
     tier_names = dict(Tier.objects.filter(brand_id=brand_id).values_list("pk", "name"))
 
+    next_action = _next_action(customer, published)
     return {
+        "next_action": next_action,
         "customer": customer,
         "phone": phone,
         "display_name": display_name,
@@ -106,6 +109,43 @@ def customer_360_context(request, customer) -> dict:
         "acquisition_stream": customer.acquisition_stream if customer.acquisition_stream_id else None,
         "history_rows": HISTORY_ROWS,
         "now": now,
+    }
+
+
+def _next_action(customer, published) -> dict | None:
+    """The stored next best action in words, with the hazard factors behind the customer's risk."""
+    from apps.customers.graphql.scores import customer_hazard_factors
+    from apps.engagement.models import NextAction
+    from apps.engagement.next_action import reason_texts
+
+    row = (
+        NextAction.objects.filter(brand_id=customer.brand_id, customer=customer)
+        .select_related("benefit")
+        .first()
+    )
+    if row is None:
+        return None
+    tiers = {
+        pk: gettext(name)
+        for pk, name in Tier.objects.filter(brand_id=customer.brand_id).values_list("pk", "name")
+    }
+    factors = []
+    if published is not None:
+        for factor in customer_hazard_factors(
+            customer_id=customer.pk, run_id=published.run_id, stage=published.stage, top=3
+        ):
+            ratio = factor["hazard_ratio"]
+            factors.append(
+
+                    gettext("%(feature)s: buys again %(ratio)s× as readily as the stage's average customer")
+                    % {"feature": factor["label"], "ratio": f"{ratio:.2f}"}
+
+            )
+    return {
+        "row": row,
+        "benefit": gettext(row.benefit.name) if row.benefit else None,
+        "reasons": reason_texts(row.reasons, tier_names=tiers, currency=customer.brand.currency),
+        "factors": factors,
     }
 
 

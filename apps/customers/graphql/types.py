@@ -53,6 +53,33 @@ PII_PERMISSION = "customers.view_customer_pii"
 MAX_HAZARD_FACTOR_CUSTOMERS = 10
 
 
+def _tier_names(info: Info, brand_id: int) -> dict:
+    """The brand's tier names, read once per request."""
+    from apps.loyalty.models import Tier
+
+    cache = getattr(info.context, "_tier_names", None)
+    if cache is None:
+        cache = {}
+        info.context._tier_names = cache
+    if brand_id not in cache:
+        cache[brand_id] = {
+            pk: gettext(name) for pk, name in Tier.objects.filter(brand_id=brand_id).values_list("pk", "name")
+        }
+    return cache[brand_id]
+
+
+@strawberry.type(name="NextAction", description="The suggested next action for a customer, with why.")
+class NextActionType:
+    action: str = strawberry.field(description="benefit, followup, win_back or nothing.")
+    action_label: str
+    basis: str = strawberry.field(description="uplift_model, measured or policy.")
+    benefit_code: str | None
+    benefit_name: str | None
+    uplift: float | None = strawberry.field(description="Estimated increase in P(purchase).")
+    expected_gain: Decimal | None
+    reasons: list[str]
+
+
 @strawberry.type(
     name="ScoreCurvePoint", description="P(no purchase yet) a number of days after the scores' cutoff."
 )
@@ -323,6 +350,32 @@ class CustomerType(BrandScopedType, relay.Node):
             )
             for row in rows
         ]
+
+    @strawberry_django.field(
+        only=["brand_id"],
+        prefetch_related=["next_actions__benefit"],
+        description="What to do next for this customer (computed at the last refresh): the action, the benefit, "
+        "the estimated uplift in P(purchase), the expected gain (incremental gross margin less the benefit's "
+        "expected cost; null when no experiment or holdout measured the action), and the reasons in words.",
+    )
+    def next_action(self, info: Info) -> NextActionType | None:
+        from apps.engagement.next_action import reason_texts
+
+        rows = list(self.next_actions.all())
+        if not rows:
+            return None
+        row = rows[0]
+        names = _tier_names(info, self.brand_id)
+        return NextActionType(
+            action=row.action,
+            action_label=row.get_action_display(),
+            basis=row.basis,
+            benefit_code=row.benefit.code if row.benefit else None,
+            benefit_name=gettext(row.benefit.name) if row.benefit else None,
+            uplift=row.uplift,
+            expected_gain=row.expected_gain,
+            reasons=reason_texts(row.reasons, tier_names=names),
+        )
 
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):

@@ -396,3 +396,35 @@ class StageChange(BrandOwnedModel):
         indexes = [
             models.Index(fields=["brand", "customer", "changed_on"], name="stagechange_brand_customer")
         ]
+
+
+class CustomerRecommendation(BrandOwnedModel):
+    """The products to offer one customer under a refresh run: SKUs and categories from co-purchase within the
+    brand (items bought by customers who bought what this customer bought, recency-weighted), best first.
+    Judged on held-out time with the run (run.metrics["recommendations"])."""
+
+    brand = brand_field(constraint=False)
+    run = same_brand_fk(
+        ModelRun, on_delete=models.CASCADE, related_name="recommendations", verbose_name=_("model run")
+    )
+    customer = same_brand_fk(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="recommendations",
+        verbose_name=_("customer"),
+    )
+    skus = models.JSONField(_("SKUs"), default=list)
+    sku_categories = models.JSONField(_("categories of the SKUs"), default=list)
+    scores = models.JSONField(_("scores"), default=list)
+    categories = models.JSONField(_("product categories"), default=list)
+
+    class Meta:
+        verbose_name = _("recommendation")
+        verbose_name_plural = _("recommendations")
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "run", "customer"], name="recommendation_one_per_run"),
+        ]
+        indexes = [models.Index(fields=["brand", "customer", "run"], name="recommendation_brand_customer")]
+
+    def __str__(self):
+        return f"{self.run_id}/{self.customer_id}"

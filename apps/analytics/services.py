@@ -284,6 +284,7 @@ def scores_refresh(
             _execute_distributed(run=run, chunks=chunks, score_chunks=score_chunks, progress=progress)
         if run.status == RunStatus.SUCCEEDED:
             _prospects_add(run, progress)
+            _recommendations_add(run, progress)
             if progress is not None:
                 progress("publish")
             model_run_publish(run=run)
@@ -298,6 +299,19 @@ def _prospects_add(run: ModelRun, progress) -> None:
     metrics = prospects_score(run=run)
     run.metrics = {**run.metrics, "prospects": metrics}
     run.timings = {**run.timings, "prospects": round(time.perf_counter() - start, 3)}
+    run.save(update_fields=["metrics", "timings", "updated_at"])
+
+
+def _recommendations_add(run: ModelRun, progress) -> None:
+    """Each buyer's products to offer under the run (co-purchase), judged on held-out time."""
+    from apps.analytics.recommendations import recommendations_compute
+
+    if progress is not None:
+        progress("recommendations")
+    start = time.perf_counter()
+    metrics = recommendations_compute(run=run)
+    run.metrics = {**run.metrics, "recommendations": metrics}
+    run.timings = {**run.timings, "recommendations": round(time.perf_counter() - start, 3)}
     run.save(update_fields=["metrics", "timings", "updated_at"])
 
 

@@ -176,6 +176,7 @@ PLACEHOLDERS = {
     "benefit": _("the benefit granted with the touch"),
     "tier": _("the customer's tier"),
     "link": _("the tracked link (a click is recorded, then the customer lands on the page)"),
+    "recommendation": _("the product category recommended for the customer (co-purchase), or nothing"),
 }
 
 

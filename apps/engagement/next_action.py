@@ -215,7 +215,8 @@ def uplift_model_fit(*, brand) -> tuple[UpliftModel | None, dict]:
         x = scaler.transform(_design(frame))
         train = ~test
         cross = {
-            k: _cross_error(k, x[train], treated[train], converted[train], ids[train]) for k in ("t", "s", "r")
+            k: _cross_error(k, x[train], treated[train], converted[train], ids[train])
+            for k in ("t", "s", "r")
         }
         learner = min(cross, key=cross.get)
         models = UpliftModel.fit(learner, x[train], treated[train], converted[train])
@@ -413,40 +414,45 @@ def decide(
 
     reasons = []
     tier = frame["tier_id"].to_numpy()
+    erased = frame["erased"].to_numpy(bool)
+    spent = frame["monetary_total"].to_numpy(float)
+    model_code = model.experiment.code if model is not None else ""
+    by_model, by_measure, idle = (
+        ActionBasis.UPLIFT_MODEL.value,
+        ActionBasis.MEASURED.value,
+        ActionKind.NOTHING.value,
+    )
+    has_tier = ~pd.isna(tier)
+    churn_r, p_r, uplift_r = np.round(churn, 4), np.round(p, 4), np.round(uplift, 4)
+    at_risk_amount, pct_r = np.round(spent * churn, 2), np.round(value_pct, 1)
     for i in range(n):
         items: list[dict] = []
         if blocked[i]:
-            items.append({"code": "erased" if frame["erased"].iat[i] else "opted_out"})
+            items.append({"code": "erased" if erased[i] else "opted_out"})
         else:
             if prospect[i]:
-                items.append({"code": code[i], "propensity": round(float(p[i]), 4)})
+                items.append({"code": code[i], "propensity": float(p_r[i])})
             else:
                 items.append({"code": "stage", "stage": str(stage[i])})
-                if not pd.isna(tier[i]):
+                if has_tier[i]:
                     items.append({"code": "tier", "tier_id": int(tier[i])})
-                items.append({"code": "churn", "p": round(float(churn[i]), 4)})
+                items.append({"code": "churn", "p": float(churn_r[i])})
                 if value_pct[i] == value_pct[i]:
                     items.append(
                         {
                             "code": "value_at_risk",
-                            "amount": round(float(frame["monetary_total"].iat[i] * churn[i]), 2),
-                            "percentile": round(float(value_pct[i]), 1),
+                            "amount": float(at_risk_amount[i]),
+                            "percentile": float(pct_r[i]),
                         }
                     )
                 items.append({"code": code[i]})
             if not consent[i]:
                 items.append({"code": "no_consent"})
-            if basis[i] == ActionBasis.UPLIFT_MODEL.value and uplift[i] == uplift[i]:
-                items.append(
-                    {
-                        "code": "experiment",
-                        "experiment": model.experiment.code,
-                        "uplift": round(float(uplift[i]), 4),
-                    }
-                )
-            elif basis[i] == ActionBasis.MEASURED.value:
-                items.append({"code": "measured", "uplift": round(float(uplift[i]), 4)})
-            elif action[i] != ActionKind.NOTHING.value:
+            if basis[i] == by_model and uplift[i] == uplift[i]:
+                items.append({"code": "experiment", "experiment": model_code, "uplift": float(uplift_r[i])})
+            elif basis[i] == by_measure:
+                items.append({"code": "measured", "uplift": float(uplift_r[i])})
+            elif action[i] != idle:
                 items.append({"code": "no_evidence"})
         reasons.append(items)
     return pd.DataFrame(

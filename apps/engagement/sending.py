@@ -271,6 +271,16 @@ class _Missing(dict):
         return ""
 
 
+def _recommended_categories(brand, customer_ids: list[int]) -> dict[int, str]:
+    """Each customer's first recommended product category under the published run (one query)."""
+    from apps.analytics.models import CustomerRecommendation
+
+    rows = CustomerRecommendation.objects.filter(
+        brand=brand, run__status="published", customer_id__in=customer_ids
+    ).values_list("customer_id", "categories")
+    return {customer: categories[0] for customer, categories in rows if categories}
+
+
 def _tracked_link(brand_id: int, key: str) -> str:
     token = click_token(brand_id, key)
     return settings.CLV_SITE_URL + _click_path().replace("TOKEN", token)
@@ -295,6 +305,8 @@ def _dispatch(*, brand, policy, part: pd.DataFrame, rules, backends) -> dict[str
         )
     )
     tiers = {t.code: t for t in Tier.objects.filter(brand=brand)}
+    wanted = any("{recommendation}" in (r.template.body + r.template.subject) for r in rules.values())
+    offers = _recommended_categories(brand, part["customer_id"].astype(int).tolist()) if wanted else {}
     by_backend: dict[str, list[Message]] = {}
     for row in part.itertuples(index=False):
         rule = rules[int(row.rule_id)]
@@ -306,6 +318,7 @@ def _dispatch(*, brand, policy, part: pd.DataFrame, rules, backends) -> dict[str
                 "benefit": gettext(rule.benefit.name) if rule.benefit_id else "",
                 "tier": tier.display_name if tier else "",
                 "link": _tracked_link(brand.pk, row.key),
+                "recommendation": offers.get(int(row.customer_id), ""),
             }
         subject, body = render(rule.template, context=context)
         kind = "email" if row.channel == Channel.EMAIL else "gateway"

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from apps.analytics.models import CustomerScore, RunStatus, StageChange
+from apps.analytics.models import CustomerRecommendation, CustomerScore, RunStatus, StageChange
 from apps.communities.models import CommunityMembership
 from apps.core import charts
 from apps.core.scoping import user_may
@@ -55,8 +55,15 @@ def customer_360_context(request, customer) -> dict:
     tier_names = dict(Tier.objects.filter(brand_id=brand_id).values_list("pk", "name"))
 
     next_action = _next_action(customer, published)
+    recommendation = CustomerRecommendation.objects.filter(
+        brand_id=brand_id, customer=customer, run__status=RunStatus.PUBLISHED
+    ).first()
     return {
         "next_action": next_action,
+        "recommended": list(zip(recommendation.skus, recommendation.sku_categories, strict=False))
+        if recommendation
+        else [],
+        "recommended_categories": recommendation.categories if recommendation else [],
         "customer": customer,
         "phone": phone,
         "display_name": display_name,
@@ -136,10 +143,8 @@ def _next_action(customer, published) -> dict | None:
         ):
             ratio = factor["hazard_ratio"]
             factors.append(
-
-                    gettext("%(feature)s: buys again %(ratio)s× as readily as the stage's average customer")
-                    % {"feature": factor["label"], "ratio": f"{ratio:.2f}"}
-
+                gettext("%(feature)s: buys again %(ratio)s× as readily as the stage's average customer")
+                % {"feature": factor["label"], "ratio": f"{ratio:.2f}"}
             )
     return {
         "row": row,

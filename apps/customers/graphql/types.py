@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 import strawberry_django
+from django.db.models import Prefetch
 from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.types import Info
 
 from apps.analytics import selectors
 from apps.analytics.graphql.types import Stage, StageRule
+from apps.analytics.models import CustomerRecommendation
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.core.graphql.permissions import request_user
 from apps.core.graphql.relay import ArgumentError, Connection, connection
@@ -66,6 +68,23 @@ def _tier_names(info: Info, brand_id: int) -> dict:
             pk: gettext(name) for pk, name in Tier.objects.filter(brand_id=brand_id).values_list("pk", "name")
         }
     return cache[brand_id]
+
+
+@strawberry.type(name="RecommendedProduct", description="A product (SKU) to offer, best first.")
+class RecommendedProduct:
+    sku: str
+    category: str
+    score: float = strawberry.field(description="Co-purchase score (comparable within one customer).")
+
+
+@strawberry.type(
+    name="Recommendations",
+    description="Products and categories to offer, from co-purchase within the brand (recency-weighted), "
+    "computed at the last refresh and judged on held-out time (the run's metrics).",
+)
+class RecommendationsType:
+    products: list[RecommendedProduct]
+    categories: list[str]
 
 
 @strawberry.type(name="NextAction", description="The suggested next action for a customer, with why.")
@@ -375,6 +394,27 @@ class CustomerType(BrandScopedType, relay.Node):
             uplift=row.uplift,
             expected_gain=row.expected_gain,
             reasons=reason_texts(row.reasons, tier_names=names),
+        )
+
+    @strawberry_django.field(
+        prefetch_related=[
+            lambda info: Prefetch(
+                "recommendations", queryset=CustomerRecommendation.objects.filter(run__status="published")
+            )
+        ],
+        description="Products and categories to offer this customer (null before a refresh has computed them).",
+    )
+    def recommendations(self) -> RecommendationsType | None:
+        rows = list(self.recommendations.all())
+        if not rows:
+            return None
+        row = rows[0]
+        return RecommendationsType(
+            products=[
+                RecommendedProduct(sku=s, category=c, score=v)
+                for s, c, v in zip(row.skus, row.sku_categories, row.scores, strict=False)
+            ],
+            categories=list(row.categories),
         )
 
     @classmethod

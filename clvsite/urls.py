@@ -16,6 +16,16 @@ urlpatterns = [
         admin.site.admin_view(dashboard.brand_dashboard),
         name="clv_dashboard_brand",
     ),
+    path(
+        "admin/dashboard/<int:brand_id>/funnel/",
+        admin.site.admin_view(dashboard.brand_funnel),
+        name="clv_dashboard_funnel",
+    ),
+    path(
+        "admin/dashboard/<int:brand_id>/cohorts/",
+        admin.site.admin_view(dashboard.brand_cohorts),
+        name="clv_dashboard_cohorts",
+    ),
     path("admin/", admin.site.urls),
     # a touch's tracked link and the gateway's delivery receipts (public; signed)
     path("r/<str:token>/", engagement.click, name="engagement_click"),

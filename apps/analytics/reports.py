@@ -612,3 +612,160 @@ def at_risk_customers(
         for r in rows
     ]
     return run, total, items
+
+
+# --- the live-stream funnel ---------------------------------------------------------------------------------
+
+FUNNEL_GROUPS = ("stream", "platform", "host")
+FUNNEL_STEPS = ("viewers", "engaged", "buyers", "repeat_72h", "repeat_30d")
+
+
+@dataclass
+class FunnelRow:
+    """One group's funnel: viewers → engaged viewers (commented, or 5+ comments, likes and shares) → viewers
+    who bought in the stream → buyers with another paid order within 72 hours / 30 days of the stream's end.
+    Repeat counts are None while no stream of the group has had its 72 hours / 30 days yet; otherwise they
+    count the streams whose window has passed, over the buyers of those streams (`buyers_72h_base`,
+    `buyers_30d_base`)."""
+
+    key: str  # stream id, platform code, host name; "" for the total
+    label: str
+    streams: int
+    viewers: int
+    engaged: int
+    buyers: int
+    engaged_buyers: int
+    repeat_72h: int | None
+    buyers_72h_base: int
+    repeat_30d: int | None
+    buyers_30d_base: int
+
+    @staticmethod
+    def _rate(part, whole):
+        return None if part is None or not whole else part / whole
+
+    @property
+    def engaged_rate(self):  # of viewers
+        return self._rate(self.engaged, self.viewers)
+
+    @property
+    def buyer_rate(self):  # of viewers
+        return self._rate(self.buyers, self.viewers)
+
+    @property
+    def engaged_buyer_rate(self):  # of engaged viewers
+        return self._rate(self.engaged_buyers, self.engaged)
+
+    @property
+    def repeat_72h_rate(self):  # of the buyers whose 72 hours have passed
+        return self._rate(self.repeat_72h, self.buyers_72h_base)
+
+    @property
+    def repeat_30d_rate(self):  # of the buyers whose 30 days have passed
+        return self._rate(self.repeat_30d, self.buyers_30d_base)
+
+
+def stream_funnel(
+    *, brand, start: date, end: date, by: str = "stream", now: datetime | None = None, limit: int = 200
+) -> list[FunnelRow]:
+    """The funnel per stream, platform or host for the streams started between `start` and `end` (brand days,
+    inclusive; at most `limit` streams, the most recent), the total last. A customer counts once per stream;
+    the total and the groups sum over streams. One query."""
+    if by not in FUNNEL_GROUPS:
+        raise ReportError(_("Group the funnel by stream, platform or host."))
+    if end < start:
+        raise ReportError(_("The start date is after the end date."))
+    now = now or timezone.now()
+    t = _tables()
+    sql = f"""
+        WITH chosen AS (
+            SELECT id, platform, host_name, title, external_id, COALESCE(ended_at, started_at) AS ended_at
+            FROM {t["stream"]}
+            WHERE brand_id = %(brand)s AND started_at >= %(start)s AND started_at < %(end)s
+            ORDER BY started_at DESC, id DESC LIMIT %(limit)s
+        ), viewers AS (
+            SELECT v.stream_id, v.customer_id,
+                   (v.comments > 0 OR v.comments + v.likes + v.shares >= %(engaged)s) AS engaged
+            FROM {t["view"]} v JOIN chosen c ON c.id = v.stream_id
+            WHERE v.brand_id = %(brand)s
+        ), firsts AS (
+            SELECT o.stream_id, o.customer_id, MIN(o.placed_at) AS first_at
+            FROM {t["order"]} o JOIN chosen c ON c.id = o.stream_id
+            WHERE o.brand_id = %(brand)s AND o.status = 'paid'
+            GROUP BY o.stream_id, o.customer_id
+        ), people AS (
+            SELECT v.stream_id, v.customer_id, v.engaged, f.first_at, c.ended_at,
+                   c.ended_at + interval '72 hours' <= %(now)s AS done_72h,
+                   c.ended_at + interval '30 days' <= %(now)s AS done_30d
+            FROM viewers v JOIN chosen c ON c.id = v.stream_id
+            LEFT JOIN firsts f ON f.stream_id = v.stream_id AND f.customer_id = v.customer_id
+        ), repeats AS (
+            SELECT p.stream_id, p.customer_id,
+                   COUNT(*) FILTER (WHERE o.placed_at <= p.ended_at + interval '72 hours') >= 2 AS r72,
+                   COUNT(*) FILTER (WHERE o.placed_at <= p.ended_at + interval '30 days') >= 2 AS r30
+            FROM people p JOIN {t["order"]} o
+              ON o.brand_id = %(brand)s AND o.customer_id = p.customer_id AND o.status = 'paid'
+             AND o.placed_at >= p.first_at AND o.placed_at <= p.ended_at + interval '30 days'
+            WHERE p.first_at IS NOT NULL
+            GROUP BY p.stream_id, p.customer_id
+        )
+        SELECT c.id, c.platform, c.host_name, COALESCE(NULLIF(c.title, ''), c.external_id),
+               COUNT(p.customer_id), COUNT(*) FILTER (WHERE p.engaged),
+               COUNT(p.first_at), COUNT(p.first_at) FILTER (WHERE p.engaged),
+               COUNT(*) FILTER (WHERE r.r72 AND p.done_72h), COUNT(p.first_at) FILTER (WHERE p.done_72h),
+               COUNT(*) FILTER (WHERE r.r30 AND p.done_30d), COUNT(p.first_at) FILTER (WHERE p.done_30d),
+               BOOL_OR(p.done_72h), BOOL_OR(p.done_30d)
+        FROM chosen c
+        LEFT JOIN people p ON p.stream_id = c.id
+        LEFT JOIN repeats r ON r.stream_id = p.stream_id AND r.customer_id = p.customer_id
+        GROUP BY c.id, c.platform, c.host_name, c.title, c.external_id
+    """
+    params = {
+        "brand": brand.pk,
+        "start": _day_start(brand, start),
+        "end": _day_start(brand, end + timedelta(days=1)),
+        "limit": limit,
+        "engaged": ENGAGED_INTERACTIONS,
+        "now": now,
+    }
+    rows = _rows(sql, params)
+    from apps.streams.models import Platform
+
+    platforms = dict(Platform.choices)
+
+    def key_of(row):
+        if by == "stream":
+            return str(row[0]), row[3]
+        if by == "platform":
+            return row[1], str(platforms.get(row[1], row[1]))
+        return row[2], row[2] or _("(no host)")
+
+    groups: dict[str, list] = {}
+    labels: dict[str, str] = {}
+    for row in rows:
+        key, label = key_of(row)
+        groups.setdefault(key, []).append(row)
+        labels[key] = label
+
+    def fold(key: str, label: str, members: list) -> FunnelRow:
+        done_72h = any(r[12] for r in members)
+        done_30d = any(r[13] for r in members)
+        return FunnelRow(
+            key=key,
+            label=label,
+            streams=len(members),
+            viewers=sum(r[4] for r in members),
+            engaged=sum(r[5] for r in members),
+            buyers=sum(r[6] for r in members),
+            engaged_buyers=sum(r[7] for r in members),
+            repeat_72h=sum(r[8] for r in members) if done_72h else None,
+            buyers_72h_base=sum(r[9] for r in members),
+            repeat_30d=sum(r[10] for r in members) if done_30d else None,
+            buyers_30d_base=sum(r[11] for r in members),
+        )
+
+    out = [fold(k, labels[k], members) for k, members in sorted(groups.items(), key=lambda kv: labels[kv[0]])]
+    if by == "stream":
+        out.sort(key=lambda r: -int(r.key))
+    out.append(fold("", _("All streams"), rows))
+    return out

@@ -877,12 +877,12 @@ class NextAction(BrandOwnedModel):
         verbose_name_plural = _("next best actions")
         ordering = ["brand", "customer"]
         constraints = [
+            # customer before run: it also serves the lookup of a customer's action
             models.UniqueConstraint(
-                fields=["brand", "run_id", "customer"], name="nextaction_one_per_customer"
+                fields=["brand", "customer", "run_id"], name="nextaction_one_per_customer"
             ),
         ]
         indexes = [
-            models.Index(fields=["brand", "customer"], name="nextaction_brand_customer"),
             models.Index(fields=["brand", "action", "expected_gain"], name="nextaction_brand_action_gain"),
         ]
 

@@ -472,8 +472,9 @@ def decide(
 def next_actions_compute(*, run: ModelRun) -> dict:
     """Decide and store every customer's next action under `run` (the published run); other runs' actions of
     the brand are removed. Returns the summary stored in run.metrics["next_actions"]."""
-    import json
     import time
+
+    import orjson
 
     from apps.engagement import results
 
@@ -520,7 +521,7 @@ def next_actions_compute(*, run: ModelRun) -> dict:
             "benefit_id": pd.array(decided["benefit_id"].tolist(), dtype="Int64"),
             "uplift": decided["uplift"],
             "expected_gain": decided["expected_gain"],
-            "reasons": [json.dumps(r, ensure_ascii=False) for r in decided["reasons"]],
+            "reasons": [orjson.dumps(r).decode() for r in decided["reasons"]],
         }
     )
     copy_frame(NextAction._meta.db_table, rows)

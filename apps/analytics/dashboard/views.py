@@ -63,3 +63,113 @@ def brand_dashboard(request, brand_id):
         **dashboard_context(brand),
     }
     return TemplateResponse(request, "admin/dashboard.html", context)
+
+
+def _day_param(request, name: str, default):
+    from datetime import date
+
+    raw = request.GET.get(name)
+    if not raw:
+        return default, None
+    try:
+        return date.fromisoformat(raw), None
+    except ValueError:
+        return default, _("%(name)s: %(value)s is not a date such as 2026-05-01.") % {
+            "name": name,
+            "value": raw,
+        }
+
+
+def brand_funnel(request, brand_id):
+    """The live-stream funnel per stream, platform or host over a period (default the last 90 days)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.analytics import reports
+
+    brand = _brand_or_404(request.user, brand_id)
+    today = timezone.now().astimezone(brand.tzinfo).date()
+    start, error_start = _day_param(request, "start", today - timedelta(days=90))
+    end, error_end = _day_param(request, "end", today)
+    by = request.GET.get("by", "platform")
+    if by not in reports.FUNNEL_GROUPS:
+        by = "platform"
+    errors = [e for e in (error_start, error_end) if e]
+    rows = []
+    try:
+        rows = reports.stream_funnel(brand=brand, start=start, end=end, by=by)
+    except reports.ReportError as exc:
+        errors.append(str(exc))
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Live-stream funnel: %(brand)s") % {"brand": brand.name},
+        "brand": brand,
+        "brands": dashboard_brands(request.user),
+        "start": start,
+        "end": end,
+        "by": by,
+        "groups": [("platform", _("platform")), ("host", _("host")), ("stream", _("live stream"))],
+        "rows": rows,
+        "errors": errors,
+        "dashboard_url": dashboard_url(brand),
+    }
+    return TemplateResponse(request, "admin/dashboard_funnel.html", context)
+
+
+def brand_cohorts(request, brand_id):
+    """Cohort retention by first-order month or acquisition stream, each cell with its count and a link to
+    the customers in it."""
+    from django.utils.http import urlencode
+
+    from apps.analytics import reports
+
+    brand = _brand_or_404(request.user, brand_id)
+    by = request.GET.get("by", "first_order_month")
+    if by not in ("first_order_month", "acquisition_stream"):
+        by = "first_order_month"
+    periods = 12
+    cohorts = reports.cohort_retention(brand=brand, by=by, periods=periods)[-36:]
+    customers = reverse("admin:customers_customer_changelist")
+    table = []
+    for cohort in cohorts:
+        ref = f"m:{brand.pk}:{cohort.key}" if by == "first_order_month" else f"s:{cohort.stream_id}"
+        base = {"cohort": ref}
+        cells = []
+        for k, (n, share) in enumerate(zip(cohort.retained, cohort.retention, strict=True)):
+            if n is None:
+                cells.append(None)
+                continue
+            cells.append(
+                {
+                    "n": n,
+                    "share": share,
+                    "shade": round(min(1.0, share or 0.0) * 0.85 + 0.05, 2),
+                    "url": f"{customers}?{urlencode({**base, 'period': k})}",
+                }
+            )
+        table.append(
+            {
+                "label": cohort.stream_title or cohort.key,
+                "start": cohort.start,
+                "size": cohort.size,
+                "url": f"{customers}?{urlencode(base)}",
+                "cells": cells,
+            }
+        )
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Cohort retention: %(brand)s") % {"brand": brand.name},
+        "brand": brand,
+        "brands": dashboard_brands(request.user),
+        "by": by,
+        "groupings": [
+            ("first_order_month", _("first-order month")),
+            ("acquisition_stream", _("acquisition stream")),
+        ],
+        "period_unit": _("month") if by == "first_order_month" else _("30 days"),
+        "period_numbers": list(range(periods)),
+        "table": table,
+        "dashboard_url": dashboard_url(brand),
+    }
+    return TemplateResponse(request, "admin/dashboard_cohorts.html", context)

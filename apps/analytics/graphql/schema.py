@@ -26,6 +26,8 @@ from apps.analytics.graphql.types import (
     CohortGrouping,
     CohortRetention,
     CohortRow,
+    FunnelGrouping,
+    FunnelRowType,
     KaplanMeierReport,
     ModelRunType,
     NodeBatch,
@@ -169,6 +171,39 @@ class Query:
                 for c in cohorts
             ],
         )
+
+    @strawberry.field(
+        description="The live-stream funnel per stream, platform or host for the streams started from `start` to "
+        "`end` (brand days, inclusive; at most 200 streams, the latest), the total last. Analyst role."
+    )
+    def stream_funnel(
+        self,
+        info: Info,
+        brand: relay.GlobalID,
+        start: date,
+        end: date,
+        by: FunnelGrouping = FunnelGrouping.STREAM,
+    ) -> list[FunnelRowType]:
+        owner = brand_for(info, brand, ANALYST)
+        rows = _report(lambda: reports.stream_funnel(brand=owner, start=start, end=end, by=by.value))
+        return [
+            FunnelRowType(
+                key=str(_gid("Stream", int(r.key))) if by == FunnelGrouping.STREAM and r.key else r.key,
+                label=r.label,
+                streams=r.streams,
+                viewers=r.viewers,
+                engaged=r.engaged,
+                engaged_rate=r.engaged_rate,
+                buyers=r.buyers,
+                buyer_rate=r.buyer_rate,
+                engaged_buyer_rate=r.engaged_buyer_rate,
+                repeat_72h=r.repeat_72h,
+                repeat_72h_rate=r.repeat_72h_rate,
+                repeat_30d=r.repeat_30d,
+                repeat_30d_rate=r.repeat_30d_rate,
+            )
+            for r in rows
+        ]
 
     @strawberry.field(
         description="How many customers moved between stages from `start` to `end`, from the runs published as "

@@ -341,6 +341,40 @@ class CohortRow:
     retention: list[float | None] = strawberry.field(description="retained / size; null: not started yet.")
 
 
+@strawberry.enum(name="FunnelGrouping")
+class FunnelGrouping(Enum):
+    STREAM = "stream"
+    PLATFORM = "platform"
+    HOST = "host"
+
+
+@strawberry.type(
+    name="FunnelRow",
+    description="One group's live-stream funnel: viewers → engaged viewers (commented, or 5+ comments, likes "
+    "and shares) → viewers who bought in the stream → buyers with another paid order within 72 hours / 30 "
+    "days of the stream's end. Repeat counts are null until a stream of the group has had its window; the "
+    "rates divide by the buyers of the streams whose window has passed.",
+)
+class FunnelRowType:
+    key: str = strawberry.field(
+        description="The stream's global id, the platform code or the host; '' for the total."
+    )
+    label: str
+    streams: int
+    viewers: int
+    engaged: int
+    engaged_rate: float | None = strawberry.field(description="Engaged viewers / viewers.")
+    buyers: int
+    buyer_rate: float | None = strawberry.field(description="Buyers / viewers.")
+    engaged_buyer_rate: float | None = strawberry.field(
+        description="Buyers among engaged viewers / engaged viewers."
+    )
+    repeat_72h: int | None
+    repeat_72h_rate: float | None
+    repeat_30d: int | None
+    repeat_30d_rate: float | None
+
+
 @strawberry.type(description="Cohort retention table.")
 class CohortRetention:
     by: CohortGrouping

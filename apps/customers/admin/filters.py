@@ -209,3 +209,103 @@ class AcquisitionPlatformFilter(admin.SimpleListFilter):
         if value == NOT_SCORED:
             return queryset.filter(acquisition_stream__isnull=True)
         return queryset.filter(acquisition_stream__platform=value)
+
+
+class CohortCellFilter(admin.ListFilter):
+    """The customers behind one cell of the cohort table (the dashboard's cohorts page links here):
+    `cohort=m:<brand id>:YYYY-MM` (first paid order in that month, brand time) or `cohort=s:<stream id>`
+    (acquired by that stream), and optionally `period=k`: those of them who bought in the k-th month after (month cohorts)
+    or in days [30k, 30k + 30) after the stream started (stream cohorts). Shown only when used."""
+
+    title = _("cohort")
+    parameters = ("cohort", "period")
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.used = {}
+        for name in self.parameters:
+            if name in params:
+                value = params.pop(name)
+                self.used[name] = value[-1] if isinstance(value, list) else value
+
+    def has_output(self):
+        return bool(self.used)
+
+    def expected_parameters(self):
+        return list(self.parameters)
+
+    def choices(self, changelist):
+        label = self.used.get("cohort", "")
+        if "period" in self.used:
+            label = f"{label} · {self.used['period']}"
+        yield {
+            "selected": True,
+            "query_string": changelist.get_query_string(remove=self.parameters),
+            "display": label,
+        }
+
+    def queryset(self, request, queryset):
+        from django.core.exceptions import ValidationError
+        from django.db.models.expressions import RawSQL
+
+        from apps.orders.models import Order
+
+        cohort = self.used.get("cohort")
+        if not cohort:
+            return queryset
+        period = self.used.get("period")
+        try:
+            kind, _sep, value = cohort.partition(":")
+            k = int(period) if period not in (None, "") else None
+            if k is not None and not 0 <= k < 36:
+                raise ValueError
+            if kind == "m":
+                brand_text, _colon, month_text = value.partition(":")
+                brand_id = int(brand_text)
+                year, month = (int(x) for x in month_text.split("-"))
+                if not 1 <= month <= 12:
+                    raise ValueError
+            elif kind == "s":
+                stream_id = int(value)
+            else:
+                raise ValueError
+        except ValueError:
+            raise admin.options.IncorrectLookupParameters(
+                ValidationError(
+                    _(
+                        "Not a cohort cell: use cohort=m:<brand id>:YYYY-MM or cohort=s:<stream id>, period=0-35."
+                    )
+                )
+            ) from None
+        orders = Order._meta.db_table
+        if kind == "m":
+            # the brand's time zone is joined per customer row (staff of several brands see several zones)
+            # the brand's own time zone: a month is a month where the brand sells
+            first_month = RawSQL(
+                f"""SELECT o.customer_id FROM {orders} o JOIN brands_brand b ON b.id = o.brand_id
+                    WHERE o.brand_id = %s AND o.status = 'paid' GROUP BY o.customer_id, b.timezone
+                    HAVING date_trunc('month', MIN(o.placed_at AT TIME ZONE b.timezone)) = make_date(%s, %s, 1)""",
+                [brand_id, year, month],
+            )
+            queryset = queryset.filter(brand_id=brand_id, pk__in=first_month)
+            if k is not None:
+                active = RawSQL(
+                    f"""SELECT o.customer_id FROM {orders} o JOIN brands_brand b ON b.id = o.brand_id
+                        WHERE o.brand_id = %s AND o.status = 'paid'
+                          AND date_trunc('month', o.placed_at AT TIME ZONE b.timezone)
+                              = make_date(%s, %s, 1) + make_interval(months => %s)""",
+                    [brand_id, year, month, k],
+                )
+                queryset = queryset.filter(pk__in=active)
+            return queryset
+        queryset = queryset.filter(acquisition_stream_id=stream_id)
+        if k is not None:
+            active = RawSQL(
+                f"""SELECT o.customer_id FROM {orders} o JOIN streams_stream s ON s.id = %s
+                    WHERE o.brand_id = s.brand_id AND o.status = 'paid'
+                      AND o.placed_at >= s.started_at + make_interval(days => 30 * %s)
+                      AND o.placed_at < s.started_at + make_interval(days => 30 * %s + 30)""",
+                [stream_id, k, k],
+            )
+            queryset = queryset.filter(pk__in=active)
+        return queryset

@@ -1,6 +1,7 @@
 import pytest
 
-from tests.factories import BrandFactory
+from apps.brands.services import membership_set
+from tests.factories import BrandFactory, UserFactory
 
 
 @pytest.fixture
@@ -29,3 +30,17 @@ def live_worker(redis_celery):
     from tests.worker import celery_worker_run
 
     yield from celery_worker_run(redis_celery)
+
+
+@pytest.fixture
+def as_role(client, brand, other_brand):
+    """Sign in a staff member with a role in a brand (acme by default); returns the client."""
+
+    def sign_in(role: str, in_brand=None):
+        user = UserFactory(username=f"{role}-{(in_brand or brand).slug}")
+        membership_set(user=user, brand=in_brand or brand, role=role)
+        client.force_login(user)
+        client.get("/admin/")  # CSRF cookie
+        return client
+
+    return sign_in

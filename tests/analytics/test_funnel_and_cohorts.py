@@ -9,7 +9,7 @@ import pytest
 from apps.analytics import reports
 from apps.brands.services import membership_set
 from tests.factories import CustomerFactory, OrderFactory, StreamFactory, StreamViewFactory, UserFactory
-from tests.graphql.conftest import as_role, error_of, run_query  # noqa: F401 (the fixture)
+from tests.graphql.conftest import error_of, run_query
 from tests.scenarios import gid
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from apps.engagement.models import Experiment, ExperimentAssignment, NextAction
 from apps.engagement.next_action import decide, next_actions_compute, qini, reason_texts, uplift_model_fit
 from apps.orders.models import Order
 from tests.factories import BenefitFactory, CustomerScoreFactory, ModelRunFactory
-from tests.graphql.conftest import as_role, run_query  # noqa: F401 (the fixture)
+from tests.graphql.conftest import run_query
 
 pytestmark = pytest.mark.django_db
 

@@ -80,17 +80,3 @@ def superuser(db):
 @pytest.fixture
 def world(brand, other_brand):
     return build_world(brand, other_brand)
-
-
-@pytest.fixture
-def as_role(client, brand, other_brand):
-    """Sign in a staff member with a role in a brand (acme by default); returns the client."""
-
-    def sign_in(role: str, in_brand=None):
-        user = UserFactory(username=f"{role}-{(in_brand or brand).slug}")
-        membership_set(user=user, brand=in_brand or brand, role=role)
-        client.force_login(user)
-        client.get("/admin/")  # CSRF cookie
-        return client
-
-    return sign_in

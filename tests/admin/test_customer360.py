@@ -189,8 +189,34 @@ def test_multi_brand_viewer_reads_each_brand(login, story, brand, other_brand):
 
 # session, user, permissions (2), brand ids, roles, the customer, the acquisition stream, scores with runs and
 # tiers, tier names, and per section its rows and total: orders (+ paid totals), views, communities, grants, stage
-# and tier changes.
-CUSTOMER_360_QUERIES = 19
+# and tier changes; the next best action and the recommendations.
+CUSTOMER_360_QUERIES = 21
+# with a next best action: its tier names, and the hazard factors behind it (the run's engine and the
+# customer's feature frame: a Kaplan-Meier-only run has no factors and reads nothing more)
+CUSTOMER_360_QUERIES_WITH_ACTION = CUSTOMER_360_QUERIES + 3  # tier names, the run, its engine
+
+
+def test_the_next_best_action_adds_a_fixed_number_of_queries(login, story, brand, acme_viewer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.engagement.models import NextAction
+
+    customer = story["customer"]
+    NextAction.objects.create(
+        brand=brand,
+        run_id=0,  # any run: the page reads the customer's stored action
+        customer=customer,
+        action="followup",
+        basis="policy",
+        reasons=[{"code": "stage", "stage": "maturity"}, {"code": "cooling"}, {"code": "no_evidence"}],
+    )
+    client = login(acme_viewer)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url_360(customer))
+    page = response.content.decode()
+    assert "next-action" in page and "Buying less often than usual" in page
+    assert len(ctx.captured_queries) <= CUSTOMER_360_QUERIES_WITH_ACTION
 
 
 def test_page_query_count_is_bounded(login, story, acme_viewer, django_assert_max_num_queries):

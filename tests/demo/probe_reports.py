@@ -81,6 +81,28 @@ def main(slug: str) -> dict:
         and len((data.get("groupPosts") or {}).get("edges", [])),
         "errors": followups.get("errors"),
     }
+    experiments = run(
+        queries["ExperimentsAndFunnel"],
+        brand=brand_id,
+        **{"from": str(end - timedelta(days=90)), "to": str(end)},
+    )
+    data = experiments.get("data") or {}
+    coupon = data.get("experimentResults") or {}
+    found["experimentResults (ExperimentsAndFunnel)"] = {
+        "rows": len(data.get("experiments") or [])
+        and (coupon.get("arms") or {}).get("coupon", {}).get("n", 0),
+        "errors": experiments.get("errors"),
+    }
+    found["streamFunnel (ExperimentsAndFunnel)"] = {
+        "rows": (data.get("streamFunnel") or [{}])[-1].get("buyers", 0),
+        "errors": experiments.get("errors"),
+    }
+    if edges:
+        found["customer next action and recommendations (Customer360)"] = {
+            "rows": bool(customer.get("nextAction"))
+            and len((customer.get("recommendations") or {}).get("products") or []),
+            "errors": one.get("errors"),
+        }
     context = dashboard_context(brand)
     for key in ("distribution", "cohorts", "survival", "gmv", "repurchase", "streams"):
         section = context[key]

@@ -117,6 +117,20 @@ def brand_funnel(request, brand_id):
     return TemplateResponse(request, "admin/dashboard_funnel.html", context)
 
 
+def _running(by: str, cohort, k: int, brand) -> bool:
+    """Whether period k of the cohort has not ended yet (brand days)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    today = timezone.now().astimezone(brand.tzinfo).date()
+    if by == "first_order_month":
+        months = cohort.start.month - 1 + k + 1  # months from January of the start year to the period's end
+        end = cohort.start.replace(year=cohort.start.year + months // 12, month=months % 12 + 1, day=1)
+        return today < end
+    return today < cohort.start + timedelta(days=30 * (k + 1))
+
+
 def brand_cohorts(request, brand_id):
     """Cohort retention by first-order month or acquisition stream, each cell with its count and a link to
     the customers in it."""
@@ -142,6 +156,8 @@ def brand_cohorts(request, brand_id):
                 continue
             cells.append(
                 {
+                    # the last started period is still running (month to date, or the current 30 days)
+                    "partial": _running(by, cohort, k, brand),
                     "n": n,
                     "share": share,
                     "shade": round(min(1.0, share or 0.0) * 0.85 + 0.05, 2),
@@ -167,8 +183,12 @@ def brand_cohorts(request, brand_id):
             ("first_order_month", _("first-order month")),
             ("acquisition_stream", _("acquisition stream")),
         ],
-        "period_unit": _("month") if by == "first_order_month" else _("30 days"),
-        "period_numbers": list(range(periods)),
+        "period_labels": [
+            _("month %(k)d") % {"k": k}
+            if by == "first_order_month"
+            else _("days %(start)d–%(end)d") % {"start": 30 * k, "end": 30 * k + 29}
+            for k in range(periods)
+        ],
         "table": table,
         "dashboard_url": dashboard_url(brand),
     }

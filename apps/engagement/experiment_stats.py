@@ -1,6 +1,6 @@
 """The statistics of an experiment, on plain arrays (no database): the difference of two means with its
 interval, variance reduction with covariates (CUPED with the pre-period, CUPAC with the product's own
-prediction), the anytime-valid interval of a mixture sequential probability ratio test, the sample-ratio
+prediction), intervals that stay valid when staff look every day (a Pocock boundary), the sample-ratio
 check, the Holm correction, the sample needed for the effect the brand wants to detect, and time to
 repurchase per arm (Kaplan-Meier, log-rank, restricted mean survival time, hazard ratio).
 
@@ -10,6 +10,7 @@ none invents a number.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -88,22 +89,43 @@ def cuped_diff(
     return result, 1 - (result.se / raw.se) ** 2
 
 
-def always_valid_interval(diff: float, se: float, tau: float, alpha: float = 0.05) -> tuple[float, float]:
-    """The anytime-valid interval of the normal-mixture sequential probability ratio test (Johari, Pekelis
-    and Walsh; Optimizely's and Eppo's sequential engines) for an estimate with standard error se, mixing
-    over effects with scale tau. Valid whenever it is looked at, so staff may look every day."""
-    v = se * se
-    t2 = tau * tau
-    half = math.sqrt(v * (v + t2) / t2 * (math.log((v + t2) / v) - 2 * math.log(alpha)))
-    return diff - half, diff + half
+@functools.lru_cache(maxsize=32)
+def _daily_look_maxima(looks: int, paths: int = 40_000) -> np.ndarray:
+    """Sorted simulated maxima over `looks` equally spaced looks of |Z|, Z the running standardised difference
+    under no effect (a Brownian motion observed at k/looks; fixed seed)."""
+    rng = np.random.default_rng(20261206)
+    worst = np.zeros(paths)
+    walk = np.zeros(paths)
+    for k in range(1, looks + 1):
+        walk += rng.standard_normal(paths)
+        np.maximum(worst, np.abs(walk) / math.sqrt(k), out=worst)
+    return np.sort(worst)
 
 
-def always_valid_p(diff: float, se: float, tau: float) -> float:
-    """The mixture SPRT's p-value at one look (1 / likelihood ratio, at most 1)."""
-    v = se * se
-    t2 = tau * tau
-    log_lr = 0.5 * math.log(v / (v + t2)) + t2 * diff * diff / (2 * v * (v + t2))
-    return float(min(1.0, math.exp(-log_lr)))
+def daily_look_critical(looks: int, alpha: float = 0.05) -> float:
+    """The critical z of a Pocock boundary for `looks` equally spaced looks (one a day over the experiment):
+    looking at most this many times, the chance of ever seeing an interval that excludes 0 without an effect
+    is alpha."""
+    looks = max(1, min(int(looks), 730))
+    if looks == 1:
+        return _z(alpha)
+    return float(np.quantile(_daily_look_maxima(looks), 1 - alpha))
+
+
+def sequential_interval(
+    diff: float, se: float, looks: int, alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """The interval and p-value valid when staff look once a day for `looks` days (Pocock's boundary): the
+    difference ± the boundary's z × se, and the share of no-effect paths whose largest |Z| reaches this one."""
+    looks = max(1, min(int(looks), 730))
+    c = daily_look_critical(looks, alpha)
+    z = abs(diff) / se if se > 0 else 0.0
+    if looks == 1:
+        p = float(2 * stats.norm.sf(z))
+    else:
+        maxima = _daily_look_maxima(looks)
+        p = float(1 - np.searchsorted(maxima, z, side="left") / len(maxima))
+    return diff - c * se, diff + c * se, max(p, 1 / 40_000)
 
 
 def srm_p_value(counts: list[int], shares: list[float]) -> float | None:

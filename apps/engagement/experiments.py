@@ -503,6 +503,8 @@ def experiment_results(*, experiment: Experiment, at: dt.datetime | None = None)
     at = at or timezone.now()
     alpha = float(experiment.alpha)
     mde = float(experiment.min_detectable_effect)
+    # one look a day from the start to the planned end: the sequential interval is valid for those looks
+    looks = max(1, math.ceil((experiment.ends_at - experiment.starts_at).total_seconds() / 86400))
     arms = list(experiment.arms.order_by("-is_control", "code"))
     control = next(a for a in arms if a.is_control)
     frame = outcomes(experiment=experiment, at=at)
@@ -580,18 +582,8 @@ def experiment_results(*, experiment: Experiment, at: dt.datetime | None = None)
             else:
                 block.update(diff=raw.diff, ci_low=raw.ci_low, ci_high=raw.ci_high, p_value=raw.p_value)
                 tests.append((arm.code, metric, raw.p_value))
-                control_mean = float(np.mean(y_c)) if len(y_c) else 0.0
-                scale = control_mean if control_mean > 0 else float(np.mean(np.concatenate([y_t, y_c])))
-                tau = mde * scale
-                if tau > 0:
-                    low, high = es.always_valid_interval(raw.diff, raw.se, tau, alpha)
-                    block.update(
-                        sequential_ci_low=low,
-                        sequential_ci_high=high,
-                        sequential_p=es.always_valid_p(raw.diff, raw.se, tau),
-                    )
-                else:
-                    unavailable[f"{arm.code}.{metric}.sequential"] = _("No purchase yet in either arm.")
+                low, high, p_seq = es.sequential_interval(raw.diff, raw.se, looks, alpha)
+                block.update(sequential_ci_low=low, sequential_ci_high=high, sequential_p=p_seq)
             pre_cols = ["pre_revenue", "pre_orders"]
             cuped = (
                 es.cuped_diff(y_t, y_c, part[pre_cols].to_numpy(float), ctrl[pre_cols].to_numpy(float), alpha)

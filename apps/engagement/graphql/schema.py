@@ -415,7 +415,7 @@ class Query:
         description="An experiment's results as of `at` (default now), with the keys of `manage.py "
         "experiment_results --format json`: per arm (`arms`, keyed by arm code) n, conversions, conversion_rate; "
         "per variant against control (`variants`) diff, ci_low, ci_high, p_value, p_value_adjusted (Holm), "
-        "sequential_ci_low/high (anytime-valid), cuped_diff, cuped_ci_low, cuped_ci_high, variance_reduction, "
+        "sequential_ci_low/high (valid when looking once a day until the end), cuped_diff, cuped_ci_low, cuped_ci_high, variance_reduction, "
         "cupac_* (with the product's prediction as covariate), rmst_diff_7/14/30, logrank_p, hazard_ratio; "
         "srm_p; the Kaplan-Meier curves per arm; warnings; and `unavailable`, the reason for each figure that "
         "cannot be computed. Any member."

@@ -85,7 +85,7 @@ class Command(BaseCommand):
             _("interval (95%)"),
             _("p"),
             _("p adjusted"),
-            _("anytime-valid interval"),
+            _("interval for daily looks"),
             _("CUPED difference"),
             _("variance reduction"),
             _("RMST diff 30 d"),

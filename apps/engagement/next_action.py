@@ -181,9 +181,9 @@ def qini(uplift: np.ndarray, converted: np.ndarray, treated: np.ndarray) -> dict
     }
 
 
-def uplift_model_fit(*, brand) -> tuple[UpliftModel | None, dict]:
-    """The T-learner from the newest finished benefit experiment, and its held-out evaluation (or the reason
-    there is none)."""
+def uplift_model_fit(*, brand, treatment: str = ArmTreatment.BENEFIT) -> tuple[UpliftModel | None, dict]:
+    """The uplift model from the newest finished experiment with a `treatment` arm (a benefit, or a follow-up
+    rule's touch), and its held-out evaluation (or the reason there is none)."""
     from sklearn.preprocessing import StandardScaler
 
     from apps.engagement.experiments import outcomes
@@ -192,8 +192,8 @@ def uplift_model_fit(*, brand) -> tuple[UpliftModel | None, dict]:
         "-ends_at"
     )
     for experiment in experiments:
-        arms = list(experiment.arms.select_related("benefit"))
-        variant = next((a for a in arms if a.treatment == ArmTreatment.BENEFIT and a.benefit_id), None)
+        arms = list(experiment.arms.select_related("benefit", "rule"))
+        variant = next((a for a in arms if a.treatment == treatment and (a.benefit_id or a.rule_id)), None)
         control = next((a for a in arms if a.is_control), None)
         if variant is None or control is None:
             continue
@@ -229,7 +229,7 @@ def uplift_model_fit(*, brand) -> tuple[UpliftModel | None, dict]:
         risk = qini(1 - frame.loc[test, "p_purchase"].to_numpy(float), converted[test], treated[test])
         evaluation = {
             "experiment": experiment.code,
-            "benefit": variant.benefit.code,
+            "treatment": variant.benefit.code if variant.benefit_id else variant.rule.name,
             "learner": LEARNERS[learner],
             "cross_validated_uplift_error": {k: round(v, 5) for k, v in cross.items()},
             "n_train": int(train.sum()),
@@ -247,6 +247,8 @@ def uplift_model_fit(*, brand) -> tuple[UpliftModel | None, dict]:
                 incremental_conversions_test=round(judged["incremental"], 1),
             )
         return model, evaluation
+    if treatment == ArmTreatment.RULE:
+        return None, {"unavailable": _("No finished experiment with a follow-up rule arm yet.")}
     return None, {"unavailable": _("No finished experiment with a benefit arm yet.")}
 
 
@@ -310,9 +312,11 @@ def decide(
     win_back_benefit,
     measured_touch_uplift: float | None,
     first_order_value: float,
+    touch_model: UpliftModel | None = None,
 ) -> pd.DataFrame:
     """Action, basis, benefit id, uplift, expected gain and reasons per row. Vectorised, then one list of
-    reasons per row."""
+    reasons per row. `touch_model` (from a follow-up rule experiment) judges the touches: customers it says
+    a touch makes less likely to buy are not touched."""
     n = len(frame)
     stage = frame["stage"].to_numpy(object)
     prospect = stage == Stage.PROSPECT
@@ -391,6 +395,24 @@ def decide(
         benefit[neutral] = None
         gain[neutral] = np.nan
         code[neutral & (code == "healthy")] = "benefit_not_worth_it"
+    # the touch model, where a follow-up experiment has been run: no touch for those it puts off
+    touch_tau = np.full(n, np.nan)
+    if touch_model is not None:
+        scored = ~prospect
+        p_t, p_c = touch_model.predict(frame.loc[scored])
+        touch_tau[scored] = p_t - p_c
+        touching = scored & np.isin(action, [ActionKind.FOLLOWUP.value, ActionKind.WIN_BACK.value])
+        put_off = touching & (touch_tau < 0)
+        action[put_off] = np.where(
+            benefit[put_off] != None,  # noqa: E711 (object array)
+            ActionKind.BENEFIT.value,
+            ActionKind.NOTHING.value,
+        )
+        code[put_off] = "touch_lowers_purchase"
+        follow = touching & ~put_off & (action == ActionKind.FOLLOWUP.value)
+        basis[follow] = ActionBasis.UPLIFT_MODEL.value
+        uplift[follow] = touch_tau[follow]
+        gain[follow] = touch_tau[follow] * aov[follow] * margin
     # touches need consent: without it a win-back is its benefit alone, a follow-up is nothing
     no_consent = ~consent & ~blocked
     action[no_consent & (action == ActionKind.WIN_BACK.value)] = np.where(
@@ -417,6 +439,9 @@ def decide(
     erased = frame["erased"].to_numpy(bool)
     spent = frame["monetary_total"].to_numpy(float)
     model_code = model.experiment.code if model is not None else ""
+    touch_code = touch_model.experiment.code if touch_model is not None else ""
+    touch_r = np.round(touch_tau, 4)
+    touch_kinds = (ActionKind.FOLLOWUP.value, ActionKind.WIN_BACK.value)
     by_model, by_measure, idle = (
         ActionBasis.UPLIFT_MODEL.value,
         ActionBasis.MEASURED.value,
@@ -448,7 +473,15 @@ def decide(
                 items.append({"code": code[i]})
             if not consent[i]:
                 items.append({"code": "no_consent"})
-            if basis[i] == by_model and uplift[i] == uplift[i]:
+            if (
+                touch_tau[i] == touch_tau[i]
+                and action[i] in touch_kinds
+                or code[i] == "touch_lowers_purchase"
+            ):
+                items.append(
+                    {"code": "touch_experiment", "experiment": touch_code, "uplift": float(touch_r[i])}
+                )
+            elif basis[i] == by_model and uplift[i] == uplift[i]:
                 items.append({"code": "experiment", "experiment": model_code, "uplift": float(uplift_r[i])})
             elif basis[i] == by_measure:
                 items.append({"code": "measured", "uplift": float(uplift_r[i])})
@@ -483,6 +516,7 @@ def next_actions_compute(*, run: ModelRun) -> dict:
     config = ScoringConfig.objects.filter(brand=brand).first()
     margin = float(config.gross_margin) if config is not None else 0.4
     model, evaluation = uplift_model_fit(brand=brand)
+    touch_model, touch_evaluation = uplift_model_fit(brand=brand, treatment=ArmTreatment.RULE)
     rule = (
         FollowupRule.objects.filter(
             brand=brand, trigger=Trigger.WIN_BACK, is_active=True, benefit__isnull=False
@@ -503,6 +537,7 @@ def next_actions_compute(*, run: ModelRun) -> dict:
         frame,
         margin=margin,
         model=model,
+        touch_model=touch_model,
         win_back_benefit=rule.benefit if rule is not None else None,
         measured_touch_uplift=measured,
         first_order_value=first_order_value,
@@ -535,6 +570,10 @@ def next_actions_compute(*, run: ModelRun) -> dict:
         ),
         "measured_touch_uplift": measured,
         "uplift_model": evaluation,
+        "touch_uplift_model": touch_evaluation,
+        "suppressed_touch_lowers_purchase": int(
+            sum(1 for r in decided["reasons"] if any(i.get("code") == "touch_lowers_purchase" for i in r))
+        ),
         "seconds": round(time.perf_counter() - started, 3),
     }
     ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "next_actions": summary})
@@ -596,6 +635,17 @@ def reason_texts(reasons: list[dict], *, tier_names: dict | None = None, currenc
             )
         elif code == "benefit_not_worth_it":
             out.append(_("The benefit would cost more than the extra purchases it brings."))
+        elif code == "touch_lowers_purchase":
+            out.append(
+                _("For customers like them a touch lowered purchases in the experiment: do not contact them.")
+            )
+        elif code == "touch_experiment":
+            out.append(
+                _(
+                    "In experiment %(code)s, a follow-up changed how often customers like them bought by %(uplift)s points."
+                )
+                % {"code": item["experiment"], "uplift": f"{item['uplift'] * 100:+.1f}"}
+            )
         elif code == "no_consent":
             out.append(_("No marketing consent: no touch, a benefit in their account at most."))
         elif code == "opted_out":

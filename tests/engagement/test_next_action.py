@@ -119,21 +119,24 @@ def test_qini_of_a_perfect_ranking_beats_random_and_a_reversed_one():
     assert perfect["top20_share"] > 0.6 and abs(random["top20_share"] - 0.2) < 0.1
 
 
-def _experiment_world(brand, n=3000, seed=1):
-    """A finished coupon experiment whose effect depends on the pre-period: customers with no purchase in it
-    respond (+25 points), those with purchases are put off (−5 points): a sleeping-dog group."""
+def _experiment_world(brand, n=3000, seed=1, rule=None):
+    """A finished coupon experiment (or, with `rule`, a follow-up experiment) whose effect depends on the
+    pre-period: customers with no purchase in it respond (+25 points), those with purchases are put off (−5
+    points): a sleeping-dog group."""
     rng = np.random.default_rng(seed)
     coupon = BenefitFactory(brand=brand, code="coupon-x", kind="coupon", value=Decimal("5"))
+    variant = (
+        {"code": "coupon", "share": 50, "treatment": "benefit", "benefit": coupon}
+        if rule is None
+        else {"code": "coupon", "share": 50, "treatment": "rule", "rule": rule}
+    )
     experiment = experiment_create(
         brand=brand,
         code="het",
         name="het",
         starts_at=START,
         ends_at=START + timedelta(days=30),
-        arms=[
-            {"code": "control", "is_control": True, "share": 50},
-            {"code": "coupon", "share": 50, "treatment": "benefit", "benefit": coupon},
-        ],
+        arms=[{"code": "control", "is_control": True, "share": 50}, variant],
     )
     arms = {a.code: a for a in experiment.arms.all()}
     customers = Customer.objects.bulk_create(
@@ -257,3 +260,34 @@ def test_publishing_stores_every_customers_action_with_the_model_and_graphql_ser
     # a later publish replaces them
     next_actions_compute(run=run)
     assert NextAction.objects.filter(brand=brand).count() == 60
+
+
+def test_a_follow_up_experiment_stops_touches_for_those_it_puts_off(brand):
+    from apps.engagement.models import ArmTreatment
+    from tests.factories import FollowupRuleFactory
+
+    rule = FollowupRuleFactory(brand=brand, trigger="win_back", audience="everyone", benefit=None)
+    _experiment_world(brand, rule=rule)
+    touch_model, evaluation = uplift_model_fit(brand=brand, treatment=ArmTreatment.RULE)
+    assert touch_model is not None and evaluation["treatment"] == rule.name, evaluation
+    assert uplift_model_fit(brand=brand)[0] is None  # no benefit experiment
+    frame = population(
+        rows=[
+            {"churn_probability": 0.4, "pre_orders": 0, "pre_revenue": 0.0, "p_purchase": 0.15},  # responds
+            {"churn_probability": 0.4, "pre_orders": 2, "pre_revenue": 200.0, "p_purchase": 0.25},  # put off
+        ]
+    )
+    out = decide(
+        frame,
+        margin=0.4,
+        model=None,
+        win_back_benefit=None,
+        measured_touch_uplift=None,
+        first_order_value=80,
+        touch_model=touch_model,
+    )
+    assert out["action"].tolist() == ["followup", "nothing"]
+    assert out["basis"].tolist()[0] == "uplift_model" and out["expected_gain"].iloc[0] > 0
+    codes = [[r["code"] for r in reasons] for reasons in out["reasons"]]
+    assert "touch_lowers_purchase" in codes[1] and "touch_experiment" in codes[1]
+    assert any("do not contact" in t for t in reason_texts(out["reasons"].iloc[1]))

@@ -187,3 +187,39 @@ def test_export_writes_the_agreed_columns_with_external_ids_and_offsets(shop, se
         "sent_at": "2026-05-01T18:01:00+08:00",
         "converted_order_id": "ORD-1",
     }
+
+
+def test_a_template_offers_the_customers_recommended_category(shop):
+    from apps.analytics.models import CustomerRecommendation
+    from tests.factories import ModelRunFactory
+
+    template = shop.rule.template
+    template.body = "New in {recommendation} for you: {link}"
+    template.save()
+    fan, stranger = shop.viewer(), shop.viewer()
+    run = ModelRunFactory(brand=shop.brand)
+    CustomerRecommendation.objects.create(
+        brand=shop.brand,
+        run=run,
+        customer=fan,
+        skus=["SK-1"],
+        sku_categories=["skincare"],
+        scores=[1.0],
+        categories=["skincare", "beauty"],
+    )
+    sent_messages = []
+
+    class Recording:
+        def send(self, messages):
+            from apps.engagement.delivery import Outcome
+
+            sent_messages.extend(messages)
+            return [Outcome(key=m.key, ok=True, attempts=1) for m in messages]
+
+    followups_plan(brand=shop.brand, stream=shop.stream, now=NOON_AFTER)
+    touches_send_due(brand=shop.brand, now=SEND_AT, backends=lambda policy, kind: Recording())
+    bodies = {m.customer_id: m.body for m in sent_messages}
+    assert bodies[fan.external_id].startswith("New in skincare for you:")
+    assert bodies[stranger.external_id].startswith(
+        "New in  for you:"
+    )  # no recommendation: the placeholder is empty

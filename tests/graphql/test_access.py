@@ -135,12 +135,43 @@ def test_session_post_with_csrf_header_is_served(brand):
     assert response.json() == {"data": {"brands": [{"slug": "acme", "name": "Acme Beauty"}]}}
 
 
-def test_non_bearer_authorization_is_treated_as_a_session_request(brand):
-    client = session_client(manager_of(brand))
+@pytest.mark.parametrize("authorization", ["Basic eDp5", "Token clv_abc", "bearer"])
+def test_another_authorization_scheme_is_a_401_naming_the_right_one(brand, authorization):
+    client = session_client(manager_of(brand))  # even with a session: the header is a mistake to point out
     response = client.post(
-        GRAPHQL_URL, {"query": BRANDS}, content_type="application/json", HTTP_AUTHORIZATION="Basic eDp5"
+        GRAPHQL_URL, {"query": BRANDS}, content_type="application/json", HTTP_AUTHORIZATION=authorization
     )
-    assert response.status_code == 403  # no CSRF header: refused like any session request
+    if authorization == "bearer":  # the Bearer scheme with no token: an invalid token
+        assert response.status_code == 401 and response["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+        return
+    assert response.status_code == 401 and response["Content-Type"] == "application/json"
+    assert response["WWW-Authenticate"] == 'Bearer realm="clv"'
+    assert "Authorization: Bearer <token>" in response.json()["errors"][0]["message"]
+
+
+def test_no_token_and_no_session_is_a_json_401_in_the_callers_language(brand):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(GRAPHQL_URL, {"query": BRANDS}, content_type="application/json")
+    assert response.status_code == 401 and response["Content-Type"] == "application/json"
+    assert response["WWW-Authenticate"] == 'Bearer realm="clv"'
+    assert response.json()["data"] is None
+    chinese = client.post(
+        GRAPHQL_URL, {"query": BRANDS}, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    assert (
+        "API" in chinese.json()["errors"][0]["message"] and "登录" in chinese.json()["errors"][0]["message"]
+    )
+
+
+def test_a_csrf_refusal_and_an_empty_body_are_json(brand):
+    client = session_client(manager_of(brand))
+    refused = client.post(GRAPHQL_URL, {"query": BRANDS}, content_type="application/json")
+    assert refused.status_code == 403 and refused["Content-Type"] == "application/json"
+    assert "X-CSRFToken" in refused.json()["errors"][0]["message"]
+    token = client.cookies["csrftoken"].value
+    empty = client.post(GRAPHQL_URL, "", content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert empty.status_code == 400 and empty["Content-Type"] == "application/json"
+    assert empty.json()["errors"][0]["message"]
 
 
 # Listing tokens
@@ -307,6 +338,6 @@ def test_anonymous_may_not_create_or_revoke(client, brand):
         (CREATE, {"brand": brand_id(brand), "role": "viewer", "name": "x"}),
         (REVOKE, {"id": token_id(token)}),
     ):
-        body = gql(client, query, variables).json()
-        assert body["errors"][0]["message"] == "You must be signed in to use this field."
+        response = gql(client, query, variables)
+        assert response.status_code == 401
     assert ApiToken.objects.count() == 1

@@ -452,7 +452,10 @@ def test_viewers_and_analysts_may_not_ingest(client, brand, role):
 
 def test_signed_out_callers_may_not_ingest(client, brand):
     response = gql(client, INGEST_STREAMS, {"brand": brand_id(brand), "items": STREAMS})
-    assert _error_of(response) == ["You must be signed in to use this field."]
+    assert response.status_code == 401
+    assert _error_of(response) == [
+        "Sign in to the admin, or send an API token: Authorization: Bearer <token>."
+    ]
 
 
 def test_a_manager_token_ingests_and_another_brands_token_is_refused(

@@ -376,7 +376,13 @@ def test_production_settings_turn_off_introspection_graphiql_and_suggestions():
     assert result["typo"] == ["Cannot query field 'brandz' on type 'Query'."]  # no "Did you mean 'brands'?"
 
 
-def test_test_settings_keep_introspection_on_for_tooling(db):
+def test_test_settings_keep_introspection_on_for_tooling(brand):
+    from apps.api.services import api_token_create
+
+    _token, plaintext = api_token_create(brand=brand, role="viewer", name="codegen")
     assert Client().post(
-        "/graphql/", {"query": "{ __schema { queryType { name } } }"}, content_type="application/json"
+        "/graphql/",
+        {"query": "{ __schema { queryType { name } } }"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {plaintext}",
     ).json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}

@@ -264,3 +264,26 @@ def test_experiment_results_in_chinese_and_english(page, live_server, brand, sho
         page.get(f"{live_server.url}/admin/engagement/experiment/")
         assert "spring-coupon" in wait_for(page, "#result_list").text
         shoot(page, f"experiments-{language}")
+
+
+def test_graphiql_is_served_by_the_product_and_runs_a_query_offline(
+    page, live_server, brand, settings, shoot
+):
+    """The GraphiQL page loads its scripts from the product's own static files (no CDN: the test machine has
+    no outside network) and runs the example query with the staff session."""
+    from django.urls import clear_url_caches
+
+    settings.ROOT_URLCONF = "tests.browser.graphiql_urls"
+    clear_url_caches()
+    staff("lin", (brand, "manager"))
+    sign_in(page, live_server)
+    page.get(f"{live_server.url}/graphql/")
+    assert "unpkg.com" not in page.page_source and "jsdelivr" not in page.page_source
+    wait_for(page, ".graphiql-execute-button")
+    page.find_element(By.CSS_SELECTOR, ".graphiql-execute-button").click()
+    WebDriverWait(page, 20).until(
+        lambda d: "acme" in d.find_element(By.CSS_SELECTOR, ".graphiql-response").text
+    )
+    result = page.find_element(By.CSS_SELECTOR, ".graphiql-response").text
+    assert '"slug": "acme"' in result
+    shoot(page, "graphiql")

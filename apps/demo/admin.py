@@ -1,28 +1,23 @@
-"""Read-only admin for the demo truths, scoped to the brands the staff member belongs to."""
+"""Read-only admin for the demo truths: the simulation's answer key, for superusers (developers) only. Brand
+staff never see it: it would tell them what the models are supposed to find."""
 
 from django.contrib import admin
 
-from apps.core.scoping import brand_ids_for_user
 from apps.demo.models import DemoCustomerTruth, DemoTruth
 
 
 class ScopedReadOnlyAdmin(admin.ModelAdmin):
-    """Superusers see every brand's truth, members see their brands', nobody edits."""
+    """Superusers see every brand's truth; nobody else sees any; nobody edits."""
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        ids = brand_ids_for_user(request.user)
-        return qs if ids is None else qs.filter(brand_id__in=ids)
+        return qs if request.user.is_superuser else qs.none()
 
     def has_module_permission(self, request):
-        ids = brand_ids_for_user(request.user)
-        return ids is None or bool(ids)
+        return request.user.is_superuser
 
     def has_view_permission(self, request, obj=None):
-        ids = brand_ids_for_user(request.user)
-        if ids is None:
-            return True
-        return bool(ids) if obj is None else obj.brand_id in ids
+        return request.user.is_superuser
 
     def has_add_permission(self, request):
         return False

@@ -244,3 +244,9 @@ def test_page_query_count_does_not_grow_with_history(login, story, brand, acme_v
         response = client.get(url_360(customer))
     assert response.context["orders_count"] == 22 and len(response.context["memberships"]) == 21
     assert len(after) == len(before)
+
+
+def test_the_admin_has_the_products_name_and_view_site_opens_the_dashboard(login, acme_viewer):
+    page = login(acme_viewer).get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "Django" not in page.split("<title>")[1].split("</title>")[0]
+    assert 'href="/admin/dashboard/"' in page

@@ -287,3 +287,16 @@ def test_graphiql_is_served_by_the_product_and_runs_a_query_offline(
     result = page.find_element(By.CSS_SELECTOR, ".graphiql-response").text
     assert '"slug": "acme"' in result
     shoot(page, "graphiql")
+
+
+def test_refresh_now_asks_first_and_does_nothing_when_declined(page, live_server, brand):
+    from apps.analytics.models import ModelRun
+
+    staff("lin", (brand, "manager"))
+    sign_in(page, live_server)
+    page.get(f"{live_server.url}/admin/analytics/modelrun/")
+    wait_for(page, "#refresh-now-form button").click()
+    alert = WebDriverWait(page, 10).until(ec.alert_is_present())
+    assert "rescore every customer" in alert.text
+    alert.dismiss()
+    assert not ModelRun.objects.filter(brand=brand).exists()

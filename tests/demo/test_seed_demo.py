@@ -115,3 +115,15 @@ def test_admin_shows_truth_only_to_superusers():
     assert not admin.get_queryset(request).exists()
     request.user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-123")
     assert admin.get_queryset(request).count() == 100
+
+
+def test_a_new_brand_gets_its_periodic_tasks_and_its_manager_may_change_their_time():
+    from django_celery_beat.models import PeriodicTask
+
+    from apps.analytics.schedules import brand_periodic_tasks
+
+    demo_seed(slug="demo-s", customers=30, seed=4, end_date=END)
+    brand = Brand.objects.get(slug="demo-s")
+    tasks = brand_periodic_tasks([brand.pk])
+    assert tasks.exists() and all(t.enabled for t in tasks)
+    assert PeriodicTask.objects.filter(name__icontains="send").exists()  # the shared senders too

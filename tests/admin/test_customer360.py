@@ -189,11 +189,11 @@ def test_multi_brand_viewer_reads_each_brand(login, story, brand, other_brand):
 
 # session, user, permissions (2), brand ids, roles, the customer, the acquisition stream, scores with runs and
 # tiers, tier names, and per section its rows and total: orders (+ paid totals), views, communities, grants, stage
-# and tier changes; the next best action and the recommendations.
-CUSTOMER_360_QUERIES = 21
-# with a next best action: its tier names, and the hazard factors behind it (the run's engine and the
-# customer's feature frame: a Kaplan-Meier-only run has no factors and reads nothing more)
-CUSTOMER_360_QUERIES_WITH_ACTION = CUSTOMER_360_QUERIES + 3  # tier names, the run, its engine
+# and tier changes; the next best action and the recommendations; the run and its engine for the hazard
+# factors behind the risk (a run without a Cox-family model has no factors and reads no feature frame).
+CUSTOMER_360_QUERIES = 23
+# with a next best action: its tier names
+CUSTOMER_360_QUERIES_WITH_ACTION = CUSTOMER_360_QUERIES + 1
 
 
 def test_the_next_best_action_adds_a_fixed_number_of_queries(login, story, brand, acme_viewer):

@@ -54,12 +54,15 @@ def customer_360_context(request, customer) -> dict:
     published = next((s for s in scores if s.run.status == RunStatus.PUBLISHED), None)
     tier_names = dict(Tier.objects.filter(brand_id=brand_id).values_list("pk", "name"))
 
-    next_action = _next_action(customer, published)
+    next_action = _next_action(customer)
+    clv_basis = _clv_basis(published)
     recommendation = CustomerRecommendation.objects.filter(
         brand_id=brand_id, customer=customer, run__status=RunStatus.PUBLISHED
     ).first()
     return {
         "next_action": next_action,
+        "risk_factors": _risk_factors(customer, published),
+        "clv_basis": clv_basis,
         "recommended": list(zip(recommendation.skus, recommendation.sku_categories, strict=False))
         if recommendation
         else [],
@@ -119,9 +122,56 @@ def customer_360_context(request, customer) -> dict:
     }
 
 
-def _next_action(customer, published) -> dict | None:
-    """The stored next best action in words, with the hazard factors behind the customer's risk."""
+def _clv_basis(published) -> str:
+    """What the CLV figure is, in words: its period and basis, from the settings of the run that made it."""
+    if published is None:
+        return ""
+    settings = published.run.settings_snapshot or {}
+    try:
+        years = round(int(settings.get("lifetime_days", 1095)) / 365, 1)
+        margin = round(float(settings.get("gross_margin", 0)) * 100)
+        rate = round(float(settings.get("annual_discount_rate", 0)) * 100, 1)
+    except (TypeError, ValueError):
+        return ""
+    return gettext(
+        "gross margin expected over %(years)s years (%(margin)s%% of revenue), discounted at %(rate)s%% a year"
+    ) % {"years": f"{years:g}", "margin": margin, "rate": f"{rate:g}"}
+
+
+def _risk_factors(customer, published) -> list[str]:
+    """The three covariates that move the customer's chance of buying again most, in plain words."""
     from apps.customers.graphql.scores import customer_hazard_factors
+
+    if published is None:
+        return []
+    out = []
+    for factor in customer_hazard_factors(
+        customer_id=customer.pk, run_id=published.run_id, stage=published.stage, top=3
+    ):
+        ratio = factor["hazard_ratio"]
+        values = {
+            "feature": factor["label"],
+            "value": f"{factor['value']:.3g}",
+            "average": f"{factor['average']:.3g}",
+        }
+        if ratio >= 1:
+            text = gettext(
+                "%(feature)s (%(value)s; typical %(average)s): buys again %(ratio)s× as readily as a typical "
+                "customer of this stage — lowers the churn risk"
+            )
+            values["ratio"] = f"{ratio:.1f}"
+        else:
+            text = gettext(
+                "%(feature)s (%(value)s; typical %(average)s): %(ratio)s× less likely to buy again than a "
+                "typical customer of this stage — raises the churn risk"
+            )
+            values["ratio"] = f"{1 / ratio:.1f}"
+        out.append(text % values)
+    return out
+
+
+def _next_action(customer) -> dict | None:
+    """The stored next best action in words."""
     from apps.engagement.models import NextAction
     from apps.engagement.next_action import reason_texts
 
@@ -136,21 +186,10 @@ def _next_action(customer, published) -> dict | None:
         pk: gettext(name)
         for pk, name in Tier.objects.filter(brand_id=customer.brand_id).values_list("pk", "name")
     }
-    factors = []
-    if published is not None:
-        for factor in customer_hazard_factors(
-            customer_id=customer.pk, run_id=published.run_id, stage=published.stage, top=3
-        ):
-            ratio = factor["hazard_ratio"]
-            factors.append(
-                gettext("%(feature)s: buys again %(ratio)s× as readily as the stage's average customer")
-                % {"feature": factor["label"], "ratio": f"{ratio:.2f}"}
-            )
     return {
         "row": row,
         "benefit": gettext(row.benefit.name) if row.benefit else None,
         "reasons": reason_texts(row.reasons, tier_names=tiers, currency=customer.brand.currency),
-        "factors": factors,
     }
 
 

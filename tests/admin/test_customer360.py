@@ -250,3 +250,13 @@ def test_the_admin_has_the_products_name_and_view_site_opens_the_dashboard(login
     page = login(acme_viewer).get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "Django" not in page.split("<title>")[1].split("</title>")[0]
     assert 'href="/admin/dashboard/"' in page
+
+
+def test_seeded_tier_and_benefit_names_show_in_the_staff_language(login, story, brand, acme_viewer):
+    from apps.loyalty.models import Tier
+
+    Tier.objects.filter(brand=brand, code="gold").update(name="High value")  # a seeded name (a msgid)
+    page = login(acme_viewer).get(url_360(story["customer"]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "高价值" in page and "High value" not in page
+    listed = login(acme_viewer).get("/admin/customers/customer/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "高价值" in listed and "High value" not in listed

@@ -11,8 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from apps.analytics.models import Stage
 from apps.core import charts
@@ -141,7 +141,7 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
 
     @admin.display(description=_("tier"), ordering="score_tier_name")
     def tier(self, obj):
-        return obj.score_tier_name or "—"
+        return gettext(obj.score_tier_name) if obj.score_tier_name else "—"
 
     @admin.display(description=_("churn risk"), ordering="score_churn")
     def churn_risk(self, obj):

@@ -52,7 +52,9 @@ def customer_360_context(request, customer) -> dict:
         .order_by("-run__as_of", "-run_id")[:HISTORY_ROWS]
     )
     published = next((s for s in scores if s.run.status == RunStatus.PUBLISHED), None)
-    tier_names = dict(Tier.objects.filter(brand_id=brand_id).values_list("pk", "name"))
+    tier_names = {
+        pk: gettext(name) for pk, name in Tier.objects.filter(brand_id=brand_id).values_list("pk", "name")
+    }
 
     next_action = _next_action(customer)
     clv_basis = _clv_basis(published)

@@ -3,6 +3,7 @@ by the percentile stored at publish), on community membership and on the acquisi
 
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Value
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.analytics import selectors
@@ -64,7 +65,10 @@ def _catalog(request) -> dict[str, list[tuple[str, str]]]:
     rows = sorted(tiers.union(communities, all=True), key=lambda r: (r[0], r[3], r[4], r[2], r[1]))
     catalog: dict[str, list[tuple[str, str]]] = {"tier": [], "community": []}
     for kind, pk, name, brand_name, _rank in rows:
-        catalog[kind].append((str(pk), f"{name} ({brand_name})" if several else name))
+        label = (
+            gettext(name) if kind == "tier" else name
+        )  # seeded tier names are msgids: shown in the language
+        catalog[kind].append((str(pk), f"{label} ({brand_name})" if several else label))
     request._clv_customer_filter_catalog = catalog
     return catalog
 

@@ -258,5 +258,7 @@ def test_seeded_tier_and_benefit_names_show_in_the_staff_language(login, story, 
     Tier.objects.filter(brand=brand, code="gold").update(name="High value")  # a seeded name (a msgid)
     page = login(acme_viewer).get(url_360(story["customer"]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "高价值" in page and "High value" not in page
-    listed = login(acme_viewer).get("/admin/customers/customer/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    listed = (
+        login(acme_viewer).get("/admin/customers/customer/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    )
     assert "高价值" in listed and "High value" not in listed

@@ -227,3 +227,23 @@ def test_staff_of_two_brands_get_the_brand_filter_and_labelled_tiers(login, scor
     assert f"brand__id__exact={brand.pk}" in html
     assert "Gold (Acme Beauty)" in html and "Gold (Nova Outdoor)" in html
     assert "Rival Gold" not in html
+
+
+def test_search_finds_a_city_and_an_exact_phone_only_for_those_who_may_see_phones(login, brand):
+    from tests.admin.conftest import staff
+    from tests.factories import CustomerFactory
+
+    CustomerFactory(brand=brand, external_id="C-HZ", city="杭州", phone="13800001111")
+    CustomerFactory(brand=brand, external_id="C-SH", city="上海", phone="13900002222")
+    viewer = login(staff("mei", (brand, "viewer")))
+    found = viewer.get("/admin/customers/customer/", {"q": "杭州"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert found.context["cl"].result_count == 1 and "C-HZ" in found.content.decode()
+    assert "exact phone" not in found.content.decode()  # the hint says what this role can search
+    assert viewer.get("/admin/customers/customer/", {"q": "13800001111"}).context["cl"].result_count == 0
+    manager = login(staff("lin", (brand, "manager")))
+    for term in ("13800001111", "138 0000 1111", "+86 138-0000-1111"):
+        listed = manager.get("/admin/customers/customer/", {"q": term})
+        assert listed.context["cl"].result_count == 1, term
+    assert (
+        manager.get("/admin/customers/customer/", {"q": "1380000"}).context["cl"].result_count == 0
+    )  # exact only

@@ -11,6 +11,18 @@ from apps.analytics import (
 from apps.analytics.models import CustomerScore, ModelRun, ScoringConfig, StageChange
 from apps.core.admin import BrandScopedAdmin
 
+# A run's heavy columns (the pickled engine, its metrics and models): never read for a list of rows that
+# merely name their run.
+RUN_HEAVY = (
+    "engine",
+    "metrics",
+    "params",
+    "stage_models",
+    "settings_snapshot",
+    "data_sufficiency",
+    "timings",
+)
+
 
 class ReadOnlyAdmin(BrandScopedAdmin):
     """Written by refreshes only: staff look, never edit."""
@@ -163,6 +175,10 @@ class CustomerScoreAdmin(ReadOnlyAdmin):
     search_fields = ("customer__external_id",)
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        # the survival curve and the run's engine are megabytes a page of 100 rows never shows
+        return super().get_queryset(request).defer("survival_curve", *(f"run__{f}" for f in RUN_HEAVY))
+
 
 @admin.register(StageChange)
 class StageChangeAdmin(ReadOnlyAdmin):
@@ -171,3 +187,6 @@ class StageChangeAdmin(ReadOnlyAdmin):
     list_select_related = ("customer", "run")
     search_fields = ("customer__external_id",)
     date_hierarchy = "changed_on"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*(f"run__{f}" for f in RUN_HEAVY))

@@ -49,6 +49,13 @@ def customer_360_context(request, customer) -> dict:
     scores = list(
         CustomerScore.objects.filter(**own)
         .select_related("run", "tier")
+        # the run's pickled engine and metrics are megabytes this page never reads
+        .defer(
+            *(
+                f"run__{f}"
+                for f in ("engine", "metrics", "params", "stage_models", "data_sufficiency", "timings")
+            )
+        )
         .order_by("-run__as_of", "-run_id")[:HISTORY_ROWS]
     )
     published = next((s for s in scores if s.run.status == RunStatus.PUBLISHED), None)
@@ -112,6 +119,12 @@ def customer_360_context(request, customer) -> dict:
         "stage_changes": list(
             StageChange.objects.filter(**own)
             .select_related("run")
+            .defer(
+                *(
+                    f"run__{f}"
+                    for f in ("engine", "metrics", "params", "stage_models", "data_sufficiency", "timings")
+                )
+            )
             .order_by("-changed_on", "-pk")[:HISTORY_ROWS]
         ),
         "tier_changes": [

@@ -73,6 +73,7 @@ class BarSeries:
     label: str
     values: Sequence[Number | None]
     color: str | None = None
+    links: Sequence[str | None] | None = None  # a URL per value: the bar opens what it counts
 
 
 # --- formatting -------------------------------------------------------------------------------------------
@@ -482,10 +483,15 @@ def bar_chart(
                 x = left + slot * c + slot * 0.1 + bar_w * s
                 y0, y1 = py(value), py(0.0)
             tip = f"{item.label} · {category}: {y_format(value)}"
+            link = item.links[c] if item.links else None
+            if link:
+                svg.add(f'<a class="clv-bar-link" href="{escape(link)}">')
             svg.add(
                 f'<rect class="clv-bar" data-series="{s}" x="{_n(x)}" y="{_n(y0)}" width="{_n(bar_w)}" '
                 f'height="{_n(y1 - y0)}" fill="{colors[s]}"><title>{escape(tip)}</title></rect>'
             )
+            if link:
+                svg.add("</a>")
         if stacked and totals[c] > 0:
             svg.text(
                 left + slot * (c + 0.5),

@@ -247,3 +247,28 @@ def test_query_count_does_not_grow_with_customers(login, brand, shop):
         )
     clv_percentiles_set(shop.run)
     assert queries() == before
+
+
+def test_every_card_and_bar_opens_the_customers_it_counts(login, brand, shop):
+    import re
+    from html import unescape
+
+    client = login(staff("lin", (brand, "viewer")))
+    html = client.get(dashboard_url(brand)).content.decode()
+    context = dashboard.dashboard_context(brand)
+    # each bar of the tier × stage chart links to the customer list filtered to that tier and stage
+    bars = re.findall(r'<a class="clv-bar-link" href="([^"]+)"><rect[^>]*><title>([^<]+)</title>', html)
+    assert bars
+    for href, title in bars:
+        count = int(title.rsplit(": ", 1)[1].replace(",", ""))
+        listed = client.get(unescape(href))
+        assert listed.status_code == 200 and listed.context["cl"].result_count == count, (href, title)
+    # the at-risk card opens the at-risk customers, the same number
+    links = dict(
+        re.findall(r'<a class="clv-card-link" href="([^"]+)"><span class="clv-card-label">([^<]+)<', html)
+    )
+    at_risk = next(href for href, label in links.items() if "risk" in label)
+    listed = client.get(unescape(at_risk))
+    assert listed.context["cl"].result_count == context["at_risk"].figures["count"]
+    scored = next(href for href, label in links.items() if "scored" in label)
+    assert client.get(unescape(scored)).status_code == 200

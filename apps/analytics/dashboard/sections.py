@@ -80,29 +80,41 @@ def dashboard_context(brand, *, now: datetime | None = None) -> dict:
         "repurchase": repurchase,
         "streams": streams,
         "latest_run": latest_run_section(brand),
-        "cards": _cards(run, distribution, at_risk, gmv, streams),
+        "cards": _cards(brand, run, distribution, at_risk, gmv, streams),
         "at_risk_rule": AT_RISK_RULE,
     }
 
 
-def _cards(run, distribution, at_risk, gmv, streams) -> list[tuple[str, str, str]]:
-    """(label, value, note) for the row of figures at the top."""
+def _cards(brand, run, distribution, at_risk, gmv, streams) -> list[tuple[str, str, str, str]]:
+    """(label, value, note, link) for the row of figures at the top: each opens what it counts."""
+    customers = reverse("admin:customers_customer_changelist")
     cards = [
         (
             _("Customers scored"),
             charts.number(distribution.figures.get("total", 0)) if run else "—",
             _("as of %(date)s") % {"date": run.as_of.isoformat()} if run else _("No published scores yet"),
+            customers,
         ),
         (
             _("At-risk high-value customers"),
             charts.number(at_risk.figures["count"]) if run else "—",
             _("Top %(top)s by spend to date, churn probability %(churn)s or more") % AT_RISK_RULE,
+            f"{customers}?at_risk=yes",
         ),
     ]
     last = gmv.figures.get("last")
     if last:
+        orders = reverse("admin:orders_order_changelist")
         cards.append(
-            (_("GMV, %(month)s") % {"month": last["label"]}, charts.number(last["gmv"]), _("paid orders"))
+            (
+                _("GMV, %(month)s") % {"month": last["label"]},
+                charts.number(last["gmv"]),
+                _("paid orders, month to date") if last.get("partial") else _("paid orders"),
+                f"{orders}?status__exact=paid&placed_at__year={last['label'][:4]}"
+                f"&placed_at__month={int(last['label'][5:7])}"
+                if len(last["label"]) >= 7 and last["label"][4] == "-"
+                else orders,
+            )
         )
     rate = streams.figures.get("rate")
     cards.append(
@@ -110,6 +122,7 @@ def _cards(run, distribution, at_risk, gmv, streams) -> list[tuple[str, str, str
             _("72-hour repurchase after streams"),
             charts.percent(rate) if rate is not None else "—",
             _("buyers of the streams of the last %(days)d days") % {"days": STREAM_DAYS},
+            reverse("clv_dashboard_funnel", args=[brand.pk]) + "?by=stream",
         )
     )
     return cards
@@ -138,9 +151,13 @@ def stage_tier_section(brand, run, tiers) -> Section:
     categories = [tiers[t].display_name if t in tiers else str(t) for t in tier_ids]
     if len(columns) > len(tier_ids):
         categories.append(_("No tier"))
+    customers = reverse("admin:customers_customer_changelist")
     series = [
         charts.BarSeries(
-            _stage_label(stage), [counts.get((t, stage), 0) for t in columns], STAGE_COLORS[stage]
+            _stage_label(stage),
+            [counts.get((t, stage), 0) for t in columns],
+            STAGE_COLORS[stage],
+            links=[f"{customers}?stage={stage}&tier={t if t is not None else 'none'}" for t in columns],
         )
         for stage in STAGE_ORDER
     ]
@@ -309,7 +326,11 @@ def survival_section(brand, now) -> Section:
 
 def trend_sections(brand) -> tuple[Section, Section]:
     trend = reports.monthly_trend(brand=brand, months=TREND_MONTHS)
-    labels = [row["label"] for row in trend]
+    # the current month is month to date: marked, so its lower GMV does not read as a fall
+    this_month = timezone.now().astimezone(brand.tzinfo).strftime("%Y-%m")
+    for row in trend:
+        row["partial"] = row["label"] == this_month
+    labels = [row["label"] + (" *" if row["partial"] else "") for row in trend]
 
     def month_label(value: float) -> str:
         index = round(value)
@@ -320,7 +341,7 @@ def trend_sections(brand) -> tuple[Section, Section]:
         [charts.Series(_("GMV"), [(i, row["gmv"]) for i, row in enumerate(trend)])],
         title=_("GMV by month"),
         y_label=_("GMV"),
-        description=_("Paid orders' total amount per month."),
+        description=_("Paid orders' total amount per month (* month to date)."),
         **common,
     )
     repurchase = charts.line_chart(

@@ -23,6 +23,7 @@ from apps.customers.admin.bulk_grants import BulkGrantActions
 from apps.customers.admin.customer_360 import PII_PERMISSION, customer_360_context, may_see_pii
 from apps.customers.admin.filters import (
     AcquisitionPlatformFilter,
+    AtRiskFilter,
     ChurnRiskFilter,
     ClvBandFilter,
     CohortCellFilter,
@@ -54,6 +55,7 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
         TierFilter,
         RfmSegmentFilter,
         ChurnRiskFilter,
+        AtRiskFilter,
         ClvBandFilter,
         CommunityFilter,
         AcquisitionPlatformFilter,

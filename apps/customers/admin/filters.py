@@ -42,6 +42,7 @@ def with_published_score(queryset, brand_ids=None):
         score_churn=score("churn_probability"),
         score_clv=score("clv"),
         score_clv_percentile=score("clv_percentile"),
+        score_value_percentile=score("value_percentile"),
     )
 
 
@@ -153,6 +154,24 @@ class ChurnRiskFilter(_ScoreFilter):
         if high is not None:
             queryset = queryset.filter(score_churn__lt=high)
         return queryset
+
+
+class AtRiskFilter(_ScoreFilter):
+    """The at-risk high-value customers of the dashboard (the one at-risk rule: analytics.selectors)."""
+
+    title = _("at risk")
+    parameter_name = "at_risk"
+
+    def choices_for(self, request):
+        return [("yes", _("At-risk high-value customers"))]
+
+    def filter_value(self, request, queryset, value):
+        if value != "yes":
+            return queryset.none()
+        return queryset.filter(
+            score_value_percentile__gte=selectors.AT_RISK_MIN_VALUE_PERCENTILE,
+            score_churn__gte=selectors.AT_RISK_MIN_CHURN,
+        )
 
 
 class ClvBandFilter(_ScoreFilter):

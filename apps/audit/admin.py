@@ -27,6 +27,48 @@ def _value(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _model_of(object_type: str):
+    """The model an event's object type names (from the audit trail's own list of audited models)."""
+    from django.apps import apps as django_apps
+
+    from apps.audit.services import AUDITED
+
+    for label, (kind, _fields) in AUDITED.items():
+        if kind == object_type:
+            return django_apps.get_model(label)
+    return None
+
+
+def _field(model, name):
+    try:
+        return model._meta.get_field(name) if model is not None else None
+    except Exception:  # noqa: BLE001 - a field renamed since the event: shown by its stored name
+        return None
+
+
+def _words(event, name: str, value, *, names: bool) -> tuple[str, str]:
+    """A change in words: the field's label, and the value as staff read it (a choice's label; with `names`,
+    a related row's name instead of its id; yes/no)."""
+    from django.utils.translation import gettext
+
+    field = _field(_model_of(event.object_type), name)
+    if field is None:
+        return name, _value(value)
+    label = str(field.verbose_name)
+    if value is None or value == "":
+        return label, "-"
+    if field.choices:
+        return label, str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return label, gettext("yes") if value else gettext("no")
+    if field.many_to_one and names and isinstance(value, int):
+        row = field.related_model._default_manager.filter(pk=value).first()
+        if row is not None:
+            shown = getattr(row, "display_name", None) or str(row)
+            return label, str(shown)
+    return label, _value(value)
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(BrandScopedAdmin):
     list_display = ("occurred_at", "actor", "action", "object_type", "object_repr", "changes_summary")
@@ -55,8 +97,12 @@ class AuditEventAdmin(BrandScopedAdmin):
 
     @admin.display(description=_("changes"))
     def changes_summary(self, obj):
-        text = "; ".join(f"{name}: {_value(old)} → {_value(new)}" for name, (old, new) in obj.changes.items())
-        return Truncator(text).chars(120)
+        parts = []
+        for name, (old, new) in obj.changes.items():
+            label, before = _words(obj, name, old, names=False)
+            _label, after = _words(obj, name, new, names=False)
+            parts.append(f"{label}: {before} → {after}")
+        return Truncator("; ".join(parts)).chars(120)
 
     @admin.display(description=_("changes"))
     def changes_table(self, obj):
@@ -65,7 +111,14 @@ class AuditEventAdmin(BrandScopedAdmin):
         rows = format_html_join(
             "",
             "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
-            ((name, _value(old), _value(new)) for name, (old, new) in obj.changes.items()),
+            (
+                (
+                    _words(obj, name, old, names=True)[0],
+                    _words(obj, name, old, names=True)[1],
+                    _words(obj, name, new, names=True)[1],
+                )
+                for name, (old, new) in obj.changes.items()
+            ),
         )
         return format_html(
             '<table class="audit-changes"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>'

@@ -140,3 +140,22 @@ def test_a_superuser_deleting_a_brand_takes_its_audit_trail_along(login, trail, 
     assert response.status_code == 302
     assert not Brand.objects.filter(pk=other_brand.pk).exists()
     assert set(AuditEvent.objects.values_list("pk", flat=True)) == {trail["renamed"].pk, trail["granted"].pk}
+
+
+def test_changes_read_in_words_labels_names_and_choices_not_field_names_and_ids(login, brand, acme_manager):
+    from tests.factories import BenefitFactory
+
+    coupon = BenefitFactory(brand=brand, code="coupon-50", name="Exclusive coupon ¥50")
+    event = make_event(
+        brand,
+        action="granted",
+        object_type="benefit_grant",
+        repr_="c10 → coupon",
+        changes={"benefit": [None, coupon.pk], "source": ["", "campaign"]},
+    )
+    client = login(acme_manager)
+    html = client.get(event_url(event), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "¥50 专属优惠券" in html  # the benefit's name (a seeded msgid, in the staff language), not its id
+    assert "权益" in html and "活动" in html  # the field's label and the choice's label
+    listing = client.get(LIST, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "source: - → Campaign" in listing

@@ -21,6 +21,7 @@ class AuditAction(models.TextChoices):
     DELETED = "deleted", _("Deleted")
     GRANTED = "granted", _("Granted")
     REVOKED = "revoked", _("Revoked")
+    EXPORTED = "exported", _("Exported")
 
 
 class AuditObjectType(models.TextChoices):
@@ -34,6 +35,7 @@ class AuditObjectType(models.TextChoices):
     FOLLOWUP_RULE = "followup_rule", _("Follow-up rule")
     CHANNEL_OPT_OUT = "channel_opt_out", _("Channel opt-out")
     EXPERIMENT = "experiment", _("Experiment")
+    CUSTOMER_LIST = "customer_list", _("Customer list")
 
 
 class ActorKind(models.TextChoices):

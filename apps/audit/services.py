@@ -254,6 +254,24 @@ def audit_event(
     )
 
 
+def audit_export(*, actor, brand_id: int, rows: int, filters: str, personal_data: bool) -> AuditEvent:
+    """Record that a list of customers left the product: who, how many rows, which filters, and whether
+    personal data was in it. No personal data in the event itself."""
+    return AuditEvent.objects.create(
+        brand_id=brand_id,
+        action=AuditAction.EXPORTED,
+        object_type=AuditObjectType.CUSTOMER_LIST,
+        object_id=0,
+        object_repr=f"{rows} customers",
+        changes={
+            "rows": [None, rows],
+            "filters": [None, filters[:500]],
+            "personal_data": [None, personal_data],
+        },
+        **actor_fields(actor),
+    )
+
+
 def audit_record(
     *,
     actor,

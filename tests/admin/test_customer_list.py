@@ -247,3 +247,42 @@ def test_search_finds_a_city_and_an_exact_phone_only_for_those_who_may_see_phone
     assert (
         manager.get("/admin/customers/customer/", {"q": "1380000"}).context["cl"].result_count == 0
     )  # exact only
+
+
+def test_export_streams_the_filtered_customers_masks_personal_data_by_role_and_is_audited(login, brand):
+    import csv
+    import io
+
+    from apps.audit.models import AuditEvent
+    from tests.admin.conftest import staff
+    from tests.factories import CustomerFactory
+
+    CustomerFactory(brand=brand, external_id="C-1", display_name="林小雅", phone="13800001111", city="杭州")
+    CustomerFactory(
+        brand=brand, external_id="C-2", display_name="=HYPERLINK(1)", phone="13900002222", city="上海"
+    )
+
+    def export(user, query=""):
+        client = login(user)
+        response = client.post(
+            f"/admin/customers/customer/{query}",
+            {"action": "export_csv", "select_across": "1", "index": "0", "_selected_action": ["0"]},
+        )
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+        text = b"".join(response.streaming_content).decode("utf-8")
+        assert text.startswith("\ufeff")
+        return list(csv.DictReader(io.StringIO(text[1:])))
+
+    rows = export(staff("mei", (brand, "viewer")), "?q=杭州")
+    assert [r["customer id"] for r in rows] == ["C-1"]
+    assert (
+        rows[0]["phone"] != "13800001111" and "林小雅" not in rows[0]["display name"]
+    )  # masked for a viewer
+    rows = {r["customer id"]: r for r in export(staff("lin", (brand, "manager")))}
+    assert rows["C-1"]["phone"] == "13800001111" and rows["C-1"]["display name"] == "林小雅"
+    assert rows["C-2"]["display name"] == "'=HYPERLINK(1)"  # never run as a formula
+    events = AuditEvent.objects.filter(brand=brand, action="exported").order_by("pk")
+    assert [(e.changes["rows"][1], e.changes["personal_data"][1]) for e in events] == [(1, False), (2, True)]
+    assert "13800001111" not in str([e.changes for e in events]) and "林小雅" not in str(
+        [e.object_repr for e in events]
+    )

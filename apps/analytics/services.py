@@ -288,7 +288,22 @@ def scores_refresh(
             if progress is not None:
                 progress("publish")
             model_run_publish(run=run)
+            _statistics_refresh(run)
     return run
+
+
+def _statistics_refresh(run: ModelRun) -> None:
+    """The refresh just wrote a score (and maybe a stage change, tier change and recommendation) per customer:
+    the planner's statistics of those tables are stale until autovacuum gets to them, and every page that
+    joins the published scores would plan for a nearly empty table meanwhile (at 1M customers the customer
+    list took 9 s instead of 0.5 s). Refreshed here, where the rows were written; about 1.4 s at 1M."""
+    from apps.analytics.models import CustomerRecommendation, ProspectScore, StageChange
+    from apps.core.importing.staging import analyze_if_stale
+    from apps.loyalty.models import BenefitGrant, TierChange
+
+    written = run.customers_scored or 0
+    for model in (CustomerScore, ProspectScore, StageChange, CustomerRecommendation, TierChange, BenefitGrant):
+        analyze_if_stale(model._meta.db_table, written)
 
 
 def _prospects_add(run: ModelRun, progress) -> None:

@@ -210,7 +210,7 @@ def test_the_uplift_model_recovers_who_responds_and_who_is_put_off(brand):
 
 
 def test_publishing_stores_every_customers_action_with_the_model_and_graphql_serves_it(brand, as_role):
-    _experiment, customers, pre = _experiment_world(brand)
+    _experiment, customers, pre = _experiment_world(brand, n=6000)
     run = ModelRunFactory(brand=brand, status="succeeded", as_of=datetime(2026, 6, 1).date())
     for c, k in list(zip(customers, pre, strict=True))[:60]:
         CustomerScoreFactory(
@@ -269,7 +269,7 @@ def test_a_follow_up_experiment_stops_touches_for_those_it_puts_off(brand):
     from tests.factories import FollowupRuleFactory
 
     rule = FollowupRuleFactory(brand=brand, trigger="win_back", audience="everyone", benefit=None)
-    _experiment_world(brand, rule=rule)
+    _experiment_world(brand, n=6000, rule=rule)
     touch_model, evaluation = uplift_model_fit(brand=brand, treatment=ArmTreatment.RULE)
     assert touch_model is not None and evaluation["treatment"] == rule.name, evaluation
     assert uplift_model_fit(brand=brand)[0] is None  # no benefit experiment

@@ -58,7 +58,8 @@ def demo_followups(*, brand, end: dt.datetime, seed: int, truth: FollowupTruth |
     rng = np.random.default_rng(np.random.SeedSequence([seed, 72]))
     policy = brand.contact_policy
     policy.holdout_percent = truth.holdout_percent
-    policy.save(update_fields=["holdout_percent", "updated_at"])
+    policy.holdout_salt = f"demo-{seed}"  # the same seed, the same holdout (a brand's own salt is random)
+    policy.save(update_fields=["holdout_percent", "holdout_salt", "updated_at"])
     Touch.objects.filter(brand=brand).delete()
     GroupPost.objects.filter(brand=brand).delete()
     # the viewers' rule also posts in the brand's WeCom group (the demo has one), to show group posts

@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 DB_URL = "postgres://postgres@127.0.0.1:5432/clv_bench_experiments"
 os.environ["DJANGO_SETTINGS_MODULE"] = "clvsite.settings.local"
 os.environ["DATABASE_URL"] = DB_URL
@@ -36,16 +37,9 @@ START = "2026-06-01 00:00+08"
 
 
 def ensure_database(rebuild: bool) -> None:
-    import psycopg
-    from psycopg import sql
+    from _db import ensure_database as ensure
 
-    name = DB_URL.rsplit("/", 1)[1]
-    admin = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if rebuild:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    ensure(DB_URL, rebuild)
 
 
 def generate(brand, n: int):

@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 DB_URL = "postgres://postgres@127.0.0.1:5432/clv_bench_followup"
 os.environ["DJANGO_SETTINGS_MODULE"] = "clvsite.settings.local"
 os.environ["DATABASE_URL"] = DB_URL
@@ -42,16 +43,9 @@ TARGET_PLAN_SECONDS = 10.0
 
 
 def ensure_database(rebuild: bool) -> None:
-    import psycopg
-    from psycopg import sql
+    from _db import ensure_database as ensure
 
-    name = DB_URL.rsplit("/", 1)[1]
-    admin = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if rebuild:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    ensure(DB_URL, rebuild)
 
 
 def generate(brand, n: int) -> None:

@@ -200,6 +200,13 @@ class ModelRun(BrandOwnedModel):
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
     triggered_by = models.CharField(_("triggered by"), max_length=100, blank=True)
+    phase = models.CharField(
+        _("step"),
+        max_length=60,
+        blank=True,
+        editable=False,
+        help_text=_("What a pending or running refresh is doing now (its progress)."),
+    )
     engine = models.BinaryField(
         _("fitted engine"),
         null=True,

@@ -312,6 +312,7 @@ def run_report(run) -> dict:
         (_("benefits revoked"), tiers.get("grants_revoked", "—")),
     ]
     return {
+        "progress": refresh_progress(run),
         "metric_columns": [(str(h), str(t)) for _k, h, _f, t in METRIC_COLUMNS],
         "metric_groups": _metric_groups(metrics),
         "holdout": holdout if metrics else [],
@@ -330,6 +331,50 @@ def run_report(run) -> dict:
 
 
 # --- Refresh now --------------------------------------------------------------------------------------------
+
+# The steps of a refresh as staff see them, and the run.phase names (services.Clock phases) behind each.
+REFRESH_STEPS = [
+    ("queued", gettext_lazy("waiting for a worker")),
+    ("history", gettext_lazy("checking the data")),
+    ("holdout", gettext_lazy("judging the model on held-out time")),
+    ("fit", gettext_lazy("fitting the models")),
+    ("score", gettext_lazy("scoring every customer")),
+    ("prospects", gettext_lazy("scoring prospects")),
+    ("recommendations", gettext_lazy("recommending products")),
+    ("publish", gettext_lazy("publishing the scores, tiers and benefits")),
+]
+_STEP_OF_PHASE = {
+    "queued": "queued",
+    "fit": "fit",
+    "rfm": "fit",
+    "features: customers": "score",
+    "predict": "score",
+    "write scores": "score",
+    "wait for the recalibration": "score",
+    "score chunks (after the holdout)": "score",
+    "prospects": "prospects",
+    "recommendations": "recommendations",
+    "publish": "publish",
+}
+
+
+def refresh_progress(run) -> dict | None:
+    """Where a pending or running refresh is: the step's label, its number among REFRESH_STEPS and the seconds
+    since it started (None once the run has finished)."""
+    if run.status not in (RunStatus.PENDING, RunStatus.RUNNING):
+        return None
+    phase = run.phase or ("queued" if run.status == RunStatus.PENDING else "history")
+    key = _STEP_OF_PHASE.get(phase, "holdout" if ":" in phase else "history")
+    keys = [k for k, _label in REFRESH_STEPS]
+    since = run.started_at or run.created_at
+    return {
+        "step": str(dict(REFRESH_STEPS)[key]),
+        "number": keys.index(key) + 1,
+        "of": len(keys),
+        "percent": round(100 * keys.index(key) / len(keys)),
+        "seconds": max(0, int((datetime.now(tz=since.tzinfo) - since).total_seconds())) if since else 0,
+    }
+
 
 
 def may_refresh(user, brand_id: int) -> bool:
@@ -388,13 +433,13 @@ def refresh_now(model_admin, request):
             % {"brand": brand.name, "error": type(exc).__name__},
         )
         return _back(request, changelist)
-    if run is None:
+    if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
         messages.info(
             request,
-            _("The refresh of %(brand)s was queued; its run appears here when a worker starts it.")
-            % {"brand": brand.name},
+            _("The refresh of %(brand)s is under way as run #%(id)s; this page follows its progress.")
+            % {"brand": brand.name, "id": run.pk},
         )
-        return _back(request, changelist)
+        return HttpResponseRedirect(reverse("admin:analytics_modelrun_change", args=[run.pk]))
     if run.status == RunStatus.PUBLISHED:
         c_index = (run.metrics or {}).get("overall", {}).get("model", {}).get("harrell_c")
         messages.success(

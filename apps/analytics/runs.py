@@ -77,6 +77,16 @@ def brand_refresh_lock(brand):
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, brand.pk])
 
 
+def brand_refresh_locked(brand) -> bool:
+    """Whether a refresh of the brand holds its lock now (a live process; a killed one's lock is gone)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, brand.pk])
+        if not cursor.fetchone()[0]:
+            return True
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, brand.pk])
+    return False
+
+
 class Clock:
     """Times each phase; `on_phase` (a progress display) hears each phase's name as it starts."""
 

@@ -251,9 +251,14 @@ def scores_refresh(
     chunks: int = 1,
     score_chunks: ChunkScorer | None = None,
     progress: Callable[[str], None] | None = None,
+    queued: ModelRun | None = None,
 ) -> ModelRun:
     """The whole refresh for one brand: lock, fit, judge, score, publish. Raises RefreshSkipped when another
-    refresh of the brand holds its lock.
+    refresh of the brand holds its lock (a `queued` run is then marked SKIPPED with the reason).
+
+    `queued` is the PENDING run that scores_refresh_request created when staff or an app asked (so they had
+    its id at once and can follow its progress); without it a new run is created here. The step the run is at
+    is kept in run.phase as it goes.
 
     With `score_chunks` (given by the Celery task when a broker is configured) the buyers are split into
     `chunks` id ranges scored elsewhere (e.g. by a group of worker tasks, each loading the run's pickled
@@ -261,35 +266,97 @@ def scores_refresh(
     """
     config = scoring_config_get(brand=brand)
     as_of = as_of or timezone.now().astimezone(brand.tzinfo).date()
-    with brand_refresh_lock(brand):
-        # runs left RUNNING by a killed process can be closed: we hold the only lock
-        ModelRun.objects.filter(
-            brand=brand, kind=RunKind.REFRESH, status__in=[RunStatus.RUNNING, RunStatus.PENDING]
-        ).update(
-            status=RunStatus.FAILED, message=_("Interrupted before it finished."), updated_at=timezone.now()
-        )
-        run = ModelRun.objects.create(
-            brand=brand,
-            kind=RunKind.REFRESH,
-            as_of=as_of,
-            cutoff=selectors.cutoff_for(brand, as_of),
-            horizon_days=horizon_days or config.horizon_days,
-            estimator=estimator or config.estimator,
-            settings_snapshot=config_snapshot(config),
-            triggered_by=triggered_by[:100],
-        )
-        if score_chunks is None or chunks <= 1:
-            model_run_execute(run=run, progress=progress)
-        else:
-            _execute_distributed(run=run, chunks=chunks, score_chunks=score_chunks, progress=progress)
-        if run.status == RunStatus.SUCCEEDED:
-            _prospects_add(run, progress)
-            _recommendations_add(run, progress)
-            if progress is not None:
-                progress("publish")
-            model_run_publish(run=run)
-            _statistics_refresh(run)
+    try:
+        with brand_refresh_lock(brand):
+            run = _run_for_refresh(
+                brand=brand,
+                config=config,
+                as_of=as_of,
+                horizon_days=horizon_days,
+                estimator=estimator,
+                triggered_by=triggered_by,
+                queued=queued,
+            )
+            try:
+                progress = phase_recorder(run, progress)
+                if score_chunks is None or chunks <= 1:
+                    model_run_execute(run=run, progress=progress)
+                else:
+                    _execute_distributed(run=run, chunks=chunks, score_chunks=score_chunks, progress=progress)
+                if run.status == RunStatus.SUCCEEDED:
+                    _prospects_add(run, progress)
+                    _recommendations_add(run, progress)
+                    progress("publish")
+                    model_run_publish(run=run)
+                    _statistics_refresh(run)
+            finally:
+                ModelRun.objects.filter(pk=run.pk).update(phase="")
+                run.phase = ""
+    except RefreshSkipped as exc:
+        if queued is not None:
+            ModelRun.objects.filter(pk=queued.pk, status=RunStatus.PENDING).update(
+                status=RunStatus.SKIPPED, message=str(exc), phase="", updated_at=timezone.now()
+            )
+        raise
     return run
+
+
+def _run_for_refresh(*, brand, config, as_of, horizon_days, estimator, triggered_by, queued) -> ModelRun:
+    """Under the brand's lock: close what killed processes left RUNNING, answer the other waiting requests,
+    and return the run this refresh fills (the queued one, or a new one)."""
+    now = timezone.now()
+    # runs left RUNNING by a killed process can be closed: we hold the only lock
+    ModelRun.objects.filter(brand=brand, kind=RunKind.REFRESH, status=RunStatus.RUNNING).update(
+        status=RunStatus.FAILED, message=_("Interrupted before it finished."), phase="", updated_at=now
+    )
+    if queued is not None:
+        queued.refresh_from_db()
+        if queued.status != RunStatus.PENDING:
+            raise RefreshSkipped(
+                _("Run #%(id)s is no longer waiting (%(status)s): nothing to do.")
+                % {"id": queued.pk, "status": queued.get_status_display()}
+            )
+    # other requests still waiting are answered by this refresh
+    waiting = ModelRun.objects.filter(brand=brand, kind=RunKind.REFRESH, status=RunStatus.PENDING)
+    if queued is not None:
+        waiting = waiting.exclude(pk=queued.pk)
+    waiting.update(
+        status=RunStatus.SKIPPED,
+        message=_("Answered by a later refresh of the brand."),
+        phase="",
+        updated_at=now,
+    )
+    fields = {
+        "as_of": as_of,
+        "cutoff": selectors.cutoff_for(brand, as_of),
+        "horizon_days": horizon_days or config.horizon_days,
+        "estimator": estimator or config.estimator,
+        "settings_snapshot": config_snapshot(config),
+    }
+    if queued is None:
+        return ModelRun.objects.create(
+            brand=brand, kind=RunKind.REFRESH, triggered_by=triggered_by[:100], **fields
+        )
+    for name, value in fields.items():
+        setattr(queued, name, value)
+    queued.triggered_by = (triggered_by or queued.triggered_by)[:100]
+    queued.save()
+    return queued
+
+
+def phase_recorder(run: ModelRun, then: Callable[[str], None] | None = None) -> Callable[[str], None]:
+    """A progress callback that keeps the step a run is at in run.phase (one UPDATE when the step changes;
+    outside any transaction, so the admin's run page sees it while the refresh goes on), then tells `then`."""
+    last = [None]
+
+    def on_phase(name: str) -> None:
+        if name != last[0]:
+            last[0] = run.phase = name[:60]
+            ModelRun.objects.filter(pk=run.pk).update(phase=run.phase)
+        if then is not None:
+            then(name)
+
+    return on_phase
 
 
 def _statistics_refresh(run: ModelRun) -> None:
@@ -302,7 +369,14 @@ def _statistics_refresh(run: ModelRun) -> None:
     from apps.loyalty.models import BenefitGrant, TierChange
 
     written = run.customers_scored or 0
-    for model in (CustomerScore, ProspectScore, StageChange, CustomerRecommendation, TierChange, BenefitGrant):
+    for model in (
+        CustomerScore,
+        ProspectScore,
+        StageChange,
+        CustomerRecommendation,
+        TierChange,
+        BenefitGrant,
+    ):
         analyze_if_stale(model._meta.db_table, written)
 
 

@@ -3,17 +3,30 @@
 
 from __future__ import annotations
 
-from datetime import date
+import logging
+import threading
+from datetime import date, timedelta
 
 from celery import group, shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from apps.analytics.models import ModelRun
-from apps.analytics.services import RefreshSkipped, score_chunk, scores_refresh, scores_refresh_check
+from apps.analytics import selectors
+from apps.analytics.models import ModelRun, RunKind, RunStatus
+from apps.analytics.runs import brand_refresh_locked
+from apps.analytics.services import (
+    RefreshSkipped,
+    score_chunk,
+    scores_refresh,
+    scores_refresh_check,
+    scoring_config_get,
+)
 from apps.brands.models import Brand
 
 DEFAULT_CHUNKS = 4
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="analytics.refresh_scores", acks_late=True)
@@ -23,11 +36,14 @@ def refresh_scores_task(
     horizon_days: int | None = None,
     chunks: int = DEFAULT_CHUNKS,
     triggered_by: str = "schedule",
+    run_id: int | None = None,
 ) -> dict:
     """Refresh one brand (the nightly schedule, or a request queued by scores_refresh_request, which says who
     asked). With a broker the scoring is split into `chunks` worker tasks; eagerly (the demo) it runs
-    in-process. A refresh that finds the brand locked is skipped and says so."""
+    in-process. A refresh that finds the brand locked is skipped and says so. `run_id` is the PENDING run
+    created when the refresh was asked for: this task fills it."""
     brand = Brand.objects.get(pk=brand_id)
+    queued = ModelRun.objects.filter(pk=run_id, brand=brand).first() if run_id else None
     distributed = not settings.CELERY_TASK_ALWAYS_EAGER and chunks > 1
     try:
         run = scores_refresh(
@@ -37,9 +53,10 @@ def refresh_scores_task(
             triggered_by=triggered_by,
             chunks=chunks if distributed else 1,
             score_chunks=_score_chunks_on_workers if distributed else None,
+            queued=queued,
         )
     except RefreshSkipped as exc:
-        return {"brand": brand.slug, "status": "skipped", "message": str(exc)}
+        return {"brand": brand.slug, "status": "skipped", "message": str(exc), "run_id": run_id}
     return {
         "brand": brand.slug,
         "status": run.status,
@@ -71,18 +88,83 @@ def _score_chunks_on_workers(run, ranges):
     return wait
 
 
+# A queued request whose task never started (no worker, a broker that lost it) stops answering new requests
+# after this long: the next request queues a fresh run and the stale one is marked failed.
+STALE_REQUEST = timedelta(hours=1)
+
+
 def scores_refresh_request(
     *, brand, as_of: date | None = None, horizon_days: int | None = None, triggered_by: str = ""
-) -> ModelRun | None:
+) -> ModelRun:
     """A refresh asked for by staff or an app (the admin's "Refresh now", the refreshScores mutation), checked
-    by services.scores_refresh_check. With a Celery broker it is queued for the workers once the caller's
-    transaction commits, keeping who asked, and None is returned; without one (the demo) it runs here and
-    its run is returned. Raises RefreshSkipped when a refresh of the brand is already running."""
+    by services.scores_refresh_check, returned as a run at once so the caller can follow it.
+
+    With a Celery broker a PENDING run is created and its task queued once the caller's transaction commits;
+    a request while another is still waiting, or while a refresh of the brand is running, gets that run
+    (three clicks queue one refresh). Without a broker it runs here and the finished run is returned (raising
+    RefreshSkipped when the brand is locked), or, with SCORES_REFRESH_IN_THREAD (the demo's web server), in a
+    thread of this process while the PENDING run is returned. ValidationError for a bad date or horizon."""
     scores_refresh_check(brand=brand, as_of=as_of, horizon_days=horizon_days)
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    eager = settings.CELERY_TASK_ALWAYS_EAGER
+    if eager and not getattr(settings, "SCORES_REFRESH_IN_THREAD", False):
         return scores_refresh(
             brand=brand, as_of=as_of, horizon_days=horizon_days, triggered_by=triggered_by[:100]
         )
-    args = (brand.pk, as_of.isoformat() if as_of else None, horizon_days)
-    transaction.on_commit(lambda: refresh_scores_task.delay(*args, triggered_by=triggered_by[:100]))
-    return None
+    with transaction.atomic():
+        Brand.objects.select_for_update().filter(pk=brand.pk).first()  # one request at a time per brand
+        waiting = ModelRun.objects.filter(brand=brand, kind=RunKind.REFRESH, status=RunStatus.PENDING)
+        waiting.filter(created_at__lt=timezone.now() - STALE_REQUEST).update(
+            status=RunStatus.FAILED,
+            phase="",
+            message=_("The queued refresh never started: is a worker running?"),
+            updated_at=timezone.now(),
+        )
+        existing = waiting.order_by("-created_at").first()
+        if existing is not None:
+            return existing
+        running = (
+            ModelRun.objects.filter(brand=brand, kind=RunKind.REFRESH, status=RunStatus.RUNNING)
+            .order_by("-created_at")
+            .first()
+        )
+        if running is not None and brand_refresh_locked(brand):
+            return running  # (a RUNNING run without the lock was left by a killed process)
+        config = scoring_config_get(brand=brand)
+        day = as_of or timezone.now().astimezone(brand.tzinfo).date()
+        run = ModelRun.objects.create(
+            brand=brand,
+            kind=RunKind.REFRESH,
+            status=RunStatus.PENDING,
+            as_of=day,
+            cutoff=selectors.cutoff_for(brand, day),
+            horizon_days=horizon_days or config.horizon_days,
+            estimator=config.estimator,
+            triggered_by=triggered_by[:100],
+            phase="queued",
+        )
+    if eager:
+        _refresh_in_thread(run, as_of=as_of, horizon_days=horizon_days, triggered_by=triggered_by)
+    else:
+        args = (brand.pk, as_of.isoformat() if as_of else None, horizon_days)
+        kwargs = {"triggered_by": triggered_by[:100], "run_id": run.pk}
+        transaction.on_commit(lambda: refresh_scores_task.delay(*args, **kwargs))
+    return run
+
+
+def _refresh_in_thread(run: ModelRun, **options) -> None:
+    """The demo's web server has no worker: the refresh runs in a thread of the process, with its own
+    database connection, once the request's transaction has committed."""
+
+    def work() -> None:
+        try:
+            scores_refresh(brand=run.brand, queued=run, **options)
+        except RefreshSkipped:
+            pass
+        except Exception:  # the run is marked failed with the reason by the refresh itself
+            logger.exception("refresh of run %s in a thread failed", run.pk)
+        finally:
+            connection.close()
+
+    transaction.on_commit(
+        lambda: threading.Thread(target=work, name=f"refresh-{run.pk}", daemon=True).start()
+    )

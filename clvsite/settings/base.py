@@ -134,6 +134,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Without a broker, staff's "Refresh now" runs in the request; the demo's web server sets this to run it in a
+# thread instead, so the run's page can show its progress (apps.analytics.tasks.scores_refresh_request).
+SCORES_REFRESH_IN_THREAD = False
 
 # Imports
 CLV_IMPORT_PROGRESS_MIN_ROWS = 20_000  # show a progress bar above this many rows

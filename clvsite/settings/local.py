@@ -6,3 +6,4 @@ from .base import env
 DEBUG = env.bool("DEBUG", default=True)
 GRAPHQL_GRAPHIQL = True
 GRAPHQL_INTROSPECTION = True
+SCORES_REFRESH_IN_THREAD = env.bool("SCORES_REFRESH_IN_THREAD", default=True)

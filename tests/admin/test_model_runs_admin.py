@@ -293,11 +293,50 @@ def test_refresh_with_a_broker_queues_the_task(
     client = login(acme_analyst)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(REFRESH, {"brand": brand.pk})
-    assert response.status_code == 302
+    # a pending run is created at once and the task fills it; staff are taken to its page
+    run = ModelRun.objects.get(brand=brand)
+    assert (run.status, run.phase, run.triggered_by) == ("pending", "queued", "admin:acme-analyst")
+    assert response.status_code == 302 and response["Location"] == f"{LIST}{run.pk}/change/"
     # today, the brand's horizon; the run will say who asked
-    assert queued == [((brand.pk, None, None), {"triggered_by": "admin:acme-analyst"})]
-    assert "was queued" in client.get(LIST).content.decode()
-    assert not ModelRun.objects.filter(brand=brand).exists()
+    assert queued == [((brand.pk, None, None), {"triggered_by": "admin:acme-analyst", "run_id": run.pk})]
+    page = client.get(response["Location"]).content.decode()
+    assert f"is under way as run #{run.pk}" in page
+    assert "Step 1 of 8: waiting for a worker" in page and '<meta http-equiv="refresh"' in page
+    # asking again while it waits queues nothing more and leads to the same run
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post(REFRESH, {"brand": brand.pk})
+    assert again["Location"] == response["Location"] and len(queued) == 1
+    assert ModelRun.objects.filter(brand=brand).count() == 1
+    # once the worker is at a step, the page says which
+    ModelRun.objects.filter(pk=run.pk).update(status="running", phase="predict")
+    page = client.get(response["Location"]).content.decode()
+    assert "Step 5 of 8: scoring every customer" in page
+    # a finished run's page no longer reloads
+    ModelRun.objects.filter(pk=run.pk).update(status="failed", phase="")
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="run-progress"' not in page and 'http-equiv="refresh"' not in page
+
+
+def test_a_request_waiting_too_long_is_closed_and_a_new_one_queued(
+    login, brand, acme_analyst, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queued = []
+    monkeypatch.setattr(
+        "apps.analytics.tasks.refresh_scores_task.delay", lambda *args, **kw: queued.append((args, kw))
+    )
+    stale = make_run(brand, status="pending")
+    ModelRun.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        login(acme_analyst).post(REFRESH, {"brand": brand.pk})
+    stale.refresh_from_db()
+    assert stale.status == "failed" and "is a worker running" in stale.message
+    fresh = ModelRun.objects.filter(brand=brand).exclude(pk=stale.pk).get()
+    assert fresh.status == "pending" and queued[0][1]["run_id"] == fresh.pk
 
 
 def test_a_skipped_lock_is_reported(login, brand, acme_analyst, settings, monkeypatch):
@@ -340,3 +379,31 @@ def test_run_report_of_an_empty_run(brand):
     run = make_run(brand, status="pending", as_of=date(2026, 4, 1))
     report = admin_views.run_report(run)
     assert report["metric_groups"] == [] and report["hazard_tables"] == [] and report["warnings"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_the_demo_refreshes_in_a_thread_and_the_page_follows_it(settings):
+    """The demo's web server (SCORES_REFRESH_IN_THREAD, no broker): "Refresh now" answers at once with the
+    pending run's page; the refresh goes on in a thread with its own connection and finishes the run."""
+    import threading
+
+    from apps.brands.models import Brand
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.SCORES_REFRESH_IN_THREAD = True
+    brand = Brand.objects.create(name="Threaded", slug="threaded")
+    customer = CustomerFactory(brand=brand)
+    OrderFactory.create_batch(3, brand=brand, customer=customer)
+    user = staff("thread-analyst", (brand, "analyst"))
+    client = Client()
+    client.force_login(user)
+    response = client.post(REFRESH, {"brand": brand.pk})
+    run = ModelRun.objects.get(brand=brand)
+    assert response["Location"] == f"{LIST}{run.pk}/change/"
+    worker = next(t for t in threading.enumerate() if t.name == f"refresh-{run.pk}")
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    run.refresh_from_db()
+    assert (run.status, run.phase, run.triggered_by) == ("skipped", "", "admin:thread-analyst")
+    page = client.get(response["Location"]).content.decode()
+    assert "Only 1 buyer up to" in page and 'id="run-progress"' not in page

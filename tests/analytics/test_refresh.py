@@ -47,10 +47,21 @@ def scores_by_customer(run):
 
 
 def test_refresh_scores_every_buyer_and_publishes_with_metrics_and_baselines(demo_brand):
-    # when
-    run = scores_refresh(brand=demo_brand, as_of=AS_OF, triggered_by="test")
+    # when (the step the run is at is read back from the database as each step starts)
+    seen = []
+
+    def progress(name):
+        seen.append(ModelRun.objects.filter(brand=demo_brand).values_list("phase", flat=True).get())
+
+    run = scores_refresh(brand=demo_brand, as_of=AS_OF, triggered_by="test", progress=progress)
     # then the run is published and scores everyone with a paid purchase up to the as-of date
     assert run.status == RunStatus.PUBLISHED
+    # its progress was on the run while it went, in order, and is cleared once it has finished
+    steps = list(dict.fromkeys(seen))
+    for earlier, later in [("fit", "predict"), ("predict", "write scores"), ("write scores", "publish")]:
+        assert steps.index(earlier) < steps.index(later), steps
+    assert any(step.endswith(": fit") for step in steps[: steps.index("fit")])  # the holdout comes first
+    assert ModelRun.objects.get(pk=run.pk).phase == run.phase == ""
     buyers = (
         Order.objects.filter(brand=demo_brand, status="paid", placed_at__lt=run.cutoff)
         .values("customer_id")
@@ -177,6 +188,41 @@ def test_a_second_refresh_of_the_same_brand_is_skipped_while_one_holds_the_lock(
         other.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, demo_brand.pk])
     assert not ModelRun.objects.filter(brand=demo_brand).exists()
     assert scores_refresh(brand=demo_brand, as_of=AS_OF).status == RunStatus.PUBLISHED
+
+
+def test_a_queued_request_is_filled_by_its_task_and_answers_the_others_waiting(demo_brand):
+    """The PENDING runs created by requests (scores_refresh_request with a broker): the refresh of one fills
+    that run; the others still waiting are answered by it; a request whose run was answered does nothing;
+    a queued run that meets the lock says it was skipped."""
+    waiting = [
+        ModelRun.objects.create(
+            brand=demo_brand,
+            status=RunStatus.PENDING,
+            as_of=AS_OF,
+            cutoff=selectors.cutoff_for(demo_brand, AS_OF),
+            horizon_days=90,
+            estimator="coxph",
+            phase="queued",
+        )
+        for _ in range(3)
+    ]
+    with psycopg.connect(**connect_kwargs(), autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, demo_brand.pk])
+        with pytest.raises(RefreshSkipped):
+            scores_refresh(brand=demo_brand, as_of=AS_OF, queued=waiting[2])
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, demo_brand.pk])
+    waiting[2].refresh_from_db()
+    assert waiting[2].status == RunStatus.SKIPPED and "Another refresh" in waiting[2].message
+    run = scores_refresh(brand=demo_brand, as_of=AS_OF, queued=waiting[0], triggered_by="admin:x")
+    assert run.pk == waiting[0].pk and run.status == RunStatus.PUBLISHED and run.phase == ""
+    waiting[1].refresh_from_db()
+    assert (waiting[1].status, waiting[1].message) == (
+        RunStatus.SKIPPED,
+        "Answered by a later refresh of the brand.",
+    )
+    with pytest.raises(RefreshSkipped, match="is no longer waiting"):
+        scores_refresh(brand=demo_brand, as_of=AS_OF, queued=waiting[1])
+    assert ModelRun.objects.filter(brand=demo_brand).count() == 3
 
 
 def test_a_brand_with_too_little_data_is_skipped_with_a_reason():

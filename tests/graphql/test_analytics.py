@@ -423,8 +423,26 @@ def test_with_a_broker_the_refresh_is_queued_for_the_workers(
     client = as_role("analyst")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         body = run_query(client, REFRESH, b=gid("Brand", brand), asOf="2026-02-28", h=30)
-    assert body["data"]["refreshScores"] == {"queued": True, "run": None}
-    # queued once the request's transaction commits, saying who asked
+    # the pending run comes back at once, so the app can follow it
+    run = ModelRun.objects.get()
+    assert body["data"]["refreshScores"] == {
+        "queued": True,
+        "run": {
+            "status": "PENDING",
+            "published": False,
+            "asOf": "2026-02-28",
+            "horizonDays": 30,
+            "message": "",
+            "triggeredBy": "graphql:analyst-acme",
+        },
+    }
+    # queued once the request's transaction commits, saying who asked and which run to fill
     assert len(callbacks) == 1
-    assert queued == [((brand.pk, "2026-02-28", 30), {"triggered_by": "graphql:analyst-acme"})]
-    assert not ModelRun.objects.exists()
+    assert queued == [
+        ((brand.pk, "2026-02-28", 30), {"triggered_by": "graphql:analyst-acme", "run_id": run.pk})
+    ]
+    # asking again while it waits returns the same run and queues nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        again = run_query(client, REFRESH, b=gid("Brand", brand), asOf="2026-02-28", h=30)
+    assert again["data"]["refreshScores"]["queued"] is True and len(queued) == 1
+    assert ModelRun.objects.count() == 1

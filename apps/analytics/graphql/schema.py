@@ -59,10 +59,11 @@ def _gid(type_name: str, pk) -> relay.GlobalID | None:
 @strawberry.type(description="What refreshScores did.")
 class RefreshScoresPayload:
     run: ModelRunType | None = strawberry.field(
-        description="The run (published when it succeeded); null when the refresh was queued for the workers."
+        description="The run: finished (published when it succeeded) when it ran in the request; pending or "
+        "running when it was queued (a request while another is waiting or running gets that run)."
     )
     queued: bool = strawberry.field(
-        description="True when a Celery broker runs the refresh in the background."
+        description="True when the refresh goes on in the background: follow `run.status` and `run.phase`."
     )
 
 
@@ -413,7 +414,8 @@ class Mutation:
     @strawberry.mutation(
         description="Refresh the brand's scores as of `asOf` (default today) for a horizon (default the brand's): "
         "fit, judge, score and publish. Runs in the request without a Celery broker (returns the finished run), "
-        "else is queued for the workers (queued: true). Analyst role."
+        "else is queued for the workers (queued: true) and the pending run is returned at once; asking again "
+        "while it waits or runs returns the same run. Analyst role."
     )
     def refresh_scores(
         self,
@@ -435,6 +437,5 @@ class Mutation:
                 )
             except RefreshSkipped as exc:
                 raise ClientError(str(exc)) from None
-        if run is None:
-            return RefreshScoresPayload(run=None, queued=True)
-        return RefreshScoresPayload(run=run, queued=False)
+        in_background = run.status in (models.RunStatus.PENDING, models.RunStatus.RUNNING)
+        return RefreshScoresPayload(run=run, queued=in_background)

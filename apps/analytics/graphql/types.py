@@ -207,6 +207,10 @@ class ModelRunType(BrandScopedType, relay.Node):
     message: strawberry.auto
     triggered_by: strawberry.auto
     created_at: strawberry.auto
+    phase: str = strawberry_django.field(
+        description="The step a pending or running refresh is at (queued, fit, predict, publish…); empty once "
+        "it has finished. Poll the run (node query) to follow a refresh."
+    )
 
     @strawberry_django.field(only=["kind"])
     def kind(self) -> RunKind:

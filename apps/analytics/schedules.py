@@ -60,6 +60,12 @@ GLOBAL_SCHEDULES = [
         every_seconds=900,
         description="Marks touches converted by a paid order within the attribution window.",
     ),
+    GlobalSchedule(
+        task="customers.cleanup_exports",
+        name="delete expired customer exports",
+        every_seconds=3600,
+        description="Deletes the files of background customer exports past their expiry (7 days).",
+    ),
 ]
 
 
@@ -83,12 +89,23 @@ def brand_periodic_tasks(brand_ids):
     return PeriodicTask.objects.filter(kwargs__in=[brand_task_kwargs(pk) for pk in brand_ids])
 
 
-def _daily_crontab(*, minute: str, hour: str, timezone) -> CrontabSchedule:
-    """The every-day crontab at this time and time zone, shared by every task that runs then."""
+# Days of the week as crontab numbers (0 = Sunday), in the order staff read them (Monday first).
+WEEKDAYS = ["1", "2", "3", "4", "5", "6", "0"]
+
+
+def _days_field(days) -> str:
+    """The crontab day_of_week for these days ("*" for none or all of them)."""
+    chosen = [d for d in WEEKDAYS if d in {str(x) for x in days or ()}]
+    return "*" if not chosen or len(chosen) == len(WEEKDAYS) else ",".join(chosen)
+
+
+def _daily_crontab(*, minute: str, hour: str, timezone, days=None) -> CrontabSchedule:
+    """The crontab at this time of day (every day, or on these days of the week) and time zone, shared by
+    every task that runs then."""
     values = {
         "minute": minute,
         "hour": hour,
-        "day_of_week": "*",
+        "day_of_week": _days_field(days),
         "day_of_month": "*",
         "month_of_year": "*",
         "timezone": timezone,
@@ -99,23 +116,82 @@ def _daily_crontab(*, minute: str, hour: str, timezone) -> CrontabSchedule:
 
 def daily_time_of(task: PeriodicTask) -> tuple[int, int] | None:
     """(hour, minute) when the task runs once a day at a fixed time; None for any other schedule."""
+    when = time_and_days_of(task)
+    return None if when is None or when[2] else when[:2]
+
+
+def time_and_days_of(task: PeriodicTask) -> tuple[int, int, list[str]] | None:
+    """(hour, minute, days) when the task runs at a fixed time of day on every day (days == []) or on some
+    days of the week (crontab numbers, 0 = Sunday, Monday first); None for any other schedule."""
     crontab = task.crontab
-    if crontab is None or (crontab.day_of_week, crontab.day_of_month, crontab.month_of_year) != (
-        "*",
-        "*",
-        "*",
-    ):
+    if crontab is None or (crontab.day_of_month, crontab.month_of_year) != ("*", "*"):
         return None
     if not (crontab.hour.isdigit() and crontab.minute.isdigit()):
         return None
+    if crontab.day_of_week == "*":
+        days = []
+    else:
+        days = crontab.day_of_week.split(",")
+        if not days or any(d not in WEEKDAYS for d in days):
+            return None
+        days = [d for d in WEEKDAYS if d in days]
     hour, minute = int(crontab.hour), int(crontab.minute)
-    return (hour, minute) if hour < 24 and minute < 60 else None
+    return (hour, minute, days) if hour < 24 and minute < 60 else None
+
+
+def is_default_task(task: PeriodicTask) -> bool:
+    """Whether this is one of the tasks periodic_tasks_sync keeps for every brand (staff may switch it off or
+    move it, not delete it: the next sync would bring it back)."""
+    brand_id = brand_id_of_task(task)
+    if brand_id is None:
+        return False
+    slug = Brand.objects.filter(pk=brand_id).values_list("slug", flat=True).first()
+    return any(task.name == schedule.name.format(slug=slug) for schedule in BRAND_SCHEDULES)
+
+
+# What a brand's manager may schedule: the task and how staff call it.
+MANAGER_TASKS = {"analytics.refresh_scores": _("Refresh scores")}
+
+
+def brand_task_name(*, brand, task: str, hour: int, minute: int, days=None) -> str:
+    """The unique name of a task a manager adds: what, whose, when ("refresh scores: acme at 23:30 on days
+    1,3")."""
+    name = f"{task.split('.', 1)[-1].replace('_', ' ')}: {brand.slug} at {hour:02d}:{minute:02d}"
+    days_field = _days_field(days)
+    return name if days_field == "*" else f"{name} on days {days_field}"
 
 
 @transaction.atomic
-def brand_task_schedule_set(*, task: PeriodicTask, hour: int, minute: int, enabled: bool) -> PeriodicTask:
-    """Run a brand's task every day at hour:minute (in the time zone its schedule has, else the brand's), or
-    switch it off. periodic_tasks_sync keeps what is set here."""
+def brand_task_add(
+    *, brand, task: str, hour: int, minute: int, days=None, enabled: bool = True
+) -> PeriodicTask:
+    """Another periodic task of the brand (e.g. a refresh after the evening stream): `task` one of
+    MANAGER_TASKS, at hour:minute in the brand's time zone, every day or on `days` of the week. Its name says
+    what, whose and when; ValidationError when the brand already has that task then."""
+    if task not in MANAGER_TASKS:
+        raise ValidationError({"task": _("Choose one of the tasks offered.")})
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValidationError({"run_at": _("Choose a time of day between 00:00 and 23:59.")})
+    crontab = _daily_crontab(minute=str(minute), hour=str(hour), timezone=brand.timezone, days=days)
+    name = brand_task_name(brand=brand, task=task, hour=hour, minute=minute, days=days)
+    if PeriodicTask.objects.filter(name=name).exists():
+        raise ValidationError({"run_at": _("The brand already has this task at this time.")})
+    return PeriodicTask.objects.create(
+        name=name,
+        task=task,
+        crontab=crontab,
+        kwargs=brand_task_kwargs(brand.pk),
+        enabled=enabled,
+        description=str(MANAGER_TASKS[task]),
+    )
+
+
+@transaction.atomic
+def brand_task_schedule_set(
+    *, task: PeriodicTask, hour: int, minute: int, enabled: bool, days=None
+) -> PeriodicTask:
+    """Run a brand's task at hour:minute (in the time zone its schedule has, else the brand's) every day or on
+    `days` of the week, or switch it off. periodic_tasks_sync keeps what is set here."""
     if not (0 <= hour < 24 and 0 <= minute < 60):
         raise ValidationError(_("Choose a time of day between 00:00 and 23:59."))
     brand_id = brand_id_of_task(task)
@@ -125,7 +201,7 @@ def brand_task_schedule_set(*, task: PeriodicTask, hour: int, minute: int, enabl
         zone = task.crontab.timezone
     else:
         zone = Brand.objects.values_list("timezone", flat=True).get(pk=brand_id)
-    task.crontab = _daily_crontab(minute=str(minute), hour=str(hour), timezone=zone)
+    task.crontab = _daily_crontab(minute=str(minute), hour=str(hour), timezone=zone, days=days)
     task.interval = task.solar = task.clocked = None
     task.enabled = enabled
     task.save()

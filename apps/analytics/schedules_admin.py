@@ -29,6 +29,7 @@ from django_celery_beat.models import (
 )
 
 from apps.analytics import schedules
+from apps.brands.models import Brand
 from apps.core.scoping import brand_ids_with_role
 
 MANAGER = "manager"
@@ -45,15 +46,33 @@ def _is_superuser(request) -> bool:
     return managed_brand_ids(request.user) is None
 
 
+WEEKDAY_CHOICES = [
+    ("1", _("Monday")),
+    ("2", _("Tuesday")),
+    ("3", _("Wednesday")),
+    ("4", _("Thursday")),
+    ("5", _("Friday")),
+    ("6", _("Saturday")),
+    ("0", _("Sunday")),
+]
+
+
 class BrandScheduleForm(forms.ModelForm):
-    """What a brand manager may change: on or off, and the time of day."""
+    """What a brand manager may change: on or off, the time of day and the days of the week."""
 
     run_at = forms.TimeField(
         label=_("time of day"),
         required=True,
         input_formats=["%H:%M", "%H:%M:%S"],
         widget=forms.TimeInput(format="%H:%M", attrs={"placeholder": "02:30", "size": 6}),
-        help_text=_("Every day at this time (HH:MM, 24-hour clock), in the schedule's time zone."),
+        help_text=_("At this time (HH:MM, 24-hour clock), in the schedule's time zone."),
+    )
+    days = forms.MultipleChoiceField(
+        label=_("days of the week"),
+        choices=WEEKDAY_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every day."),
     )
 
     class Meta:
@@ -63,9 +82,43 @@ class BrandScheduleForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None and "run_at" not in self.initial:
-            time = schedules.daily_time_of(self.instance)
-            if time is not None:
-                self.initial["run_at"] = f"{time[0]:02d}:{time[1]:02d}"
+            when = schedules.time_and_days_of(self.instance)
+            if when is not None:
+                self.initial["run_at"] = f"{when[0]:02d}:{when[1]:02d}"
+                self.initial["days"] = when[2]
+
+
+class BrandTaskAddForm(BrandScheduleForm):
+    """A manager's new periodic task: which brand (when they manage several), what, when."""
+
+    brand = forms.ModelChoiceField(label=_("brand"), queryset=None, empty_label=None)
+    what = forms.ChoiceField(label=_("task"), choices=())
+
+    class Meta(BrandScheduleForm.Meta):
+        fields = ("enabled",)
+
+    def __init__(self, *args, brands=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].queryset = brands
+        self.fields["what"].choices = [(k, str(v)) for k, v in schedules.MANAGER_TASKS.items()]
+        self.fields["enabled"].initial = True
+        order = ["brand", "what", "run_at", "days", "enabled"]
+        self.order_fields(order)
+
+    def clean(self):
+        data = super().clean()
+        brand, run_at, what = data.get("brand"), data.get("run_at"), data.get("what")
+        if brand is not None and run_at is not None and what:
+            name = schedules.brand_task_name(
+                brand=brand, task=what, hour=run_at.hour, minute=run_at.minute, days=data.get("days")
+            )
+            if PeriodicTask.objects.filter(name=name).exists():
+                self.add_error("run_at", _("The brand already has this task at this time."))
+        return data
+
+    def _post_clean(self):
+        """No model validation of the bare instance: schedules.brand_task_add builds and saves the task (with
+        its schedule) from the cleaned data."""
 
 
 class BrandPeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
@@ -109,32 +162,62 @@ class BrandPeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
         return self._may_manage(request, obj)
 
     def has_add_permission(self, request):
-        return _is_superuser(request) and super().has_add_permission(request)
+        if _is_superuser(request):
+            return super().has_add_permission(request)
+        return self._may_manage(request, None)
 
     def has_delete_permission(self, request, obj=None):
-        return _is_superuser(request) and super().has_delete_permission(request, obj)
+        """Managers delete the tasks they added; the brand's nightly refresh can be switched off, not deleted."""
+        if _is_superuser(request):
+            return super().has_delete_permission(request, obj)
+        if obj is None:
+            return False  # no bulk delete from the list
+        return self._may_manage(request, obj) and not schedules.is_default_task(obj)
 
-    # --- what a brand manager gets: on/off and the time of day -------------------------------------
+    # --- what a brand manager gets: add a task; on/off, the time of day and the days ---------------------
 
     def get_fieldsets(self, request, obj=None):
         if _is_superuser(request):
             return super().get_fieldsets(request, obj)
-        return ((None, {"fields": ("name", "description", "enabled", "run_at", "runs", "last_run_at")}),)
+        if obj is None:
+            return ((None, {"fields": ("brand", "what", "run_at", "days", "enabled")}),)
+        return ((None, {"fields": ("what_label", "enabled", "run_at", "days", "runs", "last_run_at")}),)
 
     def get_readonly_fields(self, request, obj=None):
         if _is_superuser(request):
             return super().get_readonly_fields(request, obj)
-        return ("name", "description", "runs", "last_run_at")
+        return () if obj is None else ("what_label", "runs", "last_run_at")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if not _is_superuser(request):
-            kwargs["form"] = BrandScheduleForm
+        if _is_superuser(request):
+            return super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            brands = Brand.objects.filter(pk__in=managed_brand_ids(request.user)).order_by("name")
+            kwargs["form"] = BrandTaskAddForm
+            kwargs["fields"] = ("enabled",)
+            base = super().get_form(request, obj, change=change, **kwargs)
+
+            class AddForm(base):
+                def __init__(self, *args, **kw):
+                    super().__init__(*args, brands=brands, **kw)
+
+            return AddForm
+        kwargs["form"] = BrandScheduleForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_list_display(self, request):
         if _is_superuser(request):
             return super().get_list_display(request)
-        return ("name", "enabled", "runs", "last_run_at")
+        return ("what_label", "brand_label", "enabled", "runs", "last_run_at")
+
+    @admin.display(description=_("task"))
+    def what_label(self, obj):
+        return schedules.MANAGER_TASKS.get(obj.task, obj.name)
+
+    @admin.display(description=_("brand"))
+    def brand_label(self, obj):
+        brand_id = schedules.brand_id_of_task(obj)
+        return Brand.objects.filter(pk=brand_id).values_list("name", flat=True).first() or "-"
 
     def get_list_filter(self, request):
         if _is_superuser(request):
@@ -149,12 +232,14 @@ class BrandPeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
 
     @admin.display(description=_("runs"))
     def runs(self, obj):
-        time = schedules.daily_time_of(obj)
-        if time is not None:
-            return _("Every day at %(time)s (%(zone)s)") % {
-                "time": f"{time[0]:02d}:{time[1]:02d}",
-                "zone": obj.crontab.timezone,
-            }
+        when = schedules.time_and_days_of(obj)
+        if when is not None:
+            values = {"time": f"{when[0]:02d}:{when[1]:02d}", "zone": obj.crontab.timezone}
+            if not when[2]:
+                return _("Every day at %(time)s (%(zone)s)") % values
+            names = dict(WEEKDAY_CHOICES)
+            values["days"] = gettext(", ").join(str(names[d]) for d in when[2])
+            return _("%(days)s at %(time)s (%(zone)s)") % values
         for schedule in (obj.crontab, obj.interval, obj.solar, obj.clocked):
             if schedule is not None:
                 return str(schedule)
@@ -176,11 +261,31 @@ class BrandPeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
         if _is_superuser(request):
             super().save_model(request, obj, form, change)
             return
-        if not change or not self._may_manage(request, obj):
+        data = form.cleaned_data
+        run_at = data["run_at"]
+        if not change:
+            if data["brand"].pk not in (managed_brand_ids(request.user) or []):
+                raise PermissionDenied
+            created = schedules.brand_task_add(
+                brand=data["brand"],
+                task=data["what"],
+                hour=run_at.hour,
+                minute=run_at.minute,
+                days=data.get("days"),
+                enabled=data["enabled"],
+            )
+            for field in PeriodicTask._meta.concrete_fields:  # the admin's message and log name it
+                setattr(obj, field.attname, getattr(created, field.attname))
+            obj._state.adding = False
+            return
+        if not self._may_manage(request, obj):
             raise PermissionDenied
-        run_at = form.cleaned_data["run_at"]
         schedules.brand_task_schedule_set(
-            task=obj, hour=run_at.hour, minute=run_at.minute, enabled=form.cleaned_data["enabled"]
+            task=obj,
+            hour=run_at.hour,
+            minute=run_at.minute,
+            enabled=data["enabled"],
+            days=data.get("days"),
         )
 
 

@@ -50,6 +50,7 @@ def test_superuser_sees_and_edits_every_task_and_schedule(login, superuser, task
         # every brand's follow-up safety nets (no brand's staff see them)
         "send due follow-up touches",
         "attribute orders to follow-up touches",
+        "delete expired customer exports",
     }
     assert client.get(CRONTABS).status_code == 200
     page = client.get(task_url(tasks["rival"]))
@@ -63,14 +64,14 @@ def test_a_manager_sees_their_brands_task_only(login, acme_manager, tasks):
     assert listed(client.get(TASKS)) == {"refresh scores: acme"}
     assert client.get(task_url(tasks["rival"])).status_code == 404
     assert client.get(task_url(tasks["other"])).status_code == 404
-    assert client.get(reverse("admin:django_celery_beat_periodictask_add")).status_code == 403
+    # the nightly refresh is switched off, not deleted (the next sync would bring it back)
     assert client.post(task_url(tasks["acme"], "delete"), {"post": "yes"}).status_code == 403
     # schedules are shared by every brand: not for managers
     assert client.get(CRONTABS).status_code == 403
     assert "django_celery_beat" in app_labels(client)
     page = client.get(task_url(tasks["acme"]))
     assert page.status_code == 200
-    assert set(page.context["adminform"].form.fields) == {"enabled", "run_at"}
+    assert set(page.context["adminform"].form.fields) == {"enabled", "run_at", "days"}
     assert page.context["adminform"].form["run_at"].value() == "02:30"
     assert "Every day at 02:30 (Asia/Shanghai)" in page.content.decode()
 
@@ -96,6 +97,63 @@ def test_a_manager_moves_their_refresh_and_switches_it_off_without_touching_othe
     periodic_tasks_sync()
     acme.refresh_from_db()
     assert (acme.crontab.hour, acme.crontab.minute, acme.enabled) == ("4", "15", False)
+
+
+ADD = reverse("admin:django_celery_beat_periodictask_add")
+
+
+def test_a_manager_adds_a_refresh_after_the_evening_stream_and_deletes_it(login, brand, acme_manager, tasks):
+    client = login(acme_manager)
+    form = client.get(ADD).context["adminform"].form
+    assert set(form.fields) == {"brand", "what", "run_at", "days", "enabled"}
+    assert [b.slug for b in form.fields["brand"].queryset] == ["acme"]  # their brands only
+    response = client.post(
+        ADD,
+        {
+            "brand": brand.pk,
+            "what": "analytics.refresh_scores",
+            "run_at": "23:30",
+            "days": ["5", "6"],
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    added = PeriodicTask.objects.get(name="refresh scores: acme at 23:30 on days 5,6")
+    assert (added.task, added.kwargs, added.enabled) == (
+        "analytics.refresh_scores",
+        f'{{"brand_id": {brand.pk}}}',
+        True,
+    )
+    assert (added.crontab.hour, added.crontab.minute, added.crontab.day_of_week) == ("23", "30", "5,6")
+    assert str(added.crontab.timezone) == "Asia/Shanghai"
+    listing = client.get(TASKS)
+    assert listed(listing) == {"refresh scores: acme", added.name}
+    assert "Friday, Saturday at 23:30 (Asia/Shanghai)" in listing.content.decode()
+    # the same task at the same time again is a form error, not a second task
+    again = client.post(
+        ADD, {"brand": brand.pk, "what": "analytics.refresh_scores", "run_at": "23:30", "days": ["6", "5"]}
+    )
+    assert again.status_code == 200 and "run_at" in again.context["adminform"].form.errors
+    # moved to every day, then deleted (a task they added may go)
+    response = client.post(task_url(added), {"run_at": "22:00", "enabled": "on"})
+    assert response.status_code == 302
+    added.refresh_from_db()
+    assert (added.crontab.hour, added.crontab.day_of_week) == ("22", "*")
+    assert client.post(task_url(added, "delete"), {"post": "yes"}).status_code == 302
+    assert not PeriodicTask.objects.filter(pk=added.pk).exists()
+
+
+def test_a_manager_cannot_add_a_task_for_another_brand(login, other_brand, acme_manager, tasks):
+    before = PeriodicTask.objects.count()
+    response = login(acme_manager).post(
+        ADD, {"brand": other_brand.pk, "what": "analytics.refresh_scores", "run_at": "23:30"}
+    )
+    assert response.status_code == 200 and "brand" in response.context["adminform"].form.errors
+    response = login(acme_manager).post(
+        ADD, {"brand": other_brand.pk, "what": "core.anything", "run_at": "23:30"}
+    )
+    assert "what" in response.context["adminform"].form.errors
+    assert PeriodicTask.objects.count() == before
 
 
 def test_a_bad_time_is_refused_with_a_form_error(login, acme_manager, tasks):

@@ -281,10 +281,13 @@ def line_chart(
         ys.append(float(marker.y))
     x_min, x_max = (_to_number(x_range[0]), _to_number(x_range[1])) if x_range else (min(xs), max(xs))
     if x_max == x_min:
-        x_max = x_min + 1
-    x_ticks = _date_ticks(x_min, x_max) if dates else nice_ticks(x_min, x_max)
-    if not x_range and not dates:
-        x_min, x_max = min(x_ticks[0], x_min), max(x_ticks[-1], x_max)
+        # one x (e.g. a customer scored by one run so far): the point in the middle, its own tick only
+        x_ticks = [x_min]
+        x_min, x_max = x_min - (3 if dates else 0.5), x_max + (3 if dates else 0.5)
+    else:
+        x_ticks = _date_ticks(x_min, x_max) if dates else nice_ticks(x_min, x_max)
+        if not x_range and not dates:
+            x_min, x_max = min(x_ticks[0], x_min), max(x_ticks[-1], x_max)
     x_ticks = [t for t in x_ticks if x_min - 1e-9 <= t <= x_max + 1e-9]
     if y_range:
         y_min, y_max = y_range

@@ -76,6 +76,17 @@ def test_step_curve_is_a_staircase_with_a_marker():
     assert "100%" in all_text(root) and "0%" in all_text(root)
 
 
+def test_a_line_chart_of_one_date_centres_the_point_under_its_own_label():
+    """A customer scored by one run so far: one point, in the middle of the plot, with that date as the only
+    x label (two labels a day apart put the point on the edge and cut its own label)."""
+    root = parse(line_chart([Series("P", [(date(2026, 3, 31), 0.4)])], title="Score history", y_range=(0, 1)))
+    x, _y, width, _h = plot_area(root)
+    point = root.find(f".//{NS}circle[@class='clv-point']")
+    assert float(point.get("cx")) == pytest.approx(x + width / 2, abs=0.01)
+    ticks = [t.text for t in root.findall(f".//{NS}g[@class='clv-axis clv-axis-x']/{NS}text")]
+    assert ticks == ["2026-03-31"]
+
+
 def test_line_chart_is_accessible():
     root = parse(line_chart([Series("A", [(1, 2), (2, 3)])], title="Repurchase rate", description="Weekly"))
     assert root.get("role") == "img"

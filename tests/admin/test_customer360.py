@@ -262,3 +262,35 @@ def test_seeded_tier_and_benefit_names_show_in_the_staff_language(login, story, 
         login(acme_viewer).get("/admin/customers/customer/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     )
     assert "高价值" in listed and "High value" not in listed
+
+
+def test_why_this_risk_names_the_customers_strongest_covariates_in_words(login, brand, acme_viewer):
+    """Under a Cox model of the customer's stage, the page lists the three covariates that move their chance of
+    buying again most (customer_hazard_factors), each with its value, the stage's typical value and the factor
+    in words; a stage without such a model (Kaplan-Meier, or no engine) lists none and says so."""
+    import re
+
+    from django.utils import translation
+
+    from apps.customers.graphql.scores import customer_hazard_factors
+    from tests.scenarios import cox_engine_attach, make_dashboard_brand
+
+    shop = make_dashboard_brand(brand)
+    cox_engine_attach(shop.run, "maturity", {"log_orders": 1.2, "log_tenure_days": -0.8})
+    c3 = shop.customers["C3"]
+    with translation.override("en"):
+        expected = customer_hazard_factors(customer_id=c3.pk, run_id=shop.run.pk, stage="maturity", top=3)
+    html = login(acme_viewer).get(url_360(c3)).content.decode()
+    items = re.findall(r"<li>(.*?)</li>", html.split('id="risk-factors"')[1].split("</ul>")[0], re.S)
+    assert len(items) == 3
+    for item, factor in zip(items, expected, strict=True):
+        ratio = factor["hazard_ratio"]
+        assert item.startswith(f"{factor['label']} ({factor['value']:.3g}; typical {factor['average']:.3g})")
+        if ratio >= 1:
+            assert f"buys again {ratio:.1f}× as readily" in item and "lowers the churn risk" in item
+        else:
+            assert f"{1 / ratio:.1f}× less likely to buy again" in item and "raises the churn risk" in item
+    # C4 is in decline, which has no Cox model in this run: no reasons are made up
+    html = login(acme_viewer).get(url_360(shop.customers["C4"])).content.decode()
+    section = html.split('id="why-risk"')[1].split("</div>")[0]
+    assert "<li>" not in section and 'id="risk-no-factors"' in section

@@ -6,15 +6,17 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from apps.customers.graphql.scores import customer_hazard_factors
 from apps.loyalty.models import TierRule
 from tests.admin.conftest import staff
 from tests.factories import UserFactory
-from tests.scenarios import CHARTS, make_dashboard_brand
+from tests.scenarios import CHARTS, cox_engine_attach, make_dashboard_brand
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -94,6 +96,8 @@ def test_sign_in_and_the_dashboard_charts_are_drawn(page, live_server, shop, sho
 
 
 def test_customer_360_survival_curve_is_drawn(page, live_server, shop, shoot):
+    # the run's maturity model is a Cox model: the page can say why C3 (maturity) is at risk
+    cox_engine_attach(shop.run, "maturity", {"log_orders": 1.2, "log_tenure_days": -0.8})
     sign_in(page, live_server)
     page.get(f"{live_server.url}/admin/customers/customer/{shop.customers['C3'].pk}/360/")
     svg = wait_for(page, "#survival-chart svg.clv-chart")
@@ -104,7 +108,26 @@ def test_customer_360_survival_curve_is_drawn(page, live_server, shop, shoot):
     marker = svg.find_element(By.CSS_SELECTOR, "g.clv-marker")
     assert drawn(marker)
     assert "P(purchase within 90 days)" in svg.find_element(By.CSS_SELECTOR, "text.clv-marker-label").text
+    # money with its currency and CLV with its basis; one risk figure; the reasons in words
+    clv = page.find_element(By.ID, "card-clv").text
+    assert re.search(r"300(\.00)? CNY", clv) and "gross margin expected over" in clv, clv
+    assert "%" in page.find_element(By.ID, "card-risk").text
+    assert not page.find_elements(By.ID, "card-p-purchase")
+    reasons = [li.text for li in page.find_elements(By.CSS_SELECTOR, "#risk-factors li")]
+    assert len(reasons) == 3 and all("×" in r and "typical" in r for r in reasons), reasons
+    with translation.override("en"):
+        strongest = customer_hazard_factors(
+            customer_id=shop.customers["C3"].pk, run_id=shop.run.pk, stage="maturity", top=3
+        )
+    assert [r.split(" (")[0] for r in reasons] == [f["label"].split(" (")[0] for f in strongest]
     shoot(page, "customer-360")
+    # the same page in Chinese: the reasons too
+    page.find_element(By.CSS_SELECTOR, "#clv-language button[value='zh-hans']").click()
+    wait_for_language(page, "zh-hans")
+    reasons = [li.text for li in page.find_elements(By.CSS_SELECTOR, "#risk-factors li")]
+    assert len(reasons) == 3 and all(CJK.search(r) for r in reasons), reasons
+    assert "CNY" in page.find_element(By.ID, "card-clv").text
+    shoot(page, "customer-360-zh-hans")
 
 
 def test_edit_a_tier_rule_threshold_and_save(page, live_server, shop, shoot):

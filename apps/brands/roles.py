@@ -3,7 +3,7 @@
 viewer  reads everything of the brand
 analyst reads, and (in later features) runs analyses and refreshes
 manager also edits tiers, benefits, tier links, grants, communities, customers' marketing flags, follow-up
-        rules, message templates, the contact policy, channel opt-outs and experiments (start, finish),
+        rules, saved segments, message templates, the contact policy, channel opt-outs and experiments (start, finish),
         manages the brand's memberships and sees customers' raw personal data (customers.view_customer_pii),
         and is the only role that sees, creates and revokes the brand's API tokens (MANAGER_ONLY)
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import cache
 
 BRAND_OWNED_MODELS = {
-    "customers": ["customer"],
+    "customers": ["customer", "exportjob"],
     "streams": ["stream", "streamview"],
     "orders": ["order", "orderitem"],
     "communities": ["community", "communitymembership"],
@@ -29,6 +29,7 @@ BRAND_OWNED_MODELS = {
         "experiment",
         "experimentarm",
         "experimentassignment",
+        "savedsegment",
     ],
 }
 MANAGER_EDITS = {
@@ -43,6 +44,7 @@ MANAGER_EDITS = {
         "channeloptout",
         "experiment",
         "experimentarm",
+        "savedsegment",
     ],
 }
 

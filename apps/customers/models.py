@@ -1,7 +1,12 @@
 """Customers of a brand. Name, phone and e-mail are personal data: never log them."""
 
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import BrandOwnedModel, same_brand_fk
@@ -146,3 +151,96 @@ def mask_phone(phone: str) -> str:
     if len(phone) >= 8:
         return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
     return "*" * len(phone)
+
+
+# --- exports of the customer list ---------------------------------------------------------------------------
+
+
+class ExportStorage(FileSystemStorage):
+    """Where export files are kept when no "exports" storage is configured: EXPORTS_ROOT (a setting or an
+    environment variable), else MEDIA_ROOT/exports, else media/exports in the checkout (ignored by git).
+    Read at each use, so tests and workers can point it elsewhere. Served only through the download view."""
+
+    @property
+    def base_location(self):
+        root = getattr(settings, "EXPORTS_ROOT", "") or os.environ.get("EXPORTS_ROOT", "")
+        if not root:
+            root = Path(settings.MEDIA_ROOT or Path(settings.BASE_DIR) / "media") / "exports"
+        return str(root)
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+
+def export_storage():
+    """The storage of export files: settings.STORAGES["exports"] when configured (e.g. object storage shared by
+    web and workers), else ExportStorage on the local disk."""
+    from django.core.files.storage import storages
+
+    return storages["exports"] if "exports" in settings.STORAGES else ExportStorage()
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", _("CSV (opens in Excel and WPS)")
+    XLSX = "xlsx", _("Excel workbook (.xlsx)")
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Ready to download")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired (file deleted)")
+
+
+class ExportJob(BrandOwnedModel):
+    """A customer list exported in the background (a large list): who asked, the list's filters, the format,
+    the progress, and the file, kept until `expires_at` and downloadable only by the same staff member while
+    they are still staff of the brand. Names and phones in the file are masked unless the staff member's role
+    may see personal data when the file is written."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # indexed under brand_id below
+        verbose_name=_("staff user"),
+    )
+    filters = models.TextField(_("filters"), blank=True, help_text=_("The customer list's query string."))
+    format = models.CharField(_("format"), max_length=8, choices=ExportFormat.choices)
+    language = models.CharField(_("language"), max_length=16, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    rows_total = models.PositiveIntegerField(_("rows"), null=True, blank=True)
+    rows_done = models.PositiveIntegerField(_("rows written"), default=0)
+    personal_data = models.BooleanField(_("with personal data"), default=False)
+    file = models.FileField(_("file"), upload_to="exports/%Y/%m/", storage=export_storage, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("customer export")
+        verbose_name_plural = _("customer exports")
+        ordering = ["brand", "-created_at", "-id"]
+        indexes = [models.Index(fields=["brand", "user", "-created_at"], name="exportjob_brand_user_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rows_total__isnull=True) | Q(rows_done__lte=F("rows_total")),
+                name="exportjob_done_within_total",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_format_display()} #{self.pk}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == ExportStatus.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(100, int(100 * self.rows_done / self.rows_total))

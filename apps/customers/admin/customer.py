@@ -84,7 +84,7 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
         "updated_at",
         "erased_at",
     )
-    actions = ("export_csv", "erase_personal_data", "grant_benefit", "revoke_open_grants")
+    actions = ("export_csv", "export_xlsx", "erase_personal_data", "grant_benefit", "revoke_open_grants")
     fieldsets = (
         (None, {"fields": ("brand", "external_id", "display_name", "phone", "email")}),
         (_("Profile"), {"fields": ("gender", "birth_year", "age_band", "province", "city")}),
@@ -108,73 +108,22 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
 
     @admin.action(description=_("Export to CSV (opens in Excel and WPS)"))
     def export_csv(self, request, queryset):
-        """The selected customers (or every one the filters select, with "select all") as CSV, streamed row by
-        row. Names and phones come out masked unless the user's role may see personal data in the row's
-        brand; a cell that a spreadsheet would run as a formula is quoted. The export is in the audit trail."""
-        import csv
+        """The selected customers (or every one the filters select, with "select all") as CSV: exports.py."""
+        return self._export(request, queryset, "csv")
 
-        from django.http import StreamingHttpResponse
+    @admin.action(description=_("Export to Excel (.xlsx)"))
+    def export_xlsx(self, request, queryset):
+        """The selected customers (or every one the filters select, with "select all") as an Excel workbook."""
+        return self._export(request, queryset, "xlsx")
 
-        from apps.audit.services import audit_export
+    def _export(self, request, queryset, fmt):
+        """Names and phones masked unless the role may see personal data in the row's brand, formula-like cells
+        quoted, audited; a whole filtered list ("select all") of more than 5,000 customers is written in the
+        background (apps/customers/admin/exports.py)."""
+        from apps.customers.admin.exports import export_start
 
-        columns = [
-            ("external_id", _("customer id")),
-            ("display_name", _("display name")),
-            ("phone", _("phone")),
-            ("province", _("province")),
-            ("city", _("city")),
-            ("score_stage", _("lifecycle stage")),
-            ("score_tier_name", _("tier")),
-            ("score_churn", _("churn risk")),
-            ("score_clv", _("CLV")),
-            ("first_seen_at", _("first seen at")),
-        ]
-        rows = queryset.order_by("brand_id", "external_id")
-        brands = set(rows.values_list("brand_id", flat=True).distinct())
-        pii = {b: user_may(request.user, b, PII_PERMISSION) for b in brands}
-        stages = dict(Stage.choices)
-
-        class Echo:
-            def write(self, value):
-                return value
-
-        writer = csv.writer(Echo())
-
-        def safe(value) -> str:
-            text = "" if value is None else str(value)
-            return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-        def lines():
-            yield "\ufeff"  # a BOM: Excel and WPS read the file as UTF-8
-            yield writer.writerow([str(label) for _name, label in columns])
-            for customer in rows.iterator(chunk_size=2000):
-                visible = pii.get(customer.brand_id, False)
-                values = {
-                    "external_id": customer.external_id,
-                    "display_name": customer.display_name if visible else customer.masked_display_name,
-                    "phone": customer.phone if visible else customer.masked_phone,
-                    "province": customer.province,
-                    "city": customer.city,
-                    "score_stage": str(stages.get(customer.score_stage, "")) if customer.score_stage else "",
-                    "score_tier_name": gettext(customer.score_tier_name) if customer.score_tier_name else "",
-                    "score_churn": f"{customer.score_churn:.3f}" if customer.score_churn is not None else "",
-                    "score_clv": customer.score_clv if customer.score_clv is not None else "",
-                    "first_seen_at": customer.first_seen_at.isoformat() if customer.first_seen_at else "",
-                }
-                yield writer.writerow([safe(values[name]) for name, _label in columns])
-
-        filters = request.GET.urlencode()
-        for brand_id in brands:
-            audit_export(
-                actor=request.user,
-                brand_id=brand_id,
-                rows=rows.filter(brand_id=brand_id).count(),
-                filters=filters,
-                personal_data=pii[brand_id],
-            )
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="customers.csv"'
-        return response
+        whole_list = request.POST.get("select_across") in ("1", "True")
+        return export_start(self, request, queryset, fmt, whole_list=whole_list)
 
     @admin.action(description=_("Erase personal data"), permissions=["change"])
     def erase_personal_data(self, request, queryset):

@@ -5,21 +5,23 @@ record them in the audit trail."""
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.analytics.models import Stage
 from apps.core import charts
 from apps.core.admin import BrandScopedAdmin, BrandScopedTabularInline
 from apps.core.scoping import brand_ids_for_user
-from apps.engagement import experiments, planning, results, selectors, services
+from apps.engagement import experiments, planning, results, segments, selectors, services
 from apps.engagement.models import (
     Channel,
     ChannelOptOut,
@@ -33,11 +35,13 @@ from apps.engagement.models import (
     MessageTemplate,
     Metric,
     Reason,
+    SavedSegment,
     Touch,
 )
 
 EXCLUSION_LABELS = {
     "audience": _("Not in the rule's audience (watched / bought)"),
+    "segment": _("Not in the rule's saved segment"),
     "stage": _("Another lifecycle stage"),
     "tier": _("Another tier"),
     "churn": _("Churn probability outside the rule's band"),
@@ -153,7 +157,58 @@ class ChannelOrderField(forms.CharField):
         return value
 
 
-class FollowupRuleForm(forms.ModelForm):
+# xgettext:no-python-format
+PERCENT_MESSAGE = _("Enter a percentage from 0 to 100 (70 means 70%).")
+
+
+class PercentField(forms.Field):
+    """A probability typed as a percentage, 0 to 100 (70 means 70%), stored as before: 0.700. At most one
+    decimal place (the stored value has three)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.NumberInput(attrs={"min": "0", "max": "100", "step": "0.1"}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, Decimal):  # already a stored fraction
+            return value
+        text = str(value).strip().rstrip("%").strip().replace(",", ".")
+        try:
+            percent = Decimal(text)
+        except InvalidOperation:
+            raise ValidationError(PERCENT_MESSAGE, code="invalid") from None
+        if not percent.is_finite() or not 0 <= percent <= 100:
+            raise ValidationError(PERCENT_MESSAGE, code="range")
+        if percent != percent.quantize(Decimal("0.1")):
+            raise ValidationError(
+                _("Use at most one decimal place, e.g. 72.5 (percent)."), code="max_decimal_places"
+            )
+        return (percent / 100).quantize(Decimal("0.001"))
+
+    def prepare_value(self, value):
+        """A stored fraction is shown as its percentage (0.700 → 70); what staff typed is shown as typed."""
+        if isinstance(value, Decimal | float):
+            return f"{Decimal(str(value)) * 100:f}".rstrip("0").rstrip(".") or "0"
+        return value
+
+
+PERCENT_HELP = _("A percentage from 0 to 100, e.g. 70. Empty: no bound.")
+
+
+class ProbabilityPercentFields(forms.Form):
+    """The probability thresholds of a rule or an experiment, typed as percentages (stored as 0 to 1)."""
+
+    min_churn_probability = PercentField(label=_("churn probability at least (%)"), help_text=PERCENT_HELP)
+    max_churn_probability = PercentField(label=_("churn probability at most (%)"), help_text=PERCENT_HELP)
+    min_prospect_propensity = PercentField(
+        label=_("first-purchase propensity at least (%)"), help_text=PERCENT_HELP
+    )
+
+
+class FollowupRuleForm(ProbabilityPercentFields, forms.ModelForm):
     channels = ChannelOrderField(
         label=_("channels, first to last"),
         help_text=_("Comma separated, tried first to last after the customer's preferred channel: %(known)s.")
@@ -170,6 +225,17 @@ class FollowupRuleForm(forms.ModelForm):
     class Meta:
         model = FollowupRule
         fields = ("brand", "tiers", *services.RULE_FIELDS)
+
+    def _post_clean(self):
+        """The service's checks of the whole rule (bounds in order, the send inside the window, the template's
+        and the segment's brand, ...) shown on the form, naming the field, instead of failing at save."""
+        super()._post_clean()
+        if self.errors or self.instance.brand_id is None:
+            return
+        try:
+            services._rule_check(self.instance, self.cleaned_data.get("tiers"))
+        except ValidationError as exc:
+            self._update_errors(exc)
 
 
 @admin.register(FollowupRule)
@@ -197,6 +263,7 @@ class FollowupRuleAdmin(BrandScopedAdmin):
             _("Who"),
             {
                 "fields": (
+                    "segment",
                     "stages",
                     "tiers",
                     ("min_churn_probability", "max_churn_probability"),
@@ -325,7 +392,7 @@ def _preview_context(preview, brand) -> dict:
                 "touched": not row.excluded and not row.reason,
             }
         )
-    return {"summary": summary, "rows": rows, "audience": len(frame)}
+    return {"summary": summary, "rows": rows, "audience": len(frame), "touched": planned}
 
 
 @admin.register(ChannelOptOut)
@@ -513,7 +580,7 @@ def _results_context(brand, by: str) -> dict:
 # --- experiments ------------------------------------------------------------------------------------------
 
 
-class ExperimentForm(forms.ModelForm):
+class ExperimentForm(ProbabilityPercentFields, forms.ModelForm):
     stages = forms.MultipleChoiceField(
         label=_("lifecycle stages"),
         choices=Stage.choices,
@@ -597,6 +664,7 @@ class ExperimentAdmin(BrandScopedAdmin):
             {
                 "fields": (
                     "population",
+                    "segment",
                     "stages",
                     "tiers",
                     ("min_churn_probability", "max_churn_probability"),
@@ -740,3 +808,87 @@ class ExperimentAssignmentAdmin(BrandScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+
+# --- saved segments ----------------------------------------------------------------------------------------
+
+
+class SavedSegmentForm(forms.ModelForm):
+    class Meta:
+        model = SavedSegment
+        fields = ("brand", "name", "description", "filters")
+        widgets = {"filters": forms.TextInput(attrs={"size": 80})}
+
+
+@admin.register(SavedSegment)
+class SavedSegmentAdmin(BrandScopedAdmin):
+    """Customer-list filters staff name and reuse: made from the customer list ("Save these filters as a
+    segment") or here; each shows its live count and opens the customer list it stands for; follow-up rules
+    and experiments target it. Counted on the page of one segment only (a count reads the brand's customers)."""
+
+    form = SavedSegmentForm
+    list_display = ("name", "criteria", "customers_link", "updated_at")
+    search_fields = ("name", "description")
+    ordering = ("brand_id", "name")
+    readonly_fields = ("criteria", "customers_now", "targeted_by")
+
+    def get_fieldsets(self, request, obj=None):
+        fields = ["brand", "name", "description", "filters"]
+        if obj is not None:
+            fields += ["criteria", "customers_now", "targeted_by"]
+        return [(None, {"fields": fields})]
+
+    def get_changeform_initial_data(self, request):
+        """From the customer list: its filters, and its brand when the list was filtered by one."""
+        initial = super().get_changeform_initial_data(request)
+        filters = request.GET.get("filters", "")
+        if filters:
+            from django.http import QueryDict
+
+            brand = QueryDict(filters).get(segments.BRAND_PARAM, "")
+            allowed = brand_ids_for_user(request.user)
+            if brand.isdigit() and (allowed is None or int(brand) in allowed):
+                initial["brand"] = int(brand)
+        return initial
+
+    def customer_list_url(self, obj) -> str:
+        query = f"{obj.filters}&{segments.BRAND_PARAM}={obj.brand_id}" if obj.filters else ""
+        return reverse("admin:customers_customer_changelist") + (f"?{query}" if query else "")
+
+    @admin.display(description=_("filters in words"))
+    def criteria(self, obj):
+        try:
+            words = segments.segment_describe(obj.filters, brand_id=obj.brand_id)
+        except ValidationError:
+            return "—"
+        return "; ".join(words) or "—"
+
+    @admin.display(description=_("customer list"))
+    def customers_link(self, obj):
+        return format_html('<a href="{}">{}</a>', self.customer_list_url(obj), gettext("Open the list"))
+
+    @admin.display(description=_("customers now"))
+    def customers_now(self, obj):
+        """The live count (against the scores published now), linking to the list it counts."""
+        count = segments.segment_customers(obj).count()
+        return format_html(
+            '<a href="{}" id="segment-customers">{}</a>',
+            self.customer_list_url(obj),
+            ngettext("%(count)s customer: open the list", "%(count)s customers: open the list", count)
+            % {"count": f"{count:,}"},
+        )
+
+    @admin.display(description=_("targeted by"))
+    def targeted_by(self, obj):
+        links = [
+            format_html(
+                '<a href="{}">{}</a>', reverse("admin:engagement_followuprule_change", args=[r.pk]), r
+            )
+            for r in obj.followup_rules.order_by("priority", "pk")
+        ] + [
+            format_html('<a href="{}">{}</a>', reverse("admin:engagement_experiment_change", args=[e.pk]), e)
+            for e in obj.experiments.order_by("-starts_at", "pk")
+        ]
+        if not links:
+            return gettext("No follow-up rule or experiment targets it yet.")
+        return format_html_join(", ", "{}", ((link,) for link in links))

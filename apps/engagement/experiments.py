@@ -53,6 +53,7 @@ EXPERIMENT_FIELDS = (
     "min_churn_probability",
     "max_churn_probability",
     "min_prospect_propensity",
+    "segment",
     "starts_at",
     "ends_at",
     "primary_metric",
@@ -107,6 +108,8 @@ def experiment_check(experiment: Experiment, arms: list[ExperimentArm], tiers=()
         raise _bad("alpha", _("The significance level is between 0 and 0.5."))
     if any(t.brand_id != experiment.brand_id for t in tiers):
         raise _bad("tiers", _("Some tiers belong to another brand."))
+    if experiment.segment_id is not None and experiment.segment.brand_id != experiment.brand_id:
+        raise _bad("segment", _("The saved segment belongs to another brand."))
     if len(arms) < 2:
         raise _bad("arms", _("An experiment has a control and at least one variant."), "required")
     codes = [a.code for a in arms]
@@ -205,7 +208,8 @@ def arm_indexes(positions: np.ndarray, shares: list[int]) -> np.ndarray:
 
 def segment_frame(*, experiment: Experiment, run: ModelRun | None, at: dt.datetime) -> pd.DataFrame:
     """The experiment's population at the start: customers with a score (and/or prospects with a prospect
-    score) in `run`, kept by the segment's conditions. Erased customers and those who opted out of automated
+    score) in `run`, kept by the segment's conditions and the saved segment it targets, if any. Erased
+    customers and those who opted out of automated
     decisions (an assignment made from scores is one) are left out. Columns: customer_id, external_id, predicted_revenue,
     p_purchase."""
     if run is None:
@@ -239,18 +243,20 @@ def segment_frame(*, experiment: Experiment, run: ModelRun | None, at: dt.dateti
     frame = frame.drop_duplicates("customer_id")
     conditions = (
         experiment.stages
+        or experiment.segment_id is not None
         or experiment.min_churn_probability is not None
         or experiment.max_churn_probability is not None
         or experiment.min_prospect_propensity is not None
     )
     tier_ids = list(experiment.tiers.values_list("pk", flat=True)) if experiment.pk else []
     if conditions or tier_ids:
-        from apps.engagement.planning import rule_mask
+        from apps.engagement.planning import rule_mask, segment_members
 
         audience = selectors.customers_audience(
             brand=experiment.brand, customer_ids=frame["customer_id"].to_numpy(), at=at
         )
-        keep = set(audience.loc[rule_mask(experiment, tier_ids, audience), "customer_id"].tolist())
+        members = segment_members(experiment, audience)
+        keep = set(audience.loc[rule_mask(experiment, tier_ids, audience, members), "customer_id"].tolist())
         frame = frame[frame["customer_id"].isin(keep)]
     return frame.reset_index(drop=True)
 

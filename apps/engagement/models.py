@@ -244,6 +244,71 @@ class MessageTemplate(BrandOwnedModel):
                 )
 
 
+# --- saved segments --------------------------------------------------------------------------------------
+
+
+class SavedSegment(BrandOwnedModel):
+    """Customers staff name and reuse: the customer list's filters (lifecycle stage, tier, RFM segment, churn
+    risk, CLV band, community, acquisition, profile, consent, first seen), saved as the list's query string
+    and evaluated live by apps.engagement.segments, against the scores published at that moment: the
+    segment's count, the customer list it links to, and the follow-up rules and experiments that target it."""
+
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    filters = models.CharField(
+        _("customer-list filters"),
+        max_length=1000,
+        help_text=_(
+            "The customer list's filters as its address shows them after the question mark, e.g. "
+            "stage=decline&churn_risk=high. Use “Save these filters as a segment” on the customer list to "
+            "fill it in."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("saved segment")
+        verbose_name_plural = _("saved segments")
+        ordering = ["brand", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "id"], name="savedsegment_brand_id_key"),
+            models.UniqueConstraint(fields=["brand", "name"], name="savedsegment_unique_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        super().clean()
+        from apps.engagement.segments import segment_filters_clean
+
+        if self.brand_id is not None:
+            self.filters = segment_filters_clean(self.filters, brand_id=self.brand_id)
+
+    @property
+    def uses_scores(self) -> bool:
+        """Whether the segment picks customers by model outputs (stage, tier, RFM, churn, CLV, at risk)."""
+        from apps.engagement.segments import filters_use_scores
+
+        return filters_use_scores(self.filters)
+
+
+def segment_field(related_name: str):
+    """The optional saved segment a rule or an experiment targets, on top of its own conditions. A segment in
+    use cannot be deleted (the rule would silently reach everyone)."""
+    return same_brand_fk(
+        SavedSegment,
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name=related_name,
+        verbose_name=_("saved segment"),
+        help_text=_(
+            "Only customers in this saved segment, as its filters select them when the rule or experiment "
+            "runs, and who also meet every condition set here."
+        ),
+    )
+
+
 # --- rules -----------------------------------------------------------------------------------------------
 
 
@@ -306,6 +371,7 @@ class FollowupRule(BrandOwnedModel):
         blank=True,
         help_text=_("Prospects only: P(first purchase within the horizon) from the published scores."),
     )
+    segment = segment_field("followup_rules")
     template = same_brand_fk(
         MessageTemplate, on_delete=models.RESTRICT, related_name="rules", verbose_name=_("message template")
     )
@@ -668,6 +734,7 @@ class Experiment(BrandOwnedModel):
     min_prospect_propensity = models.DecimalField(
         _("first-purchase propensity at least"), max_digits=4, decimal_places=3, null=True, blank=True
     )
+    segment = segment_field("experiments")
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))
     primary_metric = models.CharField(

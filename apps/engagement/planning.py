@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.bulk import copy_rows, timestamp_texts
-from apps.engagement import guards, selectors
+from apps.engagement import guards, segments, selectors
 from apps.engagement.models import (
     ACTIVE_STATUSES,
     Audience,
@@ -87,7 +87,8 @@ class PlanResult:
 
 
 def rule_uses_scores(rule: FollowupRule, tier_ids: list[int]) -> bool:
-    """Whether the rule picks customers by model outputs (an automated decision about them)."""
+    """Whether the rule picks customers by model outputs (an automated decision about them), its saved
+    segment's filters included."""
     return bool(
         rule.trigger == Trigger.WIN_BACK
         or rule.stages
@@ -95,16 +96,28 @@ def rule_uses_scores(rule: FollowupRule, tier_ids: list[int]) -> bool:
         or rule.min_churn_probability is not None
         or rule.max_churn_probability is not None
         or rule.min_prospect_propensity is not None
+        or (rule.segment_id is not None and rule.segment.uses_scores)
     )
 
 
 # why a customer of the occasion is not in a rule's audience (the first condition that fails)
-EXCLUSIONS = ("audience", "stage", "tier", "churn", "watch_time", "interactions", "propensity")
+EXCLUSIONS = ("audience", "segment", "stage", "tier", "churn", "watch_time", "interactions", "propensity")
 
 
-def rule_exclusions(rule: FollowupRule, tier_ids: list[int], frame: pd.DataFrame) -> np.ndarray:
+def segment_members(rule, frame: pd.DataFrame) -> np.ndarray | None:
+    """The customers of an audience frame in the saved segment the rule (or experiment) targets; None when it
+    targets none. One query."""
+    if rule.segment_id is None:
+        return None
+    return segments.segment_member_ids(rule.segment, frame["customer_id"].to_numpy(dtype=np.int64))
+
+
+def rule_exclusions(
+    rule: FollowupRule, tier_ids: list[int], frame: pd.DataFrame, members: np.ndarray | None = None
+) -> np.ndarray:
     """For each row of an audience frame (selectors.AUDIENCE_COLUMNS), the first of the rule's audience and
-    conditions it fails (EXCLUSIONS), or "" when the rule takes it."""
+    conditions it fails (EXCLUSIONS), or "" when the rule takes it. `members`: the frame's customers in the
+    rule's saved segment (segment_members), None when it targets none."""
     out = np.full(len(frame), "", dtype=object)
 
     def fail(mask, code):
@@ -115,6 +128,8 @@ def rule_exclusions(rule: FollowupRule, tier_ids: list[int], frame: pd.DataFrame
             fail(frame["watched"].to_numpy() & ~frame["bought"].to_numpy(), "audience")
         elif rule.audience == Audience.BUYERS:
             fail(frame["bought"].to_numpy(), "audience")
+    if members is not None:
+        fail(np.isin(frame["customer_id"].to_numpy(dtype=np.int64), members), "segment")
     if rule.stages:
         fail(frame["stage"].isin(rule.stages).to_numpy(), "stage")
     if tier_ids:
@@ -136,9 +151,11 @@ def rule_exclusions(rule: FollowupRule, tier_ids: list[int], frame: pd.DataFrame
     return out
 
 
-def rule_mask(rule: FollowupRule, tier_ids: list[int], frame: pd.DataFrame) -> np.ndarray:
+def rule_mask(
+    rule: FollowupRule, tier_ids: list[int], frame: pd.DataFrame, members: np.ndarray | None = None
+) -> np.ndarray:
     """The rows of an audience frame the rule's audience and conditions take."""
-    return rule_exclusions(rule, tier_ids, frame) == ""
+    return rule_exclusions(rule, tier_ids, frame, members) == ""
 
 
 def _hours(value) -> np.timedelta64:
@@ -205,7 +222,7 @@ def occasion_plan(
     else:
         rules = list(
             FollowupRule.objects.filter(brand=brand, is_active=True, trigger=trigger)
-            .select_related("template")
+            .select_related("template", "segment")
             .prefetch_related("tiers")
             .order_by("priority", "pk")
         )
@@ -257,7 +274,7 @@ def occasion_plan(
         tier_ids = [t.pk for t in rule.tiers.all()]
         plan = RulePlan(rule_id=rule.pk, name=rule.name)
         result.rules.append(plan)
-        excluded = rule_exclusions(rule, tier_ids, frame)
+        excluded = rule_exclusions(rule, tier_ids, frame, segment_members(rule, frame))
         take = excluded == ""
         if posting and rule.post_to_groups:
             outcome = _group_outcome(

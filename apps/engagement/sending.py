@@ -167,7 +167,7 @@ def _send_brand(*, brand: Brand, part: pd.DataFrame, now: dt.datetime, backends)
     rules = {
         r.pk: r
         for r in FollowupRule.objects.filter(brand=brand, pk__in=part["rule_id"].unique().tolist())
-        .select_related("template", "benefit")
+        .select_related("template", "benefit", "segment")
         .prefetch_related("tiers")
     }
     zone = brand.tzinfo

@@ -203,6 +203,7 @@ RULE_FIELDS = (
     "min_watch_minutes",
     "min_interactions",
     "min_prospect_propensity",
+    "segment",
     "template",
     "channels",
     "benefit",
@@ -263,6 +264,8 @@ def _rule_check(rule: FollowupRule, tiers) -> None:
             raise _bad("benefit", _("This benefit is archived; it cannot be granted."))
     if tiers is not None and any(t.brand_id != rule.brand_id for t in tiers):
         raise _bad("tiers", _("Some tiers belong to another brand."))
+    if rule.segment_id is not None and rule.segment.brand_id != rule.brand_id:
+        raise _bad("segment", _("The saved segment belongs to another brand."))
 
 
 @transaction.atomic

@@ -95,3 +95,46 @@ def test_another_brands_rule_is_not_found(client, shop, other_brand):
     preview = reverse("admin:engagement_followuprule_preview", args=[rival_rule.pk])
     assert client.get(preview).status_code == 404
     assert FollowupRule.objects.count() == 2
+
+
+def test_churn_thresholds_are_typed_as_percentages_and_stored_as_before(manager, shop):
+    shop.rule.min_churn_probability = Decimal("0.4")
+    shop.rule.save()
+    response = manager.get(change_url(shop.rule))
+    assert response.context["adminform"].form["min_churn_probability"].value() == "40"
+    assert 'value="40"' in response.content.decode()
+    data = form_data(response)  # re-submitted as shown: 40 (%)
+    data.update({"max_churn_probability": "72.5"})
+    assert manager.post(change_url(shop.rule), data).status_code == 302
+    shop.rule.refresh_from_db()
+    assert (shop.rule.min_churn_probability, shop.rule.max_churn_probability) == (
+        Decimal("0.400"),
+        Decimal("0.725"),
+    )
+    # 70 is 70%, not a digit too many; out of range or too precise is said so, on the field
+    for typed, message in (
+        ("170", "Enter a percentage from 0 to 100 (70 means 70%)."),
+        ("-5", "Enter a percentage from 0 to 100 (70 means 70%)."),
+        ("seventy", "Enter a percentage from 0 to 100 (70 means 70%)."),
+        ("70.55", "Use at most one decimal place"),
+    ):
+        data["max_churn_probability"] = typed
+        response = manager.post(change_url(shop.rule), data)
+        assert response.status_code == 200, typed
+        assert message in str(response.context["adminform"].form.errors["max_churn_probability"]), typed
+    data["max_churn_probability"] = "30"  # below the lower bound: the service names the field
+    response = manager.post(change_url(shop.rule), data)
+    assert "The upper churn bound is below the lower one." in str(response.context["adminform"].form.errors)
+    shop.rule.refresh_from_db()
+    assert shop.rule.max_churn_probability == Decimal("0.725")
+
+
+def test_the_preview_opens_at_its_results_and_says_first_how_many_would_be_touched(manager, shop):
+    shop.viewer()
+    shop.viewer(consent=False)
+    url = reverse("admin:engagement_followuprule_preview", args=[shop.rule.pk])
+    assert f'href="{url}#preview-results"' in manager.get(change_url(shop.rule)).content.decode()
+    page = manager.get(url, {"stream": shop.stream.pk}).content.decode()
+    assert 'action="#preview-results"' in page  # choosing another stream lands on the results too
+    results = page.index('id="preview-results"')
+    assert results < page.index("1 of 2 would be touched.") < page.index('id="preview-summary"')

@@ -418,12 +418,15 @@ def refresh_now(model_admin, request):
         raise PermissionDenied(_("Refreshing scores needs the analyst or manager role in this brand."))
 
     from apps.analytics.services import RefreshSkipped
-    from apps.analytics.tasks import scores_refresh_request
+    from apps.analytics.tasks import BrokerUnavailable, scores_refresh_request
 
     try:
         run = scores_refresh_request(brand=brand, triggered_by=f"admin:{request.user.get_username()}")
     except RefreshSkipped as exc:
         messages.warning(request, str(exc))
+        return _back(request, changelist)
+    except BrokerUnavailable as exc:
+        messages.error(request, str(exc))
         return _back(request, changelist)
     except Exception as exc:  # the run is marked failed with the reason; staff see which run to look at
         logger.exception("admin refresh of brand %s failed", brand.pk)

@@ -217,7 +217,8 @@ def scores_chunk_write(
 
 def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None = None) -> ModelRun:
     """Fit, judge on held-out time, score every customer with a paid purchase, write the scores under the
-    run (not yet visible). Leaves the run SUCCEEDED, SKIPPED (too little data) or FAILED."""
+    run (not yet visible). Leaves the run SUCCEEDED, SKIPPED (too little data) or FAILED in memory; a
+    refresh's SUCCEEDED is stored as RUNNING until its publish commits (see _run_save)."""
     config, rules, clock = run_start(run, progress)
     try:
         stats = history_check(run)
@@ -238,7 +239,20 @@ def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None =
     finally:
         run.timings = {**run.timings, **clock.timings}
         run.finished_at = timezone.now()
+        _run_save(run)
+
+
+def _run_save(run: ModelRun) -> None:
+    """Save the run; a scored refresh stays RUNNING in the database until model_run_publish commits it as
+    PUBLISHED, so a process killed between scoring and publishing never leaves a run that looks succeeded
+    (the next refresh closes it as interrupted and removes its rows)."""
+    status = run.status
+    if status == RunStatus.SUCCEEDED and run.kind == RunKind.REFRESH:
+        run.status = RunStatus.RUNNING
+    try:
         run.save()
+    finally:
+        run.status = status
 
 
 def scores_refresh(
@@ -289,6 +303,7 @@ def scores_refresh(
                     progress("publish")
                     model_run_publish(run=run)
                     _statistics_refresh(run)
+                    _dashboard_snapshot(run, progress)
             finally:
                 ModelRun.objects.filter(pk=run.pk).update(phase="")
                 run.phase = ""
@@ -301,14 +316,49 @@ def scores_refresh(
     return run
 
 
+def _dashboard_snapshot(run: ModelRun, progress) -> None:
+    """Compute the brand dashboard's snapshot for the run just published (after the statistics refresh, so
+    its queries are planned on the new scores): the dashboard then opens at once. A failure leaves the
+    refresh published; the dashboard computes the snapshot when first opened."""
+    import logging
+
+    from apps.analytics.snapshots import snapshot_refresh
+
+    if progress is not None:
+        progress("dashboard")
+    try:
+        snapshot = snapshot_refresh(run=run)
+    except Exception:
+        logging.getLogger(__name__).exception("dashboard snapshot of run %s failed", run.pk)
+        return
+    run.timings = {**run.timings, "dashboard snapshot": snapshot.seconds}
+    run.save(update_fields=["timings", "updated_at"])
+
+
+def interrupted_runs_close(brand) -> int:
+    """Under the brand's refresh lock: runs left RUNNING (or SUCCEEDED, by a version that stored it before
+    publishing) by a killed process are FAILED as interrupted, and the score, prospect and recommendation rows
+    of every refresh that never published are removed. Returns how many runs were closed."""
+    from apps.analytics.models import CustomerRecommendation, ProspectScore
+
+    refreshes = ModelRun.objects.filter(brand=brand, kind=RunKind.REFRESH)
+    closed = refreshes.filter(status__in=[RunStatus.RUNNING, RunStatus.SUCCEEDED]).update(
+        status=RunStatus.FAILED,
+        message=_("Interrupted before it finished; its unpublished scores were removed."),
+        phase="",
+        updated_at=timezone.now(),
+    )
+    dead = refreshes.filter(status__in=[RunStatus.FAILED, RunStatus.SKIPPED]).values("pk")
+    for model in (CustomerScore, ProspectScore, CustomerRecommendation):
+        model.objects.filter(brand=brand, run_id__in=dead).delete()
+    return closed
+
+
 def _run_for_refresh(*, brand, config, as_of, horizon_days, estimator, triggered_by, queued) -> ModelRun:
     """Under the brand's lock: close what killed processes left RUNNING, answer the other waiting requests,
     and return the run this refresh fills (the queued one, or a new one)."""
     now = timezone.now()
-    # runs left RUNNING by a killed process can be closed: we hold the only lock
-    ModelRun.objects.filter(brand=brand, kind=RunKind.REFRESH, status=RunStatus.RUNNING).update(
-        status=RunStatus.FAILED, message=_("Interrupted before it finished."), phase="", updated_at=now
-    )
+    interrupted_runs_close(brand)
     if queued is not None:
         queued.refresh_from_db()
         if queued.status != RunStatus.PENDING:
@@ -453,7 +503,7 @@ def _execute_distributed(
     finally:
         run.timings = {**run.timings, **clock.timings}
         run.finished_at = timezone.now()
-        run.save()
+        _run_save(run)
 
 
 def score_chunk(*, run_id: int, customer_ids: tuple[int, int]) -> tuple[int, dict[str, float]]:

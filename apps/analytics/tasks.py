@@ -93,6 +93,31 @@ def _score_chunks_on_workers(run, ranges):
 STALE_REQUEST = timedelta(hours=1)
 
 
+class BrokerUnavailable(Exception):
+    """The Celery broker cannot be reached: nothing was queued."""
+
+
+BROKER_CHECK_SECONDS = 2.0
+
+
+def broker_check(timeout: float = BROKER_CHECK_SECONDS) -> None:
+    """Raise BrokerUnavailable (a message staff can act on) unless the broker answers within `timeout`
+    seconds; a refused connection is known at once."""
+    from celery import current_app
+
+    try:
+        with current_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+    except Exception as exc:
+        logger.warning("celery broker unreachable: %s", type(exc).__name__)
+        raise BrokerUnavailable(
+            _(
+                "The task queue (Celery broker) cannot be reached, so nothing was queued: check that Redis or "
+                "RabbitMQ and the workers are running, then try again."
+            )
+        ) from None
+
+
 def scores_refresh_request(
     *, brand, as_of: date | None = None, horizon_days: int | None = None, triggered_by: str = ""
 ) -> ModelRun:
@@ -103,13 +128,16 @@ def scores_refresh_request(
     a request while another is still waiting, or while a refresh of the brand is running, gets that run
     (three clicks queue one refresh). Without a broker it runs here and the finished run is returned (raising
     RefreshSkipped when the brand is locked), or, with SCORES_REFRESH_IN_THREAD (the demo's web server), in a
-    thread of this process while the PENDING run is returned. ValidationError for a bad date or horizon."""
+    thread of this process while the PENDING run is returned. ValidationError for a bad date or horizon;
+    BrokerUnavailable, within BROKER_CHECK_SECONDS, when the broker does not answer (no run is created)."""
     scores_refresh_check(brand=brand, as_of=as_of, horizon_days=horizon_days)
     eager = settings.CELERY_TASK_ALWAYS_EAGER
     if eager and not getattr(settings, "SCORES_REFRESH_IN_THREAD", False):
         return scores_refresh(
             brand=brand, as_of=as_of, horizon_days=horizon_days, triggered_by=triggered_by[:100]
         )
+    if not eager:
+        broker_check()
     with transaction.atomic():
         Brand.objects.select_for_update().filter(pk=brand.pk).first()  # one request at a time per brand
         waiting = ModelRun.objects.filter(brand=brand, kind=RunKind.REFRESH, status=RunStatus.PENDING)
@@ -147,8 +175,23 @@ def scores_refresh_request(
     else:
         args = (brand.pk, as_of.isoformat() if as_of else None, horizon_days)
         kwargs = {"triggered_by": triggered_by[:100], "run_id": run.pk}
-        transaction.on_commit(lambda: refresh_scores_task.delay(*args, **kwargs))
+        transaction.on_commit(lambda: _queue(run, args, kwargs))
     return run
+
+
+def _queue(run: ModelRun, args, kwargs) -> None:
+    """Send the refresh task; if the broker went away since the check, the run says so instead of waiting
+    for a worker for ever."""
+    try:
+        refresh_scores_task.delay(*args, **kwargs)
+    except Exception as exc:
+        logger.warning("could not queue the refresh of run %s: %s", run.pk, type(exc).__name__)
+        ModelRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
+            status=RunStatus.FAILED,
+            phase="",
+            message=_("The task queue (Celery broker) could not be reached; the refresh was not queued."),
+            updated_at=timezone.now(),
+        )
 
 
 def _refresh_in_thread(run: ModelRun, **options) -> None:

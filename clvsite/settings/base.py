@@ -92,6 +92,15 @@ else:
         }
     }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# A server backend whose client has died (a refresh killed with -9 in the middle of a long query) checks its
+# socket every second and ends, releasing the brand's refresh lock (a session advisory lock) at once rather
+# than when the query finishes; TCP keepalives end the sessions of clients whose machine vanished.
+_SESSION_OPTIONS = (
+    "-c client_connection_check_interval=1000 -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 "
+    "-c tcp_keepalives_count=3"
+)
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_options["options"] = f"{_options.get('options', '')} {_SESSION_OPTIONS}".strip()
 POSTGRES_ENGINES = ("django.db.backends.postgresql", "clvsite.embedded_db")
 if DATABASES["default"]["ENGINE"] not in POSTGRES_ENGINES:
     from django.core.exceptions import ImproperlyConfigured
@@ -134,6 +143,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# A broker that has gone away is reported within seconds rather than after Celery's default retries: a
+# request from staff or an app fails fast with a message (apps.analytics.tasks.broker_check).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 # Without a broker, staff's "Refresh now" runs in the request; the demo's web server sets this to run it in a
 # thread instead, so the run's page can show its progress (apps.analytics.tasks.scores_refresh_request).
 SCORES_REFRESH_IN_THREAD = False

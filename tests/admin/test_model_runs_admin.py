@@ -287,6 +287,7 @@ def test_refresh_with_a_broker_queues_the_task(
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     queued = []
+    monkeypatch.setattr("apps.analytics.tasks.broker_check", lambda: None)
     monkeypatch.setattr(
         "apps.analytics.tasks.refresh_scores_task.delay", lambda *args, **kw: queued.append((args, kw))
     )
@@ -326,6 +327,7 @@ def test_a_request_waiting_too_long_is_closed_and_a_new_one_queued(
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     queued = []
+    monkeypatch.setattr("apps.analytics.tasks.broker_check", lambda: None)
     monkeypatch.setattr(
         "apps.analytics.tasks.refresh_scores_task.delay", lambda *args, **kw: queued.append((args, kw))
     )
@@ -407,3 +409,26 @@ def test_without_a_broker_the_demo_refreshes_in_a_thread_and_the_page_follows_it
     assert (run.status, run.phase, run.triggered_by) == ("skipped", "", "admin:thread-analyst")
     page = client.get(response["Location"]).content.decode()
     assert "Only 1 buyer up to" in page and 'id="run-progress"' not in page
+
+
+def test_a_broker_that_is_down_is_reported_within_two_seconds_and_nothing_is_queued(
+    login, brand, acme_analyst, settings
+):
+    import time
+
+    from celery import current_app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    before = current_app.conf.broker_url
+    current_app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
+    try:
+        client = login(acme_analyst)
+        start = time.monotonic()
+        response = client.post(REFRESH, {"brand": brand.pk})
+        elapsed = time.monotonic() - start
+    finally:
+        current_app.conf.broker_url = before
+    assert response.status_code == 302 and elapsed < 2.5, elapsed
+    page = client.get(LIST).content.decode()
+    assert "The task queue (Celery broker) cannot be reached, so nothing was queued" in page
+    assert not ModelRun.objects.filter(brand=brand).exists()

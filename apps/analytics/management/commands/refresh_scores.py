@@ -5,13 +5,22 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from tqdm import tqdm
 
-from apps.analytics.models import Estimator, RunStatus
+from apps.analytics.models import Estimator, ModelRun, RunStatus
 from apps.analytics.services import RefreshSkipped, scores_refresh
 from apps.brands.models import Brand
 
+# Exit codes, so cron and scripts can tell the outcomes apart.
+EXIT_PUBLISHED = 0
+EXIT_FAILED = 1  # the run failed (its message says why); also a bad argument
+EXIT_TOO_LITTLE_DATA = 3  # the run was skipped: too little history to score anything yet
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh of the brand is running; nothing was done, try again later
+
 
 class Command(BaseCommand):
-    help = gettext_lazy("Fit the churn models, score every customer of a brand and publish the scores.")
+    help = gettext_lazy(
+        "Fit the churn models, score every customer of a brand and publish the scores. Exit status: 0 published, "
+        "1 failed, 3 skipped for too little data, 75 skipped because another refresh of the brand is running."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--brand", required=True, help=gettext_lazy("slug of the brand"))
@@ -58,8 +67,15 @@ class Command(BaseCommand):
                 progress=progress,
             )
         except RefreshSkipped as exc:
-            self.stdout.write(self.style.WARNING(str(exc)))
-            return
+            raise CommandError(str(exc), returncode=EXIT_LOCKED) from None
+        except Exception as exc:  # the run is marked failed with the reason; no traceback for the user
+            failed = ModelRun.objects.filter(brand=brand_obj).order_by("-pk").first()
+            where = _("run %(id)s") % {"id": failed.pk} if failed is not None else brand
+            raise CommandError(
+                _("The refresh failed (%(where)s): %(error)s")
+                % {"where": where, "error": type(exc).__name__},
+                returncode=EXIT_FAILED,
+            ) from None
         finally:
             bar.close()
         for phase, seconds in run.timings.items():
@@ -78,9 +94,10 @@ class Command(BaseCommand):
                 )
             )
         else:
-            self.stdout.write(
-                self.style.WARNING(
-                    _("Run %(id)s %(status)s: %(message)s")
-                    % {"id": run.pk, "status": run.get_status_display(), "message": run.message}
-                )
-            )
+            message = _("Run %(id)s %(status)s: %(message)s") % {
+                "id": run.pk,
+                "status": run.get_status_display(),
+                "message": run.message,
+            }
+            code = EXIT_TOO_LITTLE_DATA if run.status == RunStatus.SKIPPED else EXIT_FAILED
+            raise CommandError(message, returncode=code)

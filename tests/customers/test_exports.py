@@ -274,3 +274,28 @@ def test_files_expire_after_seven_days_by_the_periodic_task(
     assert job.filters == "q=%5Bwithheld%5D"  # the search term goes with the file
     response = client.get(download_url(job), follow=True)
     assert "no file to download" in response.content.decode()
+
+
+def test_a_job_whose_worker_died_is_taken_over_when_delivered_again_but_a_running_one_is_not(
+    brand, export_root
+):
+    from django.utils import timezone
+
+    CustomerFactory(brand=brand)
+    owner = staff("lin", (brand, "manager"))
+    running = ExportJob.objects.create(
+        brand=brand,
+        user=owner,
+        format="csv",
+        status="running",
+        started_at=timezone.now() - timedelta(minutes=5),
+    )
+    lost = ExportJob.objects.create(
+        brand=brand,
+        user=owner,
+        format="csv",
+        status="running",
+        started_at=timezone.now() - timedelta(hours=3),
+    )
+    assert export_customers_task.apply(args=[running.pk]).get() == {"job": running.pk, "status": "running"}
+    assert export_customers_task.apply(args=[lost.pk]).get() == {"job": lost.pk, "status": "done", "rows": 1}

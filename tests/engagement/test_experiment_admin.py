@@ -86,3 +86,21 @@ def test_a_manager_drafts_an_experiment_with_its_arms_and_starts_it(client, bran
     client.force_login(viewer)
     assert client.get(f"/admin/engagement/experiment/{experiment.pk}/results/").status_code == 200
     assert client.post(ADD, form(brand, coupon)).status_code == 403
+
+
+def test_an_experiment_takes_churn_bounds_as_percentages_and_may_target_a_saved_segment(client, brand):
+    from decimal import Decimal
+
+    from apps.engagement.models import SavedSegment
+
+    client.force_login(staff("lin", (brand, "manager")))
+    coupon = BenefitFactory(brand=brand, code="coupon-x", kind="coupon")
+    decline = SavedSegment.objects.create(brand=brand, name="decline", filters="stage=decline")
+    data = {**form(brand, coupon), "min_churn_probability": "35", "segment": decline.pk}
+    response = client.post(ADD, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    experiment = Experiment.objects.get(brand=brand, code="spring")
+    assert (experiment.min_churn_probability, experiment.segment) == (Decimal("0.350"), decline)
+    data.update(code="summer", min_churn_probability="0.35%x")
+    response = client.post(ADD, data)
+    assert "Enter a percentage from 0 to 100" in str(response.context["adminform"].form.errors)

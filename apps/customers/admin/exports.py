@@ -26,7 +26,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import (
     FileResponse,
     Http404,
@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT_PARAM = "export_format"
 PROGRESS_EVERY = 1000  # rows between two progress updates of a background export
+STALE_AFTER = dt.timedelta(hours=2)  # a job running this long lost its worker (a million rows take minutes)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = [
     ("external_id", _("customer id")),
@@ -307,9 +308,15 @@ def _jobs_start(request, counts: dict[int, int], fmt: str, filters: str):
 def job_run(job_id: int) -> dict:
     """Write a background export's file: the list at the job's filters as its staff member sees it now (brand
     scoping and personal-data masking by their role when the file is written), for the job's brand. Records
-    the export in the audit trail. A job that is not queued (done, expired, taken) is left alone."""
-    claimed = ExportJob.objects.filter(pk=job_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING, started_at=timezone.now(), rows_done=0
+    the export in the audit trail. A job that is done, failed, expired or being written is left alone; one
+    whose worker died (running for longer than STALE_AFTER: the task is delivered again) is taken over."""
+    now = timezone.now()
+    claimed = (
+        ExportJob.objects.filter(pk=job_id)
+        .filter(
+            Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, started_at__lt=now - STALE_AFTER)
+        )
+        .update(status=ExportStatus.RUNNING, started_at=now, rows_done=0)
     )
     job = ExportJob.objects.select_related("user").get(pk=job_id)
     if not claimed:
@@ -381,11 +388,16 @@ def _job_fail(job: ExportJob, message: str) -> dict:
 
 
 def jobs_expire(now: dt.datetime | None = None) -> int:
-    """Delete the files of exports past their expiry (and of failed ones older than keep_days()); the jobs
-    stay, marked expired, without the search term of their filters. Returns how many expired."""
+    """Delete the files of exports past their expiry (and of failed or never finished ones older than
+    keep_days()); the jobs stay, marked expired, without the search term of their filters. Returns how many
+    expired."""
     now = now or timezone.now()
-    due = ExportJob.objects.filter(status=ExportStatus.DONE, expires_at__lte=now) | ExportJob.objects.filter(
-        status=ExportStatus.FAILED, created_at__lte=now - dt.timedelta(days=keep_days())
+    due = ExportJob.objects.filter(
+        Q(status=ExportStatus.DONE, expires_at__lte=now)
+        | Q(
+            status__in=[ExportStatus.FAILED, ExportStatus.QUEUED, ExportStatus.RUNNING],
+            created_at__lte=now - dt.timedelta(days=keep_days()),
+        )
     )
     expired = 0
     for job in due.order_by("pk"):

@@ -361,7 +361,7 @@ def test_production_settings_turn_off_introspection_graphiql_and_suggestions():
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "clvsite.settings.production",
-        "SECRET_KEY": "test-only-production-check",
+        "SECRET_KEY": "test-only-production-check-" + "x7Qp2LmZ9vR4tW8yB3nK6cF1hJ5dS0gA",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
     }
     done = subprocess.run(

@@ -1,6 +1,10 @@
 """Admin for the engine: the brand's scoring configuration (stage rules) and read-only runs and scores."""
 
+import hashlib
+
 from django.contrib import admin
+from django.core.cache import cache
+from django.db import connection
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
@@ -8,8 +12,10 @@ from apps.analytics import (
     admin_views,
     schedules_admin,  # noqa: F401  registers the brand-scoped periodic task admin
 )
-from apps.analytics.models import CustomerScore, ModelRun, ScoringConfig, StageChange
-from apps.core.admin import BrandScopedAdmin
+from apps.analytics.models import CustomerScore, ModelRun, RunStatus, ScoringConfig, StageChange
+from apps.core.admin import BrandScopedAdmin, facet_counts_in_one_query
+from apps.core.scoping import brand_ids_for_user
+from apps.loyalty.models import RFM_SEGMENT_LABELS
 
 # A run's heavy columns (the pickled engine, its metrics and models): never read for a list of rows that
 # merely name their run.
@@ -22,6 +28,83 @@ RUN_HEAVY = (
     "data_sufficiency",
     "timings",
 )
+
+
+# Facet counts of long lists of a run's rows (scores, stage changes): counted once per run and cached, for runs
+# whose rows no longer change (a published or superseded run's scores; the stage changes a publish wrote).
+SETTLED_RUNS = (RunStatus.PUBLISHED, RunStatus.SUPERSEDED)
+
+
+def runs_with_scores(brand_ids: list[int] | None) -> list[tuple[int, int]]:
+    """(brand id, run id) of every run that has scores, of these brands (None: every brand): a loose scan of the
+    scores' (brand, run, …) index, one probe per run, instead of reading millions of scores."""
+    table = CustomerScore._meta.db_table
+    brand_filter = "" if brand_ids is None else "AND brand_id = ANY(%(brands)s)"
+    sql = f"""
+        WITH RECURSIVE runs AS (
+            (SELECT brand_id, run_id FROM {table} WHERE TRUE {brand_filter} ORDER BY brand_id, run_id LIMIT 1)
+            UNION ALL
+            SELECT next.brand_id, next.run_id FROM runs, LATERAL (
+                SELECT brand_id, run_id FROM {table}
+                WHERE (brand_id, run_id) > (runs.brand_id, runs.run_id) {brand_filter}
+                ORDER BY brand_id, run_id LIMIT 1
+            ) next
+        )
+        SELECT brand_id, run_id FROM runs
+    """  # noqa: S608 - constant table name
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"brands": list(brand_ids or [])})
+        return [(brand_id, run_id) for brand_id, run_id in cursor.fetchall()]
+
+
+def per_run_facet_counts(model, specs, runs: list[tuple[int, int, str]]) -> dict:
+    """{spec: counts} of the rows of these (brand id, run id, run status) summed over the runs: one query per
+    run, cached for settled runs (the cache key names the filters' conditions, so new choices count afresh)."""
+    if not specs:
+        return {}
+    probe = model.objects.none()
+    signature = hashlib.sha256(
+        repr(
+            [sorted((k, repr(v)) for k, v in spec.get_facet_counts("id", probe).items()) for spec in specs]
+        ).encode()
+    ).hexdigest()[:16]
+    total: dict = {spec: {} for spec in specs}
+    for brand_id, run_id, status in runs:
+        key = f"clv:run-facets:v1:{model._meta.label_lower}:{run_id}:{signature}"
+        counted = cache.get(key) if status in SETTLED_RUNS else None
+        if counted is None:
+            by_spec = facet_counts_in_one_query(
+                model.objects.filter(brand_id=brand_id, run_id=run_id), specs, "id"
+            )
+            counted = [by_spec[spec] for spec in specs]
+            if status in SETTLED_RUNS:
+                cache.set(key, counted, 7 * 24 * 3600)
+        for spec, counts in zip(specs, counted, strict=True):
+            for name, value in counts.items():
+                total[spec][name] = total[spec].get(name, 0) + (value or 0)
+    return total
+
+
+class RfmSegmentListFilter(admin.SimpleListFilter):
+    """The RFM segments by name, in the staff member's language (no distinct query over the scores)."""
+
+    title = _("RFM segment")
+    parameter_name = "rfm_segment"
+
+    def lookups(self, request, model_admin):
+        return list(RFM_SEGMENT_LABELS.items())
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset if value is None else queryset.filter(rfm_segment=value)
+
+    def get_facet_counts(self, pk_attname, filtered_qs):
+        from django.db.models import Count, Q
+
+        return {
+            f"{i}__c": Count(pk_attname, filter=Q(rfm_segment=value))
+            for i, (value, _label) in enumerate(self.lookup_choices)
+        }
 
 
 class ReadOnlyAdmin(BrandScopedAdmin):
@@ -170,14 +253,24 @@ class CustomerScoreAdmin(ReadOnlyAdmin):
         "clv",
         "days_since_last_purchase",
     )
-    list_filter = ("stage", "tier", "rfm_segment")
+    list_filter = ("stage", "tier", RfmSegmentListFilter)
     list_select_related = ("customer", "tier", "run")
     search_fields = ("customer__external_id",)
     show_full_result_count = False
+    # the latest run first; served by the unique (brand, run, customer) index read backwards
+    ordering = ("brand_id", "-run_id", "-customer_id")
 
     def get_queryset(self, request):
         # the survival curve and the run's engine are megabytes a page of 100 rows never shows
         return super().get_queryset(request).defer("survival_curve", *(f"run__{f}" for f in RUN_HEAVY))
+
+    def large_list_facet_counts(self, request, *, specs, unfiltered):
+        """The whole list's counts: per run, cached for settled runs (their scores no longer change)."""
+        if not unfiltered:
+            return {}
+        pairs = runs_with_scores(brand_ids_for_user(request.user))
+        status = dict(ModelRun.objects.filter(pk__in=[run for _b, run in pairs]).values_list("pk", "status"))
+        return per_run_facet_counts(CustomerScore, specs, [(b, run, status.get(run)) for b, run in pairs])
 
 
 @admin.register(StageChange)
@@ -187,6 +280,22 @@ class StageChangeAdmin(ReadOnlyAdmin):
     list_select_related = ("customer", "run")
     search_fields = ("customer__external_id",)
     date_hierarchy = "changed_on"
+    # Served by the (brand, -changed_on, -id) index; Meta's "brand" would join the brands and sort by name.
+    ordering = ("brand_id", "-changed_on", "-pk")
+    show_full_result_count = False
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer(*(f"run__{f}" for f in RUN_HEAVY))
+
+    def large_list_facet_counts(self, request, *, specs, unfiltered):
+        """The whole list's counts: per published run (a publish writes its stage changes once), cached."""
+        if not unfiltered:
+            return {}
+        runs = ModelRun.objects.ever_published()
+        ids = brand_ids_for_user(request.user)
+        if ids is not None:
+            runs = runs.filter(brand_id__in=ids)
+        settled = [
+            (brand_id, pk, RunStatus.SUPERSEDED) for brand_id, pk in runs.values_list("brand_id", "pk")
+        ]
+        return per_run_facet_counts(StageChange, specs, settled)

@@ -7,15 +7,35 @@ What a staff member sees and may do is decided by apps.core.scoping:
 - object-level permissions come from the user's role in the object's brand, so a manager of one brand
   who is a viewer of another can edit the first and only read the second;
 - a row that does not exist for the user is a 404, never a redirect that hints at its existence.
+
+Lists stay fast on a brand of a million customers (ten million orders) through BrandChangeList:
+- the count is exact up to EXACT_COUNT_UP_TO rows (a count of at most that many rows), beyond it PostgreSQL's
+  row estimate, shown as "about N" (EstimatedCountPaginator); the last, partly filled page makes it exact;
+- the date hierarchy of such a list offers the years (months, days) between the first and the last date
+  instead of reading every row for the distinct ones;
+- facet counts ("Show counts") are counted in one query per set of filters that share their rows, and only
+  where that set holds at most FACET_LIVE_UP_TO rows; beyond it an admin may give counts it can get cheaply
+  (large_list_facet_counts, e.g. precomputed per published run); the others show "(-)".
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+from math import floor, log10
+
 from django.contrib import admin
+from django.contrib.admin.filters import FacetsMixin
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.core.paginator import EmptyPage, InvalidPage, Paginator
+from django.db import connections, models
+from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -66,6 +86,281 @@ class BrandScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
         return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
 
 
+# --- Lists that stay fast on a million rows ----------------------------------------------------------------
+
+EXACT_COUNT_UP_TO = 50_000  # a list of more rows is counted by PostgreSQL's estimate ("about N")
+FACET_LIVE_UP_TO = 50_000  # facet counts are counted on at most this many rows
+
+
+def count_up_to(queryset, limit: int) -> int:
+    """The queryset's row count if it is at most `limit`, else limit + 1: one query that reads at most limit + 1
+    rows (of the primary key only: no select_related joins, no ordering)."""
+    return queryset.order_by().values("pk")[: limit + 1].count()
+
+
+def planner_row_estimate(queryset) -> int:
+    """PostgreSQL's estimate of the queryset's row count (EXPLAIN, nothing is read): instant at any size."""
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def round_estimate(value: int) -> int:
+    """An estimate to two significant digits (1,234,567 -> 1,200,000): it reads as the estimate it is."""
+    if value < 100:
+        return value
+    scale = 10 ** (floor(log10(value)) - 1)
+    return int(round(value / scale) * scale)
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts exactly up to EXACT_COUNT_UP_TO rows; a longer list gets PostgreSQL's estimate (`estimated`), at
+    least that many rows. Pages past the estimate stay reachable (and simply empty past the end)."""
+
+    exact_up_to = EXACT_COUNT_UP_TO
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.estimated = False
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        counted = count_up_to(queryset, self.exact_up_to)
+        if counted <= self.exact_up_to:
+            return counted
+        self.estimated = True
+        return round_estimate(max(planner_row_estimate(queryset), counted))
+
+    def count_is_exact(self, count: int) -> None:
+        """The exact count learnt from a partly filled page."""
+        self.__dict__["count"] = count
+        self.__dict__.pop("num_pages", None)
+        self.estimated = False
+
+    def validate_number(self, number):
+        if not self.estimated:
+            return super().validate_number(number)
+        try:
+            return super().validate_number(number)
+        except EmptyPage:
+            number = int(number)
+            if number < 1:
+                raise
+            return number
+
+    def page(self, number):
+        if not self.estimated:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
+
+
+class _Uncounted(dict):
+    """Facet counts of a filter that were not counted: every choice shows "(-)", as Django shows a choice it
+    could not count (SimpleListFilter reads .get(key, -1), the field filters read [key])."""
+
+    def __missing__(self, key):
+        return "-"
+
+
+class BrandChangeList(ChangeList):
+    """Django's change list with counts, date hierarchy and facets that stay cheap on long lists."""
+
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
+        self._facets_by_spec = {}
+        super().__init__(request, *args, **kwargs)
+        # the filters the page shows (ChangeList.get_queryset replaces filter_specs when it counts facets)
+        self.shown_filter_specs = list(self.filter_specs)
+        for spec in self.shown_filter_specs:
+            if isinstance(spec, FacetsMixin):
+                spec.get_facet_queryset = self._facet_counts_getter(spec)
+
+    # -- count and page ------------------------------------------------------------------------------------
+
+    def get_results(self, request):
+        paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
+        result_count = paginator.count
+        estimated = getattr(paginator, "estimated", False)
+        multi_page = result_count > self.list_per_page
+        can_show_all = result_count <= self.list_max_show_all
+        if (self.show_all and can_show_all) or not multi_page:
+            result_list = self.queryset._clone()
+        else:
+            try:
+                result_list = paginator.page(self.page_num).object_list
+            except InvalidPage as error:
+                raise admin.options.IncorrectLookupParameters from error
+        if estimated:
+            rows = len(result_list)  # the page's rows, read now instead of while rendering
+            if rows < self.list_per_page and (rows or self.page_num == 1):
+                result_count = (self.page_num - 1) * self.list_per_page + rows
+                paginator.count_is_exact(result_count)
+                estimated = False
+                multi_page = result_count > self.list_per_page
+                can_show_all = result_count <= self.list_max_show_all
+        full_result_count = None
+        self.full_result_count_is_estimate = False
+        if self.model_admin.show_full_result_count:
+            if not self.filters_in_use() and not self.query:  # the whole list: already counted
+                full_result_count, self.full_result_count_is_estimate = result_count, estimated
+            else:
+                full = EstimatedCountPaginator(self.root_queryset.order_by("pk"), self.list_per_page)
+                full_result_count, self.full_result_count_is_estimate = full.count, full.estimated
+        self.result_count = result_count
+        self.result_count_is_estimate = estimated
+        self.show_full_result_count = self.model_admin.show_full_result_count
+        self.show_admin_actions = not self.show_full_result_count or bool(full_result_count)
+        self.full_result_count = full_result_count
+        self.result_list = result_list
+        self.can_show_all = can_show_all
+        self.multi_page = multi_page
+        self.paginator = paginator
+
+    # -- date hierarchy ------------------------------------------------------------------------------------
+
+    @cached_property
+    def date_hierarchy_links(self) -> dict | None:
+        """The date hierarchy of a list too long to count (None: Django's own, exact one): the years, months
+        or days between the first and the last date of the list's rows (two index probes), each a link even
+        where it holds no row, instead of reading every row for the distinct dates."""
+        if not self.date_hierarchy or not self.result_count_is_estimate:
+            return None
+        from django.utils import formats
+        from django.utils.text import capfirst
+
+        field_name = self.date_hierarchy
+        field = get_fields_from_path(self.model, field_name)[-1]
+        year = self.params.get(f"{field_name}__year")
+        month = self.params.get(f"{field_name}__month")
+        day = self.params.get(f"{field_name}__day")
+        if day:
+            return None  # one day: Django's tag reads nothing
+
+        def link(filters):
+            return self.get_query_string(filters, [f"{field_name}__"])
+
+        bounds = self.queryset.aggregate(first=models.Min(field_name), last=models.Max(field_name))
+        first, last = bounds["first"], bounds["last"]
+        if first is None or last is None:
+            return {"show": False}
+        if isinstance(field, models.DateTimeField):
+            first, last = (timezone.localtime(v) if timezone.is_aware(v) else v for v in (first, last))
+            first, last = first.date(), last.date()
+        if not (year or month) and first.year == last.year:
+            year = first.year
+            if first.month == last.month:
+                month = first.month
+        if year and month:
+            days = (first + datetime.timedelta(days=n) for n in range((last - first).days + 1))
+            return {
+                "show": True,
+                "back": {"link": link({f"{field_name}__year": year}), "title": str(year)},
+                "choices": [
+                    {
+                        "link": link(
+                            {
+                                f"{field_name}__year": year,
+                                f"{field_name}__month": month,
+                                f"{field_name}__day": d.day,
+                            }
+                        ),
+                        "title": capfirst(formats.date_format(d, "MONTH_DAY_FORMAT")),
+                    }
+                    for d in days
+                ],
+            }
+        if year:
+            return {
+                "show": True,
+                "back": {"link": link({}), "title": _("All dates")},
+                "choices": [
+                    {
+                        "link": link({f"{field_name}__year": year, f"{field_name}__month": m}),
+                        "title": capfirst(
+                            formats.date_format(datetime.date(int(year), m, 1), "YEAR_MONTH_FORMAT")
+                        ),
+                    }
+                    for m in range(first.month, last.month + 1)
+                ],
+            }
+        return {
+            "show": True,
+            "back": None,
+            "choices": [
+                {"link": link({f"{field_name}__year": str(y)}), "title": str(y)}
+                for y in range(first.year, last.year + 1)
+            ],
+        }
+
+    # -- facets --------------------------------------------------------------------------------------------
+
+    def _facet_counts_getter(self, spec):
+        def get_facet_queryset(changelist):
+            return self.facet_counts(spec)
+
+        return get_facet_queryset
+
+    def filters_in_use(self) -> set[str]:
+        return set(self.get_filters_params())
+
+    def facet_counts(self, spec) -> dict:
+        """The facet counts of one shown filter: those of every filter counted on the same rows come from the
+        same query (the list's rows for each filter not in use; the rows without its own choice for one in
+        use)."""
+        if spec not in self._facets_by_spec:
+            in_use = self.filters_in_use()
+            facet_specs = [s for s in self.shown_filter_specs if isinstance(s, FacetsMixin)]
+            if in_use & set(spec.expected_parameters()):
+                group = [spec]
+                base = self.get_queryset(self.request, exclude_parameters=spec.expected_parameters())
+                unfiltered = not self.query and in_use <= set(spec.expected_parameters())
+                affordable = count_up_to(base, FACET_LIVE_UP_TO) <= FACET_LIVE_UP_TO
+            else:
+                group = [s for s in facet_specs if not (in_use & set(s.expected_parameters()))]
+                base = self.queryset
+                unfiltered = not self.query and not in_use
+                affordable = not self.result_count_is_estimate and self.result_count <= FACET_LIVE_UP_TO
+            if affordable:
+                counts = facet_counts_in_one_query(base, group, self.pk_attname)
+            else:
+                counts = self.model_admin.large_list_facet_counts(
+                    self.request, specs=group, unfiltered=unfiltered
+                )
+            for member in group:
+                self._facets_by_spec[member] = counts.get(member) or _Uncounted()
+        return self._facets_by_spec[spec]
+
+
+def facet_counts_in_one_query(queryset, specs, pk_attname: str = "pk", extra: dict | None = None) -> dict:
+    """{filter spec: its facet counts} of several filters, counted on the same rows in one aggregate query;
+    with `extra` aggregates, their values under the key None."""
+    expressions = {f"x_{name}": expression for name, expression in (extra or {}).items()}
+    for index, spec in enumerate(specs):
+        for key, expression in spec.get_facet_counts(pk_attname, queryset).items():
+            expressions[f"f{index}_{key}"] = expression
+    counts: dict = {spec: {} for spec in specs}
+    if extra is not None:
+        counts[None] = {}
+    if not expressions:
+        return counts
+    for name, value in queryset.aggregate(**expressions).items():
+        if name.startswith("x_"):
+            counts[None][name[2:]] = value
+        else:
+            index, _sep, key = name[1:].partition("_")
+            counts[specs[int(index)]][key] = value
+    return counts
+
+
 class _BrandScopedBase:
     """Querysets and relation choices scoped to the user's brands; shared by admins and inlines."""
 
@@ -113,10 +408,25 @@ class _BrandScopedBase:
 class BrandScopedAdmin(_BrandScopedBase, admin.ModelAdmin):
     """Base admin for brand-owned models. Subclasses declare list/search options as usual."""
 
+    paginator = EstimatedCountPaginator
+
+    def get_changelist(self, request, **kwargs):
+        return BrandChangeList
+
+    def large_list_facet_counts(self, request, *, specs, unfiltered: bool) -> dict:
+        """Facet counts for filters whose rows are too many to count on each request: {spec: counts} for the
+        specs this admin can count cheaply (`unfiltered`: the rows are the user's whole list, no filter or
+        search). The others show "(-)"."""
+        return {}
+
     def get_list_filter(self, request):
-        """Related-object filters given by name offer the user's brands' rows only."""
+        """Related-object filters given by name offer the user's brands' rows only. The brand filter is for
+        staff of several brands: with one there is nothing to choose (and no query to run for it)."""
         scoped = []
+        several = self.shows_brand_column(request)
         for item in super().get_list_filter(request):
+            if item == "brand" and not several and brand_lookup_for(self.model) == "brand_id":
+                continue
             if isinstance(item, str):
                 try:
                     field = get_fields_from_path(self.model, item)[-1]

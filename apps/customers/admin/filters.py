@@ -1,17 +1,25 @@
 """The customer list's filters: on the published score (stage, tier, RFM segment, churn-risk band, CLV band
-by the percentile stored at publish), on community membership and on the acquisition platform."""
+by the percentile stored at publish), on community membership and on the acquisition platform.
+
+Facet counts ("Show counts") are conditional counts in one query (never a subquery per choice). On a list too
+long to count on each request (apps.core.admin.FACET_LIVE_UP_TO), the whole list's counts still show: those of
+the score filters from the published runs' scores, counted once per run (a published run's scores do not change)
+and cached; those of the customer's own columns in one pass over the customers, without the scores; community
+counts from the memberships."""
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, Value
+from django.core.cache import cache
+from django.db.models import Count, Exists, OuterRef, Q, Value
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.analytics import selectors
-from apps.analytics.models import Stage
+from apps.analytics.models import CustomerScore, ModelRun, Stage
 from apps.analytics.selectors import published_score_column as score
 from apps.communities.models import Community, CommunityMembership
-from apps.core.admin import scope_queryset
+from apps.core.admin import facet_counts_in_one_query, scope_queryset
 from apps.core.scoping import brand_ids_for_user
+from apps.customers.models import Customer
 from apps.loyalty.models import RFM_SEGMENT_LABELS, Tier
 from apps.streams.models import Platform
 
@@ -29,6 +37,25 @@ CLV_BANDS = {
     "bottom40": (_("Bottom 40%"), None, 40),
 }
 NOT_SCORED = "none"
+
+
+# The published score's columns the filters test, and their score_* annotation on the customer list.
+SCORE_ANNOTATIONS = {
+    "stage": "score_stage",
+    "tier_id": "score_tier_id",
+    "rfm_segment": "score_rfm_segment",
+    "churn_probability": "score_churn",
+    "clv_percentile": "score_clv_percentile",
+    "value_percentile": "score_value_percentile",
+}
+
+
+def _on_customers(column: str) -> str:
+    return SCORE_ANNOTATIONS[column]
+
+
+def _on_scores(column: str) -> str:
+    return column
 
 
 def with_published_score(queryset, brand_ids=None):
@@ -75,40 +102,83 @@ def _catalog(request) -> dict[str, list[tuple[str, str]]]:
 
 
 class _ScoreFilter(admin.SimpleListFilter):
-    """Filters on the published score; "not scored yet" lists customers without one."""
+    """Filters on the published score; "not scored yet" lists customers without one. Each choice is one
+    condition on the score's columns (`condition`), tested on the list's score_* annotations or, for the
+    counts of a long list, on the scores themselves."""
 
     def lookups(self, request, model_admin):
         return [*self.choices_for(request), (NOT_SCORED, _("Not scored yet"))]
 
     def choices_for(self, request):
+        return self.fixed_choices()
+
+    @classmethod
+    def fixed_choices(cls):
+        """The choices (those of every brand alike; the tier filter's are the user's brands' tiers)."""
         raise NotImplementedError
+
+    @classmethod
+    def condition(cls, value: str, column) -> Q | None:
+        """The condition of one choice on the score's columns (`column` names them where tested); None when
+        the value is not a choice (nothing matches)."""
+        raise NotImplementedError
+
+    def unscored_condition(self) -> Q:
+        """Customers the NOT_SCORED choice lists, on the list's annotations."""
+        return Q(score_stage__isnull=True)  # every score has a stage
 
     def queryset(self, request, queryset):
         value = self.value()
         if value is None:
             return queryset
         if value == NOT_SCORED:
-            return queryset.filter(**{f"{selectors.PUBLISHED_SCORE}__id__isnull": True})
-        return self.filter_value(request, queryset, value)
+            return queryset.filter(self.unscored_condition())
+        condition = self.condition(value, _on_customers)
+        return queryset.none() if condition is None else queryset.filter(condition)
 
-    def filter_value(self, request, queryset, value):
-        raise NotImplementedError
+    def get_facet_counts(self, pk_attname, filtered_qs):
+        counts = {}
+        for i, (value, _label) in enumerate(self.lookup_choices):
+            if value == NOT_SCORED:
+                condition = self.unscored_condition()
+            else:
+                condition = self.condition(str(value), _on_customers)
+            if condition is not None:
+                counts[f"{i}__c"] = Count(pk_attname, filter=condition)
+        return counts
+
+    def counts_from_scores(self, scores: dict, customers: int) -> dict:
+        """Facet counts of the whole list from published_score_counts (`customers`: the list's customers)."""
+        counts = {}
+        for i, (value, _label) in enumerate(self.lookup_choices):
+            if value == NOT_SCORED:
+                counts[f"{i}__c"] = customers - scores.get(self.unscored_complement, 0)
+            elif (key := f"{self.parameter_name}={value}") in scores:
+                counts[f"{i}__c"] = scores[key]
+            else:
+                counts[f"{i}__c"] = 0
+        return counts
+
+    unscored_complement = "scored"  # the key of published_score_counts that NOT_SCORED is the rest of
 
 
 class StageFilter(_ScoreFilter):
     title = _("lifecycle stage")
     parameter_name = "stage"
 
-    def choices_for(self, request):
+    @classmethod
+    def fixed_choices(cls):
         return Stage.choices
 
-    def filter_value(self, request, queryset, value):
-        return queryset.filter(score_stage=value)
+    @classmethod
+    def condition(cls, value, column):
+        return Q(**{column("stage"): value}) if value in Stage.values else None
 
 
 class TierFilter(_ScoreFilter):
     title = _("tier")
     parameter_name = "tier"
+    unscored_complement = "tiered"
 
     def choices_for(self, request):
         return _catalog(request)["tier"]
@@ -116,44 +186,50 @@ class TierFilter(_ScoreFilter):
     def lookups(self, request, model_admin):
         return [*self.choices_for(request), (NOT_SCORED, _("No tier"))]
 
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            return queryset
-        if value == NOT_SCORED:
-            return queryset.filter(score_tier_id__isnull=True)
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(score_tier_id=int(value))
+    def unscored_condition(self):
+        return Q(score_tier_id__isnull=True)
+
+    @classmethod
+    def condition(cls, value, column):
+        return Q(**{column("tier_id"): int(value)}) if value.isdigit() else None
 
 
 class RfmSegmentFilter(_ScoreFilter):
     title = _("RFM segment")
     parameter_name = "rfm"
 
-    def choices_for(self, request):
+    @classmethod
+    def fixed_choices(cls):
         return list(RFM_SEGMENT_LABELS.items())
 
-    def filter_value(self, request, queryset, value):
-        return queryset.filter(score_rfm_segment=value)
+    @classmethod
+    def condition(cls, value, column):
+        return Q(**{column("rfm_segment"): value})
+
+
+def _band(column: str, low, high) -> Q:
+    bounds = {}
+    if low is not None:
+        bounds[f"{column}__gte"] = low
+    if high is not None:
+        bounds[f"{column}__lt"] = high
+    return Q(**bounds)
 
 
 class ChurnRiskFilter(_ScoreFilter):
     title = _("churn risk")
     parameter_name = "churn_risk"
 
-    def choices_for(self, request):
+    @classmethod
+    def fixed_choices(cls):
         return [(key, label) for key, (label, _low, _high) in CHURN_BANDS.items()]
 
-    def filter_value(self, request, queryset, value):
+    @classmethod
+    def condition(cls, value, column):
         if value not in CHURN_BANDS:
-            return queryset.none()
+            return None
         _label, low, high = CHURN_BANDS[value]
-        if low is not None:
-            queryset = queryset.filter(score_churn__gte=low)
-        if high is not None:
-            queryset = queryset.filter(score_churn__lt=high)
-        return queryset
+        return _band(column("churn_probability"), low, high)
 
 
 class AtRiskFilter(_ScoreFilter):
@@ -162,15 +238,19 @@ class AtRiskFilter(_ScoreFilter):
     title = _("at risk")
     parameter_name = "at_risk"
 
-    def choices_for(self, request):
+    @classmethod
+    def fixed_choices(cls):
         return [("yes", _("At-risk high-value customers"))]
 
-    def filter_value(self, request, queryset, value):
+    @classmethod
+    def condition(cls, value, column):
         if value != "yes":
-            return queryset.none()
-        return queryset.filter(
-            score_value_percentile__gte=selectors.AT_RISK_MIN_VALUE_PERCENTILE,
-            score_churn__gte=selectors.AT_RISK_MIN_CHURN,
+            return None
+        return Q(
+            **{
+                f"{column('value_percentile')}__gte": selectors.AT_RISK_MIN_VALUE_PERCENTILE,
+                f"{column('churn_probability')}__gte": selectors.AT_RISK_MIN_CHURN,
+            }
         )
 
 
@@ -178,18 +258,104 @@ class ClvBandFilter(_ScoreFilter):
     title = _("CLV band")
     parameter_name = "clv_band"
 
-    def choices_for(self, request):
+    @classmethod
+    def fixed_choices(cls):
         return [(key, label) for key, (label, _low, _high) in CLV_BANDS.items()]
 
-    def filter_value(self, request, queryset, value):
+    @classmethod
+    def condition(cls, value, column):
         if value not in CLV_BANDS:
-            return queryset.none()
+            return None
         _label, low, high = CLV_BANDS[value]
-        if low is not None:
-            queryset = queryset.filter(score_clv_percentile__gte=low)
-        if high is not None:
-            queryset = queryset.filter(score_clv_percentile__lt=high)
-        return queryset
+        return _band(column("clv_percentile"), low, high)
+
+
+SCORE_FILTERS = (StageFilter, TierFilter, RfmSegmentFilter, ChurnRiskFilter, AtRiskFilter, ClvBandFilter)
+
+
+def _fixed_score_conditions() -> dict[str, Q]:
+    """`parameter=value` -> condition on the scores, for every choice of the score filters but the tiers
+    (counted by tier id)."""
+    conditions = {}
+    for filter_class in SCORE_FILTERS:
+        if filter_class is TierFilter:
+            continue
+        for value, _label in filter_class.fixed_choices():
+            condition = filter_class.condition(str(value), _on_scores)
+            if condition is not None:
+                conditions[f"{filter_class.parameter_name}={value}"] = condition
+    return conditions
+
+
+def run_score_counts(run_id: int, brand_id: int) -> dict[str, int]:
+    """How many of one run's scores fall in each choice of the score filters (`parameter=value`), with
+    "scored" (all) and "tiered" (with a tier): one pass over the run's scores, cached by run (the scores of a
+    published or superseded run do not change)."""
+    key = f"clv:customer-list:score-facets:v1:{run_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    conditions = _fixed_score_conditions()
+    rows = (
+        CustomerScore.objects.filter(brand_id=brand_id, run_id=run_id)
+        .order_by()
+        .values("tier_id")
+        .annotate(
+            scored=Count("pk"), **{f"c{i}": Count("pk", filter=q) for i, q in enumerate(conditions.values())}
+        )
+    )
+    counts = dict.fromkeys(["scored", "tiered", *conditions], 0)
+    for row in rows:
+        counts["scored"] += row["scored"]
+        if row["tier_id"] is not None:
+            counts["tiered"] += row["scored"]
+            counts[f"tier={row['tier_id']}"] = row["scored"]
+        for i, name in enumerate(conditions):
+            counts[name] += row[f"c{i}"]
+    cache.set(key, counts, 24 * 3600)
+    return counts
+
+
+def published_score_counts(brand_ids: list[int] | None) -> dict[str, int]:
+    """run_score_counts summed over the published runs of these brands (None: every brand)."""
+    runs = ModelRun.objects.published()
+    if brand_ids is not None:
+        runs = runs.filter(brand_id__in=brand_ids)
+    total: dict[str, int] = {}
+    for run_id, brand_id in runs.values_list("pk", "brand_id"):
+        for name, value in run_score_counts(run_id, brand_id).items():
+            total[name] = total.get(name, 0) + value
+    return total
+
+
+def large_list_facet_counts(request, specs) -> dict:
+    """The facet counts of the whole customer list (no filter, no search) when it is too long to count on
+    each request: the customer's own columns in one pass over the customers (without joining the scores),
+    communities from the memberships, the score filters from published_score_counts."""
+    ids = brand_ids_for_user(request.user)
+    customers = scope_queryset(Customer.objects.all(), request.user)
+    plain = [s for s in specs if not isinstance(s, _ScoreFilter | CommunityFilter)]
+    counts = facet_counts_in_one_query(customers, plain, extra={"customers": Count("pk")})
+    total = counts.pop(None)["customers"]
+    score_specs = [s for s in specs if isinstance(s, _ScoreFilter)]
+    if score_specs:
+        scores = published_score_counts(ids)
+        for spec in score_specs:
+            counts[spec] = spec.counts_from_scores(scores, total)
+    for spec in specs:
+        if isinstance(spec, CommunityFilter):
+            members = dict(
+                scope_queryset(CommunityMembership.objects.all(), request.user)
+                .filter(left_at__isnull=True)
+                .order_by()
+                .values("community_id")
+                .annotate(n=Count("customer_id", distinct=True))
+                .values_list("community_id", "n")
+            )
+            counts[spec] = {
+                f"{i}__c": members.get(int(value), 0) for i, (value, _label) in enumerate(spec.lookup_choices)
+            }
+    return counts
 
 
 class CommunityFilter(admin.SimpleListFilter):
@@ -207,13 +373,24 @@ class CommunityFilter(admin.SimpleListFilter):
             return queryset
         if not value.isdigit():
             return queryset.none()
-        members = CommunityMembership.objects.filter(
-            brand_id=OuterRef("brand_id"),
-            customer_id=OuterRef("pk"),
-            community_id=int(value),
-            left_at__isnull=True,
+        return queryset.filter(self.condition(int(value)))
+
+    @staticmethod
+    def condition(community_id: int) -> Exists:
+        return Exists(
+            CommunityMembership.objects.filter(
+                brand_id=OuterRef("brand_id"),
+                customer_id=OuterRef("pk"),
+                community_id=community_id,
+                left_at__isnull=True,
+            )
         )
-        return queryset.filter(Exists(members))
+
+    def get_facet_counts(self, pk_attname, filtered_qs):
+        return {
+            f"{i}__c": Count(pk_attname, filter=Q(self.condition(int(value))))
+            for i, (value, _label) in enumerate(self.lookup_choices)
+        }
 
 
 class AcquisitionPlatformFilter(admin.SimpleListFilter):
@@ -229,9 +406,19 @@ class AcquisitionPlatformFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
+        return queryset.filter(self.condition(value))
+
+    @staticmethod
+    def condition(value) -> Q:
         if value == NOT_SCORED:
-            return queryset.filter(acquisition_stream__isnull=True)
-        return queryset.filter(acquisition_stream__platform=value)
+            return Q(acquisition_stream__isnull=True)
+        return Q(acquisition_stream__platform=value)
+
+    def get_facet_counts(self, pk_attname, filtered_qs):
+        return {
+            f"{i}__c": Count(pk_attname, filter=self.condition(value))
+            for i, (value, _label) in enumerate(self.lookup_choices)
+        }
 
 
 class CohortCellFilter(admin.ListFilter):

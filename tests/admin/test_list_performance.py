@@ -1,0 +1,330 @@
+"""The admin lists stay fast on a brand of a million customers: pinned query counts that do not grow with the
+rows, counts estimated ("about N") past apps.core.admin.EXACT_COUNT_UP_TO rows, a date hierarchy from the first
+and last dates, and facet counts that equal the live ones when they come from the per-run counts instead.
+
+The long-list paths are exercised on a few rows by lowering the thresholds."""
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.analytics.models import CustomerScore, StageChange
+from apps.core import admin as core_admin
+from apps.customers.models import Customer
+from apps.engagement.models import Experiment, Touch
+from apps.loyalty.models import BenefitGrant
+from apps.orders.models import Order
+from tests.admin.conftest import changelist_url, staff
+from tests.factories import (
+    BenefitFactory,
+    BenefitGrantFactory,
+    CommunityFactory,
+    CommunityMembershipFactory,
+    CustomerFactory,
+    FollowupRuleFactory,
+    OrderFactory,
+    StreamFactory,
+    TierFactory,
+    clv_percentiles_set,
+    make_run,
+    make_score,
+)
+
+pytestmark = pytest.mark.django_db
+
+STAGES = ["introduction", "growth", "maturity", "decline", "churned"]
+RULES = {
+    "introduction": "introduction",
+    "growth": "growth_orders",
+    "maturity": "maturity_orders",
+    "decline": "decline_gap",
+    "churned": "churn_gap",
+}
+RFM = ["champions", "loyal", "at_risk", "new", "hibernating"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def long_lists(monkeypatch):
+    """Every list counts as too long to count exactly (and to count facets on) from 3 rows on; pages of 2."""
+    monkeypatch.setattr(core_admin.EstimatedCountPaginator, "exact_up_to", 2)
+    monkeypatch.setattr(core_admin, "FACET_LIVE_UP_TO", 2)
+    monkeypatch.setattr(core_admin.BrandScopedAdmin, "list_per_page", 2)
+
+
+def brand_rows(brand, n: int, *, prefix: str, published: bool = True):
+    """n scored customers (stages, tiers, RFM segments, churn and CLV spread), a community, orders over three
+    years, stage changes of the run, grants, touches and an experiment."""
+    tiers = [
+        TierFactory(brand=brand, code=f"{prefix}-t{i}", name=f"{prefix} tier {i}", rank=i + 1)
+        for i in range(2)
+    ]
+    community = CommunityFactory(brand=brand, name=f"{prefix} fans")
+    stream = StreamFactory(brand=brand, platform="douyin")
+    benefit = BenefitFactory(brand=brand, code=f"{prefix}-coupon")
+    old = make_run(brand, status="superseded", as_of=date(2026, 1, 31))
+    run = make_run(brand, status="published" if published else "succeeded", as_of=date(2026, 3, 31))
+    rule = FollowupRuleFactory(brand=brand)
+    for i in range(n):
+        customer = CustomerFactory(
+            brand=brand,
+            external_id=f"{prefix}{i:03d}",
+            acquisition_stream=stream if i % 2 else None,
+            gender="female" if i % 3 else "male",
+        )
+        stage = STAGES[i % 5]
+        make_score(
+            run,
+            customer,
+            stage=stage,
+            tier=tiers[i % 3] if i % 3 < 2 else None,
+            rfm=RFM[i % 5],
+            churn=(i % 10) / 10,
+            clv=10 * i,
+        )
+        make_score(old, customer, stage="maturity", tier=tiers[0], rfm="champions", churn=0.01, clv=999)
+        StageChange.objects.create(
+            brand=brand,
+            customer=customer,
+            run=old,
+            from_stage="",
+            to_stage="maturity",
+            rule="maturity_orders",
+            changed_on=old.as_of,
+        )
+        if stage != "maturity":
+            StageChange.objects.create(
+                brand=brand,
+                customer=customer,
+                run=run,
+                from_stage="maturity",
+                to_stage=stage,
+                rule=RULES[stage],
+                changed_on=run.as_of,
+            )
+        if i % 4 == 0:
+            CommunityMembershipFactory(brand=brand, community=community, customer=customer)
+        order = OrderFactory(
+            brand=brand,
+            customer=customer,
+            stream=stream,
+            placed_at=datetime(2024, 1, 5, tzinfo=UTC) + timedelta(days=37 * i),
+        )
+        BenefitGrantFactory(brand=brand, customer=customer, benefit=benefit)
+        at = datetime(2026, 4, 1, tzinfo=UTC) + timedelta(hours=i)
+        Touch.objects.create(
+            brand=brand,
+            customer=customer,
+            rule=rule,
+            occasion=f"run:{run.pk}",
+            stage=stage,
+            scheduled_at=at,
+            window_ends_at=at + timedelta(hours=72),
+            send_hour=20,
+            status="planned",
+            converted_order=order if i % 2 else None,
+        )
+    for published_run in (run, old):
+        clv_percentiles_set(published_run)
+    Experiment.objects.create(
+        brand=brand,
+        code=f"{prefix}-exp",
+        name="Coupon test",
+        starts_at=datetime(2026, 4, 1, tzinfo=UTC),
+        ends_at=datetime(2026, 5, 1, tzinfo=UTC),
+    )
+    return run
+
+
+def listed_brands(response) -> set[int]:
+    return {row.brand_id for row in response.context["cl"].result_list}
+
+
+# Pinned, for a manager of one brand (no brand filter, no brand column). Every page: session, user, the user's
+# permissions (user, groups), the user's brand memberships (brand ids and roles in one query), the count (at
+# most EXACT_COUNT_UP_TO + 1 rows read) and the page of rows with their related rows joined; then its own:
+PAGES = {
+    # + the filters' tiers and communities in one UNION
+    "customers": ("/admin/customers/customer/", 8),
+    # + one query of conditional counts for every filter (none in use: they share the list's rows)
+    "customers-facets": ("/admin/customers/customer/?_facets=True", 9),
+    "customers-search": ("/admin/customers/customer/?q=acme001", 8),
+    # + the tier filter's choices
+    "customer-scores": ("/admin/analytics/customerscore/", 8),
+    "customer-scores-facets": ("/admin/analytics/customerscore/?_facets=True", 9),
+    # + the date hierarchy: first and last date, then the distinct months (a short list; a long one: none)
+    "stage-changes": ("/admin/analytics/stagechange/", 9),
+    "orders": ("/admin/orders/order/", 9),
+    # + the date hierarchy (2) and the benefit filter's choices
+    "benefit-grants": ("/admin/loyalty/benefitgrant/", 10),
+    # + the rule filter's choices
+    "touches": ("/admin/engagement/touch/", 8),
+    "experiments": ("/admin/engagement/experiment/", 7),
+    # + the brands the user may refresh, the date hierarchy (2)
+    "model-runs": ("/admin/analytics/modelrun/", 10),
+}
+
+
+def page_queries(client, url) -> tuple[int, object]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured), response
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+@pytest.mark.parametrize("page", list(PAGES))
+def test_list_query_count_is_pinned_and_flat(login, brand, other_brand, page, rows):
+    url, pinned = PAGES[page]
+    brand_rows(other_brand, 3, prefix="rival")
+    brand_rows(brand, rows, prefix="acme")
+    queries, response = page_queries(login(staff("lists-manager", (brand, "manager"))), url)
+    assert listed_brands(response) == {brand.pk}
+    assert queries == pinned, f"{page} with {rows} rows: {queries} queries, pinned {pinned}"
+
+
+def test_a_long_list_says_about_n_and_its_last_page_is_exact(
+    login, brand, other_brand, long_lists, monkeypatch
+):
+    from apps.customers.admin import CustomerAdmin
+
+    monkeypatch.setattr(CustomerAdmin, "list_per_page", 2)
+    brand_rows(other_brand, 3, prefix="rival")
+    brand_rows(brand, 5, prefix="acme")
+    client = login(staff("lists-viewer", (brand, "viewer")))
+    response = client.get(changelist_url(Customer))
+    changelist = response.context["cl"]
+    assert changelist.result_count_is_estimate and changelist.result_count >= 3
+    assert re.search(r"about [\d,]+ customers", response.content.decode())
+    last = client.get(changelist_url(Customer), {"p": 3}).context["cl"]  # one customer on the third page
+    assert not last.result_count_is_estimate and last.result_count == 5
+    assert [c.external_id for c in last.result_list] == ["acme004"]
+    # the estimate never reaches another brand's rows: the list still holds one brand's customers
+    assert listed_brands(response) == {brand.pk}
+
+
+def test_a_long_list_short_of_one_page_is_counted_exactly(login, brand, long_lists, monkeypatch):
+    from apps.customers.admin import CustomerAdmin
+
+    monkeypatch.setattr(CustomerAdmin, "list_per_page", 10)
+    brand_rows(brand, 5, prefix="acme")
+    response = login(staff("lists-viewer", (brand, "viewer"))).get(changelist_url(Customer))
+    changelist = response.context["cl"]
+    assert not changelist.result_count_is_estimate and changelist.result_count == 5
+    assert "5 customers" in response.content.decode()
+
+
+def facet_labels(response) -> dict[str, list[str]]:
+    """Each filter's choices as shown ("Decline (3)"), by filter title."""
+    return {
+        str(spec.title): [str(choice["display"]) for choice in spec.choices(response.context["cl"])]
+        for spec in response.context["cl"].shown_filter_specs
+    }
+
+
+@pytest.mark.parametrize(
+    "model", [Customer, CustomerScore, StageChange], ids=["customers", "customer-scores", "stage-changes"]
+)
+def test_a_long_lists_facet_counts_equal_the_live_ones(request, login, brand, other_brand, model):
+    brand_rows(other_brand, 4, prefix="rival")
+    brand_rows(brand, 12, prefix="acme")
+    client = login(staff("lists-viewer", (brand, "viewer")))
+    live = facet_labels(client.get(changelist_url(model), {"_facets": "1"}))
+    request.getfixturevalue("long_lists")
+    cheap = client.get(changelist_url(model), {"_facets": "1"})
+    assert cheap.context["cl"].result_count_is_estimate
+    assert facet_labels(cheap) == live
+    assert any(
+        re.search(r"\(\d+\)$", label) and not label.endswith("(0)")
+        for labels in live.values()
+        for label in labels
+    )
+    assert "(-)" not in str(live)
+
+
+def test_customer_facets_count_the_published_run_only_and_this_brands_rows(
+    login, brand, other_brand, long_lists
+):
+    brand_rows(other_brand, 4, prefix="rival")
+    brand_rows(brand, 10, prefix="acme")
+    CustomerFactory(brand=brand, external_id="unscored")
+    labels = facet_labels(
+        login(staff("lists-viewer", (brand, "viewer"))).get(changelist_url(Customer), {"_facets": "1"})
+    )
+    # 10 scored customers, two of each stage in the published run (the superseded run had them all in maturity)
+    assert labels["lifecycle stage"][1:] == [
+        "Prospect (0)",
+        "Introduction (2)",
+        "Growth (2)",
+        "Maturity (2)",
+        "Decline (2)",
+        "Churned (2)",
+        "Not scored yet (1)",
+    ]
+    assert "acme fans (3)" in labels["community"]  # customers 0, 4 and 8
+
+
+def test_filtered_long_list_counts_what_it_can_and_shows_dashes_for_the_rest(login, brand, long_lists):
+    brand_rows(brand, 15, prefix="acme")
+    labels = facet_labels(
+        login(staff("lists-viewer", (brand, "viewer"))).get(
+            changelist_url(Customer), {"_facets": "1", "stage": "decline"}
+        )
+    )
+    # the stage filter's own counts are those of the whole list (cheap); the others' would need the filtered rows
+    assert "Decline (3)" in labels["lifecycle stage"]
+    assert all(label.endswith("(-)") for label in labels["churn risk"][1:])
+
+
+def test_a_new_published_run_is_counted_afresh(login, brand, long_lists):
+    run = brand_rows(brand, 5, prefix="acme")
+    client = login(staff("lists-viewer", (brand, "viewer")))
+    assert (
+        "Decline (1)"
+        in facet_labels(client.get(changelist_url(Customer), {"_facets": "1"}))["lifecycle stage"]
+    )
+    run.status = "superseded"
+    run.save()
+    newer = make_run(brand, as_of=date(2026, 4, 30))
+    for customer in Customer.objects.filter(brand=brand):
+        make_score(newer, customer, stage="decline")
+    assert (
+        "Decline (5)"
+        in facet_labels(client.get(changelist_url(Customer), {"_facets": "1"}))["lifecycle stage"]
+    )
+
+
+def test_the_date_hierarchy_of_a_long_list_spans_its_first_and_last_dates(login, brand, long_lists):
+    brand_rows(brand, 12, prefix="acme")  # orders every 37 days from 2024-01-05: 2024 and 2025
+    client = login(staff("lists-viewer", (brand, "viewer")))
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(changelist_url(Order))
+    links = response.context["cl"].date_hierarchy_links
+    assert [choice["title"] for choice in links["choices"]] == ["2024", "2025"]
+    assert not any(
+        "DISTINCT" in q["sql"] and "date_trunc" in q["sql"].lower() for q in captured.captured_queries
+    )
+    year = client.get(changelist_url(Order), {"placed_at__year": "2025"}).context["cl"]
+    # rows in 2025: 10 (Jan 15), 11 (Feb 21); two rows are at most 2: counted exactly, Django's own hierarchy
+    assert year.date_hierarchy_links is None and year.result_count == 2
+
+
+def test_every_list_page_holds_one_brands_rows_on_the_long_list_path(login, brand, other_brand, long_lists):
+    brand_rows(other_brand, 4, prefix="rival")
+    brand_rows(brand, 4, prefix="acme")
+    client = login(staff("lists-manager", (brand, "manager")))
+    for url, _pinned in PAGES.values():
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert listed_brands(response) == {brand.pk}, url
+    assert BenefitGrant.objects.filter(brand=other_brand).exists()

@@ -25,6 +25,7 @@ def memberships_import(
     dry_run: bool = False,
     skip_invalid: bool = False,
     progress: bool = False,
+    encoding: str | None = None,
 ) -> ImportResult:
     """Create or update membership spells keyed by (community, customer, joined_at). Communities the brand
     does not have are created from the row's community_name/community_kind (existing ones are left as
@@ -37,6 +38,7 @@ def memberships_import(
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         progress=progress,
+        encoding=encoding,
     )
     if run.failed:
         return run.finish(0)

@@ -57,6 +57,10 @@ def customers_stage_seen_columns(external_ids: list, first_seen: list) -> tuple[
 
 
 def customers_upsert_seen(*, brand: Brand, stage: StagingTable, staged: int, now=None) -> UpsertCounts:
+    """Create the staged customers the brand does not have; move an existing customer's first_seen_at earlier,
+    or replace it when it is before the plausible range (stored before imports checked dates: a 1900 order
+    once moved it to 1899, and since it only moves earlier, no corrected import could undo that)."""
+    earliest = f.plausible_dates(brand.tzinfo).earliest.isoformat()  # a datetime's ISO text: safe as SQL
     defaults = insert_defaults(Customer, {"external_id", "first_seen_at"})
     values = {"external_id": "s.external_id", "first_seen_at": "s.first_seen_at"}
     values.update({column: "%s" for column in defaults})
@@ -68,7 +72,10 @@ def customers_upsert_seen(*, brand: Brand, stage: StagingTable, staged: int, now
         values=values,
         value_params=list(defaults.values()),
         update=["first_seen_at"],
-        changed="s.first_seen_at < t.first_seen_at OR t.first_seen_at IS NULL",
+        changed=(
+            "s.first_seen_at < t.first_seen_at OR t.first_seen_at IS NULL "
+            f"OR t.first_seen_at < '{earliest}'::timestamptz"
+        ),
         staged=staged,
         now=now or timezone.now(),
     )
@@ -116,6 +123,7 @@ def customers_import(
     dry_run: bool = False,
     skip_invalid: bool = False,
     progress: bool = False,
+    encoding: str | None = None,
 ) -> ImportResult:
     """Create or update customers from a CSV file (`path`) or dict rows. On existing customers only the
     columns present in the source are updated."""
@@ -127,6 +135,7 @@ def customers_import(
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         progress=progress,
+        encoding=encoding,
     )
     if run.failed:
         return run.finish(0)

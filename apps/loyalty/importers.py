@@ -26,6 +26,7 @@ def redemptions_import(
     dry_run: bool = False,
     skip_invalid: bool = False,
     progress: bool = False,
+    encoding: str | None = None,
 ) -> ImportResult:
     """Redeem grants: columns customer_id, benefit (the benefit's code), redeemed_at (required) and grant_id
     (optional: the grant's id, when the source knows it). Without grant_id a row takes the customer's grant of
@@ -41,6 +42,7 @@ def redemptions_import(
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         progress=progress,
+        encoding=encoding,
     )
     if run.failed:
         return run.finish(0)

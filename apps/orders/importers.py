@@ -5,14 +5,20 @@ is factorised and every distinct value is checked once with the shared per-value
 errors), while the high-cardinality columns (times, amounts) take a vectorised pandas path for plainly
 shaped values and the per-value parsers for everything else. Amounts are integer cents; order totals and
 unit prices are integer arithmetic, turned into numerics by PostgreSQL.
+
+Every order is in the brand's currency (`Brand.currency`): a line in another currency is an error, unless
+staff give its exchange rate (`rates`, import_orders --rates USD=7.1): then each line's amount is converted
+(half up to the cent), the order's total is the sum of its converted lines, and the order keeps its total in
+the original currency, that currency and the rate.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
@@ -24,12 +30,14 @@ from apps.brands.models import Brand
 from apps.core.importing import ImportResult, ImportRun, StagingTable
 from apps.core.importing import fields as f
 from apps.core.importing.errors import FieldError
+from apps.core.importing.fields import control_character
 from apps.core.importing.frames import Frame, read_frame
 from apps.core.importing.sources import map_header
 from apps.core.importing.staging import analyze_if_stale, merge
 from apps.customers.importers import customers_stage_seen_columns, customers_upsert_seen
 from apps.customers.models import Customer
 from apps.orders.models import Order, OrderItem, OrderStatus, SalesChannel
+from apps.orders.signals import orders_changed
 from apps.streams.models import Stream
 
 REQUIRED = ("customer_id", "ordered_at")
@@ -40,6 +48,52 @@ STATUS_ALIASES = {"已支付": "paid", "已退款": "refunded", "已取消": "ca
 TWO_PLACES = Decimal("0.01")
 # Header of one order: every line of the order must agree on these.
 HEADER_COLUMNS = ("customer_id", "ordered_at", "status", "stream_id", "channel", "currency")
+# The order in which a line's errors are reported.
+REPORT_ORDER = (
+    "customer_id",
+    "ordered_at",
+    "amount",
+    "quantity",
+    "stream_id",
+    "channel",
+    "status",
+    "currency",
+    "sku",
+    "category",
+    "order_id",
+)
+# numeric(14, 2): amounts and totals stay below 10^12, i.e. 10^14 cents.
+MAX_CENTS = 10**14 - 1
+# Exchange rates: numeric(18, 8).
+RATE_PLACES = 8
+RATE_MAX = Decimal(10) ** 10
+_RATE_RE = re.compile(r"^\s*([A-Za-z]{3})\s*=\s*(\S+)\s*$")
+
+
+def parse_rates(text: str) -> dict[str, Decimal]:
+    """`USD=7.1,JPY=0.047` -> {"USD": Decimal("7.1"), "JPY": Decimal("0.047")}: units of the brand's currency
+    per unit of each currency. ValueError (a translated reason) when a part is not CODE=RATE with a positive
+    rate of at most 8 decimals, or a code is given twice."""
+    rates: dict[str, Decimal] = {}
+    shape = _(
+        "give CODE=RATE pairs separated by commas, each rate a positive number of at most %(places)d decimals "
+        "(units of the brand's currency per unit), e.g. USD=7.1,JPY=0.047"
+    ) % {"places": RATE_PLACES}
+    for part in text.split(","):
+        match = _RATE_RE.match(part)
+        if match is None:
+            raise ValueError(shape)
+        code, raw = match.group(1).upper(), match.group(2)
+        try:
+            rate = Decimal(raw)
+        except InvalidOperation:
+            raise ValueError(shape) from None
+        if not rate.is_finite() or rate <= 0 or rate >= RATE_MAX or rate.as_tuple().exponent < -RATE_PLACES:
+            raise ValueError(shape)
+        if code in rates:
+            raise ValueError(_("%(currency)s is given twice") % {"currency": code})
+        rates[code] = rate
+    return rates
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -128,6 +182,12 @@ def _datetimes_us(series: pd.Series, parse_dt: f.DateTimeParser, required: str) 
         us[candidates[ok]] = utc.to_numpy().view(np.int64)
         done[candidates[ok]] = True
     messages: list = [None] * len(raw)
+    # The plausible range, which the per-value parser checks itself.
+    dates = parse_dt.dates
+    for i in np.flatnonzero(done & (us < (dates.earliest - _EPOCH) // _MICROSECOND)):
+        messages[i] = dates.too_early
+    for i in np.flatnonzero(done & (us > (dates.latest - _EPOCH) // _MICROSECOND)):
+        messages[i] = dates.too_late
     for i in np.flatnonzero(~done):
         value = _checked(parse_dt, required)(raw.iloc[i])
         if isinstance(value, _Bad):
@@ -161,7 +221,14 @@ def _amount_cents(series: pd.Series, parse_amount: f.DecimalParser, required: st
     return cents[codes], row_messages, codes, decimals
 
 
-def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str, int], log) -> _Parsed:
+def _parse(
+    frame: Frame,
+    index: dict[str, int],
+    brand: Brand,
+    streams: dict[str, int],
+    log,
+    rates: Mapping[str, Decimal],
+) -> _Parsed:
     n = len(frame)
     out = _Parsed(n)
     lines = frame.lines
@@ -196,6 +263,18 @@ def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str,
 
     for i in np.flatnonzero(frame.overflow):
         log.add(int(lines[i]), "*", _("more values than header columns"))
+
+    # A value holding a control character (a NUL byte, say) is reported for that alone.
+    controls: dict[str, np.ndarray] = {}
+    if not frame.clean:
+        for name in index:
+            codes, uniques = pd.factorize(column(name))
+            found = np.asarray([control_character(value) for value in uniques], dtype=object)
+            if len(found) and (found != None).any():  # noqa: E711 (elementwise)
+                controls[name] = found[codes]
+    bad_control = np.zeros(n, dtype=bool)
+    for found in controls.values():
+        bad_control |= found != None  # noqa: E711 (elementwise)
 
     customers = text_column("customer_id", 128, required)
     bad_customer = split("customer_id", customers)
@@ -247,9 +326,39 @@ def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str,
     )
     bad_status = split("status", statuses)
     statuses = statuses[0]
-    currencies = _by_value(column("currency"), _checked(f.currency(), empty=brand.currency))
+    parse_currency = _checked(f.currency(), empty=brand.currency)
+    foreign = _("%(currency)s is not the brand's currency (%(brand)s) and no exchange rate was given for it")
+
+    def currency(raw: str):
+        value = parse_currency(raw)
+        if isinstance(value, _Bad) or value == brand.currency or value in rates:
+            return value
+        return _Bad(foreign % {"currency": value, "brand": brand.currency})
+
+    currencies = _by_value(column("currency"), currency)
     bad_currency = split("currency", currencies)
     currencies = currencies[0]
+    # Lines in another currency: converted at the staff's rate, half up to the cent.
+    original_cents = cents.copy()
+    converted = np.flatnonzero(~bad_currency & ~bad_amount)
+    converted = converted[currencies[converted] != brand.currency]
+    if len(converted):
+        too_large = _("too large once converted into %(currency)s") % {"currency": brand.currency}
+        convert_messages = np.full(n, None, dtype=object)
+        for code in sorted(set(currencies[converted])):
+            rows = converted[currencies[converted] == code]
+            num, den = rates[code].as_integer_ratio()
+            for i in rows:
+                value = (2 * int(cents[i]) * num + den) // (2 * den)
+                if value > MAX_CENTS:
+                    convert_messages[i] = too_large
+                else:
+                    cents[i] = value
+        bad_converted = convert_messages != None  # noqa: E711 (elementwise)
+        if bad_converted.any():
+            amount_messages = np.where(bad_converted, convert_messages, amount_messages)
+            errors[:] = [(c, m) for c, m in errors if c != "amount"] + [("amount", amount_messages)]
+            bad_amount = bad_amount | bad_converted
     skus = text_column("sku", 128)
     bad_sku = split("sku", skus)
     skus = skus[0]
@@ -261,11 +370,21 @@ def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str,
     order_ids = order_ids[0]
 
     # Column by column; the log is sorted by line (stably), so each line keeps the column order.
-    for name, messages in errors:
+    reported = dict(errors)
+    for name, found in controls.items():
+        messages = reported.get(name)
+        reported[name] = found if messages is None else np.where(found != None, found, messages)  # noqa: E711
+    for name in REPORT_ORDER:
+        messages = reported.get(name)
+        if messages is None:
+            continue
         for i in np.flatnonzero((messages != None) & ~frame.overflow):  # noqa: E711
             log.add(int(lines[i]), name, messages[i])
+    if "order_id" in controls:
+        bad_order_id = bad_order_id | (controls["order_id"] != None)  # noqa: E711 (elementwise)
     bad_row = (
         frame.overflow
+        | bad_control
         | bad_customer
         | bad_placed
         | bad_amount
@@ -286,6 +405,7 @@ def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str,
     cust = customers[ok]
     placed = placed_us[ok]
     amount = cents[ok]
+    original = original_cents[ok]
     quantity = quantities[ok].astype(np.int64)
     stream_id = stream_ids[ok].astype(np.int64)
     status = statuses[ok]
@@ -312,7 +432,7 @@ def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str,
             if decimal is not None:
                 amount_text = str(decimal.quantize(TWO_PLACES))
             else:
-                amount_text = f"{amount[i] // 100}.{amount[i] % 100:02d}"
+                amount_text = f"{original[i] // 100}.{original[i] % 100:02d}"  # as given, not converted
             content = "\x1f".join(
                 (
                     cust[i],
@@ -359,9 +479,21 @@ def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str,
                     log.add(int(lines[ok[i]]), name, differs % {"line": int(lines[ok[first[i]]])})
         bad_orders.update(oid[differs_rows])
     keep = ~differs_rows
+    # An order's total (the sum of its lines) must fit the amount column: sums of exact integers in doubles,
+    # exact below 2^53 cents and far above the limit beyond.
+    totals = np.bincount(order_codes[keep], weights=amount[keep].astype(np.float64))
+    too_big = np.flatnonzero(totals > MAX_CENTS)
+    error_rows = np.zeros(len(ok), dtype=bool)
+    if len(too_big):
+        message = _("the order's total (the sum of its lines) is too large")
+        for code in too_big:
+            head = np.flatnonzero(keep & (order_codes == code))[0]
+            log.add(int(lines[ok[head]]), "amount", message)
+            error_rows[head] = True
+            bad_orders.add(oid[head])
     if bad_orders:
         dropped = keep & pd.Series(oid).isin(bad_orders).to_numpy()
-        out.dropped_lines = lines[ok[dropped]]
+        out.dropped_lines = lines[ok[dropped & ~error_rows]]
         keep &= ~dropped
 
     order_codes = order_codes[keep]
@@ -369,6 +501,11 @@ def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str,
     # Unit price to 4 places, half up: integer arithmetic on cents (exact).
     amount, quantity = amount[keep], quantity[keep]
     unit_e4 = (amount * 200 + quantity) // (2 * quantity)
+    currency = currency[keep]
+    foreign = currency != brand.currency
+    rate = np.full(len(currency), None, dtype=object)
+    if foreign.any():
+        rate[foreign] = [rates[code] for code in currency[foreign]]
     out.n = int(keep.sum())
     out.columns = {
         "order_ext": oid[keep],
@@ -377,7 +514,10 @@ def _parse(frame: Frame, index: dict[str, int], brand: Brand, streams: dict[str,
         "customer_ext": cust[keep],
         "placed_us": placed[keep],
         "status": status[keep],
-        "currency": currency[keep],
+        "currency": np.where(foreign, brand.currency, currency),
+        "original_currency": np.where(foreign, currency, ""),
+        "rate": rate,
+        "original_cents": original[keep],
         "channel": channel[keep],
         "stream_id": stream_id[keep],
         "sku": sku[keep],
@@ -407,6 +547,14 @@ def _order_frames(parsed: _Parsed) -> tuple[list, list, list]:
     n_lines = grouped.size().to_numpy()
     placed = c["placed_us"][heads]
     stream_id = c["stream_id"][heads]
+    original_currency = c["original_currency"][heads]
+    if (original_currency != "").any():
+        original_totals = pd.Series(c["original_cents"]).groupby(codes, sort=True).sum().to_numpy()
+        original_totals = [
+            int(t) if o else None for t, o in zip(original_totals, original_currency, strict=True)
+        ]
+    else:
+        original_totals = [None] * len(heads)
     orders = [
         c["order_ext"][heads].tolist(),
         c["customer_ext"][heads].tolist(),
@@ -417,6 +565,9 @@ def _order_frames(parsed: _Parsed) -> tuple[list, list, list]:
         c["channel"][heads].tolist(),
         [None if v == _NO_STREAM else int(v) for v in stream_id],
         n_lines.tolist(),
+        original_currency.tolist(),
+        original_totals,
+        c["rate"][heads].tolist(),
     ]
     items = [
         c["order_ext"].tolist(),
@@ -446,9 +597,16 @@ def orders_import(
     dry_run: bool = False,
     skip_invalid: bool = False,
     progress: bool = False,
+    encoding: str | None = None,
+    rates: Mapping[str, Decimal] | None = None,
 ) -> ImportResult:
     """Create or update orders and their lines from a CSV file (`path`) or dict rows; create customers the
-    brand does not know yet. See the import_orders command for the columns."""
+    brand does not know yet. See the import_orders command for the columns. `rates` (currency code -> units
+    of the brand's currency per unit, see parse_rates) converts lines in those currencies; a line in any
+    other currency than the brand's is an error."""
+    rates = {
+        code.upper(): Decimal(rate) for code, rate in (rates or {}).items() if code.upper() != brand.currency
+    }
     run = ImportRun(
         entity=_("Orders"),
         path=path,
@@ -457,6 +615,7 @@ def orders_import(
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         progress=progress,
+        encoding=encoding,
     )
     if run.failed:
         return run.finish(0)
@@ -466,7 +625,7 @@ def orders_import(
     streams = dict(Stream.objects.filter(brand=brand).values_list("external_id", "id"))
     with run.phase("parse"):
         frame = read_frame(run.table)
-        parsed = _parse(frame, index, brand, streams, run.log)
+        parsed = _parse(frame, index, brand, streams, run.log, rates)
         del frame
         dropped_message = _("skipped with the rest of its order: another line of the order is invalid")
         for line in parsed.dropped_lines.tolist():
@@ -495,6 +654,9 @@ def orders_import(
                     ("channel", "text"),
                     ("stream_id", "bigint"),
                     ("n_lines", "integer"),
+                    ("original_currency", "text"),
+                    ("original_cents", "bigint"),
+                    ("exchange_rate", "numeric"),
                 ],
             ).create()
             orders_staged = order_stage.load_columns(order_columns)
@@ -535,6 +697,9 @@ def orders_import(
                     "currency": "s.currency",
                     "channel": "s.channel",
                     "stream_id": "s.stream_id",
+                    "original_currency": "s.original_currency",
+                    "original_amount": "s.original_cents / 100.0",
+                    "exchange_rate": "s.exchange_rate",
                 },
                 update=[
                     "customer_id",
@@ -544,6 +709,9 @@ def orders_import(
                     "currency",
                     "channel",
                     "stream_id",
+                    "original_currency",
+                    "original_amount",
+                    "exchange_rate",
                 ],
                 staged=orders_staged,
                 now=now,
@@ -588,6 +756,8 @@ def orders_import(
                         [brand.pk, brand.pk],
                     )
                     removed = cursor.rowcount
+            if order_counts.created or order_counts.updated:
+                orders_changed.send(sender=Order, brand=brand)
     run.result.details = {
         _("customers created"): customers.created,
         _("order lines created"): item_counts.created,

@@ -39,6 +39,15 @@ class Order(BrandOwnedModel):
     )
     total_amount = models.DecimalField(_("total amount"), max_digits=14, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    # An order given in another currency and converted at a rate staff supplied (import_orders --rates): its
+    # total in that currency, the currency and the rate (brand currency per unit); empty for other orders.
+    original_currency = models.CharField(_("original currency"), max_length=3, blank=True, default="")
+    original_amount = models.DecimalField(
+        _("original amount"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    exchange_rate = models.DecimalField(
+        _("exchange rate"), max_digits=18, decimal_places=8, null=True, blank=True
+    )
     channel = models.CharField(
         _("channel"), max_length=16, choices=SalesChannel.choices, default=SalesChannel.OTHER
     )
@@ -63,6 +72,13 @@ class Order(BrandOwnedModel):
                 condition=Q(status__in=["paid", "refunded", "cancelled"]), name="order_status_valid"
             ),
             models.CheckConstraint(condition=~Q(external_id=""), name="order_external_id_not_empty"),
+            models.CheckConstraint(
+                condition=(
+                    Q(original_currency="", original_amount__isnull=True, exchange_rate__isnull=True)
+                    | (~Q(original_currency="") & Q(original_amount__gte=0, exchange_rate__gt=0))
+                ),
+                name="order_conversion_complete",
+            ),
         ]
         indexes = [
             models.Index(fields=["brand", "customer", "placed_at"], name="order_brand_cust_placed"),

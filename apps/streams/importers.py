@@ -43,6 +43,7 @@ def streams_import(
     dry_run: bool = False,
     skip_invalid: bool = False,
     progress: bool = False,
+    encoding: str | None = None,
 ) -> ImportResult:
     """Create or update live streams; only columns present in the source update existing streams."""
     run = ImportRun(
@@ -53,6 +54,7 @@ def streams_import(
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         progress=progress,
+        encoding=encoding,
     )
     if run.failed:
         return run.finish(0)
@@ -126,6 +128,7 @@ def stream_views_import(
     dry_run: bool = False,
     skip_invalid: bool = False,
     progress: bool = False,
+    encoding: str | None = None,
 ) -> ImportResult:
     """Create or update stream views (one per customer per stream); unknown customers are created."""
     run = ImportRun(
@@ -136,6 +139,7 @@ def stream_views_import(
         dry_run=dry_run,
         skip_invalid=skip_invalid,
         progress=progress,
+        encoding=encoding,
     )
     if run.failed:
         return run.finish(0)

@@ -153,6 +153,12 @@ SCORES_REFRESH_IN_THREAD = False
 
 # Imports
 CLV_IMPORT_PROGRESS_MIN_ROWS = 20_000  # show a progress bar above this many rows
+# Plausible dates (docs/importing.md): every date an import reads (orders, streams, views, memberships,
+# redemptions, first_seen_at) must be on or after this day in the brand's time zone (no brand's history starts
+# earlier: an earlier date is a typo or a placeholder such as 1900-01-01) ...
+CLV_IMPORT_EARLIEST_DATE = env("CLV_IMPORT_EARLIEST_DATE", default="2000-01-01")
+# ... and at most this many days after now (clock skew between the brand's systems and ours; 2099 is refused).
+CLV_IMPORT_MAX_FUTURE_DAYS = env.int("CLV_IMPORT_MAX_FUTURE_DAYS", default=1)
 
 # Follow-up touches: the public address tracked links point at, and where e-mail touches come from
 CLV_SITE_URL = env("CLV_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

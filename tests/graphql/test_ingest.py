@@ -317,7 +317,7 @@ ORDERS = [
         "orderedAt": "2026-02-03T09:00:00+08:00",
         "status": "已退款",
         "channel": "mini_program",
-        "currency": "usd",
+        "currency": "cny",  # the brand's (another currency needs a rate: tests/imports/test_robustness.py)
         "lines": [{"amount": 19.5}],
     },
 ]
@@ -350,7 +350,7 @@ def test_ingest_orders_writes_orders_and_lines(call, brand):
     assert (o2.status, o2.channel, o2.currency, o2.stream_id, o2.total_amount) == (
         "refunded",
         "mini_program",
-        "USD",
+        "CNY",
         None,
         Decimal("19.50"),
     )

@@ -21,7 +21,7 @@ def test_happy_path_stores_orders_lines_and_new_customers(brand, write_csv, run_
         HEADER
         + "A1,0007,2026-01-05 10:00,100.00,2,美妆,SKU1,S1,,,\n"
         + "A1,0007,2026-01-05 10:00,50,1,美妆,SKU2,S1,,,\n"
-        + "A2,0009,20260106,0,,,,,shop,已退款,usd\n",
+        + "A2,0009,20260106,0,,,,,shop,已退款,cny\n",
     )
     # When it is imported
     result = run_command("import_orders", path, brand)
@@ -43,7 +43,7 @@ def test_happy_path_stores_orders_lines_and_new_customers(brand, write_csv, run_
         Decimal("0.00"),
         "refunded",
         "shop",
-        "USD",
+        "CNY",
         None,
     )
     customer = Customer.objects.get(brand=brand, external_id="0007")

@@ -51,7 +51,8 @@ def test_a_file_in_neither_encoding_is_a_clear_error(brand, write_csv, run_comma
     result = run_command("import_orders", path, brand)
     assert result.failed
     assert result.err_lines == [
-        "orders.csv: the file is neither UTF-8 nor GB18030/GBK text; save it as UTF-8 CSV"
+        "orders.csv:2 *: neither UTF-8 nor GB18030/GBK text; save the file as UTF-8 CSV, or name its encoding "
+        "with --encoding"
     ]
 
 

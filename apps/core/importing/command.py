@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.brands.models import Brand
+from apps.core.importing.encodings import known_encoding
 from apps.core.importing.result import ImportResult
 
 ERROR_LIMIT = 50
@@ -32,14 +33,34 @@ class ImportCommand(BaseCommand):
             action="store_true",
             help=gettext_lazy("write the valid rows and report the invalid ones"),
         )
+        parser.add_argument(
+            "--encoding",
+            help=gettext_lazy(
+                "the file's encoding (e.g. utf-8, gb18030, big5, latin-1) when it cannot be detected; "
+                "default: detected (UTF-8 or GB18030/GBK)"
+            ),
+        )
 
-    def handle(self, *args, path, brand, dry_run, skip_invalid, **options):
+    def import_options(self, options) -> dict:
+        """The importer's keyword arguments from this command's own options (none by default)."""
+        return {}
+
+    def handle(self, *args, path, brand, dry_run, skip_invalid, encoding, **options):
+        if encoding is not None and known_encoding(encoding) is None:
+            raise CommandError(_("Unknown encoding: %(encoding)s") % {"encoding": encoding})
+        extra = self.import_options(options)
         try:
             brand_obj = Brand.objects.get(slug=brand)
         except Brand.DoesNotExist:
             raise CommandError(_("Unknown brand: %(slug)s") % {"slug": brand}) from None
         result = self.run_import(
-            brand=brand_obj, path=path, dry_run=dry_run, skip_invalid=skip_invalid, progress=True
+            brand=brand_obj,
+            path=path,
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            progress=True,
+            encoding=encoding,
+            **extra,
         )
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(str(warning)))

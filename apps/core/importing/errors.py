@@ -9,6 +9,18 @@ class FieldError(ValueError):
     """Raised by a field parser; the message is a translated reason that never echoes the value."""
 
 
+class SourceError(Exception):
+    """The source as a whole cannot be read (unreadable file, unknown or mixed encoding, broken CSV quoting).
+    `line` is the physical line at fault (0: the file as a whole, and then the reason names the file);
+    `column` the column at fault ("*": the line as a whole)."""
+
+    def __init__(self, reason: str, line: int = 0, column: str = "*"):
+        super().__init__(reason)
+        self.reason = str(reason)
+        self.line = line
+        self.column = column
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     source: str

@@ -8,16 +8,76 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.core.importing.errors import FieldError
 
 Parser = Callable[[str], object]
 
 _CACHE_LIMIT = 200_000
+
+# Control characters no field may hold: C0 controls but tab, line feed and carriage return (a quoted cell may
+# span lines), DEL and the C1 controls (what a mis-decoded file often yields). NUL bytes cannot even be stored.
+CONTROL_CHARACTERS = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+_CONTROL_RE = re.compile(CONTROL_CHARACTERS)
+
+
+def control_character(raw: str) -> str | None:
+    """The reason a value is refused for holding a control character (None: it holds none). The reason names
+    the character's code point, never the value."""
+    found = _CONTROL_RE.search(raw)
+    if found is None:
+        return None
+    return _("contains a control character (%(code)s)") % {"code": f"U+{ord(found.group()):04X}"}
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """The plausible dates of an import, as aware UTC datetimes, with the reasons for values outside."""
+
+    earliest: datetime
+    latest: datetime
+    too_early: str
+    too_late: str
+
+    def check(self, value: datetime) -> None:
+        """Raise FieldError when the aware `value` is outside the range (any time zone; never overflows)."""
+        if value < self.earliest:
+            raise FieldError(self.too_early)
+        if value > self.latest:
+            raise FieldError(self.too_late)
+
+
+def plausible_dates(tz: tzinfo) -> DateRange:
+    """No date before settings.CLV_IMPORT_EARLIEST_DATE (the start of that day in the brand's zone `tz`): no
+    brand's history starts earlier, so such a date is a typo or a placeholder such as 1900-01-01; none more
+    than settings.CLV_IMPORT_MAX_FUTURE_DAYS days after now (clock skew), such as 2099."""
+    try:
+        earliest_day = date.fromisoformat(str(settings.CLV_IMPORT_EARLIEST_DATE))
+        days = int(settings.CLV_IMPORT_MAX_FUTURE_DAYS)
+    except (TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(
+            "CLV_IMPORT_EARLIEST_DATE must be a date (YYYY-MM-DD), CLV_IMPORT_MAX_FUTURE_DAYS a whole number"
+        ) from exc
+    return DateRange(
+        earliest=datetime.combine(earliest_day, time(), tzinfo=tz).astimezone(UTC),
+        latest=timezone.now() + timedelta(days=days),
+        too_early=_("must not be before %(date)s") % {"date": earliest_day.isoformat()},
+        too_late=ngettext(
+            "must not be more than %(days)d day in the future",
+            "must not be more than %(days)d days in the future",
+            days,
+        )
+        % {"days": days},
+    )
 
 
 def text(max_length: int) -> Parser:
@@ -40,11 +100,14 @@ class DateTimeParser:
     """ISO 8601 date or date-time (with or without offset) or compact YYYYMMDD.
 
     Naive values are wall-clock time in `tz` (the brand's zone); a date alone is the start of that day.
-    Results are aware datetimes in UTC. Repeated strings are served from a cache.
+    Values outside `dates` (default: `plausible_dates(tz)`) are refused, before any conversion (year 1 in
+    Shanghai is year 0 in UTC, which Python cannot represent). Results are aware datetimes in UTC. Repeated
+    strings are served from a cache.
     """
 
-    def __init__(self, tz: tzinfo):
+    def __init__(self, tz: tzinfo, dates: DateRange | None = None):
         self.tz = tz
+        self.dates = dates or plausible_dates(tz)
         self.cache: dict[str, datetime] = {}
         self.message = _("not a valid date or date-time (use ISO 8601 or YYYYMMDD)")
 
@@ -62,6 +125,7 @@ class DateTimeParser:
             raise FieldError(self.message) from None
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.tz)
+        self.dates.check(value)
         value = value.astimezone(UTC)
         if len(self.cache) >= _CACHE_LIMIT:
             self.cache.clear()
@@ -124,6 +188,8 @@ class IntParser:
         digits = raw[1:] if raw[:1] in "+-" else raw
         if not (digits.isascii() and digits.isdigit()):
             raise FieldError(self.not_int)
+        if len(digits.lstrip("0")) > 30:  # int() refuses more than 4,300 digits; nothing valid has 30
+            raise FieldError(self.too_small if raw[:1] == "-" else self.too_large)
         value = int(raw)
         if value < self.min_value:
             raise FieldError(self.too_small)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from apps.core.importing.fields import control_character
 from apps.core.importing.sources import Table, with_progress
 
 
@@ -24,6 +25,7 @@ class Frame:
     columns: list[pd.Series]  # one object Series of str per header column, same length
     lines: np.ndarray  # int64 file line of each record
     overflow: np.ndarray  # bool: the record has more non-empty cells than the header has columns
+    clean: bool = False  # True: no cell holds a control character (the whole file was checked at once)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -31,12 +33,16 @@ class Frame:
 
 def read_frame(table: Table) -> Frame:
     width = len(table.header)
+    clean = table.text is not None and control_character(table.text) is None
     if table.text is not None:
         frame = _read_fast(table.text, width)
         if frame is not None:
             table.text = None  # the records iterator is not consumed; free the text once read
+            frame.clean = clean
             return frame
-    return _read_records(table, width)
+    frame = _read_records(table, width)
+    frame.clean = clean
+    return frame
 
 
 def _read_fast(text: str, width: int) -> Frame | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from apps.core.importing.errors import ErrorLog, FieldError
-from apps.core.importing.fields import Parser
+from apps.core.importing.fields import Parser, control_character
 from apps.core.importing.sources import Table, map_header, with_progress
 
 
@@ -24,6 +24,7 @@ class RecordParser:
     """Turns a table into `(line, {column: value})` for valid rows; bad rows go to the error log.
 
     Only columns present in the source appear in the value dicts, so importers can update exactly those.
+    A value holding a control character (a NUL byte, say) is an error of its column, whatever the column.
     """
 
     def __init__(self, table: Table, columns: Sequence[Column], log: ErrorLog):
@@ -38,6 +39,8 @@ class RecordParser:
             log=log,
         )
         self.header_ok = not log.errors
+        # One scan of a whole file is much cheaper than one per value; in-memory rows are checked per value.
+        self.check_controls = table.text is None or control_character(table.text) is not None
 
     @property
     def present(self) -> set[str]:
@@ -50,6 +53,7 @@ class RecordParser:
         width = len(self.table.header)
         log = self.log
         missing = _("a value is required")
+        check_controls = self.check_controls
         for line, record in with_progress(self.table):
             self.rows_read += 1
             if len(record) < width:
@@ -60,7 +64,12 @@ class RecordParser:
             values: dict[str, object] = {}
             ok = True
             for name, position, column in plan:
-                raw = record[position].strip()
+                raw = record[position]
+                if check_controls and (control := control_character(raw)) is not None:
+                    log.add(line, name, control)
+                    ok = False
+                    continue
+                raw = raw.strip()
                 if not raw:
                     if column.required:
                         log.add(line, name, missing)

@@ -3,13 +3,14 @@ transaction (rolled back for a dry run) and fill in the ImportResult."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from apps.core.importing.errors import ErrorLog
+from apps.core.importing.errors import ErrorLog, RowError
 from apps.core.importing.result import ImportResult
 from apps.core.importing.sources import SourceError, Table, open_source
 from apps.core.importing.staging import UpsertCounts
@@ -26,20 +27,23 @@ class ImportRun:
         dry_run: bool = False,
         skip_invalid: bool = False,
         progress: bool = False,
+        encoding: str | None = None,
     ):
         self.dry_run = dry_run
         self.skip_invalid = skip_invalid
         self.table: Table | None = None
         self.dropped_lines: set[int] = set()
         self.result = ImportResult(entity=entity, source=name or "rows", dry_run=dry_run)
+        self.source_error: SourceError | None = None
         try:
-            self.table = open_source(path=path, rows=rows, name=name)
+            self.table = open_source(path=path, rows=rows, name=name, encoding=encoding)
         except SourceError as exc:
+            if path is not None:
+                self.result.source = os.path.basename(os.fspath(path))
             self.log = ErrorLog(self.result.source)
-            self.source_error = str(exc)
+            self.source_error = exc
             return
         self.table.progress = progress
-        self.source_error = None
         self.result.source = self.table.name
         self.log = ErrorLog(self.table.name)
 
@@ -62,7 +66,7 @@ class ImportRun:
 
     @property
     def may_write(self) -> bool:
-        if self.failed or any(e.line == 1 for e in self.log.errors):
+        if self.failed or self.table.faults or any(e.line == 1 for e in self.log.errors):
             return False
         return not self.log.errors or self.skip_invalid
 
@@ -92,10 +96,12 @@ class ImportRun:
         result.rows_read = rows_read
         result.errors = self.log.sorted_errors()
         result.warnings = list(self.log.warnings)
-        if self.source_error:
-            from apps.core.importing.errors import RowError
-
-            result.errors.insert(0, RowError(result.source, 0, "*", self.source_error))
+        if self.source_error is not None:
+            error = self.source_error
+            result.errors.insert(0, RowError(result.source, error.line, error.column, error.reason))
+        elif self.table.faults:
+            # Reading stopped at the fault: rows after it were never seen, so nothing may be written.
+            result.errors = sorted([*result.errors, *self.table.faults], key=lambda e: e.line)
         if result.committed or (self.dry_run and self.may_write):
             bad = {line for line in self.log.bad_lines if line > 1}
             result.skipped = len(bad | self.dropped_lines)

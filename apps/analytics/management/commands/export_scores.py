@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.analytics.selectors import published_run, published_scores
 from apps.brands.models import Brand
+from apps.customers.admin.exports import safe  # the customer list export's rule for formula-like cells
 
 COLUMNS = [
     "customer_id",
@@ -64,12 +65,14 @@ class Command(BaseCommand):
                 ext, stage, tier, segment, p, churn, revenue, clv, median, run_id = row
                 # revenue and CLV are empty (unknown) when the purchase log has no amounts; the next order's
                 # date is empty when it is not expected within a year
+                # text cells (ids and codes come from the brand's files and staff) never run as a formula in
+                # Excel or WPS (CSV injection); numbers are formatted here and stay numbers
                 writer.writerow(
                     [
-                        ext,
-                        stage,
-                        tier or "",
-                        segment,
+                        safe(ext),
+                        safe(stage),
+                        safe(tier),
+                        safe(segment),
                         f"{p:.6f}",
                         f"{churn:.6f}",
                         "" if revenue is None else revenue,

@@ -10,6 +10,14 @@ def _schedules_for_brand(sender, brand, created, **kwargs):
         periodic_tasks_sync()
 
 
+def _dashboard_snapshot_forget(sender, brand, **kwargs):
+    """An order import created or changed orders: the brand's dashboard snapshot is recomputed when next read
+    (in the import's transaction: a rolled-back import keeps it)."""
+    from apps.analytics.snapshots import snapshot_forget
+
+    snapshot_forget(brand=brand)
+
+
 class AnalyticsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.analytics"
@@ -20,3 +28,7 @@ class AnalyticsConfig(AppConfig):
         from apps.brands.signals import brand_saved
 
         brand_saved.connect(_schedules_for_brand, dispatch_uid="analytics_schedules_for_brand")
+
+        from apps.orders.signals import orders_changed
+
+        orders_changed.connect(_dashboard_snapshot_forget, dispatch_uid="analytics_dashboard_snapshot_forget")

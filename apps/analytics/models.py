@@ -435,3 +435,31 @@ class CustomerRecommendation(BrandOwnedModel):
 
     def __str__(self):
         return f"{self.run_id}/{self.customer_id}"
+
+
+class DashboardSnapshot(BrandOwnedModel):
+    """The brand dashboard's figures that change only when a run is published or new data arrive (scores by
+    tier and stage, the at-risk list, cohorts, Kaplan-Meier curves, GMV and buyers by month and by day,
+    repurchase after streams), computed once instead of on every view (seconds at a million customers).
+
+    One row per brand, valid while its run is the published one, its data version matches the brand's data
+    (apps.analytics.snapshots.data_version) and its format is the code's; computed at publish and on the
+    first view that finds it missing or stale. `data` holds figures only (no words): the page puts them in
+    the reader's language."""
+
+    # the id of the run published when it was computed (None: none yet); a plain column, not a key: a deleted
+    # run leaves a snapshot that no longer matches, recomputed on the next view
+    run_id = models.BigIntegerField(_("published run"), null=True, blank=True)
+    data_version = models.CharField(_("data version"), max_length=200)
+    format = models.PositiveSmallIntegerField(_("format"))
+    computed_at = models.DateTimeField(_("computed at"))
+    seconds = models.FloatField(_("seconds to compute"))
+    data = models.JSONField(_("figures"), default=dict)
+
+    class Meta:
+        verbose_name = _("dashboard snapshot")
+        verbose_name_plural = _("dashboard snapshots")
+        constraints = [models.UniqueConstraint(fields=["brand"], name="dashboardsnapshot_one_per_brand")]
+
+    def __str__(self):
+        return f"{self.brand_id}/{self.run_id}/{self.data_version}"

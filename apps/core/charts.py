@@ -534,9 +534,11 @@ def heatmap(
     row_height: int = 24,
     description: str = "",
     empty_message=None,
+    links: Sequence[Sequence[str | None]] | None = None,
 ) -> SafeString:
     """A grid of cells shaded by value (e.g. cohort retention: cohorts as rows, periods since as columns).
-    None cells (periods not reached yet) are left blank."""
+    None cells (periods not reached yet) are left blank. `links`, shaped like `values`: a URL per cell (the
+    cell opens what it counts)."""
     value_format = value_format or percent
     filled = [v for row in values for v in row if v is not None]
     if not row_labels or not column_labels or not filled:
@@ -585,10 +587,15 @@ def heatmap(
             share = (float(value) - lo) / span
             x, y = left + cell_w * c, top + row_height * r
             tip = f"{row_labels[r]} · {column_labels[c]}: {value_format(float(value))}"
+            link = links[r][c] if links and r < len(links) and c < len(links[r]) else None
+            if link:
+                svg.add(f'<a class="clv-cell-link" href="{escape(link)}">')
             svg.add(
                 f'<rect class="clv-cell" x="{_n(x)}" y="{_n(y)}" width="{_n(cell_w)}" height="{row_height}" '
                 f'fill="{_blend(share)}" stroke="#ffffff"><title>{escape(tip)}</title></rect>'
             )
+            if link:
+                svg.add("</a>")
             if show_values:
                 svg.text(
                     x + cell_w / 2,

@@ -6,12 +6,10 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.analytics.dashboard import sections as dashboard
-from apps.analytics.models import CustomerScore
+from apps.analytics.models import CustomerScore, DashboardSnapshot
 from tests.admin.conftest import staff
 from tests.factories import CustomerFactory, OrderFactory, clv_percentiles_set, make_score
 from tests.scenarios import CHARTS, at, make_dashboard_brand
@@ -94,7 +92,7 @@ def test_figures_of_a_hand_made_brand(brand, shop):
         2,
         0.5,
     )
-    assert [stream.title for stream, _row in streams.rows] == ["D encore", "D launch"]
+    assert [row.title for row in streams.rows] == ["D encore", "D launch"]
     # the latest run, its holdout metrics and warnings
     latest = context["latest_run"]
     assert latest.figures["run"].pk == shop.run.pk
@@ -229,24 +227,46 @@ def test_the_score_table_has_no_other_brand_rows(brand, other_brand, shop, rival
     assert date(2026, 1, 1) in [r["month"] for r in context["gmv"].rows]
 
 
-def test_query_count_does_not_grow_with_customers(login, brand, shop):
+# Queries of one dashboard view by a viewer: session, user, brand, the user's brands, two of permissions (the
+# admin's context), the brands of the selector; the published run, the snapshot with the brand's data version,
+# tiers, the customers first seen in the three periods, the latest run.
+VIEW_QUERIES = 12
+# With a stale snapshot, computing it adds: a savepoint, the advisory lock, the snapshot read again under the
+# lock, work_mem, the orders folded by month and day, the tier x stage counts, the at-risk list, the at-risk
+# customers' ids, the Kaplan-Meier run and curves, the streams' buyers, the upsert, the savepoint's release.
+STALE_QUERIES = 13
+# With none yet, the brand's data version is read on its own too.
+MISSING_QUERIES = STALE_QUERIES + 1
+
+
+def test_query_count_is_pinned_with_and_without_a_snapshot(login, brand, shop, django_assert_num_queries):
     client = login(staff("acme-viewer", (brand, "viewer")))
-    client.get(dashboard_url(brand))
+    client.get(reverse("admin:index"))  # the session's first read of the user and its permissions
 
-    def queries() -> int:
-        with CaptureQueriesContext(connection) as captured:
-            assert client.get(dashboard_url(brand)).status_code == 200
-        return len(captured.captured_queries)
+    def view():
+        response = client.get(dashboard_url(brand))
+        assert response.status_code == 200
+        return response
 
-    before = queries()
-    for i in range(15):  # more scored customers with orders, none at risk
+    assert not DashboardSnapshot.objects.filter(brand=brand).exists()
+    with django_assert_num_queries(VIEW_QUERIES + MISSING_QUERIES):
+        view()  # computed on the first view
+    with django_assert_num_queries(VIEW_QUERIES):
+        view()  # read
+    # more scored customers with orders: new orders change the data version, the snapshot is computed again
+    # with the same number of queries, then read again
+    for i in range(15):
         customer = CustomerFactory(brand=brand, external_id=f"X{i}")
         make_score(shop.run, customer, stage="growth", churn=0.1, clv=50 + i)
         OrderFactory(
             brand=brand, customer=customer, external_id=f"X-O{i}", placed_at=at(3, 1 + i), total_amount=10
         )
     clv_percentiles_set(shop.run)
-    assert queries() == before
+    with django_assert_num_queries(VIEW_QUERIES + STALE_QUERIES):
+        response = view()
+    assert response.context["distribution"].figures["total"] == 20
+    with django_assert_num_queries(VIEW_QUERIES):
+        view()
 
 
 def test_every_card_and_bar_opens_the_customers_it_counts(login, brand, shop):
@@ -257,7 +277,8 @@ def test_every_card_and_bar_opens_the_customers_it_counts(login, brand, shop):
     html = client.get(dashboard_url(brand)).content.decode()
     context = dashboard.dashboard_context(brand)
     # each bar of the tier × stage chart links to the customer list filtered to that tier and stage
-    bars = re.findall(r'<a class="clv-bar-link" href="([^"]+)"><rect[^>]*><title>([^<]+)</title>', html)
+    chart = html[html.index('id="chart-distribution"') : html.index('id="at-risk"')]
+    bars = re.findall(r'<a class="clv-bar-link" href="([^"]+)"><rect[^>]*><title>([^<]+)</title>', chart)
     assert bars
     for href, title in bars:
         count = int(title.rsplit(": ", 1)[1].replace(",", ""))
@@ -272,3 +293,109 @@ def test_every_card_and_bar_opens_the_customers_it_counts(login, brand, shop):
     assert listed.context["cl"].result_count == context["at_risk"].figures["count"]
     scored = next(href for href, label in links.items() if "scored" in label)
     assert client.get(unescape(scored)).status_code == 200
+
+
+def _period_cards(response) -> dict:
+    return {card["key"]: card for card in response.context["period_cards"]}
+
+
+def test_date_range_cards_compare_with_the_previous_period_and_a_year_earlier(login, brand, shop):
+    client = login(staff("lin", (brand, "viewer")))
+    response = client.get(
+        dashboard_url(brand), {"period": "custom", "from": "2026-02-01", "to": "2026-02-28"}
+    )
+    cards = _period_cards(response)
+    # February: 140 over C3's 30 and 40 and C2's 70; the 28 days before (4-31 January): C1's 100, C2's 50
+    gmv = cards["gmv"]
+    assert (gmv["value"], gmv["partial"]) == ("140.00", False)
+    [previous, last_year] = gmv["changes"]
+    assert (previous["label"], previous["text"], previous["direction"]) == (
+        "vs previous 28 days",
+        "▼ 6.7%",
+        "down",
+    )
+    assert previous["title"] == "2026-01-04 – 2026-01-31: 150.00 *"  # January's orders start on the 10th
+    assert (last_year["text"], last_year["title"]) == ("no data", "2025-02-01 – 2025-02-28")
+    assert [c["text"] for c in cards["orders"]["changes"]] == ["▲ 50.0%", "no data"]
+    assert (cards["new_buyers"]["value"], cards["new_buyers"]["changes"][0]["text"]) == ("1", "▼ 50.0%")
+    # two of February's three orders came from buyers who had bought before; none of January's two
+    assert (cards["repeat_orders"]["value"], cards["repeat_orders"]["changes"][0]["text"]) == (
+        "67%",
+        "▲ 66.7 pts",
+    )
+    # one of the two buyers of February's streams bought again within 72 hours; January had no stream
+    assert (cards["streams_72h"]["value"], cards["streams_72h"]["changes"][0]["text"]) == ("50%", "—")
+    # every customer was first seen on 1 January: February is outside what the data say
+    assert (cards["new_customers"]["value"], cards["new_customers"]["changes"]) == ("no data", [])
+    html = response.content.decode()
+    assert 'id="period-days">2026-02-01 to 2026-02-28 (28 days)<' in html
+    assert "▼ 6.7%" in html and 'class="clv-change clv-change-down"' in html
+    # the default, the last 30 days, is after the brand's last order: no data, and marked not over yet
+    cards = _period_cards(client.get(dashboard_url(brand)))
+    assert cards["gmv"]["value"] == "no data" and cards["gmv"]["changes"] == []
+
+
+def test_every_date_range_card_opens_what_it_counts(login, brand, shop):
+    from html import unescape
+
+    client = login(staff("lin", (brand, "viewer")))
+    response = client.get(
+        dashboard_url(brand), {"period": "custom", "from": "2026-01-01", "to": "2026-01-31"}
+    )
+    cards = _period_cards(response)
+    html = response.content.decode()
+
+    def count(link) -> int:
+        listed = client.get(link)
+        assert listed.status_code == 200, link
+        assert unescape(link.replace("&", "&amp;")) == link and link.replace("&", "&amp;") in html
+        return listed.context["cl"].result_count
+
+    # the paid orders of January (the range carried into the orders' date filter)
+    assert "placed_at__gte=2026-01-01" in cards["orders"]["link"]
+    assert count(cards["orders"]["link"]) == int(cards["orders"]["value"]) == 2
+    assert count(cards["gmv"]["link"]) == 2
+    # a whole month: the new buyers are the month's cohort in the customer list
+    assert "cohort=m%3A" in cards["new_buyers"]["link"]
+    assert count(cards["new_buyers"]["link"]) == int(cards["new_buyers"]["value"]) == 2
+    # the customers first seen in the range (the customer list's own date filter)
+    assert "first_seen_at__gte=2026-01-01" in cards["new_customers"]["link"]
+    assert count(cards["new_customers"]["link"]) == int(cards["new_customers"]["value"]) == 5
+    # repurchase after streams: the funnel of the range's streams
+    funnel = client.get(cards["streams_72h"]["link"])
+    assert funnel.status_code == 200 and funnel.context["start"] == date(2026, 1, 1)
+    # a range that is not a calendar month: the new buyers open the cohort table
+    cards = _period_cards(client.get(dashboard_url(brand), {"from": "2026-01-05", "to": "2026-02-10"}))
+    assert cards["new_buyers"]["link"] == reverse("clv_dashboard_cohorts", args=[brand.pk])
+
+
+def test_bad_date_range_input_is_named_and_the_default_is_shown(login, brand, shop):
+    client = login(staff("lin", (brand, "viewer")))
+    response = client.get(
+        dashboard_url(brand), {"period": "custom", "from": "2026-02-30", "to": "2026-01-01"}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "from: 2026-02-30 is not a date such as 2026-05-01." in html
+    response = client.get(
+        dashboard_url(brand), {"period": "custom", "from": "2026-03-05", "to": "2026-03-01"}
+    )
+    assert "from: 2026-03-05 is after to: 2026-03-01." in response.content.decode()
+    assert response.context["period"].preset == "30d"
+
+
+def test_every_heatmap_cell_opens_the_customers_it_counts(login, brand, shop):
+    import re
+    from html import unescape
+    from urllib.parse import parse_qs, urlparse
+
+    client = login(staff("lin", (brand, "viewer")))
+    response = client.get(dashboard_url(brand))
+    cohorts = {c.key: c for c in response.context["cohorts"].rows}
+    links = re.findall(r'<a class="clv-cell-link" href="([^"]+)">', response.content.decode())
+    assert len(links) == sum(1 for c in cohorts.values() for n in c.retained if n is not None)
+    for href in map(unescape, links):
+        query = parse_qs(urlparse(href).query)
+        key, period = query["cohort"][0].rsplit(":", 1)[1], int(query["period"][0])
+        listed = client.get(href)
+        assert listed.context["cl"].result_count == cohorts[key].retained[period], href

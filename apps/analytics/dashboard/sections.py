@@ -1,27 +1,34 @@
 """What the brand dashboard shows, one section at a time, so one that cannot be made never hides the others:
+- figure cards: customers scored and the at-risk count (published scores); over the chosen date range, GMV,
+  paid orders, new buyers, repeat orders, repurchase after streams and new customers, each beside the previous
+  period of equal length and the same days a year earlier;
 - customers by tier and lifecycle stage (stacked bars) from the published scores;
 - the at-risk high-value customers (count and the first AT_RISK_ROWS, linked to their 360 pages);
-- cohort retention by first-purchase month (heatmap);
+- cohort retention by first-purchase month (heatmap, each cell linked to its customers);
 - Kaplan-Meier curves of the time to the next purchase by stage, with the log-rank p-value;
 - GMV and the repurchase rate by month (TREND_MONTHS months up to the latest paid order);
 - the 72-hour repurchase rate after streams (STREAM_DAYS days up to the latest stream);
 - the latest model run with its holdout metrics and data-sufficiency warnings (linked to the run page).
 
-Every figure comes from apps.analytics.reports and selectors (the same reads GraphQL serves); this module only
-shapes them into server-side SVG charts (apps.core.charts: no JavaScript, no outside request) and rows.
+The figures come from the brand's dashboard snapshot (apps.analytics.snapshots: computed at publish, or on
+the first view after the data changed), the new customers and the latest run from one query each; this module
+only shapes them into server-side SVG charts (apps.core.charts: no JavaScript, no outside request), cards and
+rows in the reader's language, applying what depends on the day (started cohort periods, the month to date,
+the date range).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
-from apps.analytics import reports
+from apps.analytics import reports, snapshots
+from apps.analytics.dashboard.periods import DEFAULT, Period, preset_days
 from apps.analytics.models import ModelRun, Stage
 from apps.analytics.selectors import (
     AT_RISK_MIN_CHURN,
@@ -33,7 +40,7 @@ from apps.analytics.selectors import (
 from apps.core import charts
 from apps.loyalty.models import Tier
 
-AT_RISK_ROWS = 10
+AT_RISK_ROWS = snapshots.AT_RISK_ROWS
 # the rule in words: "top 20%", "50%" (kept out of the translatable strings, which hold no bare percent sign)
 AT_RISK_RULE = {
     "top": charts.percent(1 - AT_RISK_MIN_VALUE_PERCENTILE / 100),
@@ -42,7 +49,7 @@ AT_RISK_RULE = {
 }
 TREND_MONTHS = 12
 COHORT_MONTHS = 12  # cohorts shown (the most recent) and periods per cohort
-STREAM_DAYS = 90
+STREAM_DAYS = snapshots.STREAM_DAYS
 STREAM_BARS = 12
 STAGE_COLORS = dict(zip(STAGE_ORDER, charts.PALETTE, strict=False))
 
@@ -60,71 +67,231 @@ class Section:
     figures: dict = field(default_factory=dict)
 
 
-def dashboard_context(brand, *, now: datetime | None = None) -> dict:
-    """Everything the dashboard shows for one brand. `now` ends the Kaplan-Meier follow-up and decides which
-    cohort periods have started (default: the current time)."""
+def dashboard_context(brand, *, now: datetime | None = None, period: Period | None = None) -> dict:
+    """Everything the dashboard shows for one brand. `now` decides which cohort periods have started and
+    which month is month to date (default: the current time); `period` the date range of the figure cards
+    (default: the last 30 days)."""
     now = now or timezone.now()
+    today = now.astimezone(brand.tzinfo).date()
+    if period is None:
+        period = Period(DEFAULT, *preset_days(DEFAULT, today))
     run = published_run(brand=brand, only=(*RUN_READ_COLUMNS, "customers_scored"))
+    snapshot = snapshots.snapshot_current(brand=brand, run=run)
+    data = snapshot.data
     tiers = {tier.pk: tier for tier in Tier.objects.filter(brand=brand)}
-    distribution = stage_tier_section(brand, run, tiers)
-    at_risk = at_risk_section(brand, run, tiers)
-    gmv, repurchase = trend_sections(brand)
-    streams = stream_section(brand)
+    months = snapshots.months_of(data)
+    distribution = stage_tier_section(brand, run, tiers, data)
+    at_risk = at_risk_section(brand, run, tiers, data)
+    gmv, repurchase = trend_sections(brand, months, now)
+    streams = stream_section(brand, data)
     return {
         "published_run": run,
+        "snapshot": snapshot,
         "distribution": distribution,
         "at_risk": at_risk,
-        "cohorts": cohort_section(brand, now),
-        "survival": survival_section(brand, now),
+        "cohorts": cohort_section(brand, months, now),
+        "survival": survival_section(brand, data),
         "gmv": gmv,
         "repurchase": repurchase,
         "streams": streams,
         "latest_run": latest_run_section(brand),
-        "cards": _cards(brand, run, distribution, at_risk, gmv, streams),
+        "cards": _cards(brand, run, distribution, at_risk),
+        "period": period,
+        "period_cards": period_cards(brand, data, period, now),
         "at_risk_rule": AT_RISK_RULE,
     }
 
 
-def _cards(brand, run, distribution, at_risk, gmv, streams) -> list[tuple[str, str, str, str]]:
-    """(label, value, note, link) for the row of figures at the top: each opens what it counts."""
+def _cards(brand, run, distribution, at_risk) -> list[dict]:
+    """The published scores' figures: each card opens what it counts."""
     customers = reverse("admin:customers_customer_changelist")
-    cards = [
-        (
+    return [
+        _card(
             _("Customers scored"),
             charts.number(distribution.figures.get("total", 0)) if run else "—",
             _("as of %(date)s") % {"date": run.as_of.isoformat()} if run else _("No published scores yet"),
             customers,
         ),
-        (
+        _card(
             _("At-risk high-value customers"),
             charts.number(at_risk.figures["count"]) if run else "—",
             _("Top %(top)s by spend to date, churn probability %(churn)s or more") % AT_RISK_RULE,
             f"{customers}?at_risk=yes",
         ),
     ]
-    last = gmv.figures.get("last")
-    if last:
-        orders = reverse("admin:orders_order_changelist")
+
+
+def _card(label, value, note, link, *, key="", partial=False, changes=()) -> dict:
+    return {
+        "key": key,
+        "label": label,
+        "value": value,
+        "note": note,
+        "link": link,
+        "partial": partial,
+        "changes": list(changes),
+    }
+
+
+# --- the date range's figures ----------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    """One figure of a period: how to read it, show it and compare it (a rate changes in points)."""
+
+    key: str
+    label: str
+    read: object  # PeriodFigures -> value or None
+    show: object  # value -> text
+    rate: bool = False
+    known: object = lambda figures: figures.has_data  # whether the data reach the period
+
+
+def _money(value) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def _day_start_text(brand, day: date) -> str:
+    """An aware datetime as the admin's date filters write it (brand time zone), for their URLs."""
+    return str(datetime.combine(day, datetime.min.time(), tzinfo=brand.tzinfo))
+
+
+def _change(measure: Measure, current, other_figures, label: str) -> dict:
+    """One comparison under a card: arrow and percent (points for a rate), or why there is none."""
+    span = f"{other_figures.start.isoformat()} – {other_figures.end.isoformat()}"
+    other = measure.read(other_figures)
+    if not measure.known(other_figures):
+        return {"label": label, "text": _("no data"), "direction": "none", "title": span, "partial": False}
+    title = f"{span}: {measure.show(other)}" + (" *" if other_figures.partial else "")
+    if current is None or other is None or (not measure.rate and other == 0):
+        return {
+            "label": label,
+            "text": "—",
+            "direction": "none",
+            "title": title,
+            "partial": other_figures.partial,
+        }
+    if measure.rate:
+        delta = (current - other) * 100
+        text = _("%(value)s pts") % {"value": f"{abs(delta):.1f}"}
+    else:
+        delta = (current - other) / abs(other) * 100
+        text = f"{abs(delta):.1f}%"
+    direction = "flat" if abs(delta) < 0.05 else ("up" if delta > 0 else "down")
+    arrow = {"up": "▲", "down": "▼", "flat": "="}[direction]
+    return {
+        "label": label,
+        "text": f"{arrow} {text}",
+        "direction": direction,
+        "title": title,
+        "partial": other_figures.partial,
+    }
+
+
+def period_cards(brand, data: dict, period: Period, now: datetime) -> list[dict]:
+    """The date range's figures, each beside the previous period of equal length and the same days a year
+    earlier; a period the brand's data do not reach says "no data"; partial periods (not over yet, or only
+    partly covered by the data) are marked *. Each card opens what it counts, the range carried into the
+    list's own date filter where it has one."""
+    today = now.astimezone(brand.tzinfo).date()
+    read = snapshots.period_reader(data)
+    spans = [(period.start, period.end), period.previous, period.year_before]
+    figures = [read(start, end, today=today, now=now) for start, end in spans]
+    seen = reports.customers_first_seen(brand=brand, periods=spans)
+    for item, (count, known) in zip(figures, seen, strict=True):
+        item.new_customers, item.customers_known = count, known
+    current, previous, last_year = figures
+    compare_labels = (
+        _("vs previous %(days)d days") % {"days": period.days},
+        _("vs a year earlier"),
+    )
+    after = period.end + timedelta(days=1)
+    orders = reverse("admin:orders_order_changelist")
+    customers = reverse("admin:customers_customer_changelist")
+    paid_orders = f"{orders}?" + urlencode(
+        {
+            "status__exact": "paid",
+            "placed_at__gte": _day_start_text(brand, period.start),
+            "placed_at__lt": _day_start_text(brand, after),
+        }
+    )
+    month = period.calendar_month
+    new_buyers = (
+        f"{customers}?" + urlencode({"cohort": f"m:{brand.pk}:{month:%Y-%m}"})
+        if month
+        else reverse("clv_dashboard_cohorts", args=[brand.pk])
+    )
+    measures = [
+        (Measure("gmv", _("GMV"), lambda f: f.gmv, _money), _("paid orders' total"), paid_orders),
+        (
+            Measure("orders", _("Paid orders"), lambda f: f.orders, charts.number),
+            _("average order %(value)s") % {"value": _money(current.average_order)},
+            paid_orders,
+        ),
+        (
+            Measure("new_buyers", _("New buyers"), lambda f: f.new_buyers, charts.number),
+            _("first paid purchase in the period"),
+            new_buyers,
+        ),
+        (
+            Measure(
+                "repeat_orders", _("Repeat orders"), lambda f: f.repeat_order_share, charts.percent, True
+            ),
+            _("share of paid orders from buyers who had bought before"),
+            paid_orders,
+        ),
+        (
+            Measure(
+                "streams_72h",
+                _("72-hour repurchase after streams"),
+                lambda f: f.stream_repurchase_rate,
+                charts.percent,
+                True,
+            ),
+            _("buyers of the period's streams who bought again within 72 hours"),
+            reverse("clv_dashboard_funnel", args=[brand.pk])
+            + "?"
+            + urlencode({"by": "stream", "start": period.start.isoformat(), "end": period.end.isoformat()}),
+        ),
+        (
+            Measure(
+                "new_customers",
+                _("New customers"),
+                lambda f: f.new_customers,
+                charts.number,
+                known=lambda f: f.customers_known,
+            ),
+            _("first seen in the period"),
+            f"{customers}?"
+            + urlencode(
+                {
+                    "first_seen_at__gte": _day_start_text(brand, period.start),
+                    "first_seen_at__lt": _day_start_text(brand, after),
+                }
+            ),
+        ),
+    ]
+    cards = []
+    for measure, note, link in measures:
+        known = measure.known(current)
+        value = measure.read(current)
+        partial = current.partial or (measure.key == "streams_72h" and current.windows_open)
+        changes = []
+        if known:
+            for other, label in zip((previous, last_year), compare_labels, strict=True):
+                changes.append(_change(measure, value, other, label))
         cards.append(
-            (
-                _("GMV, %(month)s") % {"month": last["label"]},
-                charts.number(last["gmv"]),
-                _("paid orders, month to date") if last.get("partial") else _("paid orders"),
-                f"{orders}?status__exact=paid&placed_at__year={last['label'][:4]}"
-                f"&placed_at__month={int(last['label'][5:7])}"
-                if len(last["label"]) >= 7 and last["label"][4] == "-"
-                else orders,
+            _card(
+                measure.label,
+                measure.show(value) if known else _("no data"),
+                note,
+                link,
+                key=measure.key,
+                partial=partial and known,
+                changes=changes,
             )
         )
-    rate = streams.figures.get("rate")
-    cards.append(
-        (
-            _("72-hour repurchase after streams"),
-            charts.percent(rate) if rate is not None else "—",
-            _("buyers of the streams of the last %(days)d days") % {"days": STREAM_DAYS},
-            reverse("clv_dashboard_funnel", args=[brand.pk]) + "?by=stream",
-        )
-    )
     return cards
 
 
@@ -138,10 +305,9 @@ def _stage_label(code: str) -> str:
 # customers by tier and stage
 
 
-def stage_tier_section(brand, run, tiers) -> Section:
+def stage_tier_section(brand, run, tiers, data: dict) -> Section:
     title = _("Customers by tier and lifecycle stage")
-    _run, rows = reports.tier_stage_distribution(brand=brand)
-    counts = {(tier_id, stage): n for tier_id, stage, n in rows}
+    counts = {(tier_id, stage): n for tier_id, stage, n in data.get("distribution", [])}
     if run is None:
         return Section(chart=charts.bar_chart([], [], title=title), note=_("No published scores yet."))
     tier_ids = sorted(
@@ -207,47 +373,48 @@ class AtRiskRow:
         return charts.percent(self.churn_probability)
 
 
-def at_risk_section(brand, run, tiers) -> Section:
-    """The first AT_RISK_ROWS of reports.at_risk_customers (the at-risk rule of selectors.at_risk_scores)."""
-    from apps.customers.models import Customer
-
+def at_risk_section(brand, run, tiers, data: dict) -> Section:
+    """The first AT_RISK_ROWS of reports.at_risk_customers (the at-risk rule of selectors.at_risk_scores),
+    as the snapshot keeps them."""
     if run is None:
         return Section(note=_("No published scores yet."), figures={"count": 0})
-    _run, count, items = reports.at_risk_customers(brand=brand, first=AT_RISK_ROWS)
-    external_ids = dict(
-        Customer.objects.filter(brand=brand, pk__in=[i.customer_id for i in items]).values_list(
-            "pk", "external_id"
+    at_risk = data.get("at_risk") or {"count": 0, "rows": []}
+    rows = []
+    for customer_id, external_id, stage, tier_id, spend, purchases, churn, at_stake in at_risk["rows"]:
+        rows.append(
+            AtRiskRow(
+                customer_id=customer_id,
+                external_id=external_id,
+                stage=_stage_label(stage),
+                tier=tiers[tier_id].display_name if tier_id in tiers else "—",
+                spend_to_date=spend,
+                purchases_to_date=purchases,
+                churn_probability=churn,
+                value_at_risk=at_stake,
+                url=reverse("admin:customers_customer_360", args=[customer_id]),
+            )
         )
-    )
-    rows = [
-        AtRiskRow(
-            customer_id=item.customer_id,
-            external_id=external_ids.get(item.customer_id, ""),
-            stage=_stage_label(item.stage),
-            tier=tiers[item.tier_id].display_name if item.tier_id in tiers else "—",
-            spend_to_date=item.monetary_total,
-            purchases_to_date=item.orders_count,
-            churn_probability=item.churn_probability,
-            value_at_risk=item.value_at_risk,
-            url=reverse("admin:customers_customer_360", args=[item.customer_id]),
-        )
-        for item in items
-    ]
-    return Section(rows=rows, figures={"count": count})
+    return Section(rows=rows, figures={"count": at_risk["count"]})
 
 
 # cohort retention
 
 
-def cohort_section(brand, now) -> Section:
+def cohort_section(brand, months, now) -> Section:
     title = _("Retention by first-purchase month")
-    try:
-        cohorts = reports.cohort_retention(
-            brand=brand, by="first_order_month", periods=COHORT_MONTHS, now=now
-        )
-    except reports.ReportError as exc:
-        return Section(note=str(exc))
-    cohorts = cohorts[-COHORT_MONTHS:]
+    cohorts = reports.cohorts_from_months(
+        months, periods=COHORT_MONTHS, now=now.astimezone(brand.tzinfo).date(), limit=COHORT_MONTHS
+    )
+    customers = reverse("admin:customers_customer_changelist")
+    links = [
+        [
+            None
+            if share is None
+            else f"{customers}?{urlencode({'cohort': f'm:{brand.pk}:{c.key}', 'period': k})}"
+            for k, share in enumerate(c.retention)
+        ]
+        for c in cohorts
+    ]
     chart = charts.heatmap(
         [f"{c.key} ({charts.number(c.size)})" for c in cohorts],
         [str(k) for k in range(COHORT_MONTHS)],
@@ -256,6 +423,7 @@ def cohort_section(brand, now) -> Section:
         x_label=_("months after the first purchase"),
         y_label=_("cohort (customers)"),
         description=_("Share of each month's new buyers who bought again in each later month."),
+        links=links,
     )
     return Section(chart=chart, rows=cohorts)
 
@@ -263,35 +431,41 @@ def cohort_section(brand, now) -> Section:
 # Kaplan-Meier by stage
 
 
-def survival_section(brand, now) -> Section:
+def _survival_note(km: dict) -> str:
+    if km.get("error") == "no_follow_up":
+        return _("There is no follow-up after %(date)s yet; pick an earlier date.") % {"date": km.get("date")}
+    return _("No published scores yet for these dates.")
+
+
+def survival_section(brand, data: dict) -> Section:
     title = _("Time to the next purchase by lifecycle stage (Kaplan–Meier)")
-    try:
-        report = reports.kaplan_meier(brand=brand, group_by="stage", end=now)
-    except reports.ReportError as exc:
-        return Section(note=str(exc))
+    km = data.get("km") or {"error": "no_scores"}
+    if "error" in km:
+        return Section(note=_survival_note(km))
+    curves = sorted(
+        km["curves"], key=lambda c: STAGE_ORDER.index(c["group"]) if c["group"] in STAGE_ORDER else 99
+    )
     series = [
         charts.Series(
-            f"{_stage_label(curve.group)} ({charts.number(curve.customers)})",
-            list(zip(curve.points["time"].tolist(), curve.points["survival"].tolist(), strict=True)),
+            f"{_stage_label(curve['group'])} ({charts.number(curve['customers'])})",
+            list(zip(curve["time"], curve["survival"], strict=True)),
             step=True,
-            color=STAGE_COLORS.get(curve.group),
+            color=STAGE_COLORS.get(curve["group"]),
         )
-        for curve in sorted(
-            report.curves, key=lambda c: STAGE_ORDER.index(c.group) if c.group in STAGE_ORDER else 99
-        )
+        for curve in curves
     ]
     for item in series:  # every curve starts at 100% on day 0
         if item.points and item.points[0][0] > 0:
             item.points.insert(0, (0.0, 1.0))
-    p_value = report.p_value
+    p_value = km["p_value"]
     if p_value is None:
         test = _("Log-rank test: not enough curves or purchases to compare.")
     else:
         test = _("Log-rank test that the stages' curves are equal: χ² = %(chi)s, p = %(p)s") % {
-            "chi": f"{report.chi_square:.2f}",
+            "chi": f"{km['chi_square']:.2f}",
             "p": "< 0.001" if p_value < 0.001 else f"{p_value:.3f}",
         }
-    origin = report.origin.astimezone(brand.tzinfo).date().isoformat()
+    origin = datetime.fromisoformat(km["origin"]).astimezone(brand.tzinfo).date().isoformat()
     chart = charts.line_chart(
         series,
         title=title,
@@ -305,18 +479,19 @@ def survival_section(brand, now) -> Section:
         chart=chart,
         rows=[
             (
-                _stage_label(c.group),
-                c.customers,
-                c.events,
-                "—" if c.median_days is None else charts.number(c.median_days),
+                _stage_label(c["group"]),
+                c["customers"],
+                c["events"],
+                "—" if c["median_days"] is None else charts.number(c["median_days"]),
             )
-            for c in report.curves
+            for c in km["curves"]
         ],
         figures={
             "p_value": p_value,
             "test": test,
             "origin": origin,
-            "run_id": report.run.pk if report.run else None,
+            "end": datetime.fromisoformat(km["end"]).astimezone(brand.tzinfo).date().isoformat(),
+            "run_id": km["run_id"],
         },
     )
 
@@ -324,10 +499,10 @@ def survival_section(brand, now) -> Section:
 # GMV and repurchase by month
 
 
-def trend_sections(brand) -> tuple[Section, Section]:
-    trend = reports.monthly_trend(brand=brand, months=TREND_MONTHS)
+def trend_sections(brand, months, now) -> tuple[Section, Section]:
+    trend = reports.trend_from_months(months, count=TREND_MONTHS)
     # the current month is month to date: marked, so its lower GMV does not read as a fall
-    this_month = timezone.now().astimezone(brand.tzinfo).strftime("%Y-%m")
+    this_month = now.astimezone(brand.tzinfo).strftime("%Y-%m")
     for row in trend:
         row["partial"] = row["label"] == this_month
     labels = [row["label"] + (" *" if row["partial"] else "") for row in trend]
@@ -368,30 +543,45 @@ def trend_sections(brand) -> tuple[Section, Section]:
 # 72-hour repurchase after streams
 
 
-def stream_section(brand) -> Section:
-    from apps.streams.models import Stream
+@dataclass
+class StreamRow:
+    stream_id: int
+    title: str
+    started_at: datetime
+    buyers: int
+    repurchasers_72h: int
 
+    @property
+    def repurchase_rate_72h(self) -> float | None:
+        return self.repurchasers_72h / self.buyers if self.buyers else None
+
+
+def stream_section(brand, data: dict) -> Section:
     title = _("72-hour repurchase rate after each stream")
-    latest = Stream.objects.filter(brand=brand).aggregate(latest=Max("started_at"))["latest"]
-    if latest is None:
+    window = data.get("stream_window")
+    if not window:
         return Section(chart=charts.bar_chart([], [], title=title), note=_("No streams yet."))
-    end = latest.astimezone(brand.tzinfo).date()
-    start = end - timedelta(days=STREAM_DAYS - 1)
-    try:
-        streams, stats = reports.stream_performance(brand=brand, start=start, end=end)
-    except reports.ReportError as exc:
-        return Section(note=str(exc))
-    total = stats[-1]
-    shown = list(zip(streams, stats[:-1], strict=True))[:STREAM_BARS][::-1]  # oldest first
-    labels = [
-        f"{stream.started_at.astimezone(brand.tzinfo):%m-%d} {stream.title or stream.external_id}"
-        for stream, _row in shown
+    rows = [
+        StreamRow(stream_id, name, datetime.fromisoformat(started), buyers, repurchasers)
+        for stream_id, name, started, buyers, repurchasers in window["rows"]
     ]
+    shown = rows[:STREAM_BARS][::-1]  # oldest first
+    funnel = reverse("clv_dashboard_funnel", args=[brand.pk])
+
+    def day_of(row: StreamRow) -> str:
+        return row.started_at.astimezone(brand.tzinfo).date().isoformat()
+
     chart = charts.bar_chart(
-        labels,
+        [f"{row.started_at.astimezone(brand.tzinfo):%m-%d} {row.title}" for row in shown],
         [
             charts.BarSeries(
-                _("repurchased within 72 hours"), [row.repurchase_rate_72h or 0 for _s, row in shown]
+                _("repurchased within 72 hours"),
+                [row.repurchase_rate_72h or 0 for row in shown],
+                # each bar opens the funnel of its stream's day, stream by stream
+                links=[
+                    f"{funnel}?{urlencode({'by': 'stream', 'start': day_of(row), 'end': day_of(row)})}"
+                    for row in shown
+                ],
             )
         ],
         title=title,
@@ -400,15 +590,16 @@ def stream_section(brand) -> Section:
         description=_("Share of each stream's buyers who bought again within 72 hours of the stream's end."),
         empty_message=_("No buyer bought again within 72 hours of these streams."),
     )
+    buyers, repurchasers = window["buyers"], window["repurchasers"]
     return Section(
         chart=chart,
-        rows=[(stream, row) for stream, row in zip(streams, stats[:-1], strict=True)][:STREAM_BARS],
+        rows=rows[:STREAM_BARS],
         figures={
-            "rate": total.repurchase_rate_72h,
-            "buyers": total.buyers,
-            "repurchasers": total.repurchasers_72h,
-            "start": start,
-            "end": end,
+            "rate": repurchasers / buyers if buyers else None,
+            "buyers": buyers,
+            "repurchasers": repurchasers,
+            "start": date.fromisoformat(window["start"]),
+            "end": date.fromisoformat(window["end"]),
         },
     )
 

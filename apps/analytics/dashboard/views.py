@@ -53,14 +53,22 @@ def dashboard_index(request):
 
 
 def brand_dashboard(request, brand_id):
-    """One brand's dashboard; another brand's (or a missing one) is a 404."""
+    """One brand's dashboard; another brand's (or a missing one) is a 404. The figure cards cover the date
+    range of the GET parameters (periods.period_from_params: `period`, `from`, `to`)."""
+    from django.utils import timezone
+
+    from apps.analytics.dashboard.periods import PRESETS, period_from_params
+
     brand = _brand_or_404(request.user, brand_id)
+    now = timezone.now()
+    period = period_from_params(request.GET, now.astimezone(brand.tzinfo).date())
     context = {
         **admin.site.each_context(request),
         "title": _("Dashboard: %(brand)s") % {"brand": brand.name},
         "brand": brand,
         "brands": dashboard_brands(request.user),
-        **dashboard_context(brand),
+        "presets": PRESETS,
+        **dashboard_context(brand, now=now, period=period),
     }
     return TemplateResponse(request, "admin/dashboard.html", context)
 
@@ -134,16 +142,30 @@ def _running(by: str, cohort, k: int, brand) -> bool:
 def brand_cohorts(request, brand_id):
     """Cohort retention by first-order month or acquisition stream, each cell with its count and a link to
     the customers in it."""
+    from django.utils import timezone
     from django.utils.http import urlencode
 
-    from apps.analytics import reports
+    from apps.analytics import reports, snapshots
+    from apps.analytics.selectors import RUN_READ_COLUMNS, published_run
 
     brand = _brand_or_404(request.user, brand_id)
     by = request.GET.get("by", "first_order_month")
     if by not in ("first_order_month", "acquisition_stream"):
         by = "first_order_month"
     periods = 12
-    cohorts = reports.cohort_retention(brand=brand, by=by, periods=periods)[-36:]
+    if by == "first_order_month":
+        # from the dashboard snapshot (computed at publish, or now when the data changed since)
+        snapshot = snapshots.snapshot_current(
+            brand=brand, run=published_run(brand=brand, only=RUN_READ_COLUMNS)
+        )
+        cohorts = reports.cohorts_from_months(
+            snapshots.months_of(snapshot.data),
+            periods=periods,
+            now=timezone.now().astimezone(brand.tzinfo).date(),
+            limit=36,
+        )
+    else:
+        cohorts = reports.cohort_retention(brand=brand, by=by, periods=periods)[-36:]
     customers = reverse("admin:customers_customer_changelist")
     table = []
     for cohort in cohorts:

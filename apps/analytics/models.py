@@ -401,7 +401,9 @@ class StageChange(BrandOwnedModel):
         verbose_name_plural = _("stage changes")
         ordering = ["brand", "-changed_on"]
         indexes = [
-            models.Index(fields=["brand", "customer", "changed_on"], name="stagechange_brand_customer")
+            models.Index(fields=["brand", "customer", "changed_on"], name="stagechange_brand_customer"),
+            # the admin list's order: the latest first
+            models.Index(fields=["brand", "-changed_on", "-id"], name="stagechange_brand_latest"),
         ]
 
 

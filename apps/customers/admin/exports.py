@@ -70,7 +70,7 @@ COLUMNS = [
     ("score_clv", _("CLV")),
     ("first_seen_at", _("first seen at")),
 ]
-TEXT_COLUMNS = {"external_id", "display_name", "phone", "province", "city", "score_stage", "score_tier_name"}
+CHURN_INDEX = [name for name, _label in COLUMNS].index("score_churn")
 
 
 def background_rows() -> int:
@@ -148,7 +148,8 @@ def _xlsx_cell(name: str, value):
 
 def write_xlsx(rows: Iterable[dict], target, on_rows=None) -> int:
     """Write the rows as one worksheet (streamed: write-only mode) to `target` (a path or a binary file);
-    `on_rows(n)` is called every PROGRESS_EVERY rows. Returns the number of rows."""
+    `on_rows(n)` is called every PROGRESS_EVERY rows. Returns the number of rows. Text goes in as text (only a
+    leading = makes a formula there, and safe() quotes it), churn risk as a number shown in percent."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
@@ -157,15 +158,12 @@ def write_xlsx(rows: Iterable[dict], target, on_rows=None) -> int:
     sheet.append([str(label) for _name, label in COLUMNS])
     count = 0
     for row in rows:
-        cells = []
-        for name, _label in COLUMNS:
-            cell = WriteOnlyCell(sheet, value=_xlsx_cell(name, row[name]))
-            if name in TEXT_COLUMNS:
-                cell.data_type = "s"  # text, even when it looks like a number or a formula
-            elif name == "score_churn" and cell.value is not None:
-                cell.number_format = "0.0%"
-            cells.append(cell)
-        sheet.append(cells)
+        values = [_xlsx_cell(name, row[name]) for name, _label in COLUMNS]
+        if values[CHURN_INDEX] is not None:
+            churn = WriteOnlyCell(sheet, value=values[CHURN_INDEX])
+            churn.number_format = "0.0%"
+            values[CHURN_INDEX] = churn
+        sheet.append(values)
         count += 1
         if on_rows is not None and count % PROGRESS_EVERY == 0:
             on_rows(count)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.analytics import selectors
+from apps.analytics.local_workers import local_chunking
 from apps.analytics.models import ModelRun, RunKind, RunStatus
 from apps.analytics.runs import brand_refresh_locked
 from apps.analytics.services import (
@@ -44,16 +45,18 @@ def refresh_scores_task(
     created when the refresh was asked for: this task fills it."""
     brand = Brand.objects.get(pk=brand_id)
     queued = ModelRun.objects.filter(pk=run_id, brand=brand).first() if run_id else None
-    distributed = not settings.CELERY_TASK_ALWAYS_EAGER and chunks > 1
+    if not settings.CELERY_TASK_ALWAYS_EAGER and chunks > 1:
+        chunking = {"chunks": chunks, "score_chunks": _score_chunks_on_workers}
+    else:  # no broker (the demo): this machine's cores for a large brand
+        chunking = local_chunking(brand)
     try:
         run = scores_refresh(
             brand=brand,
             as_of=date.fromisoformat(as_of) if as_of else None,
             horizon_days=horizon_days,
             triggered_by=triggered_by,
-            chunks=chunks if distributed else 1,
-            score_chunks=_score_chunks_on_workers if distributed else None,
             queued=queued,
+            **chunking,
         )
     except RefreshSkipped as exc:
         return {"brand": brand.slug, "status": "skipped", "message": str(exc), "run_id": run_id}
@@ -134,7 +137,11 @@ def scores_refresh_request(
     eager = settings.CELERY_TASK_ALWAYS_EAGER
     if eager and not getattr(settings, "SCORES_REFRESH_IN_THREAD", False):
         return scores_refresh(
-            brand=brand, as_of=as_of, horizon_days=horizon_days, triggered_by=triggered_by[:100]
+            brand=brand,
+            as_of=as_of,
+            horizon_days=horizon_days,
+            triggered_by=triggered_by[:100],
+            **local_chunking(brand),
         )
     if not eager:
         broker_check()
@@ -200,7 +207,7 @@ def _refresh_in_thread(run: ModelRun, **options) -> None:
 
     def work() -> None:
         try:
-            scores_refresh(brand=run.brand, queued=run, **options)
+            scores_refresh(brand=run.brand, queued=run, **options, **local_chunking(run.brand))
         except RefreshSkipped:
             pass
         except Exception:  # the run is marked failed with the reason by the refresh itself

@@ -460,3 +460,20 @@ def _write(brand, frames: dict[str, pd.DataFrame], end: datetime, summary: DemoS
         },
         summary,
     )
+
+
+def demo_statistics_refresh() -> float:
+    """ANALYZE the tables the demo's follow-ups, experiments and refreshes filled after the bulk load (touches,
+    assignments, grants, next actions…): pages join them at once, and autovacuum may be off or behind. A few
+    seconds at most at the demo's sizes; returns them."""
+    from django.apps import apps as registry
+
+    clock = time.perf_counter()
+    tables = [
+        model._meta.db_table
+        for label in ("engagement", "loyalty", "analytics")
+        for model in registry.get_app_config(label).get_models()
+        if not model._meta.proxy and model._meta.managed
+    ]
+    analyze(*tables)
+    return time.perf_counter() - clock

@@ -560,9 +560,9 @@ def next_actions_compute(*, run: ModelRun) -> dict:
         }
     )
     copy_frame(NextAction._meta.db_table, rows)
-    from apps.core.importing.staging import analyze_if_stale
+    from apps.core.bulk import analyze_written
 
-    analyze_if_stale(NextAction._meta.db_table, len(rows))  # pages join these rows right after the publish
+    analyze_written([NextAction._meta.db_table], len(rows))  # pages join these rows right after the publish
     counts = decided["action"].value_counts().to_dict()
     summary = {
         "customers": int(len(decided)),

@@ -41,7 +41,10 @@ class Order(BrandOwnedModel):
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     # An order given in another currency and converted at a rate staff supplied (import_orders --rates): its
     # total in that currency, the currency and the rate (brand currency per unit); empty for other orders.
-    original_currency = models.CharField(_("original currency"), max_length=3, blank=True, default="")
+    # db_default too: bulk writers that COPY named columns (the demo seed) leave it out
+    original_currency = models.CharField(
+        _("original currency"), max_length=3, blank=True, default="", db_default=""
+    )
     original_amount = models.DecimalField(
         _("original amount"), max_digits=14, decimal_places=2, null=True, blank=True
     )

@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from tqdm import tqdm
 
+from apps.analytics.local_workers import local_chunking
 from apps.analytics.models import Estimator, ModelRun, RunStatus
 from apps.analytics.services import RefreshSkipped, scores_refresh
 from apps.brands.models import Brand
@@ -31,14 +32,25 @@ class Command(BaseCommand):
             "--horizon-days", type=int, help=gettext_lazy("prediction horizon; brand setting if omitted")
         )
         parser.add_argument("--estimator", choices=[e.value for e in Estimator])
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=None,
+            help=gettext_lazy(
+                "score in this many processes of this machine (default: one per core for a brand of 100,000 "
+                "customers or more, one per 50,000; 1: in this process); the scores are the same"
+            ),
+        )
 
-    def handle(self, *args, brand, as_of, horizon_days, estimator, **options):
+    def handle(self, *args, brand, as_of, horizon_days, estimator, processes=None, **options):
         try:
             brand_obj = Brand.objects.get(slug=brand)
         except Brand.DoesNotExist:
             raise CommandError(_("Unknown brand: %(slug)s") % {"slug": brand}) from None
         if horizon_days is not None and not 7 <= horizon_days <= 365:
             raise CommandError(_("--horizon-days must be between 7 and 365."))
+        if processes is not None and not 1 <= processes <= 64:
+            raise CommandError(_("--processes must be between 1 and 64."))
         phases = [
             "holdout: fit",
             "holdout: predict",
@@ -65,6 +77,7 @@ class Command(BaseCommand):
                 estimator=estimator,
                 triggered_by="command",
                 progress=progress,
+                **local_chunking(brand_obj, processes),
             )
         except RefreshSkipped as exc:
             raise CommandError(str(exc), returncode=EXIT_LOCKED) from None

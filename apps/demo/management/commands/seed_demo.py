@@ -10,7 +10,13 @@ from apps.brands.models import Brand
 from apps.demo.classic_world import ClassicWorldParams
 from apps.demo.experiments import demo_experiments
 from apps.demo.followups import FOLLOWUP_DAYS, demo_followups
-from apps.demo.services import DEMO_FOLLOW_UP_DAYS, DEMO_SLUG, demo_scores_refresh, demo_seed
+from apps.demo.services import (
+    DEMO_FOLLOW_UP_DAYS,
+    DEMO_SLUG,
+    demo_scores_refresh,
+    demo_seed,
+    demo_statistics_refresh,
+)
 
 
 class Command(BaseCommand):
@@ -146,3 +152,6 @@ class Command(BaseCommand):
                         "n": run.customers_scored,
                     }
                 )
+        if score or (world == "live" and not no_followups):
+            seconds = demo_statistics_refresh()
+            self.stdout.write(_("Planner statistics refreshed in %(seconds).1f s.") % {"seconds": seconds})

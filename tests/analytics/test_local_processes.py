@@ -1,0 +1,41 @@
+"""Without a broker a large brand is scored in this machine's processes: the scores equal one process's."""
+
+import pytest
+
+from apps.analytics.local_workers import default_processes, local_chunking, score_chunks_in_processes
+from apps.analytics.models import CustomerScore, ModelRun, RunStatus
+from apps.analytics.services import scores_refresh
+from tests.analytics.conftest import AS_OF
+
+COLUMNS = (
+    "customer_id",
+    "stage",
+    "stage_rule",
+    "p_purchase_horizon",
+    "clv",
+    "expected_revenue_horizon",
+    "median_days_to_next_purchase",
+    "survival_curve",
+    "rfm_segment",
+)
+
+
+def scores(run_id):
+    return {row[0]: row[1:] for row in CustomerScore.objects.filter(run_id=run_id).values_list(*COLUMNS)}
+
+
+def test_how_many_processes_a_brand_gets(settings):
+    settings.SCORES_LOCAL_PROCESSES = 8
+    assert [default_processes(n) for n in (0, 49_999, 100_000, 1_000_000)] == [1, 1, 2, 8]
+    settings.SCORES_LOCAL_PROCESSES = 2
+    assert default_processes(1_000_000) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scoring_in_two_processes_equals_one_process(demo_brand):
+    split = scores_refresh(brand=demo_brand, as_of=AS_OF, chunks=2, score_chunks=score_chunks_in_processes)
+    assert split.status == RunStatus.PUBLISHED
+    assert ModelRun.objects.get(pk=split.pk).params["chunks"] == 2
+    single = scores_refresh(brand=demo_brand, as_of=AS_OF, **local_chunking(demo_brand, processes=1))
+    assert single.customers_scored == split.customers_scored > 0
+    assert scores(split.pk) == scores(single.pk)

@@ -275,6 +275,16 @@ def test_rates_convert_orders_into_the_brands_currency_and_are_recorded(world, w
     # the same file with the same rates changes nothing
     again = run_command("import_orders", path, world, "--rates", "USD=7.1,JPY=0.047")
     assert "0 created, 0 updated, 3 unchanged" in again.out
+    # another rate updates the converted amounts of that currency's orders only
+    changed = run_command("import_orders", path, world, "--rates", "USD=7.2,JPY=0.047")
+    assert "0 created, 1 updated, 2 unchanged" in changed.out
+    o1 = Order.objects.get(external_id="O1")
+    assert (o1.total_amount, o1.original_amount, o1.exchange_rate) == (
+        Decimal("72.36"),
+        Decimal("10.05"),
+        Decimal("7.2"),
+    )
+    assert Order.objects.count() == 3
 
 
 @pytest.mark.parametrize(

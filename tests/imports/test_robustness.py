@@ -451,3 +451,13 @@ def test_ingest_customers_and_views_name_the_item(ingest, world):
         [{"streamId": "S1", "customerId": "C1", "joinedAt": "2099-01-01T00:00:00"}],
     ) == refused((0, "joinedAt", TOO_LATE))
     assert not StreamView.objects.exists()
+
+
+def test_a_value_over_the_csv_field_limit_stops_reading_with_its_line(world, write_csv, run_command):
+    path = write_csv(
+        "streams.csv", f"stream_id,started_at,title\nS7,2026-01-05,ok\nS8,2026-01-05,{'x' * 200_000}\n"
+    )
+    result = run_command("import_streams", path, world, "--skip-invalid")
+    assert result.failed
+    assert result.err_lines == ["streams.csv:3 *: not valid CSV (field larger than field limit (131072))"]
+    assert not Stream.objects.filter(external_id__in=["S7", "S8"]).exists()

@@ -35,10 +35,25 @@ UTF8_BOM = codecs.BOM_UTF8
 # Share of the non-ASCII characters (plus one) that may be rare when a file is read as GB18030.
 RARE_SHARE = 0.02
 
-# UTF-8 text a Chinese brand's file plausibly holds: anything but C1 controls and the two-byte blocks after
-# Latin-1 (Latin Extended, IPA, Greek, Cyrillic, Hebrew, Arabic…), which GBK bytes often read as.
-_UNUSUAL_UTF8 = re.compile("[\\x80-\\x9f\\u0100-\\u07ff]")
-_WIDE_UTF8 = re.compile("[\\u0800-\\U0010ffff]")
+# Whole-file checks on valid UTF-8 bytes run as bytes.translate (C speed; a regex over a file of Chinese text
+# manages some 50 MB/s): deleting every byte but some leaves those, if any.
+# UTF-8 text a Chinese brand's file plausibly holds: anything but C1 controls (C2 80–9F) and the two-byte
+# blocks after Latin-1 (Latin Extended, IPA, Greek, Cyrillic, Hebrew, Arabic…: leads C4–DF), which GBK bytes
+# often read as.
+_BUT_LEADS_C4_DF = bytes(b for b in range(256) if not 0xC4 <= b <= 0xDF)
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+# Characters of three UTF-8 bytes or more (from U+0800: CJK among them): leads E0–F4.
+_BUT_LEADS_E0_F4 = bytes(b for b in range(256) if not 0xE0 <= b <= 0xF4)
+
+
+def _unusual_utf8(data: bytes) -> bool:
+    return bool(data.translate(None, _BUT_LEADS_C4_DF)) or (
+        b"\xc2" in data and _C1_UTF8.search(data) is not None
+    )
+
+
+def _wide_utf8(data: bytes) -> bool:
+    return bool(data.translate(None, _BUT_LEADS_E0_F4))
 
 
 def _save_as_utf8() -> str:
@@ -85,15 +100,12 @@ def _gb18030_reading(data: bytes) -> tuple[str | None, int | None]:
 
 
 def _first_utf8_line(data: bytes) -> int | None:
-    """The first line holding UTF-8 characters of three bytes or more (Chinese, say) that is valid UTF-8."""
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.isascii():
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            if _WIDE_UTF8.search(text):
-                return number
+    """The first line holding UTF-8 characters of three bytes or more (Chinese, say) that is valid UTF-8.
+    (A line of invalid UTF-8 decodes with a replacement character; decoding resynchronises at a line break.)"""
+    text = data.decode("utf-8", errors="replace")
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.isascii() and "\ufffd" not in line and max(line) >= "\u0800":
+            return number
     return None
 
 
@@ -115,7 +127,7 @@ def decode(data: bytes, name: str, encoding: str | None = None) -> str:
     except UnicodeDecodeError as exc:
         bad_line = line_of(body, exc.start)
     else:
-        if bom or not _UNUSUAL_UTF8.search(text) or _WIDE_UTF8.search(text):
+        if bom or not _unusual_utf8(body) or _wide_utf8(body):
             return text
         gb_text, rare_line = _gb18030_reading(body)
         if gb_text is not None and rare_line is None and not _rare_gb18030().search(gb_text):

@@ -30,6 +30,22 @@ CONTROL_CHARACTERS = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 _CONTROL_RE = re.compile(CONTROL_CHARACTERS)
 
 
+_BUT_C0_CONTROLS = bytes(
+    b for b in range(256) if not ((b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F)
+)
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+
+
+def has_control_character(text: str) -> bool:
+    """Whether a whole file's text holds a control character anywhere (as `control_character`, but in one
+    pass at C speed: deleting every other byte of its UTF-8 form leaves the C0 controls and DEL; C1 controls
+    are C2 80–9F)."""
+    data = text.encode("utf-8", "surrogatepass")
+    if data.translate(None, _BUT_C0_CONTROLS):
+        return True
+    return b"\xc2" in data and _C1_UTF8.search(data) is not None
+
+
 def control_character(raw: str) -> str | None:
     """The reason a value is refused for holding a control character (None: it holds none). The reason names
     the character's code point, never the value."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from apps.core.importing.fields import control_character
+from apps.core.importing.fields import has_control_character
 from apps.core.importing.sources import Table, with_progress
 
 
@@ -33,7 +33,7 @@ class Frame:
 
 def read_frame(table: Table) -> Frame:
     width = len(table.header)
-    clean = table.text is not None and control_character(table.text) is None
+    clean = table.text is not None and not has_control_character(table.text)
     if table.text is not None:
         frame = _read_fast(table.text, width)
         if frame is not None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from apps.core.importing.errors import ErrorLog, FieldError
-from apps.core.importing.fields import Parser, control_character
+from apps.core.importing.fields import Parser, control_character, has_control_character
 from apps.core.importing.sources import Table, map_header, with_progress
 
 
@@ -40,7 +40,7 @@ class RecordParser:
         )
         self.header_ok = not log.errors
         # One scan of a whole file is much cheaper than one per value; in-memory rows are checked per value.
-        self.check_controls = table.text is None or control_character(table.text) is not None
+        self.check_controls = table.text is None or has_control_character(table.text)
 
     @property
     def present(self) -> set[str]:

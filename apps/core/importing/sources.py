@@ -55,7 +55,7 @@ def normalise_header(name: str) -> str:
     return name.strip().lower()
 
 
-def check_quoting(text: str, name: str) -> None:
+def check_quoting(text: str) -> None:
     """SourceError at the first value whose quotes break RFC 4180, naming its line and column."""
     if '"' not in text:
         return
@@ -107,7 +107,7 @@ def read_csv(path: str | os.PathLike, encoding: str | None = None) -> Table:
         ) from None
     text = decode(data, name, encoding)
     del data
-    check_quoting(text, name)
+    check_quoting(text)
     table = Table(name=name, header=[], records=(), size_hint=text.count("\n"), text=text)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:

@@ -14,6 +14,7 @@ from apps.analytics.graphql import schema as analytics
 from apps.api.graphql import schema as api
 from apps.brands.graphql import schema as brands
 from apps.communities.graphql import schema as communities
+from apps.core.graphql.brand_values import BrandValues
 from apps.core.graphql.errors import ClvMaskErrors, ClvSchema
 from apps.core.graphql.limits import MAX_NODE_COUNT, NodeCountLimiter
 from apps.customers.graphql import schema as customers
@@ -34,9 +35,11 @@ MAX_TOKENS = 2000
 
 # Classes or factories, so that every request gets fresh extension instances. The limits refuse an
 # operation before it runs (see docs/api.md); ClvMaskErrors hides our internals behind "Unexpected error."
-# while validation, permission and not-found errors stay clear (apps/core/graphql/errors.py).
+# while validation, permission and not-found errors stay clear (apps/core/graphql/errors.py). BrandValues
+# renders every DateTime in its brand's time zone and names an argument that is not a global id.
 extensions = [
     DjangoOptimizerExtension,
+    BrandValues,
     lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
     lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
     lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -42,8 +42,8 @@ KINDS = ("first page", "list", "detail")
 LIST_QUERY = """
 query List($after: String) {
   customers(first: 20, after: $after, orderBy: {field: CLV, direction: DESC}) {
-    edges { cursor node { id externalId stage rfmSegment churnProbability pPurchaseHorizon clv
-                          lastOrderAt tier { name } } }
+    edges { cursor node { id externalId stage rfmSegment churnProbability pPurchaseHorizon
+                          clv { amount currency } lastOrderAt tier { name } } }
   }
 }
 """
@@ -56,11 +56,12 @@ DETAIL_QUERY = """
 query Detail($id: ID!) {
   customer(id: $id) {
     id externalId displayName phone gender ageBand
-    stage stageRule rfmSegment churnProbability pPurchaseHorizon horizonDays expectedRevenueHorizon clv
-    medianDaysToNextPurchase rhythmDays paidOrders totalSpend daysSinceLastPurchase
+    stage stageRule rfmSegment churnProbability pPurchaseHorizon horizonDays
+    expectedRevenueHorizon { amount currency } clv { amount currency }
+    medianDaysToNextPurchase rhythmDays paidOrders totalSpend { amount currency } daysSinceLastPurchase
     survivalCurve { days survival }
     tier { name }
-    orders(first: 10) { totalCount edges { node { externalId placedAt status totalAmount } } }
+    orders(first: 10) { totalCount edges { node { externalId placedAt status totalAmount { amount currency } } } }
     communities(first: 5) { edges { node { joinedAt leftAt community { name } } } }
   }
 }

@@ -245,7 +245,7 @@ def test_publishing_stores_every_customers_action_with_the_model_and_graphql_ser
     put_off = actions.filter(reasons__contains=[{"code": "benefit_lowers_purchase"}])
     assert put_off.exists() and not put_off.exclude(action="nothing").exists()
     query = """query { customers(first: 20) { edges { node { externalId nextAction {
-      action basis benefitCode uplift expectedGain reasons } } } } }"""
+      action basis benefitCode uplift expectedGain { amount currency } reasons } } } } }"""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 

@@ -26,6 +26,7 @@ METRICS = {
             "customers": 120,
             "harrell_c": 0.71,
             "auc_horizon": 0.8,
+            "revenue_actual": 12345.678,
             "reliability": [],
             "td_auc": {"30": 0.7},
         },
@@ -79,7 +80,8 @@ RUNS = """query($status: RunStatus) { modelRuns(status: $status) { totalCount ed
   id kind status published asOf horizonDays estimator customersScored
   dataSufficiency { stage rows events model featuresDropped }
   timings { phase seconds }
-  metricsOverall { group model { customers harrellC aucHorizon } kaplanMeierByStage { harrellC }
+  metricsOverall { group model { customers harrellC aucHorizon revenueActual { amount currency } }
+                   kaplanMeierByStage { harrellC }
                    naiveRfm { harrellC revenueError } }
   metricsByStage { group model { harrellC } naiveRfm { harrellC } kaplanMeierByStage { harrellC } }
   hazardFactors(stage: GROWTH) { feature label hazardRatio per effectPercent direction }
@@ -112,7 +114,12 @@ def test_viewer_reads_model_runs_with_metrics_and_hazard_factors(as_role, runs):
         "timings": [{"phase": "fit", "seconds": 1.5}, {"phase": "write scores", "seconds": 0.25}],
         "metricsOverall": {
             "group": "overall",
-            "model": {"customers": 120, "harrellC": 0.71, "aucHorizon": 0.8},
+            "model": {
+                "customers": 120,
+                "harrellC": 0.71,
+                "aucHorizon": 0.8,
+                "revenueActual": {"amount": "12345.68", "currency": "CNY"},
+            },
             "kaplanMeierByStage": {"harrellC": 0.64},
             "naiveRfm": {"harrellC": 0.6, "revenueError": -0.1},
         },
@@ -130,17 +137,17 @@ def test_viewer_reads_model_runs_with_metrics_and_hazard_factors(as_role, runs):
                 "feature": "community_member",
                 "label": "member of a community",
                 "hazardRatio": 1.5,
-                "per": "unit",
+                "per": "UNIT",
                 "effectPercent": 50.0,
-                "direction": "more_likely_to_buy",
+                "direction": "MORE_LIKELY_TO_BUY",
             },
             {
                 "feature": "log_interactions_30d",
                 "label": "comments, likes and shares in the last 30 days (log)",
                 "hazardRatio": 0.8,
-                "per": "sd",
+                "per": "SD",
                 "effectPercent": -20.0,
-                "direction": "less_likely_to_buy",
+                "direction": "LESS_LIKELY_TO_BUY",
             },
         ],
     }
@@ -229,7 +236,8 @@ def test_stage_transition_matrix_needs_published_scores(as_role, brand, runs):
 AT_RISK = """query($b: ID!, $pct: Float, $clvPct: Float) {
   atRiskCustomers(brand: $b, minValuePercentile: $pct, minClvPercentile: $clvPct, first: 10) {
     runId totalCount customers {
-      customerId clv churnProbability spendToDate purchasesToDate valueAtRisk valuePercentile clvPercentile stage tierId
+      customerId clv { amount currency } churnProbability spendToDate { amount currency } purchasesToDate
+      valueAtRisk { amount currency } valuePercentile clvPercentile stage tierId
     } } }"""
 
 
@@ -260,11 +268,11 @@ def test_the_win_back_list_ranks_what_customers_have_been_worth_times_churn(as_r
         "customers": [
             {
                 "customerId": gid("Customer", customers[900]),
-                "clv": 180.0,
+                "clv": {"amount": "180.00", "currency": "CNY"},
                 "churnProbability": 0.9,
-                "spendToDate": 900.0,
+                "spendToDate": {"amount": "900.00", "currency": "CNY"},
                 "purchasesToDate": 2,
-                "valueAtRisk": 810.0,
+                "valueAtRisk": {"amount": "810.00", "currency": "CNY"},
                 "valuePercentile": 80.0,
                 "clvPercentile": 20.0,
                 "stage": "GROWTH",
@@ -272,11 +280,11 @@ def test_the_win_back_list_ranks_what_customers_have_been_worth_times_churn(as_r
             },
             {
                 "customerId": gid("Customer", customers[1000]),
-                "clv": 800.0,
+                "clv": {"amount": "800.00", "currency": "CNY"},
                 "churnProbability": 0.6,
-                "spendToDate": 1000.0,
+                "spendToDate": {"amount": "1000.00", "currency": "CNY"},
                 "purchasesToDate": 2,
-                "valueAtRisk": 600.0,
+                "valueAtRisk": {"amount": "600.00", "currency": "CNY"},
                 "valuePercentile": 90.0,
                 "clvPercentile": 60.0,
                 "stage": "GROWTH",
@@ -378,7 +386,7 @@ def test_refresh_roles_brands_and_arguments(as_role, brand, other_brand):
 
 
 AT_RISK_NODES = """query($b: ID!) { atRiskCustomers(brand: $b, minValuePercentile: 0, minChurnProbability: 0, first: 100) {
-  customers { valueAtRisk customer { id externalId clv stage orders(first: 2) { totalCount edges { node { id } } } } } } }"""
+  customers { valueAtRisk { amount } customer { id externalId clv { amount currency } stage orders(first: 2) { totalCount edges { node { id } } } } } } }"""
 
 
 def test_at_risk_customers_load_their_customer_nodes_in_a_flat_number_of_queries(
@@ -401,7 +409,7 @@ def test_at_risk_customers_load_their_customer_nodes_in_a_flat_number_of_queries
     clv_percentiles_set(runs["current"])
     few, customers = count_queries()
     assert customers[0]["customer"]["externalId"] == "VIP"
-    assert customers[0]["customer"]["clv"] == "500.00"
+    assert customers[0]["customer"]["clv"] == {"amount": "500.00", "currency": "CNY"}
     assert customers[0]["customer"]["stage"] == "GROWTH"
     assert customers[0]["customer"]["orders"] == {"totalCount": 0, "edges": []}
     for n in range(20):
@@ -418,6 +426,7 @@ def test_with_a_broker_the_refresh_is_queued_for_the_workers(
     from apps.analytics import tasks
 
     queued = []
+    monkeypatch.setattr(tasks, "broker_check", lambda: None)
     monkeypatch.setattr(tasks.refresh_scores_task, "delay", lambda *args, **kw: queued.append((args, kw)))
     settings.CELERY_TASK_ALWAYS_EAGER = False
     client = as_role("analyst")

@@ -63,7 +63,7 @@ def test_cohort_retention_by_first_order_month(as_role, brand, other_brand):
     body = run_query(as_role("analyst"), COHORTS, b=gid("Brand", brand), by="FIRST_ORDER_MONTH", periods=4)
     assert "errors" not in body, body
     data = body["data"]["cohortRetention"]
-    assert (data["by"], data["periodUnit"], data["periods"]) == ("FIRST_ORDER_MONTH", "month", 4)
+    assert (data["by"], data["periodUnit"], data["periods"]) == ("FIRST_ORDER_MONTH", "MONTH", 4)
     # m0: a, b, c, d; a and b bought in m1, a and c in m2; m3 has not started.  m1: e, f; e bought in m2.
     assert data["cohorts"] == [
         {
@@ -95,7 +95,7 @@ def test_cohort_retention_by_acquisition_stream(as_role, brand):
     OrderFactory(brand=brand, customer=h, placed_at=started + timedelta(days=40))
     body = run_query(as_role("analyst"), COHORTS, b=gid("Brand", brand), by="ACQUISITION_STREAM", periods=3)
     data = body["data"]["cohortRetention"]
-    assert data["periodUnit"] == "30_days"
+    assert data["periodUnit"] == "DAYS_30"
     # days 0-29: g; days 30-59: g and h; days 60-89 have not started (45 days ago)
     assert data["cohorts"] == [
         {
@@ -216,7 +216,8 @@ STREAMS = """query($b: ID!, $from: Date!, $to: Date!) { streamPerformance(brand:
   streams { ...row stream { title } }
   total { ...row } } }
 fragment row on StreamPerformance {
-  streamId title viewers buyers viewerBuyers orders gmv conversionRate repurchasers72h repurchaseRate72h
+  streamId title startedAt viewers buyers viewerBuyers orders gmv { amount currency } conversionRate
+  repurchasers72h repurchaseRate72h
   engagedViewers engagedBuyRate otherBuyRate engagementLift
   byWatchTime { band viewers buyers conversionRate } }"""
 
@@ -296,11 +297,12 @@ def test_stream_performance_per_stream_and_in_total(as_role, brand, streams):
         "streamId": gid("Stream", streams["s"]),
         "stream": {"title": "S"},
         "title": "S",
+        "startedAt": "2026-03-10T20:00:00+08:00",  # noon UTC, in the brand's time zone
         "viewers": 5,
         "buyers": 4,
         "viewerBuyers": 3,
         "orders": 4,
-        "gmv": 380.0,
+        "gmv": {"amount": "380.00", "currency": "CNY"},
         "conversionRate": 0.6,
         "repurchasers72h": 1,
         "repurchaseRate72h": 0.25,
@@ -326,7 +328,7 @@ def test_stream_performance_per_stream_and_in_total(as_role, brand, streams):
         "viewers": 6,
         "buyers": 4,
         "viewerBuyers": 3,
-        "gmv": 380.0,
+        "gmv": {"amount": "380.00", "currency": "CNY"},
         "conversionRate": 0.5,
     }
     assert (total["otherBuyRate"], total["engagementLift"], total["repurchaseRate72h"]) == (0.5, 1.0, 0.25)

@@ -34,7 +34,7 @@ def test_me_lists_the_members_brands_with_role(session, member, brand):
         "username": "mei",
         "isSuperuser": False,
         "memberships": [
-            {"role": "analyst", "roleLabel": "Analyst", "brand": {"slug": "acme", "name": "Acme Beauty"}}
+            {"role": "ANALYST", "roleLabel": "Analyst", "brand": {"slug": "acme", "name": "Acme Beauty"}}
         ],
     }
 
@@ -54,7 +54,7 @@ def test_user_of_another_brand_sees_only_that_brand(session, rival_member, brand
     client = session(rival_member)
     assert [b["slug"] for b in gql(client, BRANDS).json()["data"]["brands"]] == ["rival"]
     memberships = gql(client, ME).json()["data"]["me"]["memberships"]
-    assert [(m["brand"]["slug"], m["role"]) for m in memberships] == [("rival", "manager")]
+    assert [(m["brand"]["slug"], m["role"]) for m in memberships] == [("rival", "MANAGER")]
 
 
 def test_superuser_sees_every_brand(session, superuser, brand, other_brand):

@@ -26,8 +26,9 @@ query($first: Int) {
       id externalId displayName phone phoneMasked gender acquisitionChannel
       acquisitionStream { externalId title }
       stage stageRule tier { code displayName rank } rfmSegment rfmSegmentLabel rfmRecency rfmFrequency rfmMonetary
-      churnProbability pPurchaseHorizon horizonDays expectedRevenueHorizon clv medianDaysToNextPurchase
-      rhythmDays paidOrders totalSpend scoresAsOf lastOrderAt
+      churnProbability pPurchaseHorizon horizonDays expectedRevenueHorizon { amount currency }
+      clv { amount currency } medianDaysToNextPurchase
+      rhythmDays paidOrders totalSpend { amount currency } scoresAsOf lastOrderAt
       survivalCurve { days survival }
     } }
   }
@@ -38,7 +39,7 @@ ALICE_SCORES = {
     "stage": "MATURITY",
     "stageRule": "MATURITY_ORDERS",
     "tier": {"code": "gold", "displayName": "Gold", "rank": 1},
-    "rfmSegment": "champions",
+    "rfmSegment": "CHAMPIONS",
     "rfmSegmentLabel": "Champions",
     "rfmRecency": 5,
     "rfmFrequency": 4,
@@ -46,12 +47,12 @@ ALICE_SCORES = {
     "churnProbability": 0.1,
     "pPurchaseHorizon": 0.9,
     "horizonDays": 90,
-    "expectedRevenueHorizon": "250.50",
-    "clv": "800.00",
+    "expectedRevenueHorizon": {"amount": "250.50", "currency": "CNY"},
+    "clv": {"amount": "800.00", "currency": "CNY"},
     "medianDaysToNextPurchase": 12.5,
     "rhythmDays": 18.0,
     "paidOrders": 3,
-    "totalSpend": "303.00",
+    "totalSpend": {"amount": "303.00", "currency": "CNY"},
     "scoresAsOf": "2026-03-31",
 }
 
@@ -71,13 +72,14 @@ def test_customers_list_values_scores_and_phones_by_role(world, as_role, role):
     assert alice["survivalCurve"][:2] == [{"days": 7, "survival": 0.95}, {"days": 14, "survival": 0.9}]
     assert alice["survivalCurve"][-1] == {"days": 365, "survival": 0.3}
     assert alice["acquisitionStream"] == {"externalId": "S-LAUNCH", "title": "Spring launch"}
-    # the last paid order: 2026-03-20 (the later refunded one does not count)
-    assert alice["lastOrderAt"] == "2026-03-20T02:00:00+00:00"
+    # the last paid order: 2026-03-20 (the later refunded one does not count), in Acme's time zone
+    assert alice["lastOrderAt"] == "2026-03-20T10:00:00+08:00"
+    assert (alice["gender"], alice["acquisitionChannel"]) == ("UNKNOWN", "OTHER")
     assert (bob["stage"], bob["tier"]["code"], bob["churnProbability"], bob["clv"]) == (
         "DECLINE",
         "silver",
         0.7,
-        "100.00",
+        {"amount": "100.00", "currency": "CNY"},
     )
     assert bob["medianDaysToNextPurchase"] is None
     # Cai has no published score: every score field is null, the curve empty
@@ -108,8 +110,9 @@ query($id: ID!) {
     id externalId
     orders(first: 10) {
       totalCount
-      edges { cursor node { externalId status statusLabel totalAmount placedAt stream { externalId }
-        customer { externalId clv } items { lineNo sku amount } } }
+      edges { cursor node { externalId status statusLabel totalAmount { amount currency } placedAt
+        stream { externalId startedAt } customer { externalId clv { amount } }
+        items { lineNo sku unitPrice { amount currency } amount { amount currency } } } }
     }
     streamViews { totalCount edges { node { watchSeconds interactions stream { externalId title } } } }
     communities { totalCount edges { node { isCurrent activityCount community { externalId name kindLabel } } } }
@@ -129,11 +132,22 @@ def test_customer_detail_with_nested_relations(world, as_role, role):
     assert orders["totalCount"] == 4
     # newest first, items in line order, the stream the first order is attributed to
     assert [e["node"]["externalId"] for e in orders["edges"]] == ["O-A3", "O-A2", "O-A1", "O-A0"]
-    assert orders["edges"][0]["node"]["status"] == "refunded"
+    assert orders["edges"][0]["node"]["status"] == "REFUNDED"
     assert orders["edges"][0]["node"]["statusLabel"] == "Refunded"
     assert [i["sku"] for i in orders["edges"][1]["node"]["items"]] == ["SKU-A", "SKU-B"]
-    assert orders["edges"][3]["node"]["stream"] == {"externalId": "S-LAUNCH"}
-    assert orders["edges"][3]["node"]["customer"] == {"externalId": "A-001", "clv": "800.00"}
+    first_order = orders["edges"][3]["node"]
+    assert first_order["stream"] == {
+        "externalId": "S-LAUNCH",
+        "startedAt": world.s["launch"].started_at.astimezone(world.brand.tzinfo).isoformat(),
+    }
+    assert first_order["stream"]["startedAt"].endswith("+08:00")
+    assert first_order["customer"] == {"externalId": "A-001", "clv": {"amount": "800.00"}}
+    # money with its currency: the order's, its lines' too
+    assert first_order["totalAmount"] == {"amount": "100.00", "currency": "CNY"}
+    assert {(i["amount"]["currency"], i["unitPrice"]["currency"]) for i in first_order["items"]} <= {
+        ("CNY", "CNY")
+    }
+    assert all(e["node"]["placedAt"].endswith("+08:00") for e in orders["edges"])
     views = customer["streamViews"]
     assert views["totalCount"] == 2
     assert [(e["node"]["stream"]["externalId"], e["node"]["watchSeconds"]) for e in views["edges"]] == [
@@ -218,7 +232,11 @@ def test_another_brands_manager_sees_only_their_brand(world, as_role):
     customers = data(gql(client, LIST))["customers"]
     assert [e["node"]["externalId"] for e in customers["edges"]] == ["R-001"]
     rita = customers["edges"][0]["node"]
-    assert (rita["phone"], rita["clv"], rita["tier"]["code"]) == ("13700002222", "5000.00", "vip")
+    assert (rita["phone"], rita["clv"], rita["tier"]["code"]) == (
+        "13700002222",
+        {"amount": "5000.00", "currency": world.other.currency},
+        "vip",
+    )
     body = json.dumps(customers, ensure_ascii=False)
     for marker in ("A-001", "A-002", "Alice", "13812345678", "S-LAUNCH", "gold"):
         assert marker not in body
@@ -369,7 +387,8 @@ def test_default_page_size_is_20_and_pages_continue(world, as_role):
 def test_orders_list_filters_orderings_and_nested(world, as_role):
     client = as_role("analyst")
     query = """query($filter: OrderFilter, $orderBy: OrderOrder) { orders(filter: $filter, orderBy: $orderBy) {
-      totalCount edges { node { externalId totalAmount channel channelLabel customer { externalId stage }
+      totalCount edges { node { externalId totalAmount { amount currency } channel channelLabel
+        customer { externalId stage }
         items { sku } } } } }"""
     everything = data(gql(client, query))["orders"]
     assert [e["node"]["externalId"] for e in everything["edges"]] == ["O-A3", "O-A2", "O-A1", "O-B0", "O-A0"]
@@ -383,7 +402,7 @@ def test_orders_list_filters_orderings_and_nested(world, as_role):
 
     assert ids({"customer": gid("Customer", world.c["bob"].pk)}) == ["O-B0"]
     assert ids({"customer": gid("Customer", world.r["customer"].pk)}) == []
-    assert ids({"statuses": ["refunded"]}) == ["O-A3"]
+    assert ids({"statuses": ["REFUNDED"]}) == ["O-A3"]
     assert ids({"stream": gid("Stream", world.s["launch"].pk)}) == ["O-A0"]
     assert ids({"placedAt": {"start": "2026-02-01T00:00:00+00:00", "end": "2026-03-21T00:00:00+00:00"}}) == [
         "O-A2",
@@ -399,7 +418,9 @@ def test_orders_list_filters_orderings_and_nested(world, as_role):
         "O-A3",
     ]
     errors = {
-        '{ orders(filter: {statuses: ["lost"]}) { totalCount } }': "statuses: unknown value lost; choose from paid, refunded, cancelled.",
+        "{ orders(filter: {statuses: [LOST]}) { totalCount } }": (
+            "Value 'LOST' does not exist in 'OrderStatus' enum."
+        ),
         '{ orders(filter: {totalAmount: {min: "9", max: "1"}}) { totalCount } }': "totalAmount: the lower bound must not be above the upper bound.",
         '{ orders(filter: {stream: "STREAM"}) { totalCount } }'.replace("STREAM", gid("Customer", 1)): (
             "stream must be the id of a Stream."
@@ -426,7 +447,8 @@ def test_streams_list_with_views_and_filters(world, as_role):
         ],
     }
     assert_no_rival(result, world)
-    by_platform = data(gql(client, query, {"filter": {"platforms": ["kuaishou"]}}))["streams"]["edges"]
+    assert launch["platform"] == "DOUYIN"
+    by_platform = data(gql(client, query, {"filter": {"platforms": ["KUAISHOU"]}}))["streams"]["edges"]
     assert [e["node"]["externalId"] for e in by_platform] == ["S-LATE"]
     by_text = data(gql(client, query, {"filter": {"search": "spring"}}))["streams"]["edges"]
     assert [e["node"]["externalId"] for e in by_text] == ["S-LAUNCH"]
@@ -434,10 +456,8 @@ def test_streams_list_with_views_and_filters(world, as_role):
         "edges"
     ]
     assert [e["node"]["externalId"] for e in by_title] == ["S-LATE", "S-LAUNCH"]
-    body = gql(client, '{ streams(filter: {platforms: ["tv"]}) { totalCount } }').json()
-    assert body["errors"][0]["message"].startswith(
-        "platforms: unknown value tv; choose from douyin, kuaishou"
-    )
+    body = gql(client, "{ streams(filter: {platforms: [TV]}) { totalCount } }").json()
+    assert body["errors"][0]["message"] == "Value 'TV' does not exist in 'StreamPlatform' enum."
 
 
 def test_communities_list_with_memberships(world, as_role):
@@ -448,11 +468,11 @@ def test_communities_list_with_memberships(world, as_role):
     result = data(gql(client, query))["communities"]
     assert result["totalCount"] == 1
     fans = result["edges"][0]["node"]
-    assert (fans["externalId"], fans["name"], fans["kind"]) == ("G-FANS", "Acme fans", "wecom")
+    assert (fans["externalId"], fans["name"], fans["kind"]) == ("G-FANS", "Acme fans", "WECOM")
     assert [
         (e["node"]["customer"]["externalId"], e["node"]["isCurrent"], e["node"]["customer"]["phone"])
         for e in fans["memberships"]["edges"]
     ] == [("A-001", True, "13812345678"), ("A-002", False, "13900001111")]
     assert_no_rival(result, world)
-    assert data(gql(client, query, {"filter": {"kinds": ["wechat_group"]}}))["communities"]["totalCount"] == 0
+    assert data(gql(client, query, {"filter": {"kinds": ["WECHAT_GROUP"]}}))["communities"]["totalCount"] == 0
     assert data(gql(client, query, {"filter": {"search": "FANS"}}))["communities"]["totalCount"] == 1

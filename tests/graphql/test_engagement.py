@@ -41,19 +41,22 @@ def test_a_manager_creates_a_rule_and_mistakes_get_clear_errors(as_role, shop, o
         client,
         CREATE,
         b=gid("Brand", shop.brand),
-        input={**base, "stages": ["decline"], "tiers": [gid("Tier", gold)], "minWatchMinutes": 10},
+        input={**base, "stages": ["DECLINE"], "tiers": [gid("Tier", gold)], "minWatchMinutes": 10},
     )
     rule = body["data"]["createFollowupRule"]
     assert (rule["trigger"], rule["audience"], rule["channels"], rule["stages"], rule["tiers"]) == (
         "STREAM_END",
         "VIEWERS",
         ["WECOM", "SMS"],
-        ["decline"],
+        ["DECLINE"],
         [{"code": "gold"}],
     )
     assert (rule["delayMinHours"], rule["windowHours"]) == ("6.00", 72)
     mistakes = {
-        "stages": (["sleeping"], "stages: Stages are chosen from prospect, introduction"),
+        "stages": (
+            ["SLEEPING"],
+            "Variable '$input' has invalid value at .stages[0]: Value 'SLEEPING' does not exist in 'Stage' enum.",
+        ),
         "channels": ([], "channels: Choose at least one channel."),
         "delayMaxHours": ("2", "delayMaxHours: The latest preferred send is not before the earliest."),
         "maxChurnProbability": ("1.5", "maxChurnProbability: A probability is between 0 and 1."),
@@ -180,14 +183,16 @@ def test_touches_are_filtered_and_listed_at_a_flat_number_of_queries(as_role, sh
 
 
 RESULTS = """query($b: ID!) { followupResults(brand: $b, by: CHANNEL) {
-  total { treated control treatedRate controlRate uplift upliftLow upliftHigh reason }
+  total { treated control treatedRate controlRate uplift upliftLow upliftHigh reason
+          treatedRevenue { amount currency } revenueUplift { amount currency } }
   groups { key label treated control } } }"""
 
 
 def test_results_compare_with_the_holdout_and_say_why_a_figure_is_missing(as_role, shop):
     client = as_role("viewer")
     empty = run_query(client, RESULTS, b=gid("Brand", shop.brand))["data"]["followupResults"]
-    assert empty["total"]["uplift"] is None and empty["total"]["reason"] == "no_treated"
+    assert empty["total"]["uplift"] is None and empty["total"]["reason"] == "NO_TREATED"
+    assert empty["total"]["treatedRevenue"] is None
     shop.policy.holdout_percent = Decimal("50")
     shop.policy.save()
     for _ in range(20):
@@ -198,6 +203,8 @@ def test_results_compare_with_the_holdout_and_say_why_a_figure_is_missing(as_rol
     assert data["total"]["treated"] + data["total"]["control"] == 20
     assert data["groups"][0]["key"] == "sms" and data["groups"][0]["label"] == "SMS"
     assert data["total"]["uplift"] == 0.0  # nobody bought in either group
+    assert data["total"]["treatedRevenue"] == {"amount": "0.00", "currency": "CNY"}
+    assert data["total"]["revenueUplift"] == {"amount": "0.00", "currency": "CNY"}
 
 
 def test_another_brands_rules_and_touches_stay_hidden(as_role, shop, other_brand):

@@ -77,7 +77,9 @@ def test_manager_erases_personal_data_and_keeps_orders(client, brand, customer):
     assert (erased.province, erased.city, erased.preferred_touch_channel) == ("", "", "")
     assert (erased.marketing_consent, erased.automated_decisions_opt_out) == (False, True)
     assert erased.erased_at is not None
-    assert payload["erasedAt"] == erased.erased_at.isoformat()
+    # in the brand's time zone
+    assert payload["erasedAt"] == erased.erased_at.astimezone(brand.tzinfo).isoformat()
+    assert payload["erasedAt"].endswith("+08:00")
     # Orders, lines, views and what cohorts need stay as they were.
     order = Order.objects.get(brand=brand, external_id="O-1")
     assert (order.customer_id, order.total_amount) == (customer.pk, Decimal("88.00"))
@@ -98,7 +100,7 @@ def test_erasing_again_changes_nothing(client, brand, customer):
     body = gql(client, ERASE, {"id": customer_id(customer)}).json()
     assert body["data"]["eraseCustomer"] == {
         "customerId": customer_id(customer),
-        "erasedAt": first.erased_at.isoformat(),
+        "erasedAt": first.erased_at.astimezone(brand.tzinfo).isoformat(),
         "erasedNow": False,
     }
     again = Customer.objects.get(pk=customer.pk)

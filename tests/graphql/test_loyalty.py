@@ -116,7 +116,7 @@ def test_signed_out_callers_see_no_tiers(client, ladder):
 def test_benefits_filter_by_kind_and_show_the_kind(as_role, ladder):
     body = run(
         as_role("viewer"),
-        "{ benefits(kind: FREE_SHIPPING) { edges { node { code kind kindLabel validityDays value } } } }",
+        "{ benefits(kind: FREE_SHIPPING) { edges { node { code kind kindLabel validityDays value amount { amount } } } } }",
     )
     assert body["data"]["benefits"]["edges"] == [
         {
@@ -126,6 +126,7 @@ def test_benefits_filter_by_kind_and_show_the_kind(as_role, ladder):
                 "kindLabel": "Free shipping",
                 "validityDays": 30,
                 "value": "10.00",
+                "amount": None,  # free shipping: its value is not money
             }
         }
     ]
@@ -199,7 +200,7 @@ def test_tier_rules_list_with_their_tier(as_role, brand, other_brand, ladder):
         "{ tierRules { edges { node { minClvPercentile rfmSegments isActive tier { code } } } } }",
     )
     assert [e["node"] for e in body["data"]["tierRules"]["edges"]] == [
-        {"minClvPercentile": 80, "rfmSegments": ["champions"], "isActive": True, "tier": {"code": "gold"}},
+        {"minClvPercentile": 80, "rfmSegments": ["CHAMPIONS"], "isActive": True, "tier": {"code": "gold"}},
         {"minClvPercentile": 50, "rfmSegments": [], "isActive": True, "tier": {"code": "silver"}},
     ]
 
@@ -307,7 +308,7 @@ def test_analyst_cannot_archive_a_tier(as_role, ladder):
 # --- Benefits and their links to tiers ---------------------------------------------------------------------
 
 CREATE_BENEFIT = """mutation($brand: ID!, $input: BenefitInput!) {
-  createBenefit(brand: $brand, input: $input) { code kind value validityDays isActive } }"""
+  createBenefit(brand: $brand, input: $input) { code kind value amount { amount currency } validityDays isActive } }"""
 
 
 def test_manager_creates_updates_and_archives_a_benefit(as_role, brand):
@@ -322,6 +323,7 @@ def test_manager_creates_updates_and_archives_a_benefit(as_role, brand):
         "code": "gift",
         "kind": "GIFT",
         "value": "30.00",
+        "amount": {"amount": "30.00", "currency": "CNY"},
         "validityDays": 365,
         "isActive": True,
     }
@@ -384,7 +386,8 @@ def test_a_benefit_of_another_brand_cannot_be_linked(as_role, ladder):
 # --- Tier rules --------------------------------------------------------------------------------------------
 
 CREATE_RULE = """mutation($tier: ID!, $input: TierRuleInput!) {
-  createTierRule(tier: $tier, input: $input) { id minClv minClvPercentile maxChurnProbability rfmSegments isActive } }"""
+  createTierRule(tier: $tier, input: $input) {
+    id minClv { amount currency } minClvPercentile maxChurnProbability rfmSegments isActive } }"""
 
 
 def test_manager_creates_updates_and_archives_a_tier_rule(as_role, ladder):
@@ -393,7 +396,7 @@ def test_manager_creates_updates_and_archives_a_tier_rule(as_role, ladder):
         client,
         CREATE_RULE,
         tier=gid("Tier", ladder["gold"]),
-        input={"minClvPercentile": 80, "maxChurnProbability": "0.6", "rfmSegments": ["champions", "loyal"]},
+        input={"minClvPercentile": 80, "maxChurnProbability": "0.6", "rfmSegments": ["CHAMPIONS", "LOYAL"]},
     )
     rule = TierRule.objects.get(tier=ladder["gold"])
     assert body["data"]["createTierRule"] == {
@@ -401,14 +404,14 @@ def test_manager_creates_updates_and_archives_a_tier_rule(as_role, ladder):
         "minClv": None,
         "minClvPercentile": 80,
         "maxChurnProbability": "0.600",
-        "rfmSegments": ["champions", "loyal"],
+        "rfmSegments": ["CHAMPIONS", "LOYAL"],
         "isActive": True,
     }
     update = """mutation($id: ID!, $input: TierRulePatch!) {
-      updateTierRule(id: $id, input: $input) { minClv minClvPercentile maxChurnProbability } }"""
+      updateTierRule(id: $id, input: $input) { minClv { amount currency } minClvPercentile maxChurnProbability } }"""
     body = run(client, update, id=gid("TierRule", rule), input={"minClv": "500", "minClvPercentile": None})
     assert body["data"]["updateTierRule"] == {
-        "minClv": "500.00",
+        "minClv": {"amount": "500.00", "currency": "CNY"},
         "minClvPercentile": None,
         "maxChurnProbability": "0.600",
     }
@@ -428,9 +431,9 @@ def test_manager_creates_updates_and_archives_a_tier_rule(as_role, ladder):
         ({"minRfmScore": 2}, "minRfmScore: The RFM score is between 3 and 15."),
         ({"minClv": "-5"}, "minClv: The minimum CLV cannot be negative."),
         (
-            {"rfmSegments": ["whales"]},
-            "rfmSegments: Choose RFM segments from the list (champions, loyal, potential_loyalist, new, promising, "
-            "need_attention, cant_lose, at_risk, about_to_sleep, hibernating, lost).",
+            {"rfmSegments": ["WHALES"]},
+            "Variable '$input' has invalid value at .rfmSegments[0]: Value 'WHALES' does not exist in "
+            "'RfmSegment' enum.",
         ),
     ],
 )
@@ -494,7 +497,7 @@ def test_manual_grant_respects_tier_quota_and_reaches_opted_out_customers(as_rol
         {
             "index": 0,
             "customer": gid("Customer", ann),
-            "code": "quota_reached",
+            "code": "QUOTA_REACHED",
             "message": "The customer already holds 1 open grant(s) of this benefit, their tier's quota.",
         }
     ]
@@ -519,7 +522,7 @@ def test_campaign_grant_skips_customers_who_opted_out_of_automated_decisions(as_
     )
     data = body["data"]["grantBenefit"]
     assert [(s["index"], s["code"], s["message"]) for s in data["skipped"]] == [
-        (1, "opted_out", "The customer opted out of automated decisions.")
+        (1, "OPTED_OUT", "The customer opted out of automated decisions.")
     ]
     assert [g["source"] for g in data["grants"]] == ["CAMPAIGN"]
     assert list(

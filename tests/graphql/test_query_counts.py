@@ -1,5 +1,7 @@
 """Pinned query counts: a page of customers with their scores, last 10 orders and communities costs the same
-small number of SQL queries for 10 customers as for 100 (the optimizer's window-function prefetches)."""
+small number of SQL queries for 10 customers as for 100 (the optimizer's window-function prefetches). Money
+comes with its currency and times with the brand's offset at no cost per row: one query per request reads the
+caller's brands (none for an API token, whose brand comes with it)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from apps.analytics.models import CustomerScore
 from apps.brands.services import membership_set
 from apps.communities.models import Community, CommunityMembership
 from apps.customers.models import Customer
-from apps.orders.models import Order
+from apps.orders.models import Order, OrderItem
 from tests.factories import CURVE, TierFactory, UserFactory, make_run
 from tests.graphql.conftest import gql, gql_token
 
@@ -29,10 +31,11 @@ query($first: Int!) {
       node {
         id externalId displayName lastOrderAt
         stage tier { code displayName } rfmSegment churnProbability pPurchaseHorizon horizonDays
-        expectedRevenueHorizon clv medianDaysToNextPurchase survivalCurve { days survival }
+        expectedRevenueHorizon { amount currency } clv { amount currency } totalSpend { amount currency }
+        medianDaysToNextPurchase survivalCurve { days survival }
         orders(first: 10) {
           totalCount
-          edges { node { id externalId placedAt totalAmount status } }
+          edges { node { id externalId placedAt totalAmount { amount currency } status items { amount { amount currency } } } }
         }
         communities {
           totalCount
@@ -57,16 +60,29 @@ def seed_customers(brand, n: int, *, prefix: str):
         for i in range(n)
     )
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    Order.objects.bulk_create(
+    orders = Order.objects.bulk_create(
         Order(
             brand=brand,
             customer=c,
             external_id=f"{prefix}-O{c.pk}-{k}",
             placed_at=t0 + timedelta(days=k, hours=i % 24),
             total_amount=Decimal(10 + k),
+            currency=brand.currency,
         )
         for i, c in enumerate(customers)
         for k in range(ORDERS_EACH)
+    )
+    OrderItem.objects.bulk_create(
+        OrderItem(
+            brand=brand,
+            order=o,
+            line_no=1,
+            sku="S1",
+            quantity=1,
+            unit_price=o.total_amount,
+            amount=o.total_amount,
+        )
+        for o in orders
     )
     CommunityMembership.objects.bulk_create(
         CommunityMembership(brand=brand, community=g, customer=c, joined_at=t0)
@@ -123,12 +139,14 @@ def viewer_client(client, brand):
     return client
 
 
-def assert_page(page, size: int, *, total: int):
+def assert_page(page, size: int, *, total: int, currency: str = "CNY", offset: str = "+08:00"):
     assert page["totalCount"] == total
     assert len(page["edges"]) == size
     first = page["edges"][0]["node"]
     # the highest CLV first, with its score, tier, last 10 orders (newest first) and both communities
-    assert first["externalId"].endswith("-0000") and first["clv"] == "1000.00"
+    assert first["externalId"].endswith("-0000")
+    assert first["clv"] == {"amount": "1000.00", "currency": currency}
+    assert first["totalSpend"] == {"amount": "100.00", "currency": currency}
     assert first["stage"] == "GROWTH" and first["tier"] == {
         "code": first["tier"]["code"],
         "displayName": "Gold",
@@ -138,13 +156,17 @@ def assert_page(page, size: int, *, total: int):
     assert orders["totalCount"] == ORDERS_EACH and len(orders["edges"]) == 10
     placed = [e["node"]["placedAt"] for e in orders["edges"]]
     assert placed == sorted(placed, reverse=True)
+    # money with its currency and times in the brand's time zone, on every row of every page
+    assert all(p.endswith(offset) for p in placed) and first["lastOrderAt"].endswith(offset)
+    assert {e["node"]["totalAmount"]["currency"] for e in orders["edges"]} == {currency}
+    assert {e["node"]["items"][0]["amount"]["currency"] for e in orders["edges"]} == {currency}
     assert first["communities"]["totalCount"] == 2
     assert {e["node"]["community"]["name"] for e in first["communities"]["edges"]} == {"Group 0", "Group 1"}
     for edge in page["edges"]:
         assert len(edge["node"]["orders"]["edges"]) == 10 and edge["node"]["clv"] is not None
 
 
-def test_page_of_customers_costs_six_queries_for_10_and_for_100(viewer_client, brand, other_brand):
+def test_page_of_customers_costs_eight_queries_for_10_and_for_100(viewer_client, brand, other_brand):
     # Given 150 scored customers with 12 orders and 2 communities each (and a rival brand with its own)
     seed_customers(brand, 150, prefix="a")
     seed_customers(other_brand, 30, prefix="r")
@@ -152,10 +174,11 @@ def test_page_of_customers_costs_six_queries_for_10_and_for_100(viewer_client, b
     small, small_ctx = run_page(viewer_client, 10)
     large, large_ctx = run_page(viewer_client, 100)
     # Then both pages are complete and cost the same queries: session, user, the caller's brands,
-    # customers with scores and tier (one query), their last 10 orders, their community spells with communities
+    # customers with scores and tier (one query), their last 10 orders, the orders' items, their community
+    # spells with communities, and the brands' currency and time zone (once for the request)
     assert_page(small, 10, total=150)
     assert_page(large, 100, total=150)
-    assert len(small_ctx.captured_queries) == len(large_ctx.captured_queries) <= 6
+    assert len(small_ctx.captured_queries) == len(large_ctx.captured_queries) == 8
     assert all(e["node"]["externalId"].startswith("a-") for e in large["edges"])
 
 
@@ -176,15 +199,16 @@ def test_page_with_phones_for_an_api_token_costs_the_same_for_10_and_for_100(
         assert len(edges) == first and edges[0]["node"]["phone"] == "138****0000"
         assert all(e["node"]["phoneMasked"] for e in edges)
         counts.append(len(ctx.captured_queries))
-    # the token, customers with scores, their last 10 orders, their community spells with communities
-    assert counts[0] == counts[1] <= 4
+    # the token (with its brand: currency and time zone), customers with scores, their last 10 orders, the
+    # orders' items, their community spells with communities
+    assert counts[0] == counts[1] == 5
 
 
 def test_customer_detail_costs_a_fixed_number_of_queries(viewer_client, brand):
     customers = seed_customers(brand, 3, prefix="a")
     query = """
     query($id: ID!) { customer(id: $id) {
-      externalId clv stage tier { code } survivalCurve { days survival }
+      externalId clv { amount currency } stage tier { code } survivalCurve { days survival }
       orders(first: 10) { totalCount edges { node { externalId items { sku } stream { title } } } }
       communities { edges { node { community { name } } } }
       streamViews { edges { node { stream { title } watchSeconds } } }
@@ -197,8 +221,8 @@ def test_customer_detail_costs_a_fixed_number_of_queries(viewer_client, brand):
     assert "errors" not in body, body["errors"]
     assert body["data"]["customer"]["orders"]["totalCount"] == ORDERS_EACH
     # session, user, brands; customer (with the grants' count); orders (+ stream joined); their items;
-    # spells (+ community joined); views (+ stream joined); stage changes; tier changes
-    assert len(ctx.captured_queries) <= 10
+    # spells (+ community joined); views (+ stream joined); stage changes; tier changes; the brand's currency
+    assert len(ctx.captured_queries) <= 11
 
 
 def test_nested_total_counts_alone_are_counted_in_the_customers_query(viewer_client, brand):

@@ -31,6 +31,7 @@ from apps.analytics.graphql.types import (
     KaplanMeierReport,
     ModelRunType,
     NodeBatch,
+    PeriodUnit,
     RunKind,
     RunStatus,
     Stage,
@@ -45,6 +46,7 @@ from apps.analytics.graphql.types import (
     TierStageDistribution,
     WatchBand,
 )
+from apps.core.graphql.money import money
 from apps.core.graphql.mutations import ClientError, brand_for, client_errors
 from apps.core.graphql.relay import Connection, connection, node_pk
 
@@ -81,7 +83,9 @@ def _tier_names(brand, ids) -> dict[int, str]:
     return {t.pk: t.display_name for t in Tier.objects.filter(brand=brand, pk__in=[i for i in ids if i])}
 
 
-def _stream_row(stats: reports.StreamStats, stream, batch: NodeBatch | None) -> StreamPerformance:
+def _stream_row(
+    stats: reports.StreamStats, stream, batch: NodeBatch | None, currency: str
+) -> StreamPerformance:
     bands = [
         WatchBand(
             band=label,
@@ -102,7 +106,7 @@ def _stream_row(stats: reports.StreamStats, stream, batch: NodeBatch | None) -> 
         buyers=stats.buyers,
         viewer_buyers=stats.viewer_buyers,
         orders=stats.orders,
-        gmv=round(stats.gmv, 2),
+        gmv=money(stats.gmv, currency),
         conversion_rate=stats.conversion_rate,
         by_watch_time=bands,
         repurchasers_72h=stats.repurchasers_72h,
@@ -158,7 +162,7 @@ class Query:
         )
         return CohortRetention(
             by=by,
-            period_unit="month" if by == CohortGrouping.FIRST_ORDER_MONTH else "30_days",
+            period_unit=PeriodUnit("month" if by == CohortGrouping.FIRST_ORDER_MONTH else "30_days"),
             periods=periods,
             cohorts=[
                 CohortRow(
@@ -335,8 +339,11 @@ class Query:
 
         batch = NodeBatch(Stream, ("apps.streams.graphql.types", "StreamType"), [s.pk for s in streams])
         return StreamPerformanceReport(
-            streams=[_stream_row(row, stream, batch) for row, stream in zip(rows, streams, strict=True)],
-            total=_stream_row(total, None, None),
+            streams=[
+                _stream_row(row, stream, batch, owner.currency)
+                for row, stream in zip(rows, streams, strict=True)
+            ],
+            total=_stream_row(total, None, None, owner.currency),
         )
 
     @strawberry.field(
@@ -390,11 +397,11 @@ class Query:
             customers=[
                 AtRiskCustomer(
                     customer_id=_gid("Customer", item.customer_id),
-                    clv=item.clv,
+                    clv=money(item.clv, owner.currency),
                     churn_probability=item.churn_probability,
-                    spend_to_date=item.monetary_total,
+                    spend_to_date=money(item.monetary_total, owner.currency),
                     purchases_to_date=item.orders_count,
-                    value_at_risk=item.value_at_risk,
+                    value_at_risk=money(item.value_at_risk, owner.currency),
                     value_percentile=item.value_percentile,
                     clv_percentile=item.clv_percentile,
                     stage=Stage(item.stage),

@@ -14,8 +14,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.optimizer import optimize
 
-from apps.analytics import models, selectors
-from apps.core.graphql.scoping import BrandScopedType
+from apps.analytics import models, selectors, sufficiency
+from apps.core.graphql.brand_values import brand_currency
+from apps.core.graphql.enums import codes_enum
+from apps.core.graphql.money import Money, money
+from apps.core.graphql.scoping import BRAND_COLUMN, BrandScopedType
 
 if TYPE_CHECKING:
     from apps.customers.graphql.types import CustomerType
@@ -61,6 +64,34 @@ RunKind = _enum_of(models.RunKind, "RunKind", "A scheduled or manual refresh, or
 RunStatus = _enum_of(models.RunStatus, "RunStatus", "Where a model run stands.")
 Estimator = _enum_of(models.Estimator, "Estimator", "The survival model a run fitted.")
 
+SufficiencyOutcome = codes_enum(
+    (
+        sufficiency.FITTED,
+        sufficiency.FALLBACK,
+        sufficiency.JUDGED,
+        sufficiency.SHORTENED,
+        sufficiency.NOT_JUDGED,
+        sufficiency.SKIPPED,
+        sufficiency.UNKNOWN,
+    ),
+    "SufficiencyOutcome",
+    "What the data allowed for one part of a run: fitted, a fallback, judged, judged on a shortened window, "
+    "not judged, skipped, or unknown (an older run).",
+)
+HazardScale = codes_enum(
+    ("unit", "sd"), "HazardScale", "A hazard ratio per unit (yes/no features) or per SD."
+)
+HazardDirection = codes_enum(
+    ("more_likely_to_buy", "less_likely_to_buy"),
+    "HazardDirection",
+    "Which way a covariate moves buying again.",
+)
+PeriodUnit = strawberry.enum(
+    Enum("CohortPeriodUnit", {"MONTH": "month", "DAYS_30": "30_days"}),
+    name="CohortPeriodUnit",
+    description="Cohort periods: calendar months (MONTH), or 30 days from the cohort's start (DAYS_30).",
+)
+
 GROUPS = ("overall", *selectors.STAGE_ORDER)
 
 
@@ -77,8 +108,10 @@ class PredictionMetrics:
     ece_horizon: float | None = strawberry.field(default=None, description="Expected calibration error.")
     integrated_brier: float | None = None
     top_decile_revenue_capture: float | None = None
-    revenue_actual: float | None = None
-    revenue_forecast: float | None = None
+    revenue_actual: Money | None = strawberry.field(default=None, description="Paid revenue in the holdout.")
+    revenue_forecast: Money | None = strawberry.field(
+        default=None, description="The revenue the predictions expected in the holdout."
+    )
     revenue_error: float | None = strawberry.field(default=None, description="(forecast − actual) / actual.")
     spearman_purchases: float | None = strawberry.field(
         default=None, description="Spearman's rank correlation of expected against actual purchases."
@@ -103,13 +136,16 @@ class PredictionMetrics:
         return "; ".join(sorted({r.message for r in self.reasons})) or None
 
     @classmethod
-    def of(cls, data: dict | None) -> PredictionMetrics | None:
+    def of(cls, data: dict | None, currency: str | None = None) -> PredictionMetrics | None:
         from apps.analytics.evaluation import reason_text
 
         if not isinstance(data, dict):
             return None
         names = cls.__annotations__
         values = {k: v for k, v in data.items() if k in names and not isinstance(v, dict | list | bool)}
+        for key in ("revenue_actual", "revenue_forecast"):
+            if key in values:
+                values[key] = money(values[key], currency)
         reasons = [
             MetricReason(metric=metric, code=code, message=reason_text(code))
             for metric, code in sorted((data.get("reasons") or {}).items())
@@ -131,9 +167,7 @@ class MetricReason:
 class SufficiencyCheck:
     part: str = strawberry.field(description="history, engine, stage:<stage>, holdout, baseline:<name>, ...")
     label: str = strawberry.field(description="The part in the caller's language.")
-    outcome: str = strawberry.field(
-        description="fitted, fallback, judged, shortened, not_judged, skipped or unknown."
-    )
+    outcome: SufficiencyOutcome
     message: str = strawberry.field(description="What the data allowed and why, in the caller's language.")
 
 
@@ -150,15 +184,15 @@ class GroupMetrics:
     )
 
     @classmethod
-    def of(cls, group: str, data: dict | None) -> GroupMetrics | None:
+    def of(cls, group: str, data: dict | None, currency: str | None = None) -> GroupMetrics | None:
         if not isinstance(data, dict):
             return None
         return cls(
             group=group,
-            model=PredictionMetrics.of(data.get("model")),
-            kaplan_meier_by_stage=PredictionMetrics.of(data.get("kaplan_meier_by_stage")),
-            naive_rfm=PredictionMetrics.of(data.get("naive_rfm")),
-            classic=PredictionMetrics.of(data.get("classic")),
+            model=PredictionMetrics.of(data.get("model"), currency),
+            kaplan_meier_by_stage=PredictionMetrics.of(data.get("kaplan_meier_by_stage"), currency),
+            naive_rfm=PredictionMetrics.of(data.get("naive_rfm"), currency),
+            classic=PredictionMetrics.of(data.get("classic"), currency),
         )
 
 
@@ -184,15 +218,16 @@ class HazardFactor:
     hazard_ratio: float = strawberry.field(
         description="Change in the rate of buying again per unit (yes/no features) or per standard deviation."
     )
-    per: str = strawberry.field(description="unit or sd.")
+    per: HazardScale
     effect_percent: float
-    direction: str = strawberry.field(description="more_likely_to_buy or less_likely_to_buy.")
+    direction: HazardDirection
 
 
 @strawberry_django.type(
     models.ModelRun,
     name="ModelRun",
     description="One fit-and-score of a brand's survival model (a refresh) or a backtest. Any member may read.",
+    only=BRAND_COLUMN,
 )
 class ModelRunType(BrandScopedType, relay.Node):
     as_of: strawberry.auto = strawberry_django.field(
@@ -263,7 +298,10 @@ class ModelRunType(BrandScopedType, relay.Node):
     def sufficiency_checks(self) -> list[SufficiencyCheck]:
         from apps.analytics.sufficiency import sufficiency_checks
 
-        return [SufficiencyCheck(**vars(check)) for check in sufficiency_checks(self)]
+        return [
+            SufficiencyCheck(**{**vars(check), "outcome": SufficiencyOutcome(check.outcome)})
+            for check in sufficiency_checks(self)
+        ]
 
     @strawberry_django.field(only=["timings"], description="Seconds per phase.")
     def timings(self) -> list[PhaseTiming]:
@@ -274,15 +312,16 @@ class ModelRunType(BrandScopedType, relay.Node):
         return self.metrics
 
     @strawberry_django.field(only=["metrics"], description="Holdout metrics over all customers.")
-    def metrics_overall(self) -> GroupMetrics | None:
-        return GroupMetrics.of("overall", (self.metrics or {}).get("overall"))
+    def metrics_overall(self, info: Info) -> GroupMetrics | None:
+        currency = brand_currency(info, self)
+        return GroupMetrics.of("overall", (self.metrics or {}).get("overall"), currency)
 
     @strawberry_django.field(
         only=["metrics"], description="Holdout metrics per stage (stage at the holdout start)."
     )
-    def metrics_by_stage(self) -> list[GroupMetrics]:
-        metrics = self.metrics or {}
-        found = (GroupMetrics.of(stage, metrics.get(stage)) for stage in selectors.STAGE_ORDER)
+    def metrics_by_stage(self, info: Info) -> list[GroupMetrics]:
+        metrics, currency = self.metrics or {}, brand_currency(info, self)
+        found = (GroupMetrics.of(stage, metrics.get(stage), currency) for stage in selectors.STAGE_ORDER)
         return [m for m in found if m is not None]
 
     @strawberry_django.field(
@@ -291,11 +330,19 @@ class ModelRunType(BrandScopedType, relay.Node):
         "more or less likely.",
     )
     def hazard_factors(self, stage: Stage) -> list[HazardFactor]:
-        return [HazardFactor(**row) for row in selectors.hazard_factors(run=self, stage=stage.value)]
+        return [
+            HazardFactor(
+                **{**row, "per": HazardScale(row["per"]), "direction": HazardDirection(row["direction"])}
+            )
+            for row in selectors.hazard_factors(run=self, stage=stage.value)
+        ]
 
 
 @strawberry_django.type(
-    models.StageChange, name="StageChange", description="A customer's move between lifecycle stages."
+    models.StageChange,
+    name="StageChange",
+    description="A customer's move between lifecycle stages.",
+    only=BRAND_COLUMN,
 )
 class StageChangeType(BrandScopedType, relay.Node):
     customer: CustomerRef
@@ -382,7 +429,7 @@ class FunnelRowType:
 @strawberry.type(description="Cohort retention table.")
 class CohortRetention:
     by: CohortGrouping
-    period_unit: str = strawberry.field(description="month (calendar months) or 30_days.")
+    period_unit: PeriodUnit
     periods: int
     cohorts: list[CohortRow]
 
@@ -476,7 +523,7 @@ class StreamPerformance:
     buyers: int = strawberry.field(description="Customers with a paid order attributed to the stream.")
     viewer_buyers: int
     orders: int
-    gmv: float
+    gmv: Money = strawberry.field(description="Paid order value attributed to the stream(s).")
     conversion_rate: float | None = strawberry.field(description="Share of viewers who bought.")
     by_watch_time: list[WatchBand]
     repurchasers_72h: int
@@ -506,13 +553,13 @@ class StreamPerformanceReport:
 )
 class AtRiskCustomer:
     customer_id: relay.GlobalID
-    clv: float | None = strawberry.field(description="Null when the purchase log has no amounts.")
+    clv: Money | None = strawberry.field(description="Null when the purchase log has no amounts.")
     churn_probability: float
-    spend_to_date: float | None = strawberry.field(
+    spend_to_date: Money | None = strawberry.field(
         description="Total paid spend up to the scores' date; null when the purchase log has no amounts."
     )
     purchases_to_date: int = strawberry.field(description="Paid purchases up to the scores' date.")
-    value_at_risk: float | None = strawberry.field(
+    value_at_risk: Money | None = strawberry.field(
         description="Spend to date × churn probability; null when the purchase log has no amounts."
     )
     value_percentile: float = strawberry.field(

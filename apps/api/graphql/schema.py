@@ -14,6 +14,7 @@ from strawberry.types import Info
 from apps.api.graphql.types import ApiTokenType, CreateApiTokenPayload
 from apps.api.models import ApiToken
 from apps.api.services import api_token_create, api_token_revoke
+from apps.brands.graphql.types import Role
 from apps.core.graphql.mutations import brand_for, scoped_get
 from apps.core.graphql.permissions import request_user, signed_in_user_or_deny
 from apps.core.graphql.relay import Connection, connection
@@ -43,7 +44,7 @@ class Mutation:
         "cannot create tokens). The response holds the token itself, which is not stored and never shown again."
     )
     def create_api_token(
-        self, info: Info, brand: relay.GlobalID, role: str, name: str = ""
+        self, info: Info, brand: relay.GlobalID, role: Role, name: str = ""
     ) -> CreateApiTokenPayload:
         signed_in_user_or_deny(info)
         if _db_user(info) is None:  # a leaked token must not be able to mint new ones
@@ -51,7 +52,9 @@ class Mutation:
                 gettext("API tokens are created by a brand manager signed in as staff, not by another token.")
             )
         managed = brand_for(info, brand, "manager")
-        token, plaintext = api_token_create(brand=managed, role=role, name=name, created_by=_db_user(info))
+        token, plaintext = api_token_create(
+            brand=managed, role=role.value, name=name, created_by=_db_user(info)
+        )
         return CreateApiTokenPayload(token=token, plaintext=plaintext)
 
     @strawberry.mutation(description="Revoke an API token (brand managers only): it stops working at once.")

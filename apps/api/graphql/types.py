@@ -9,8 +9,9 @@ import strawberry_django
 from strawberry import relay
 
 from apps.api import models
+from apps.brands.graphql.types import Role
 from apps.core.graphql.permissions import request_user
-from apps.core.graphql.scoping import BrandScopedType
+from apps.core.graphql.scoping import BRAND_COLUMN, BrandScopedType
 from apps.core.scoping import brand_ids_with_role
 
 if TYPE_CHECKING:
@@ -26,12 +27,12 @@ def managed_brand_ids(user) -> list[int] | None:
     models.ApiToken,
     name="ApiToken",
     description="An API token of a brand (brand managers only). The token itself is shown once, when created.",
+    only=BRAND_COLUMN,
 )
 class ApiTokenType(BrandScopedType, relay.Node):
     name: strawberry.auto = strawberry_django.field(
         description="What the token is for, e.g. the app using it."
     )
-    role: str = strawberry_django.field(description="viewer, analyst or manager.")
     key_prefix: strawberry.auto = strawberry_django.field(
         description="The 8 characters after `clv_` in the token, to recognise it."
     )
@@ -39,6 +40,10 @@ class ApiTokenType(BrandScopedType, relay.Node):
     last_used_at: strawberry.auto = strawberry_django.field(description="Last request, to the minute.")
     revoked_at: strawberry.auto = strawberry_django.field(description="Null while the token works.")
     brand: Annotated[BrandType, strawberry.lazy("apps.brands.graphql.types")]
+
+    @strawberry_django.field(only=["role"])
+    def role(self) -> Role:
+        return Role(self.role)
 
     @strawberry_django.field(only=["revoked_at"], description="False once revoked.")
     def is_active(self) -> bool:

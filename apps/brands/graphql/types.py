@@ -4,7 +4,15 @@ from django.contrib.auth import get_user_model
 from strawberry import relay
 
 from apps.brands import models
-from apps.core.graphql.scoping import BrandScopedType
+from apps.core.graphql.enums import choices_enum
+from apps.core.graphql.scoping import BRAND_COLUMN, BrandScopedType
+
+Role = choices_enum(
+    models.Role,
+    "Role",
+    "A role in a brand: VIEWER reads, ANALYST also refreshes and runs analytics, MANAGER "
+    "also edits tiers, benefits, rules and tokens.",
+)
 
 
 @strawberry_django.type(models.Brand, name="Brand", description="A brand (tenant) the caller belongs to.")
@@ -13,14 +21,23 @@ class BrandType(BrandScopedType, relay.Node):
 
     slug: strawberry.auto
     name: strawberry.auto
-    timezone: strawberry.auto
-    currency: strawberry.auto
+    timezone: strawberry.auto = strawberry_django.field(
+        description="IANA time zone, e.g. Asia/Shanghai: the API gives the brand's times with its offset."
+    )
+    currency: strawberry.auto = strawberry_django.field(
+        description="ISO 4217 code of the brand's money figures, e.g. CNY."
+    )
 
 
-@strawberry_django.type(models.Membership, name="Membership", description="The caller's role in one brand.")
+@strawberry_django.type(
+    models.Membership, name="Membership", description="The caller's role in one brand.", only=BRAND_COLUMN
+)
 class MembershipType(BrandScopedType):
-    role: str = strawberry_django.field(description="viewer, analyst or manager.")
     brand: BrandType
+
+    @strawberry_django.field(only=["role"])
+    def role(self) -> Role:
+        return Role(self.role)
 
     @strawberry_django.field(only=["role"], description="The role's name in the caller's language.")
     def role_label(self) -> str:

@@ -7,15 +7,14 @@ from enum import Enum
 import strawberry
 from django.db.models import F, Q
 
-from apps.communities.models import CommunityKind
-from apps.core.graphql.relay import SortDirection, choice_values, order_expression, search_text
+from apps.communities.graphql.types import CommunityKind
+from apps.core.graphql.enums import enum_codes
+from apps.core.graphql.relay import SortDirection, order_expression, search_text
 
 
 @strawberry.input(name="CommunityFilter", description="Every filter given must hold (AND).")
 class CommunityFilter:
-    kinds: list[str] | None = strawberry.field(
-        default=None, description="wechat_group, wecom, app_group, other."
-    )
+    kinds: list[CommunityKind] | None = strawberry.field(default=None, description="Kind is one of these.")
     search: str | None = strawberry.field(
         default=None, description="External id (exact) or a part of the name."
     )
@@ -37,7 +36,7 @@ def communities_filter(queryset, value: CommunityFilter | None):
     if value is None:
         return queryset
     if value.kinds is not None:
-        queryset = queryset.filter(kind__in=choice_values(value.kinds, CommunityKind, field="kinds"))
+        queryset = queryset.filter(kind__in=enum_codes(value.kinds))
     text = search_text(value.search)
     if text:
         queryset = queryset.filter(Q(external_id=text) | Q(name__icontains=text))

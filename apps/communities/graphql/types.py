@@ -10,23 +10,32 @@ import strawberry_django
 from strawberry import relay
 
 from apps.communities import models
+from apps.core.graphql.enums import choices_enum
 from apps.core.graphql.relay import Connection, connection
-from apps.core.graphql.scoping import BrandScopedType
+from apps.core.graphql.scoping import BRAND_COLUMN, BrandScopedType
 
 if TYPE_CHECKING:
     from apps.customers.graphql.types import CustomerType
 
 CustomerRef = Annotated["CustomerType", strawberry.lazy("apps.customers.graphql.types")]
 
+CommunityKind = choices_enum(models.CommunityKind, "CommunityKind", "What kind of group a community is.")
+
 
 @strawberry_django.type(
-    models.Community, name="Community", description="A brand's private-domain group (私域社群)."
+    models.Community,
+    name="Community",
+    description="A brand's private-domain group (私域社群).",
+    only=BRAND_COLUMN,
 )
 class CommunityType(BrandScopedType, relay.Node):
     external_id: strawberry.auto
     name: strawberry.auto
-    kind: str = strawberry_django.field(description="wechat_group, wecom, app_group or other.")
     opened_at: strawberry.auto
+
+    @strawberry_django.field(only=["kind"])
+    def kind(self) -> CommunityKind:
+        return CommunityKind(self.kind)
 
     @strawberry_django.field(only=["kind"], description="The kind in the caller's language.")
     def kind_label(self) -> str:
@@ -48,6 +57,7 @@ class CommunityType(BrandScopedType, relay.Node):
     models.CommunityMembership,
     name="CommunityMembership",
     description="One spell of a customer in a community (leaving and rejoining makes two).",
+    only=BRAND_COLUMN,
 )
 class CommunityMembershipType(BrandScopedType, relay.Node):
     customer: CustomerRef

@@ -7,6 +7,10 @@ Clear, on purpose: the client can act on these, and their messages are written f
 - errors raised as GraphQLError on purpose, bad global ids and relay paging arguments (first, after, …),
   and variables that do not fit their type.
 
+A clear message repeats at most ECHO_LIMIT (64) characters of any value the client sent: longer quoted values
+in GraphQL's own messages are cut short. Bad global ids and cursors get our translated messages
+(apps.core.graphql.brand_values, apps.core.graphql.relay), not the decoder's ("Incorrect padding").
+
 Masked: everything else, i.e. a bug or an outage in our code or below it. The client gets
 "Unexpected error." with the path, nothing more; the server log gets the exception class and stack
 (not its message, which may hold personal data from a row, unless DEBUG is on).
@@ -15,6 +19,7 @@ Masked: everything else, i.e. a bug or an outage in our code or below it. The cl
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 
 import strawberry
@@ -24,6 +29,8 @@ from django.utils.translation import gettext, gettext_noop
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.relay import GlobalIDValueError
+
+from apps.core.graphql.ids import ECHO_LIMIT, bounded
 
 logger = logging.getLogger("apps.graphql")
 
@@ -68,8 +75,36 @@ def validation_error_message(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
+_LONG = ECHO_LIMIT + 1
+_LONG_QUOTED = re.compile(rf'"([^"\n]{{{_LONG},}})"|\'([^\'\n]{{{_LONG},}})\'')
+
+
+def bounded_echo(message: str) -> str:
+    """The message with every quoted value longer than ECHO_LIMIT characters cut short."""
+
+    def cut(match: re.Match) -> str:
+        if match.group(1) is not None:
+            return f'"{bounded(match.group(1))}"'
+        return f"'{bounded(match.group(2))}'"
+
+    return _LONG_QUOTED.sub(cut, message)
+
+
+def _with_message(error: GraphQLError, message: str) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )
+
+
 def present_error(error: GraphQLError) -> GraphQLError:
-    """The error as the client sees it: masked, reworded (ValidationError) or unchanged."""
+    """The error as the client sees it: masked, reworded (ValidationError, a bad global id) or unchanged, with
+    at most ECHO_LIMIT characters of any value the client sent."""
     if should_mask_error(error):
         return GraphQLError(
             gettext(UNEXPECTED_ERROR),
@@ -80,16 +115,11 @@ def present_error(error: GraphQLError) -> GraphQLError:
             original_error=None,
         )
     if isinstance(error.original_error, ValidationError):
-        return GraphQLError(
-            validation_error_message(error.original_error),
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=error.original_error,
-            extensions=error.extensions,
-        )
-    return error
+        return _with_message(error, validation_error_message(error.original_error))
+    if isinstance(error.original_error, GlobalIDValueError):
+        return _with_message(error, gettext("Not an id this API returned (use the `id` of a node)."))
+    message = bounded_echo(error.message)
+    return error if message == error.message else _with_message(error, message)
 
 
 class ClvMaskErrors(MaskErrors):

@@ -4,6 +4,8 @@ Annotate list fields as `Connection[XType]` and declare them with `connection(..
 `strawberry_django.connection(..., field_cls=ConnectionField)`):
 
 - `first`/`last` above 100 or below 0 are refused with a clear, translated error (PageSizeError);
+- an `after`/`before` that is not a cursor of the list is refused with a clear, translated error (CursorError)
+  that repeats at most 64 characters of it, instead of the decoder's "Incorrect padding";
 - without `first` and `last` a page holds DEFAULT_PAGE_SIZE nodes;
 - a connection nested under a list (e.g. each customer's `orders(first: 10)`) is prefetched by the optimizer in
   one query for all parents, paginated per parent with window functions (ROW_NUMBER() OVER (PARTITION BY the
@@ -31,7 +33,9 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 from strawberry import relay
-from strawberry.relay.utils import SliceMetadata
+from strawberry.relay.types import PREFIX as CURSOR_PREFIX
+from strawberry.relay.utils import SliceMetadata, from_base64
+from strawberry.utils.str_converters import to_camel_case
 from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.optimizer import is_optimized_by_prefetching, mark_optimized_by_prefetching
 from strawberry_django.pagination import apply_window_pagination
@@ -39,6 +43,8 @@ from strawberry_django.relay import DjangoListConnection
 from strawberry_django.relay.list_connection import _should_optimize_total_count
 from strawberry_django.relay.utils import resolve_edge_class
 from strawberry_django.utils.typing import get_django_definition
+
+from apps.core.graphql.ids import bounded
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -62,6 +68,39 @@ def page_size_check(first: int | None, last: int | None) -> None:
             raise PageSizeError(
                 gettext("Page size must be between 0 and %(max)d.") % {"max": MAX_PAGE_SIZE},
                 code="page_size",
+            )
+
+
+class CursorError(ArgumentError):
+    """`after`/`before` that is not a cursor this list returned."""
+
+
+def cursor_offset(value: str, prefix: str = CURSOR_PREFIX) -> int | None:
+    """The offset inside a cursor of a list (None when `value` is not one)."""
+    try:
+        kind, offset = from_base64(value)
+    except (ValueError, TypeError):
+        return None
+    if kind != prefix or not offset.isascii() or not offset.isdigit():
+        return None
+    return int(offset)
+
+
+def cursor_check(
+    *, after: str | None, before: str | None, prefix: str = CURSOR_PREFIX, field: str | None = None
+) -> None:
+    """A clear error for an `after` or `before` that is not a cursor of the list (`field`: the list's name, for
+    a list nested in another, whose errors carry the outer list's path)."""
+    for name, value in (("after", after), ("before", before)):
+        argument = f"{field}.{name}" if field else name
+        if value and cursor_offset(value, prefix) is None:
+            raise CursorError(
+                gettext(
+                    '%(argument)s: "%(value)s" is not a cursor of this list; pass a cursor the list returned '
+                    "(pageInfo.endCursor, pageInfo.startCursor or an edge's cursor)."
+                )
+                % {"argument": argument, "value": bounded(value)},
+                code="invalid_cursor",
             )
 
 
@@ -96,6 +135,7 @@ class Connection(DjangoListConnection[relay.NodeType]):
         **kwargs: Any,
     ):
         first, last = page_arguments(first, last)
+        cursor_check(after=after, before=before)
         counted = getattr(nodes, "_clv_total_count", None)
         if isinstance(nodes, models.QuerySet) and counted is None and info.path.prev is None:
             # A root list: strawberry-django would count with COUNT(*) OVER () in the page's query, which
@@ -173,8 +213,14 @@ class ConnectionField(StrawberryDjangoField):
             return super().get_queryset(queryset, info, **kwargs)
         before, after = kwargs.pop("before", None), kwargs.pop("after", None)
         first, last = page_arguments(kwargs.pop("first", None), kwargs.pop("last", None))
-        queryset = super().get_queryset(queryset, info, **kwargs)
         edge_class = resolve_edge_class(self.type)
+        cursor_check(
+            after=after,
+            before=before,
+            prefix=edge_class.CURSOR_PREFIX,
+            field=self.graphql_name or to_camel_case(self.python_name),
+        )
+        queryset = super().get_queryset(queryset, info, **kwargs)
         page = SliceMetadata.from_arguments(
             info,
             before=before,
@@ -351,6 +397,9 @@ def order_expression(expression, direction: SortDirection):
 
 __all__ = [
     "ArgumentError",
+    "CursorError",
+    "cursor_check",
+    "cursor_offset",
     "DateRange",
     "DateTimeRange",
     "DecimalRange",

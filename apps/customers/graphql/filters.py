@@ -12,13 +12,13 @@ from strawberry import relay
 from apps.analytics.graphql.types import Stage
 from apps.brands.models import Brand
 from apps.communities.models import CommunityMembership
+from apps.core.graphql.enums import enum_codes
 from apps.core.graphql.permissions import caller_brand_ids, request_user
 from apps.core.graphql.relay import (
     DateRange,
     DecimalRange,
     FloatRange,
     SortDirection,
-    choice_values,
     node_pk,
     order_expression,
     range_bounds,
@@ -26,7 +26,7 @@ from apps.core.graphql.relay import (
 )
 from apps.core.scoping import user_may
 from apps.customers.graphql import scores
-from apps.loyalty.models import RFM_SEGMENT_LABELS
+from apps.loyalty.graphql.types import RfmSegment
 
 
 @strawberry.input(name="CustomerFilter", description="Every filter given must hold (AND).")
@@ -37,11 +37,13 @@ class CustomerFilter:
     tiers: list[relay.GlobalID] | None = strawberry.field(
         default=None, description="Tier (ids) is one of these."
     )
-    rfm_segments: list[str] | None = strawberry.field(
-        default=None, description="RFM segment code is one of these (champions, loyal, at_risk, ...)."
+    rfm_segments: list[RfmSegment] | None = strawberry.field(
+        default=None, description="RFM segment is one of these."
     )
     churn_probability: FloatRange | None = strawberry.field(default=None, description="Within 0 to 1.")
-    clv: DecimalRange | None = None
+    clv: DecimalRange | None = strawberry.field(
+        default=None, description="CLV amount, in the brand's currency."
+    )
     scored: bool | None = strawberry.field(
         default=None, description="True: only customers with a published score; false: only those without."
     )
@@ -122,8 +124,7 @@ def customers_filter(queryset, value: CustomerFilter | None, info):
         tier_ids = [node_pk(t, type_name="Tier", field="tiers") for t in value.tiers]
         queryset = queryset.filter(**{f"{p}__tier_id__in": tier_ids})
     if value.rfm_segments is not None:
-        segments = choice_values(value.rfm_segments, RFM_SEGMENT_LABELS, field="rfmSegments")
-        queryset = queryset.filter(**{f"{p}__rfm_segment__in": segments})
+        queryset = queryset.filter(**{f"{p}__rfm_segment__in": enum_codes(value.rfm_segments)})
     if value.churn_probability is not None:
         low, high = range_bounds(value.churn_probability, field="churnProbability", low=0.0, high=1.0)
         if low is not None:

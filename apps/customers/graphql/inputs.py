@@ -54,3 +54,4 @@ class EraseCustomerPayload:
     erased_now: bool = strawberry.field(
         description="False when the customer had already been erased (nothing changed)."
     )
+    brand_id: strawberry.Private[int | None] = None

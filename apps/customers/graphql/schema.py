@@ -74,4 +74,5 @@ class Mutation:
             customer_id=relay.GlobalID("Customer", str(customer.pk)),
             erased_at=customer.erased_at,
             erased_now=erased_now,
+            brand_id=customer.brand_id,
         )

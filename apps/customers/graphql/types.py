@@ -9,7 +9,6 @@ page of customers costs a fixed number of queries whatever its size.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,12 +23,16 @@ from apps.analytics import selectors
 from apps.analytics.graphql.types import Stage, StageRule
 from apps.analytics.models import CustomerRecommendation
 from apps.analytics.survival.scoring import GRID_DAYS
+from apps.core.graphql.enums import choices_enum, enum_or_none
+from apps.core.graphql.money import Money, brand_money
 from apps.core.graphql.permissions import request_user
 from apps.core.graphql.relay import ArgumentError, Connection, connection
-from apps.core.graphql.scoping import BrandScopedType
+from apps.core.graphql.scoping import BRAND_COLUMN, BrandScopedType
 from apps.core.scoping import user_may
 from apps.customers import models
 from apps.customers.graphql import scores
+from apps.engagement.graphql.types import NextActionBasis, NextActionKind
+from apps.loyalty.graphql.types import RfmSegment
 from apps.loyalty.models import RFM_SEGMENT_LABELS
 
 if TYPE_CHECKING:
@@ -53,6 +56,17 @@ StageChangeRef = Annotated["StageChangeType", strawberry.lazy("apps.analytics.gr
 PII_PERMISSION = "customers.view_customer_pii"
 # Hazard factors run the feature SQL for each customer: meant for a customer's page, not for long lists.
 MAX_HAZARD_FACTOR_CUSTOMERS = 10
+
+Gender = choices_enum(models.Gender, "Gender", "A customer's gender as the brand recorded it.")
+AgeBand = choices_enum(models.AgeBand, "AgeBand", "An age band: UNDER_18, A18_24 (18–24), … A55_PLUS (55+).")
+AcquisitionChannel = choices_enum(
+    models.AcquisitionChannel, "AcquisitionChannel", "How a customer first came to the brand."
+)
+PreferredTouchChannel = choices_enum(
+    models.TouchChannel,
+    "PreferredTouchChannel",
+    "The channel a customer prefers to be contacted on (NONE: none).",
+)
 
 
 def _tier_names(info: Info, brand_id: int) -> dict:
@@ -89,13 +103,15 @@ class RecommendationsType:
 
 @strawberry.type(name="NextAction", description="The suggested next action for a customer, with why.")
 class NextActionType:
-    action: str = strawberry.field(description="benefit, followup, win_back or nothing.")
+    action: NextActionKind
     action_label: str
-    basis: str = strawberry.field(description="uplift_model, measured or policy.")
+    basis: NextActionBasis = strawberry.field(description="What the action and its figures rest on.")
     benefit_code: str | None
     benefit_name: str | None
     uplift: float | None = strawberry.field(description="Estimated increase in P(purchase).")
-    expected_gain: Decimal | None
+    expected_gain: Money | None = strawberry.field(
+        description="Incremental gross margin less the benefit's expected cost, in the brand's currency."
+    )
     reasons: list[str]
 
 
@@ -140,22 +156,33 @@ def _score_field(key: str, description: str, **extra):
     models.Customer,
     name="Customer",
     description="A brand's customer, with the published scores (null before the brand's first published run "
-    "or for customers without a paid purchase by its cutoff).",
+    "or for customers without a paid purchase by its cutoff). Money is in the brand's currency.",
+    only=BRAND_COLUMN,
 )
 class CustomerType(BrandScopedType, relay.Node):
     external_id: strawberry.auto
-    gender: str = strawberry_django.field(description="female, male or unknown.")
-    age_band: strawberry.auto
     province: strawberry.auto
     city: strawberry.auto
-    acquisition_channel: str = strawberry_django.field(
-        description="live_stream, short_video, search, community, referral, ads, offline or other."
-    )
     first_seen_at: strawberry.auto
     marketing_consent: strawberry.auto
     automated_decisions_opt_out: strawberry.auto
-    preferred_touch_channel: strawberry.auto
     erased_at: strawberry.auto = strawberry_django.field(description="When their personal data was erased.")
+
+    @strawberry_django.field(only=["gender"])
+    def gender(self) -> Gender:
+        return Gender(self.gender)
+
+    @strawberry_django.field(only=["age_band"], description="Null when unknown.")
+    def age_band(self) -> AgeBand | None:
+        return enum_or_none(AgeBand, self.age_band)
+
+    @strawberry_django.field(only=["acquisition_channel"])
+    def acquisition_channel(self) -> AcquisitionChannel:
+        return AcquisitionChannel(self.acquisition_channel)
+
+    @strawberry_django.field(only=["preferred_touch_channel"], description="Null when not recorded.")
+    def preferred_touch_channel(self) -> PreferredTouchChannel | None:
+        return enum_or_none(PreferredTouchChannel, self.preferred_touch_channel)
 
     # Joined in the customers' own query (same brand by the composite same-brand key).
     @strawberry_django.field(
@@ -251,9 +278,9 @@ class CustomerType(BrandScopedType, relay.Node):
     def tier(self) -> TierRef | None:
         return scores.score_tier(self)
 
-    @_score_field("score_rfm_segment", "RFM segment code (champions, loyal, at_risk, ...).")
-    def rfm_segment(self) -> str | None:
-        return scores.score_value(self, "score_rfm_segment")
+    @_score_field("score_rfm_segment", "RFM segment in the published scores.")
+    def rfm_segment(self) -> RfmSegment | None:
+        return enum_or_none(RfmSegment, scores.score_value(self, "score_rfm_segment"))
 
     @_score_field("score_rfm_segment", "The RFM segment in the caller's language.")
     def rfm_segment_label(self) -> str | None:
@@ -281,12 +308,12 @@ class CustomerType(BrandScopedType, relay.Node):
         return scores.score_value(self, "score_p_purchase_horizon")
 
     @_score_field("score_expected_revenue_horizon", "Expected paid revenue within the horizon.")
-    def expected_revenue_horizon(self) -> Decimal | None:
-        return scores.score_value(self, "score_expected_revenue_horizon")
+    def expected_revenue_horizon(self, info: Info) -> Money | None:
+        return brand_money(info, self, scores.score_value(self, "score_expected_revenue_horizon"))
 
     @_score_field("score_clv", "Customer lifetime value: discounted margin over the brand's CLV horizon.")
-    def clv(self) -> Decimal | None:
-        return scores.score_value(self, "score_clv")
+    def clv(self, info: Info) -> Money | None:
+        return brand_money(info, self, scores.score_value(self, "score_clv"))
 
     @_score_field(
         "score_median_days_to_next_purchase", "Median days to the next purchase (null: beyond a year)."
@@ -321,8 +348,8 @@ class CustomerType(BrandScopedType, relay.Node):
         return scores.score_value(self, "score_orders_count")
 
     @_score_field("score_monetary_total", "Paid spend up to the cutoff.")
-    def total_spend(self) -> Decimal | None:
-        return scores.score_value(self, "score_monetary_total")
+    def total_spend(self, info: Info) -> Money | None:
+        return brand_money(info, self, scores.score_value(self, "score_monetary_total"))
 
     @_score_field("score_days_since_last_purchase", "Days from the last paid purchase to the cutoff.")
     def days_since_last_purchase(self) -> float | None:
@@ -386,13 +413,13 @@ class CustomerType(BrandScopedType, relay.Node):
         row = rows[0]
         names = _tier_names(info, self.brand_id)
         return NextActionType(
-            action=row.action,
+            action=NextActionKind(row.action),
             action_label=row.get_action_display(),
-            basis=row.basis,
+            basis=NextActionBasis(row.basis),
             benefit_code=row.benefit.code if row.benefit else None,
             benefit_name=gettext(row.benefit.name) if row.benefit else None,
             uplift=row.uplift,
-            expected_gain=row.expected_gain,
+            expected_gain=brand_money(info, self, row.expected_gain),
             reasons=reason_texts(row.reasons, tier_names=names),
         )
 

@@ -16,16 +16,23 @@ from strawberry import UNSET, relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from apps.analytics.graphql.types import Stage
+from apps.core.graphql.enums import enum_or_none
+from apps.core.graphql.money import money
 from apps.core.graphql.mutations import ClientError, brand_for, client_errors, scoped_get
 from apps.core.graphql.permissions import request_user
 from apps.core.graphql.relay import Connection, connection, node_pk
 from apps.engagement import models, planning, results, selectors, services
 from apps.engagement.graphql.types import (
+    ArmTreatment,
     Audience,
     Channel,
     Comparison,
+    ComparisonReason,
     ContactPolicyType,
     Dimension,
+    ExperimentMetric,
+    ExperimentStatus,
     FollowupRuleType,
     Gateway,
     GroupPostType,
@@ -51,7 +58,7 @@ class ExperimentArmType:
     name: str
     is_control: bool
     share: int = strawberry.field(description="Traffic share, percent.")
-    treatment: str = strawberry.field(description="nothing, benefit or rule.")
+    treatment: ArmTreatment
     customers: int = strawberry.field(description="Customers assigned.")
 
 
@@ -60,13 +67,14 @@ class ExperimentType:
     code: str
     name: str
     hypothesis: str
-    status: str = strawberry.field(description="draft, running or finished.")
+    status: ExperimentStatus
     starts_at: dt.datetime
     ends_at: dt.datetime
-    primary_metric: str
-    secondary_metrics: list[str]
+    primary_metric: ExperimentMetric
+    secondary_metrics: list[ExperimentMetric]
     window_days: int
     arms: list[ExperimentArmType]
+    brand_id: strawberry.Private[int]
 
 
 def _given(data) -> dict:
@@ -90,8 +98,8 @@ class FollowupRuleInput:
     audience: Audience = Audience.VIEWERS
     priority: int = 100
     is_active: bool = True
-    stages: list[str] = strawberry.field(
-        default_factory=list, description="Stage codes, e.g. prospect, decline."
+    stages: list[Stage] = strawberry.field(
+        default_factory=list, description="Lifecycle stages, e.g. PROSPECT, DECLINE; empty = any stage."
     )
     tiers: list[relay.GlobalID] = strawberry.field(default_factory=list)
     min_churn_probability: Decimal | None = None
@@ -120,7 +128,7 @@ class FollowupRulePatch:
     audience: Audience | None = UNSET
     priority: int | None = UNSET
     is_active: bool | None = UNSET
-    stages: list[str] | None = UNSET
+    stages: list[Stage] | None = UNSET
     tiers: list[relay.GlobalID] | None = UNSET
     min_churn_probability: Decimal | None = UNSET
     max_churn_probability: Decimal | None = UNSET
@@ -226,7 +234,7 @@ def _time(value: str, field: str) -> dt.time:
         raise ClientError(gettext("%(field)s: use HH:MM.") % {"field": field}) from None
 
 
-def _comparison(row: results.ArmComparison, labels: dict) -> Comparison:
+def _comparison(row: results.ArmComparison, labels: dict, currency: str) -> Comparison:
     return Comparison(
         key=str(row.key),
         label=labels.get(row.key, str(row.key)),
@@ -239,13 +247,13 @@ def _comparison(row: results.ArmComparison, labels: dict) -> Comparison:
         uplift=row.uplift,
         uplift_low=row.uplift_low,
         uplift_high=row.uplift_high,
-        treated_revenue=row.treated_revenue,
-        control_revenue=row.control_revenue,
-        revenue_uplift=row.revenue_uplift,
-        revenue_low=row.revenue_low,
-        revenue_high=row.revenue_high,
+        treated_revenue=money(row.treated_revenue, currency),
+        control_revenue=money(row.control_revenue, currency),
+        revenue_uplift=money(row.revenue_uplift, currency),
+        revenue_low=money(row.revenue_low, currency),
+        revenue_high=money(row.revenue_high, currency),
         significant=row.significant,
-        reason=row.reason or None,
+        reason=enum_or_none(ComparisonReason, row.reason),
     )
 
 
@@ -368,8 +376,8 @@ class Query:
         elif by == Dimension.CHANNEL:
             labels = dict(models.Channel.choices)
         return Results(
-            total=_comparison(total, {"all": gettext("All touches")}),
-            groups=[_comparison(g, {k: str(v) for k, v in labels.items()}) for g in groups],
+            total=_comparison(total, {"all": gettext("All touches")}, owner.currency),
+            groups=[_comparison(g, {k: str(v) for k, v in labels.items()}, owner.currency) for g in groups],
         )
 
     @strawberry.field(description="The brand's experiments, newest first, with their arms. Any member.")
@@ -391,7 +399,7 @@ class Query:
                     name=arm.name,
                     is_control=arm.is_control,
                     share=arm.share,
-                    treatment=arm.treatment,
+                    treatment=ArmTreatment(arm.treatment),
                     customers=arm.customers,
                 )
             )
@@ -400,13 +408,14 @@ class Query:
                 code=e.code,
                 name=e.name,
                 hypothesis=e.hypothesis,
-                status=e.status,
+                status=ExperimentStatus(e.status),
                 starts_at=e.starts_at,
                 ends_at=e.ends_at,
-                primary_metric=e.primary_metric,
-                secondary_metrics=list(e.secondary_metrics),
+                primary_metric=ExperimentMetric(e.primary_metric),
+                secondary_metrics=[ExperimentMetric(m) for m in e.secondary_metrics],
                 window_days=e.window_days,
                 arms=by_experiment.get(e.pk, []),
+                brand_id=owner.pk,
             )
             for e in found
         ]
@@ -418,7 +427,7 @@ class Query:
         "sequential_ci_low/high (valid when looking once a day until the end), cuped_diff, cuped_ci_low, cuped_ci_high, variance_reduction, "
         "cupac_* (with the product's prediction as covariate), rmst_diff_7/14/30, logrank_p, hazard_ratio; "
         "srm_p; the Kaplan-Meier curves per arm; warnings; and `unavailable`, the reason for each figure that "
-        "cannot be computed. Any member."
+        "cannot be computed; and `currency`, the brand's currency of the revenue figures. Any member."
     )
     def experiment_results(
         self, info: Info, brand: relay.GlobalID, code: str, at: dt.datetime | None = None
@@ -431,7 +440,7 @@ class Query:
             raise ClientError(gettext("No such experiment."))
         if at is not None and at.tzinfo is None:
             raise ClientError(gettext("at: give the time with its offset, e.g. 2026-05-01T21:30:00+08:00."))
-        return experiment_results(experiment=found, at=at)
+        return {**experiment_results(experiment=found, at=at), "currency": owner.currency}
 
     @strawberry.field(description="What the learned send hours rest on, per lifecycle stage. Any member.")
     def send_hour_evidence(self, info: Info, brand: relay.GlobalID) -> list[SendHourEvidence]:
@@ -440,7 +449,7 @@ class Query:
         chosen = selectors.learned_send_hours(brand=owner, min_clicks=policy.min_timing_clicks)
         return [
             SendHourEvidence(
-                stage=row.stage,
+                stage=enum_or_none(Stage, row.stage),
                 send_hour=int(row.send_hour),
                 clicks=int(row.clicks),
                 conversions=int(row.conversions),

@@ -1,5 +1,6 @@
 """GraphQL types of the action layer: follow-up rules, message templates, the contact policy, touches and the
-holdout results. Brand-owned nodes are scoped to the caller's brands (BrandScopedType)."""
+holdout results. Brand-owned nodes are scoped to the caller's brands (BrandScopedType). Money is in the
+brand's currency."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 import strawberry_django
 from strawberry import relay
+from strawberry.types import Info
 
-from apps.core.graphql.scoping import BrandScopedType
+from apps.analytics.graphql.types import Stage
+from apps.core.graphql.enums import choices_enum, codes_enum, enum_or_none
+from apps.core.graphql.money import Money, brand_money
+from apps.core.graphql.scoping import BRAND_COLUMN, BrandScopedType
 from apps.engagement import models
 
 if TYPE_CHECKING:
@@ -28,25 +33,42 @@ TierRef = Annotated["TierType", strawberry.lazy("apps.loyalty.graphql.types")]
 BenefitRef = Annotated["BenefitType", strawberry.lazy("apps.loyalty.graphql.types")]
 
 
-def _enum_of(choices, name: str, description: str):
-    return strawberry.enum(Enum(name, {m.name: m.value for m in choices}), name=name, description=description)
-
-
-Channel = _enum_of(models.Channel, "TouchChannel", "A channel a touch goes out on.")
-Trigger = _enum_of(models.Trigger, "FollowupTrigger", "What starts a follow-up rule.")
-Audience = _enum_of(models.Audience, "FollowupAudience", "Whom a stream-end rule follows up.")
-TouchStatus = _enum_of(models.TouchStatus, "TouchStatus", "Where a touch stands.")
-TouchReason = _enum_of(
+Channel = choices_enum(models.Channel, "TouchChannel", "A channel a touch goes out on.")
+Trigger = choices_enum(models.Trigger, "FollowupTrigger", "What starts a follow-up rule.")
+Audience = choices_enum(models.Audience, "FollowupAudience", "Whom a stream-end rule follows up.")
+TouchStatus = choices_enum(models.TouchStatus, "TouchStatus", "Where a touch stands.")
+TouchReason = choices_enum(
     models.Reason, "TouchReason", "Why an eligible customer got no touch (suppressed), or why a send failed."
 )
-Language = _enum_of(models.Language, "TemplateLanguage", "The language a template is written and sent in.")
-Gateway = _enum_of(models.Gateway, "TouchGateway", "How SMS, WeChat, WeCom and app-push touches leave.")
+Language = choices_enum(
+    models.Language, "TemplateLanguage", "The language a template is written and sent in."
+)
+Gateway = choices_enum(models.Gateway, "TouchGateway", "How SMS, WeChat, WeCom and app-push touches leave.")
+NextActionKind = choices_enum(models.ActionKind, "NextActionKind", "What to do next for a customer.")
+NextActionBasis = choices_enum(
+    models.ActionBasis,
+    "NextActionBasis",
+    "What a next action rests on: an uplift model from a finished experiment, the measured effect of "
+    "follow-ups (holdout), or the lifecycle policy alone.",
+)
+ExperimentStatus = choices_enum(models.ExperimentStatus, "ExperimentStatus", "Where an experiment stands.")
+ExperimentMetric = choices_enum(models.Metric, "ExperimentMetric", "What an experiment measures.")
+ArmTreatment = choices_enum(
+    models.ArmTreatment, "ArmTreatment", "What an experiment arm does to its customers."
+)
+ComparisonReason = codes_enum(
+    ("no_treated", "no_control", "too_few"),
+    "FollowupComparisonReason",
+    "Why a follow-up comparison has null figures: no touched customers, no held-out customers, or too few "
+    "conversions for an interval.",
+)
 
 
 @strawberry_django.type(
     models.MessageTemplate,
     name="MessageTemplate",
     description="A message rules reuse; placeholders {brand}, {stream}, {benefit}, {tier}, {link}.",
+    only=BRAND_COLUMN,
 )
 class MessageTemplateType(BrandScopedType, relay.Node):
     code: strawberry.auto
@@ -64,12 +86,12 @@ class MessageTemplateType(BrandScopedType, relay.Node):
     models.FollowupRule,
     name="FollowupRule",
     description="Who is touched after an occasion (a stream that ended, or entering win-back), how and when.",
+    only=BRAND_COLUMN,
 )
 class FollowupRuleType(BrandScopedType, relay.Node):
     name: strawberry.auto
     is_active: strawberry.auto
     priority: strawberry.auto
-    stages: list[str] = strawberry_django.field(description="Lifecycle stage codes; empty = any stage.")
     tiers: list[TierRef] = strawberry_django.field(description="Tiers; empty = any tier.")
     min_churn_probability: strawberry.auto
     max_churn_probability: strawberry.auto
@@ -87,6 +109,10 @@ class FollowupRuleType(BrandScopedType, relay.Node):
     post_to_groups: bool = strawberry_django.field(
         description="Also posts the message once in each WeCom group with a member the rule takes."
     )
+
+    @strawberry_django.field(only=["stages"], description="Lifecycle stages; empty = any stage.")
+    def stages(self) -> list[Stage]:
+        return [Stage(code) for code in self.stages or ()]
 
     @strawberry_django.field(only=["trigger"])
     def trigger(self) -> Trigger:
@@ -108,6 +134,7 @@ class FollowupRuleType(BrandScopedType, relay.Node):
     name="Touch",
     description="One planned contact of a customer by a rule for an occasion, and what became of it; held-out "
     "and suppressed customers have one too, with the reason.",
+    only=BRAND_COLUMN,
 )
 class TouchType(BrandScopedType, relay.Node):
     customer: CustomerRef
@@ -116,7 +143,6 @@ class TouchType(BrandScopedType, relay.Node):
     occasion: strawberry.auto
     sender: strawberry.auto
     mass_send: strawberry.auto
-    stage: str = strawberry_django.field(description="The customer's lifecycle stage when planned.")
     tier_code: strawberry.auto
     scheduled_at: strawberry.auto
     window_ends_at: strawberry.auto
@@ -128,7 +154,17 @@ class TouchType(BrandScopedType, relay.Node):
     clicked_at: strawberry.auto
     converted_at: strawberry.auto
     converted_order: OrderRef | None
-    converted_amount: strawberry.auto
+
+    @strawberry_django.field(only=["stage"], description="The customer's lifecycle stage when planned.")
+    def stage(self) -> Stage | None:
+        return enum_or_none(Stage, self.stage)
+
+    @strawberry_django.field(
+        only=["converted_amount"],
+        description="The paid order it converted into (within the attribution window), in the brand's currency.",
+    )
+    def converted_amount(self, info: Info) -> Money | None:
+        return brand_money(info, self, self.converted_amount)
 
     @strawberry_django.field(only=["channel"], description="Null when no channel could reach the customer.")
     def channel(self) -> Channel | None:
@@ -148,6 +184,7 @@ class TouchType(BrandScopedType, relay.Node):
     name="GroupPost",
     description="A follow-up message posted in one of the brand's WeCom groups; a group gets at most as many "
     "messages a month as the month has days (suppressed otherwise, with the reason).",
+    only=BRAND_COLUMN,
 )
 class GroupPostType(BrandScopedType, relay.Node):
     community: CommunityRef
@@ -242,15 +279,13 @@ class Comparison:
     uplift: float | None = strawberry.field(description="Treated rate − control rate.")
     uplift_low: float | None
     uplift_high: float | None
-    treated_revenue: float | None = strawberry.field(description="Revenue per touched customer.")
-    control_revenue: float | None
-    revenue_uplift: float | None
-    revenue_low: float | None
-    revenue_high: float | None
+    treated_revenue: Money | None = strawberry.field(description="Revenue per touched customer.")
+    control_revenue: Money | None = strawberry.field(description="Revenue per held-out customer.")
+    revenue_uplift: Money | None = strawberry.field(description="Treated revenue − control revenue.")
+    revenue_low: Money | None = strawberry.field(description="Lower bound of the revenue uplift's interval.")
+    revenue_high: Money | None = strawberry.field(description="Upper bound of the revenue uplift's interval.")
     significant: bool = strawberry.field(description="The rate interval excludes 0.")
-    reason: str | None = strawberry.field(
-        description="no_treated, no_control or too_few, when a figure is null."
-    )
+    reason: ComparisonReason | None = strawberry.field(description="Why a figure is null.")
 
 
 @strawberry.type(name="FollowupResults")
@@ -265,7 +300,7 @@ class Results:
     "what the learned send hour rests on.",
 )
 class SendHourEvidence:
-    stage: str
+    stage: Stage | None = strawberry.field(description="Null for touches planned without a stage.")
     send_hour: int
     clicks: int
     conversions: int

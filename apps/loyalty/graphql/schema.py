@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from strawberry import UNSET, relay
 from strawberry.types import Info
 
+from apps.core.graphql.enums import codes_enum
 from apps.core.graphql.mutations import (
     ClientError,
     brand_for,
@@ -33,6 +34,7 @@ from apps.loyalty.graphql.types import (
     BenefitType,
     GrantSource,
     GrantStatus,
+    RfmSegment,
     TierBenefitType,
     TierRuleType,
     TierType,
@@ -41,12 +43,21 @@ from apps.loyalty.graphql.types import (
 MANAGER = "manager"
 
 
+GrantSkipReason = codes_enum(
+    (services.SKIP_OPTED_OUT, services.SKIP_QUOTA),
+    "GrantSkipReason",
+    "Why grantBenefit left a customer out: OPTED_OUT of automated decisions, or QUOTA_REACHED for the benefit.",
+)
+
+
 def _changes(data) -> dict:
-    """The fields of a patch input that were given (UNSET ones are left alone)."""
+    """The fields of a patch input that were given (UNSET ones are left alone), enums as their codes."""
     out = {}
     for name, value in vars(data).items():
         if value is UNSET:
             continue
+        if isinstance(value, list):
+            value = [v.value if isinstance(v, Enum) else v for v in value]
         out[name] = value.value if isinstance(value, Enum) else value
     return out
 
@@ -83,7 +94,8 @@ class BenefitInput:
     kind: BenefitKind
     value: Decimal = strawberry.field(
         default=Decimal("0"),
-        description="Coupon amount, points multiplier or gift value; 0 where it does not apply.",
+        description="Coupon amount or gift value (in the brand's currency), points multiplier; 0 where it does "
+        "not apply.",
     )
     validity_days: int = strawberry.field(default=30, description="How long a grant of it stays usable.")
     description: str = ""
@@ -106,7 +118,9 @@ class BenefitPatch:
     "(unset = no condition). Tiers are checked by rank; the first active rule that matches wins."
 )
 class TierRuleInput:
-    min_clv: Decimal | None = strawberry.field(default=None, description="CLV at least this amount.")
+    min_clv: Decimal | None = strawberry.field(
+        default=None, description="CLV at least this amount, in the brand's currency."
+    )
     min_clv_percentile: int | None = strawberry.field(
         default=None, description="CLV above this share (1-99 %) of the brand's scored customers."
     )
@@ -116,8 +130,8 @@ class TierRuleInput:
     min_rfm_score: int | None = strawberry.field(
         default=None, description="R + F + M scores at least (3-15)."
     )
-    rfm_segments: list[str] = strawberry.field(
-        default_factory=list, description="RFM segment codes (champions, loyal, ...); empty = any segment."
+    rfm_segments: list[RfmSegment] = strawberry.field(
+        default_factory=list, description="RFM segments (CHAMPIONS, LOYAL, …); empty = any segment."
     )
     is_active: bool = True
 
@@ -128,7 +142,7 @@ class TierRulePatch:
     min_clv_percentile: int | None = UNSET
     max_churn_probability: Decimal | None = UNSET
     min_rfm_score: int | None = UNSET
-    rfm_segments: list[str] | None = UNSET
+    rfm_segments: list[RfmSegment] | None = UNSET
     is_active: bool | None = UNSET
 
 
@@ -136,7 +150,7 @@ class TierRulePatch:
 class GrantSkip:
     index: int = strawberry.field(description="Position of the customer in the `customers` argument.")
     customer: relay.GlobalID
-    code: str = strawberry.field(description="opted_out or quota_reached.")
+    code: GrantSkipReason
     message: str
 
 
@@ -370,7 +384,7 @@ class Mutation:
                 GrantSkip(
                     index=position[skip["customer_id"]],
                     customer=relay.GlobalID("Customer", str(skip["customer_id"])),
-                    code=skip["code"],
+                    code=GrantSkipReason(skip["code"]),
                     message=str(skip["message"]),
                 )
                 for skip in result.skipped

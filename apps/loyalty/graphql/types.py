@@ -1,19 +1,21 @@
 """GraphQL types of the loyalty app: tiers, benefits, their links, grants to customers, tier rules and history.
 
 Every type is a relay Node scoped to the caller's brands (BrandScopedType), so nested lists and prefetches
-never show another brand's rows.
+never show another brand's rows. Money is in the brand's currency.
 """
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 import strawberry_django
 from strawberry import relay
+from strawberry.types import Info
 
-from apps.core.graphql.scoping import BrandScopedType
+from apps.core.graphql.enums import choices_enum, codes_enum
+from apps.core.graphql.money import Money, brand_money
+from apps.core.graphql.scoping import BRAND_COLUMN, BrandScopedType
 from apps.loyalty import models
 
 if TYPE_CHECKING:
@@ -22,24 +24,26 @@ if TYPE_CHECKING:
 CustomerRef = Annotated["CustomerType", strawberry.lazy("apps.customers.graphql.types")]
 
 
-def _enum_of(choices, name: str, description: str):
-    """A GraphQL enum with the members of a Django TextChoices (values are the stored codes)."""
-    return strawberry.enum(Enum(name, {m.name: m.value for m in choices}), name=name, description=description)
-
-
-BenefitKind = _enum_of(models.BenefitKind, "BenefitKind", "What a benefit gives the customer.")
-GrantSource = _enum_of(
+BenefitKind = choices_enum(models.BenefitKind, "BenefitKind", "What a benefit gives the customer.")
+GrantSource = choices_enum(
     models.GrantSource, "GrantSource", "Who made a grant: tier changes, staff by hand, a campaign, an import."
 )
-TierChangeSource = _enum_of(
+TierChangeSource = choices_enum(
     models.TierChangeSource, "TierChangeSource", "What moved a customer between tiers."
 )
+GrantStatus = choices_enum(models.GrantStatus, "GrantStatus", "Where a grant stands now.")
+RfmSegment = codes_enum(
+    models.RFM_SEGMENT_LABELS,
+    "RfmSegment",
+    "A customer's RFM segment (recency, frequency and monetary quintiles), e.g. CHAMPIONS, AT_RISK.",
+)
+# Kinds whose value is an amount of money (a coupon's face value, a gift's value); a points multiplier is not.
+MONEY_BENEFIT_KINDS = {models.BenefitKind.COUPON, models.BenefitKind.GIFT}
 
 
-GrantStatus = _enum_of(models.GrantStatus, "GrantStatus", "Where a grant stands now.")
-
-
-@strawberry_django.type(models.Tier, name="Tier", description="A value tier of a brand (1 = most valuable).")
+@strawberry_django.type(
+    models.Tier, name="Tier", description="A value tier of a brand (1 = most valuable).", only=BRAND_COLUMN
+)
 class TierType(BrandScopedType, relay.Node):
     code: strawberry.auto
     name: strawberry.auto
@@ -60,7 +64,10 @@ class TierType(BrandScopedType, relay.Node):
 
 
 @strawberry_django.type(
-    models.Benefit, name="Benefit", description="A benefit (权益) customers can be granted."
+    models.Benefit,
+    name="Benefit",
+    description="A benefit (权益) customers can be granted.",
+    only=BRAND_COLUMN,
 )
 class BenefitType(BrandScopedType, relay.Node):
     code: strawberry.auto
@@ -70,7 +77,20 @@ class BenefitType(BrandScopedType, relay.Node):
     def kind(self) -> BenefitKind:
         return BenefitKind(self.kind)
 
-    value: strawberry.auto
+    value: strawberry.auto = strawberry_django.field(
+        description="The number as entered: a coupon's or gift's amount, a points multiplier; 0 where it does "
+        "not apply. `amount` gives the money with its currency."
+    )
+
+    @strawberry_django.field(
+        only=["kind", "value"],
+        description="A coupon's face value or a gift's value, in the brand's currency; null for other kinds.",
+    )
+    def amount(self, info: Info) -> Money | None:
+        if self.kind not in MONEY_BENEFIT_KINDS:
+            return None
+        return brand_money(info, self, self.value)
+
     validity_days: strawberry.auto
     description: strawberry.auto
     is_active: strawberry.auto = strawberry_django.field(description="False once the benefit is archived.")
@@ -84,7 +104,9 @@ class BenefitType(BrandScopedType, relay.Node):
         return str(self.get_kind_display())
 
 
-@strawberry_django.type(models.TierBenefit, name="TierBenefit", description="A benefit a tier carries.")
+@strawberry_django.type(
+    models.TierBenefit, name="TierBenefit", description="A benefit a tier carries.", only=BRAND_COLUMN
+)
 class TierBenefitType(BrandScopedType, relay.Node):
     tier: TierType
     benefit: BenefitType
@@ -94,7 +116,10 @@ class TierBenefitType(BrandScopedType, relay.Node):
 
 
 @strawberry_django.type(
-    models.BenefitGrant, name="BenefitGrant", description="A benefit granted to a customer."
+    models.BenefitGrant,
+    name="BenefitGrant",
+    description="A benefit granted to a customer.",
+    only=BRAND_COLUMN,
 )
 class BenefitGrantType(BrandScopedType, relay.Node):
     customer: CustomerRef
@@ -118,19 +143,30 @@ class BenefitGrantType(BrandScopedType, relay.Node):
 
 
 @strawberry_django.type(
-    models.TierRule, name="TierRule", description="When a scored customer belongs to a tier."
+    models.TierRule,
+    name="TierRule",
+    description="When a scored customer belongs to a tier.",
+    only=BRAND_COLUMN,
 )
 class TierRuleType(BrandScopedType, relay.Node):
     tier: TierType
-    min_clv: strawberry.auto
     min_clv_percentile: strawberry.auto
     max_churn_probability: strawberry.auto
     min_rfm_score: strawberry.auto
-    rfm_segments: list[str] = strawberry_django.field(description="RFM segment codes; empty = any segment.")
     is_active: strawberry.auto
 
+    @strawberry_django.field(only=["min_clv"], description="CLV at least this amount; null: no condition.")
+    def min_clv(self, info: Info) -> Money | None:
+        return brand_money(info, self, self.min_clv)
 
-@strawberry_django.type(models.TierChange, name="TierChange", description="A customer's move between tiers.")
+    @strawberry_django.field(only=["rfm_segments"], description="RFM segments; empty = any segment.")
+    def rfm_segments(self) -> list[RfmSegment]:
+        return [RfmSegment(code) for code in self.rfm_segments or ()]
+
+
+@strawberry_django.type(
+    models.TierChange, name="TierChange", description="A customer's move between tiers.", only=BRAND_COLUMN
+)
 class TierChangeType(BrandScopedType, relay.Node):
     customer: CustomerRef
     from_tier: TierType | None
@@ -151,6 +187,7 @@ __all__ = [
     "BenefitKind",
     "GrantSource",
     "GrantStatus",
+    "RfmSegment",
     "TierChangeSource",
     "BenefitType",
     "TierBenefitType",

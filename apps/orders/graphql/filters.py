@@ -8,17 +8,17 @@ import strawberry
 from django.db.models import F
 from strawberry import relay
 
+from apps.core.graphql.enums import enum_codes
 from apps.core.graphql.relay import (
     DateTimeRange,
     DecimalRange,
     SortDirection,
-    choice_values,
     node_pk,
     order_expression,
     range_bounds,
     search_text,
 )
-from apps.orders.models import OrderStatus, SalesChannel
+from apps.orders.graphql.types import OrderStatus, SalesChannel
 
 
 @strawberry.input(name="OrderFilter", description="Every filter given must hold (AND).")
@@ -27,10 +27,14 @@ class OrderFilter:
     stream: relay.GlobalID | None = strawberry.field(
         default=None, description="Attributed to this live stream."
     )
-    statuses: list[str] | None = strawberry.field(default=None, description="paid, refunded, cancelled.")
-    channels: list[str] | None = None
+    statuses: list[OrderStatus] | None = strawberry.field(default=None, description="Status is one of these.")
+    channels: list[SalesChannel] | None = strawberry.field(
+        default=None, description="Channel is one of these."
+    )
     placed_at: DateTimeRange | None = None
-    total_amount: DecimalRange | None = None
+    total_amount: DecimalRange | None = strawberry.field(
+        default=None, description="The total, in the order's currency."
+    )
     search: str | None = strawberry.field(default=None, description="External id, exact.")
 
 
@@ -56,9 +60,9 @@ def orders_filter(queryset, value: OrderFilter | None):
     if value.stream is not None:
         queryset = queryset.filter(stream_id=node_pk(value.stream, type_name="Stream", field="stream"))
     if value.statuses is not None:
-        queryset = queryset.filter(status__in=choice_values(value.statuses, OrderStatus, field="statuses"))
+        queryset = queryset.filter(status__in=enum_codes(value.statuses))
     if value.channels is not None:
-        queryset = queryset.filter(channel__in=choice_values(value.channels, SalesChannel, field="channels"))
+        queryset = queryset.filter(channel__in=enum_codes(value.channels))
     if value.placed_at is not None:
         low, high = range_bounds(value.placed_at, field="placedAt")
         if low is not None:

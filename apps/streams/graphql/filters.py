@@ -7,21 +7,21 @@ from enum import Enum
 import strawberry
 from django.db.models import F, Q
 
+from apps.core.graphql.enums import enum_codes
 from apps.core.graphql.relay import (
     DateTimeRange,
     SortDirection,
-    choice_values,
     order_expression,
     range_bounds,
     search_text,
 )
-from apps.streams.models import Platform
+from apps.streams.graphql.types import StreamPlatform
 
 
 @strawberry.input(name="StreamFilter", description="Every filter given must hold (AND).")
 class StreamFilter:
-    platforms: list[str] | None = strawberry.field(
-        default=None, description="douyin, kuaishou, taobao, wechat_channels, other."
+    platforms: list[StreamPlatform] | None = strawberry.field(
+        default=None, description="Platform is one of these."
     )
     started_at: DateTimeRange | None = None
     search: str | None = strawberry.field(
@@ -45,7 +45,7 @@ def streams_filter(queryset, value: StreamFilter | None):
     if value is None:
         return queryset
     if value.platforms is not None:
-        queryset = queryset.filter(platform__in=choice_values(value.platforms, Platform, field="platforms"))
+        queryset = queryset.filter(platform__in=enum_codes(value.platforms))
     if value.started_at is not None:
         low, high = range_bounds(value.started_at, field="startedAt")
         if low is not None:

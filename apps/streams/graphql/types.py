@@ -9,8 +9,9 @@ import strawberry
 import strawberry_django
 from strawberry import relay
 
+from apps.core.graphql.enums import choices_enum
 from apps.core.graphql.relay import Connection, connection
-from apps.core.graphql.scoping import BrandScopedType
+from apps.core.graphql.scoping import BRAND_COLUMN, BrandScopedType
 from apps.streams import models
 
 if TYPE_CHECKING:
@@ -18,16 +19,23 @@ if TYPE_CHECKING:
 
 CustomerRef = Annotated["CustomerType", strawberry.lazy("apps.customers.graphql.types")]
 
+StreamPlatform = choices_enum(models.Platform, "StreamPlatform", "The platform a live stream ran on.")
 
-@strawberry_django.type(models.Stream, name="Stream", description="A live stream of a brand.")
+
+@strawberry_django.type(
+    models.Stream, name="Stream", description="A live stream of a brand.", only=BRAND_COLUMN
+)
 class StreamType(BrandScopedType, relay.Node):
     external_id: strawberry.auto
     title: strawberry.auto
     host_name: strawberry.auto
-    platform: str = strawberry_django.field(description="douyin, kuaishou, taobao, wechat_channels or other.")
     category: strawberry.auto
     started_at: strawberry.auto
     ended_at: strawberry.auto
+
+    @strawberry_django.field(only=["platform"])
+    def platform(self) -> StreamPlatform:
+        return StreamPlatform(self.platform)
 
     @strawberry_django.field(only=["platform"], description="The platform's name in the caller's language.")
     def platform_label(self) -> str:
@@ -44,7 +52,10 @@ class StreamType(BrandScopedType, relay.Node):
 
 
 @strawberry_django.type(
-    models.StreamView, name="StreamView", description="One customer's engagement with one live stream."
+    models.StreamView,
+    name="StreamView",
+    description="One customer's engagement with one live stream.",
+    only=BRAND_COLUMN,
 )
 class StreamViewType(BrandScopedType, relay.Node):
     customer: CustomerRef

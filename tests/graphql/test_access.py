@@ -302,7 +302,7 @@ def test_bad_brand_id_and_unknown_role_are_clear_errors(brand):
     # the role is an enum: an unknown one is refused before anything runs, naming the allowed type
     bad_role = gql(client, CREATE, {"brand": brand_id(brand), "role": "OWNER", "name": ""})
     assert bad_role.json()["errors"][0]["message"] == (
-        "Variable '$role' has invalid value: Value 'OWNER' does not exist in 'Role' enum."
+        '$role: "OWNER" is not a value of Role; use one of VIEWER, ANALYST, MANAGER.'
     )
     assert ApiToken.objects.count() == 0
 

@@ -253,3 +253,19 @@ def test_graphqls_own_messages_repeat_at_most_64_characters(client, brand, api_t
         [message] = messages(ask(client, token, query, variables))
         assert "cannot represent" in message
         assert "y" * 64 not in message and "…" in message
+
+
+def test_a_value_outside_an_enum_names_the_values_it_may_take(client, brand, api_token_for):
+    token = api_token_for(brand, "viewer")
+    query = "query($f: CustomerFilter) { customers(filter: $f) { totalCount } }"
+    for language in ("en", "zh-hans"):
+        [message] = messages(ask(client, token, query, {"f": {"stages": ["GROWTH", "ASLEEP"]}}, language))
+        assert message == (
+            '$f.stages[1]: "ASLEEP" is not a value of Stage; use one of PROSPECT, INTRODUCTION, GROWTH, '
+            "MATURITY, DECLINE, CHURNED."
+        )
+    long_name = "A" * 200
+    [message] = messages(
+        ask(client, token, f"{{ orders(filter: {{statuses: [{long_name}]}}) {{ totalCount }} }}")
+    )
+    assert message == f'"{"A" * 63}…" is not a value of OrderStatus; use one of PAID, REFUNDED, CANCELLED.'

@@ -147,7 +147,9 @@ def test_recency_ordering_with_filters_and_pages(world, as_role):  # noqa: F811
         ),
         (
             {"rfmSegments": ["VIP"]},
-            "Variable '$filter' has invalid value at .rfmSegments[0]: Value 'VIP' does not exist in 'RfmSegment' enum.",
+            '$filter.rfmSegments[0]: "VIP" is not a value of RfmSegment; use one of CHAMPIONS, LOYAL, '
+            "POTENTIAL_LOYALIST, NEW, PROMISING, NEED_ATTENTION, CANT_LOSE, AT_RISK, ABOUT_TO_SLEEP, HIBERNATING, "
+            "LOST.",
         ),
         ({"tiers": ["QnJhbmQ6MQ=="]}, "tiers must be the id of a Tier."),
         ({"community": "Q3VzdG9tZXI6MQ=="}, "community must be the id of a Community."),

@@ -55,7 +55,7 @@ def test_a_manager_creates_a_rule_and_mistakes_get_clear_errors(as_role, shop, o
     mistakes = {
         "stages": (
             ["SLEEPING"],
-            "Variable '$input' has invalid value at .stages[0]: Value 'SLEEPING' does not exist in 'Stage' enum.",
+            '$input.stages[0]: "SLEEPING" is not a value of Stage; use one of PROSPECT, INTRODUCTION',
         ),
         "channels": ([], "channels: Choose at least one channel."),
         "delayMaxHours": ("2", "delayMaxHours: The latest preferred send is not before the earliest."),

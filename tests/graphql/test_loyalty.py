@@ -432,8 +432,9 @@ def test_manager_creates_updates_and_archives_a_tier_rule(as_role, ladder):
         ({"minClv": "-5"}, "minClv: The minimum CLV cannot be negative."),
         (
             {"rfmSegments": ["WHALES"]},
-            "Variable '$input' has invalid value at .rfmSegments[0]: Value 'WHALES' does not exist in "
-            "'RfmSegment' enum.",
+            '$input.rfmSegments[0]: "WHALES" is not a value of RfmSegment; use one of CHAMPIONS, LOYAL, '
+            "POTENTIAL_LOYALIST, NEW, PROMISING, NEED_ATTENTION, CANT_LOSE, AT_RISK, ABOUT_TO_SLEEP, HIBERNATING, "
+            "LOST.",
         ),
     ],
 )

@@ -90,6 +90,35 @@ def bounded_echo(message: str) -> str:
     return _LONG_QUOTED.sub(cut, message)
 
 
+_NOT_IN_ENUM = re.compile(r"Value '(?P<value>.*?)' does not exist in '(?P<enum>\w+)' enum\.", re.S)
+_BAD_VARIABLE = re.compile(r"^Variable '(?P<name>\$\w+)' has invalid value(?: at (?P<at>\S+?))?: ")
+
+
+def enum_error_message(message: str, schema=None) -> str | None:
+    """GraphQL's English "Value 'X' does not exist in 'E' enum." (of a literal or a variable), in the caller's
+    language with the values the enum has; None for any other message."""
+    found = _NOT_IN_ENUM.search(message)
+    if found is None:
+        return None
+    enum = schema.get_type(found["enum"]) if schema is not None else None
+    values = ", ".join(getattr(enum, "values", None) or ())
+    if values:
+        text = gettext('"%(value)s" is not a value of %(enum)s; use one of %(values)s.') % {
+            "value": bounded(found["value"]),
+            "enum": found["enum"],
+            "values": values,
+        }
+    else:
+        text = gettext('"%(value)s" is not a value of %(enum)s.') % {
+            "value": bounded(found["value"]),
+            "enum": found["enum"],
+        }
+    variable = _BAD_VARIABLE.match(message)
+    if variable is None:
+        return text
+    return f"{variable['name']}{variable['at'] or ''}: {text}"
+
+
 def _with_message(error: GraphQLError, message: str) -> GraphQLError:
     return GraphQLError(
         message,
@@ -102,9 +131,10 @@ def _with_message(error: GraphQLError, message: str) -> GraphQLError:
     )
 
 
-def present_error(error: GraphQLError) -> GraphQLError:
-    """The error as the client sees it: masked, reworded (ValidationError, a bad global id) or unchanged, with
-    at most ECHO_LIMIT characters of any value the client sent."""
+def present_error(error: GraphQLError, schema=None) -> GraphQLError:
+    """The error as the client sees it: masked, reworded (ValidationError, a bad global id, a value outside an
+    enum: translated) or unchanged, with at most ECHO_LIMIT characters of any value the client sent. `schema`
+    (graphql-core's) lets an enum error list the allowed values."""
     if should_mask_error(error):
         return GraphQLError(
             gettext(UNEXPECTED_ERROR),
@@ -118,7 +148,7 @@ def present_error(error: GraphQLError) -> GraphQLError:
         return _with_message(error, validation_error_message(error.original_error))
     if isinstance(error.original_error, GlobalIDValueError):
         return _with_message(error, gettext("Not an id this API returned (use the `id` of a node)."))
-    message = bounded_echo(error.message)
+    message = enum_error_message(error.message, schema) or bounded_echo(error.message)
     return error if message == error.message else _with_message(error, message)
 
 
@@ -129,7 +159,8 @@ class ClvMaskErrors(MaskErrors):
         super().__init__(should_mask_error=should_mask_error, error_message=UNEXPECTED_ERROR)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [present_error(error) for error in errors]
+        schema = getattr(getattr(self.execution_context, "schema", None), "_schema", None)
+        return [present_error(error, schema) for error in errors]
 
 
 def log_unexpected_error(error: GraphQLError, operation_name: str | None) -> None:
@@ -168,11 +199,11 @@ class ClvSchema(strawberry.Schema):
     def execute_sync(self, *args, **kwargs):
         result = super().execute_sync(*args, **kwargs)
         if result.errors:
-            result.errors = [present_error(error) for error in result.errors]
+            result.errors = [present_error(error, self._schema) for error in result.errors]
         return result
 
     async def execute(self, *args, **kwargs):
         result = await super().execute(*args, **kwargs)
         if getattr(result, "errors", None):
-            result.errors = [present_error(error) for error in result.errors]
+            result.errors = [present_error(error, self._schema) for error in result.errors]
         return result

@@ -364,19 +364,6 @@ def node_pk(global_id: relay.GlobalID, *, type_name: str, field: str) -> int:
     return int(global_id.node_id)
 
 
-def choice_values(values: list[str], allowed, *, field: str) -> list[str]:
-    """`values` checked against `allowed` (a TextChoices class or a collection of codes)."""
-    codes = list(allowed.values if isinstance(allowed, type) else allowed)
-    unknown = [v for v in values if v not in codes]
-    if unknown:
-        raise ArgumentError(
-            gettext("%(field)s: unknown value %(value)s; choose from %(codes)s.")
-            % {"field": field, "value": unknown[0], "codes": ", ".join(codes)},
-            code="invalid_choice",
-        )
-    return list(values)
-
-
 def search_text(value: str | None, *, field: str = "search", max_length: int = 100) -> str:
     """Stripped search text ('' for none); too long is refused."""
     text = (value or "").strip()
@@ -405,7 +392,6 @@ __all__ = [
     "DecimalRange",
     "FloatRange",
     "SortDirection",
-    "choice_values",
     "search_text",
     "node_pk",
     "order_expression",

@@ -323,3 +323,46 @@ def test_refresh_now_asks_first_and_does_nothing_when_declined(page, live_server
     assert "rescore every customer" in alert.text
     alert.dismiss()
     assert not ModelRun.objects.filter(brand=brand).exists()
+
+
+def _downloaded(directory, name: str, timeout: int = 30):
+    """The file Chromium saved under `name` in `directory`, once complete."""
+    import time
+
+    path = directory / name
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and not list(directory.glob("*.crdownload")):
+            return path
+        time.sleep(0.2)
+    raise AssertionError(
+        f"{name} was not downloaded; the folder holds {sorted(p.name for p in directory.iterdir())}"
+    )
+
+
+def test_export_the_filtered_customer_list_as_csv_and_excel(page, live_server, shop, shoot, tmp_path):
+    """From the customer list filtered by a tier, both export buttons download a file with exactly the list's
+    customers (every page), in the staff member's language."""
+    import csv
+
+    from openpyxl import load_workbook
+
+    page.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    sign_in(page, live_server)
+    page.get(f"{live_server.url}/admin/customers/customer/?tier={shop.silver.pk}")
+    wait_for(page, "#result_list")
+    rows_on_page = page.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    listed = sorted(tr.find_elements(By.CSS_SELECTOR, "th, td")[1].text for tr in rows_on_page)
+    assert listed == ["D-C2", "D-C3"]
+    assert "2 customers" in page.find_element(By.CSS_SELECTOR, ".paginator").text
+    shoot(page, "customer-list-filtered")
+    page.find_element(By.CSS_SELECTOR, "#export-list-form button[value='csv']").click()
+    with _downloaded(tmp_path, "customers.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][0] == "customer id" and len(rows) == 3
+    assert sorted(r[0] for r in rows[1:]) == ["D-C2", "D-C3"]
+    assert {r[6] for r in rows[1:]} == {"D Silver"}
+    page.find_element(By.CSS_SELECTOR, "#export-list-form button[value='xlsx']").click()
+    sheet = load_workbook(_downloaded(tmp_path, "customers.xlsx"), read_only=True).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert len(values) == 3 and sorted(v[0] for v in values[1:]) == ["D-C2", "D-C3"]

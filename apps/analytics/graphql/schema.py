@@ -432,7 +432,7 @@ class Mutation:
         horizon_days: int | None = None,
     ) -> RefreshScoresPayload:
         from apps.analytics.services import RefreshSkipped
-        from apps.analytics.tasks import scores_refresh_request
+        from apps.analytics.tasks import BrokerUnavailable, scores_refresh_request
 
         owner = brand_for(info, brand, ANALYST)
         user = info.context.request.user
@@ -442,7 +442,7 @@ class Mutation:
                 run = scores_refresh_request(
                     brand=owner, as_of=as_of, horizon_days=horizon_days, triggered_by=who
                 )
-            except RefreshSkipped as exc:
+            except (RefreshSkipped, BrokerUnavailable) as exc:
                 raise ClientError(str(exc)) from None
         in_background = run.status in (models.RunStatus.PENDING, models.RunStatus.RUNNING)
         return RefreshScoresPayload(run=run, queued=in_background)

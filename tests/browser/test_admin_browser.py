@@ -366,3 +366,44 @@ def test_export_the_filtered_customer_list_as_csv_and_excel(page, live_server, s
     sheet = load_workbook(_downloaded(tmp_path, "customers.xlsx"), read_only=True).active
     values = list(sheet.iter_rows(values_only=True))
     assert len(values) == 3 and sorted(v[0] for v in values[1:]) == ["D-C2", "D-C3"]
+
+
+def test_the_main_pages_in_chinese_show_no_untranslated_string(page, live_server, shop, shoot):
+    """What Chromium renders in zh-hans on the main pages holds no English sentence of the catalogue (data such
+    as ids and the brand's own names may be in any language); each page is saved as a screenshot."""
+    from django.urls import reverse
+
+    from tests.admin.test_untranslated import english_phrases
+
+    brand_id = shop.run.brand_id
+    pages = {
+        "home": "/admin/",
+        "dashboard": reverse("clv_dashboard_brand", args=[brand_id]),
+        "cohorts": reverse("clv_dashboard_cohorts", args=[brand_id]),
+        "customers": "/admin/customers/customer/",
+        "customer-360": reverse("admin:customers_customer_360", args=[shop.customers["C3"].pk]),
+        "model-runs": "/admin/analytics/modelrun/",
+        "scores": "/admin/analytics/customerscore/",
+        "stage-changes": "/admin/analytics/stagechange/",
+        "orders": "/admin/orders/order/",
+        "segments": "/admin/engagement/savedsegment/",
+        "rules": "/admin/engagement/followuprule/",
+        "experiments": "/admin/engagement/experiment/",
+        "tiers": "/admin/loyalty/tier/",
+        "periodic-tasks": "/admin/django_celery_beat/periodictask/",
+    }
+    phrases = english_phrases()
+    sign_in(page, live_server)
+    page.find_element(By.CSS_SELECTOR, "#clv-language button[value='zh-hans']").click()
+    wait_for_language(page, "zh-hans")
+    found = {}
+    for name, url in pages.items():
+        page.get(live_server.url + url)
+        wait_for(page, "#content")
+        assert page.execute_script("return document.documentElement.lang") == "zh-hans", name
+        text = re.sub(r"\s+", " ", page.find_element(By.TAG_NAME, "body").text)
+        missing = [p for p in phrases if re.search(r"(?<![A-Za-z])" + re.escape(p) + r"(?![A-Za-z])", text)]
+        if missing:
+            found[name] = missing[:5]
+        shoot(page, f"zh-hans-{name}")
+    assert found == {}

@@ -21,6 +21,13 @@ def validate_timezone(value: str) -> None:
 currency_validator = RegexValidator(r"^[A-Z]{3}$", _("Use a three-letter ISO 4217 code such as CNY."))
 
 
+class ErasedCustomerRows(models.TextChoices):
+    """What imports do with a row of a customer whose personal data was erased (docs/privacy.md)."""
+
+    ANONYMOUS = "anonymous", _("Keep them anonymous, on the erased customer")
+    REFUSE = "refuse", _("Refuse them: each such row is an error of its line")
+
+
 class Brand(TimeStampedModel):
     slug = models.SlugField(_("slug"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -28,6 +35,18 @@ class Brand(TimeStampedModel):
         _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_timezone]
     )
     currency = models.CharField(_("currency"), max_length=3, default="CNY", validators=[currency_validator])
+    erased_customer_rows = models.CharField(
+        _("rows of erased customers in imports"),
+        max_length=16,
+        choices=ErasedCustomerRows.choices,
+        default=ErasedCustomerRows.ANONYMOUS,
+        db_default=ErasedCustomerRows.ANONYMOUS.value,
+        help_text=_(
+            "A re-imported file may still hold customers whose personal data was erased (their external id "
+            "is recognised by a keyed hash). Kept anonymous, their orders, views, memberships and redemptions "
+            "go to the erased customer and no personal field is written; refused, each such row is an error."
+        ),
+    )
 
     class Meta:
         verbose_name = _("brand")
@@ -36,6 +55,10 @@ class Brand(TimeStampedModel):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="brand_currency_iso"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(erased_customer_rows__in=["anonymous", "refuse"]),
+                name="brand_erased_customer_rows_valid",
             ),
         ]
 

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.models import BrandOwnedModel, same_brand_fk
+from apps.core.models import BrandOwnedModel, brand_field, same_brand_fk
 
 
 class Gender(models.TextChoices):
@@ -244,3 +244,38 @@ class ExportJob(BrandOwnedModel):
         if not self.rows_total:
             return 0
         return min(100, int(100 * self.rows_done / self.rows_total))
+
+
+# --- erasure ------------------------------------------------------------------------------------------------
+
+
+class ErasureTombstone(BrandOwnedModel):
+    """What stays of an erased customer's external id: its keyed hash, so a re-imported file cannot bring the
+    person back under the old id (customers.services.customer_erase writes it, customers.selectors.ErasedIds
+    reads it). The hash is HMAC-SHA256 of the brand and the id under settings.CLV_ERASURE_KEY, a key that is
+    never stored in the database: without it the table says nothing about anyone. One row per brand and id;
+    rows of that id go to the erased customer, or are refused, as the brand chooses
+    (Brand.erased_customer_rows). The erased customer cannot be deleted while its tombstone exists (deleting
+    it would let the id come back); deleting the brand takes both along."""
+
+    # enforced by the composite same-brand foreign key to the customer
+    brand = brand_field(constraint=False)
+    digest = models.CharField(_("keyed hash of the external id"), max_length=64, editable=False)
+    customer = same_brand_fk(
+        Customer,
+        on_delete=models.RESTRICT,
+        related_name="erasure_tombstones",
+        verbose_name=_("erased customer"),
+    )
+    erased_at = models.DateTimeField(_("erased at"))
+
+    class Meta:
+        verbose_name = _("erasure tombstone")
+        verbose_name_plural = _("erasure tombstones")
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "digest"], name="tombstone_unique_digest"),
+        ]
+        indexes = [models.Index(fields=["brand", "customer"], name="tombstone_brand_customer")]
+
+    def __str__(self):
+        return f"#{self.customer_id}"

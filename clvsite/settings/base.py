@@ -160,6 +160,12 @@ CLV_IMPORT_EARLIEST_DATE = env("CLV_IMPORT_EARLIEST_DATE", default="2000-01-01")
 # ... and at most this many days after now (clock skew between the brand's systems and ours; 2099 is refused).
 CLV_IMPORT_MAX_FUTURE_DAYS = env.int("CLV_IMPORT_MAX_FUTURE_DAYS", default=1)
 
+# Erasure (docs/privacy.md): the key of the keyed hash (HMAC-SHA256) that remembers an erased customer's
+# external id, so a re-import cannot bring the person back. Never stored in the database. Empty: derived from
+# SECRET_KEY, so set it explicitly before SECRET_KEY may ever change, and never change it afterwards (the
+# erasures made under the old key would no longer be recognised).
+CLV_ERASURE_KEY = env("CLV_ERASURE_KEY", default="")
+
 # Follow-up touches: the public address tracked links point at, and where e-mail touches come from
 CLV_SITE_URL = env("CLV_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="noreply@localhost")

@@ -1,7 +1,5 @@
 """Admin for the engine: the brand's scoring configuration (stage rules) and read-only runs and scores."""
 
-import hashlib
-
 from django.contrib import admin
 from django.core.cache import cache
 from django.db import connection
@@ -13,7 +11,7 @@ from apps.analytics import (
     schedules_admin,  # noqa: F401  registers the brand-scoped periodic task admin
 )
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus, ScoringConfig, StageChange
-from apps.core.admin import BrandScopedAdmin, facet_counts_in_one_query
+from apps.core.admin import BrandScopedAdmin, facet_counts_in_one_query, facet_signature, without_jit
 from apps.core.scoping import brand_ids_for_user
 from apps.loyalty.models import RFM_SEGMENT_LABELS
 
@@ -62,20 +60,16 @@ def per_run_facet_counts(model, specs, runs: list[tuple[int, int, str]]) -> dict
     run, cached for settled runs (the cache key names the filters' conditions, so new choices count afresh)."""
     if not specs:
         return {}
-    probe = model.objects.none()
-    signature = hashlib.sha256(
-        repr(
-            [sorted((k, repr(v)) for k, v in spec.get_facet_counts("id", probe).items()) for spec in specs]
-        ).encode()
-    ).hexdigest()[:16]
+    signature = facet_signature(specs)
     total: dict = {spec: {} for spec in specs}
     for brand_id, run_id, status in runs:
         key = f"clv:run-facets:v1:{model._meta.label_lower}:{run_id}:{signature}"
         counted = cache.get(key) if status in SETTLED_RUNS else None
         if counted is None:
-            by_spec = facet_counts_in_one_query(
-                model.objects.filter(brand_id=brand_id, run_id=run_id), specs, "id"
-            )
+            with without_jit():
+                by_spec = facet_counts_in_one_query(
+                    model.objects.filter(brand_id=brand_id, run_id=run_id), specs, "id"
+                )
             counted = [by_spec[spec] for spec in specs]
             if status in SETTLED_RUNS:
                 cache.set(key, counted, 7 * 24 * 3600)

@@ -61,6 +61,11 @@ def age_band_for(age: int) -> str:
     return AgeBand.A55_PLUS
 
 
+# The text the admin's customer list searches in (CustomerAdmin.search_fields), with "contains, any case"
+# (UPPER(column) LIKE UPPER('%term%')); migration 0011 gives each a trigram index on that expression.
+SEARCHED_FIELDS = ("external_id", "display_name", "city", "province")
+
+
 class Customer(BrandOwnedModel):
     external_id = models.CharField(_("external id"), max_length=128)
     display_name = models.CharField(_("display name"), max_length=200, blank=True)
@@ -111,6 +116,9 @@ class Customer(BrandOwnedModel):
         indexes = [
             models.Index(fields=["brand", "first_seen_at"], name="customer_brand_first_seen"),
             models.Index(fields=["brand", "acquisition_stream"], name="customer_brand_acq_stream"),
+            # the list's search by an exact phone number
+            models.Index(fields=["brand", "phone"], name="customer_brand_phone"),
+            # and, in SQL (migration 0011), a trigram index on UPPER(column) of each of SEARCHED_FIELDS
         ]
 
     def __str__(self):

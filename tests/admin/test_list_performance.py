@@ -328,3 +328,27 @@ def test_every_list_page_holds_one_brands_rows_on_the_long_list_path(login, bran
         assert response.status_code == 200, url
         assert listed_brands(response) == {brand.pk}, url
     assert BenefitGrant.objects.filter(brand=other_brand).exists()
+
+
+def test_the_customer_search_is_served_by_indexes_on_what_it_searches(db):
+    from apps.customers.admin import CustomerAdmin
+    from apps.customers.models import SEARCHED_FIELDS
+
+    assert tuple(CustomerAdmin.search_fields) == SEARCHED_FIELDS
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'customers_customer'")
+        definitions = [row[0] for row in cursor.fetchall()]
+    for field in SEARCHED_FIELDS:
+        assert any(f"upper(({field})::text) gin_trgm_ops" in d for d in definitions), field
+    assert any("(brand_id, phone)" in d for d in definitions)
+
+
+def test_a_phone_or_a_customer_id_is_found_in_one_search(login, brand):
+    brand_rows(brand, 3, prefix="acme")
+    Customer.objects.filter(external_id="acme001").update(phone="13812345678")
+    CustomerFactory(brand=brand, external_id="C13812345678")
+    client = login(staff("lists-manager", (brand, "manager")))
+    response = client.get(changelist_url(Customer), {"q": "+86 138-1234-5678"})
+    assert sorted(c.external_id for c in response.context["cl"].result_list) == ["acme001"]
+    response = client.get(changelist_url(Customer), {"q": "13812345678"})
+    assert sorted(c.external_id for c in response.context["cl"].result_list) == ["C13812345678", "acme001"]

@@ -217,8 +217,21 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
         compact = search_term.replace(" ", "").replace("-", "").lstrip("+")
         looks_like_phone = len(digits) >= 7 and len(compact) <= len(digits) + 2
         if looks_like_phone and self._may_see_personal_data(request):
-            results = queryset.filter(Q(pk__in=results.values("pk")) | Q(phone=digits))
+            # one OR of the text search and the phone, each answered by its index (trigram; brand and phone)
+            results = queryset.filter(self._text_search(request, search_term) | Q(phone=digits))
         return results, distinct
+
+    def _text_search(self, request, search_term) -> Q:
+        """The condition Django's search applies: every word in one of the search fields (any case)."""
+        from django.utils.text import smart_split, unescape_string_literal
+
+        fields = self.get_search_fields(request)
+        words = []
+        for word in smart_split(search_term):
+            if word.startswith(('"', "'")) and word[0] == word[-1]:
+                word = unescape_string_literal(word)
+            words.append(Q.create([(f"{field}__icontains", word) for field in fields], connector=Q.OR))
+        return Q.create(words)
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

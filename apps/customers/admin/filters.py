@@ -4,12 +4,12 @@ by the percentile stored at publish), on community membership and on the acquisi
 Facet counts ("Show counts") are conditional counts in one query (never a subquery per choice). On a list too
 long to count on each request (apps.core.admin.FACET_LIVE_UP_TO), the whole list's counts still show: those of
 the score filters from the published runs' scores, counted once per run (a published run's scores do not change)
-and cached; those of the customer's own columns in one pass over the customers, without the scores; community
-counts from the memberships."""
+and cached; those of the customer's own columns in one pass over the customers, without the scores, and the
+community counts from the memberships, cached for minutes (counted afresh when a customer is added)."""
 
 from django.contrib import admin
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, Value
+from django.db.models import Count, Exists, Max, OuterRef, Q, Value
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -17,7 +17,7 @@ from apps.analytics import selectors
 from apps.analytics.models import CustomerScore, ModelRun, Stage
 from apps.analytics.selectors import published_score_column as score
 from apps.communities.models import Community, CommunityMembership
-from apps.core.admin import facet_counts_in_one_query, scope_queryset
+from apps.core.admin import facet_counts_in_one_query, facet_signature, scope_queryset, without_jit
 from apps.core.scoping import brand_ids_for_user
 from apps.customers.models import Customer
 from apps.loyalty.models import RFM_SEGMENT_LABELS, Tier
@@ -296,14 +296,16 @@ def run_score_counts(run_id: int, brand_id: int) -> dict[str, int]:
     if cached is not None:
         return cached
     conditions = _fixed_score_conditions()
-    rows = (
-        CustomerScore.objects.filter(brand_id=brand_id, run_id=run_id)
-        .order_by()
-        .values("tier_id")
-        .annotate(
-            scored=Count("pk"), **{f"c{i}": Count("pk", filter=q) for i, q in enumerate(conditions.values())}
+    with without_jit():
+        rows = list(
+            CustomerScore.objects.filter(brand_id=brand_id, run_id=run_id)
+            .order_by()
+            .values("tier_id")
+            .annotate(
+                scored=Count("pk"),
+                **{f"c{i}": Count("pk", filter=q) for i, q in enumerate(conditions.values())},
+            )
         )
-    )
     counts = dict.fromkeys(["scored", "tiered", *conditions], 0)
     for row in rows:
         counts["scored"] += row["scored"]
@@ -328,33 +330,54 @@ def published_score_counts(brand_ids: list[int] | None) -> dict[str, int]:
     return total
 
 
+CUSTOMER_COUNTS_SECONDS = 600  # the customer's own columns are counted again after this, or on a new customer
+
+
 def large_list_facet_counts(request, specs) -> dict:
     """The facet counts of the whole customer list (no filter, no search) when it is too long to count on
-    each request: the customer's own columns in one pass over the customers (without joining the scores),
-    communities from the memberships, the score filters from published_score_counts."""
+    each request: the score filters from published_score_counts (per published run, cached); the customer's
+    own columns in one pass over the customers without the scores and the communities from the memberships,
+    cached for CUSTOMER_COUNTS_SECONDS and counted again as soon as a customer is added."""
     ids = brand_ids_for_user(request.user)
     customers = scope_queryset(Customer.objects.all(), request.user)
-    plain = [s for s in specs if not isinstance(s, _ScoreFilter | CommunityFilter)]
-    counts = facet_counts_in_one_query(customers, plain, extra={"customers": Count("pk")})
-    total = counts.pop(None)["customers"]
+    plain = [s for s in specs if not isinstance(s, _ScoreFilter)]
+    newest = customers.aggregate(newest=Max("pk"))["newest"]
+    key = (
+        f"clv:customer-list:facets:v1:{'all' if ids is None else ','.join(map(str, sorted(ids)))}:{newest}:"
+        f"{facet_signature(plain)}"
+    )
+    cached = cache.get(key)
+    if cached is None:
+        with without_jit():
+            by_spec = facet_counts_in_one_query(
+                customers,
+                [s for s in plain if not isinstance(s, CommunityFilter)],
+                extra={"customers": Count("pk")},
+            )
+            members = {}
+            if any(isinstance(s, CommunityFilter) for s in plain):
+                members = dict(
+                    scope_queryset(CommunityMembership.objects.all(), request.user)
+                    .filter(left_at__isnull=True)
+                    .order_by()
+                    .values("community_id")
+                    .annotate(n=Count("customer_id", distinct=True))
+                    .values_list("community_id", "n")
+                )
+        for spec in plain:
+            if isinstance(spec, CommunityFilter):
+                by_spec[spec] = {
+                    f"{i}__c": members.get(int(value), 0)
+                    for i, (value, _label) in enumerate(spec.lookup_choices)
+                }
+        cached = {"customers": by_spec[None]["customers"], "specs": [by_spec[spec] for spec in plain]}
+        cache.set(key, cached, CUSTOMER_COUNTS_SECONDS)
+    counts = dict(zip(plain, cached["specs"], strict=True))
     score_specs = [s for s in specs if isinstance(s, _ScoreFilter)]
     if score_specs:
         scores = published_score_counts(ids)
         for spec in score_specs:
-            counts[spec] = spec.counts_from_scores(scores, total)
-    for spec in specs:
-        if isinstance(spec, CommunityFilter):
-            members = dict(
-                scope_queryset(CommunityMembership.objects.all(), request.user)
-                .filter(left_at__isnull=True)
-                .order_by()
-                .values("community_id")
-                .annotate(n=Count("customer_id", distinct=True))
-                .values_list("community_id", "n")
-            )
-            counts[spec] = {
-                f"{i}__c": members.get(int(value), 0) for i, (value, _label) in enumerate(spec.lookup_choices)
-            }
+            counts[spec] = spec.counts_from_scores(scores, cached["customers"])
     return counts
 
 

@@ -213,6 +213,8 @@ class BenefitGrant(BrandOwnedModel):
         indexes = [
             models.Index(fields=["brand", "customer", "granted_at"], name="grant_brand_cust_granted"),
             models.Index(fields=["brand", "benefit"], name="grant_brand_benefit"),
+            # the admin list's date hierarchy: the first and last grant of a brand without reading them all
+            models.Index(fields=["brand", "granted_at"], name="grant_brand_granted"),
         ]
 
     objects = BenefitGrantQuerySet.as_manager()

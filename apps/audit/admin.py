@@ -64,7 +64,9 @@ def _words(event, name: str, value, *, names: bool) -> tuple[str, str]:
     if field.many_to_one and names and isinstance(value, int):
         row = field.related_model._default_manager.filter(pk=value).first()
         if row is not None:
-            shown = getattr(row, "display_name", None) or str(row)
+            # a customer by their external id: their name is personal data, which the trail never shows
+            personal = row._meta.label_lower == "customers.customer"
+            shown = str(row) if personal else (getattr(row, "display_name", None) or str(row))
             return label, str(shown)
     return label, _value(value)
 

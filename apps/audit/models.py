@@ -2,8 +2,10 @@
 
 Rows are written by apps.audit.services.audit_record, called from the loyalty services (so the admin, the
 GraphQL API and commands are all covered) and from the admin paths that edit rows directly (inlines,
-deletes). Rows are never edited. `object_repr` and `changes` hold codes, names and ids of brand data, never a
-customer's personal data.
+deletes). `object_repr` and `changes` hold codes, names and ids of brand data, never a customer's personal
+data: free text staff type about a customer (a grant's note) is recorded as "[withheld]". Rows are never
+edited, but for one thing: erasing a customer withholds the free text still recorded for their rows (an
+opt-out's source). Erasures are recorded too (who, when, the customer's id and what was cleared).
 """
 
 from django.conf import settings
@@ -22,6 +24,7 @@ class AuditAction(models.TextChoices):
     GRANTED = "granted", _("Granted")
     REVOKED = "revoked", _("Revoked")
     EXPORTED = "exported", _("Exported")
+    ERASED = "erased", _("Erased personal data")
 
 
 class AuditObjectType(models.TextChoices):
@@ -36,6 +39,7 @@ class AuditObjectType(models.TextChoices):
     CHANNEL_OPT_OUT = "channel_opt_out", _("Channel opt-out")
     EXPERIMENT = "experiment", _("Experiment")
     CUSTOMER_LIST = "customer_list", _("Customer list")
+    CUSTOMER = "customer", _("Customer")
 
 
 class ActorKind(models.TextChoices):

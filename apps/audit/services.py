@@ -127,6 +127,17 @@ AUDITED = {
 }
 
 
+# Free text staff type about a customer may hold a name, a phone number or a WeChat id: the trail records that it
+# was set or changed, never what it says.
+WITHHELD = "[withheld]"
+WITHHELD_FIELDS = {"loyalty.benefitgrant": ("note",)}
+
+
+def withheld(value):
+    """A recorded value of free text: "[withheld]" for any text, empty and missing values as they are."""
+    return WITHHELD if isinstance(value, str) and value else value
+
+
 def _spec(obj):
     try:
         return AUDITED[obj._meta.label_lower]
@@ -245,14 +256,61 @@ def audit_event(
     if action not in AuditAction.values:
         raise ValueError(f"unknown audit action: {action}")
     object_type, _fields = _spec(obj)
+    changes = diff(before, after)  # compared as they are, so a changed note is recorded as changed
+    for name in WITHHELD_FIELDS.get(obj._meta.label_lower, ()):
+        if name in changes:
+            changes[name] = [withheld(value) for value in changes[name]]
     return AuditEvent(
         brand_id=obj.brand_id,
         action=action,
         object_type=object_type,
         object_id=obj.pk,
         object_repr=object_repr(obj),
-        changes=diff(before, after),
+        changes=changes,
         **actor_fields(actor),
+    )
+
+
+def audit_withhold(*, brand_id: int, label: str, object_ids: Iterable[int], fields: Iterable[str]) -> int:
+    """Withhold the recorded values of free-text `fields` in the events of these rows of model `label` (e.g.
+    "engagement.channeloptout"), for a customer's erasure. Returns how many events changed."""
+    object_type, _fields = AUDITED[label]
+    fields = tuple(fields)
+    events = []
+    for event in AuditEvent.objects.filter(
+        brand_id=brand_id, object_type=object_type, object_id__in=list(object_ids)
+    ).only("pk", "changes"):
+        changed = False
+        for name in fields:
+            pair = event.changes.get(name)
+            if isinstance(pair, list) and any(withheld(value) != value for value in pair):
+                event.changes[name] = [withheld(value) for value in pair]
+                changed = True
+        if changed:
+            events.append(event)
+    if events:
+        AuditEvent.objects.bulk_update(events, ["changes"])
+    return len(events)
+
+
+def audit_erasure(
+    *, actor, brand_id: int, customer_id: int, erased_at: dt.datetime, counts: dict[str, int], label: str = ""
+) -> AuditEvent:
+    """Record that a customer's personal data was erased: who, when, the customer's id and how many rows of
+    each kind were cleared or withheld (`counts`). No personal data: the customer is named by id only.
+    `label` names a system actor (a command) when there is no user or token."""
+    fields = actor_fields(actor)
+    if fields["actor_kind"] == ActorKind.SYSTEM and label:
+        fields["actor_label"] = label[:150]
+    return AuditEvent.objects.create(
+        brand_id=brand_id,
+        occurred_at=erased_at,
+        action=AuditAction.ERASED,
+        object_type=AuditObjectType.CUSTOMER,
+        object_id=customer_id,
+        object_repr=f"#{customer_id}",
+        changes={"erased_at": [None, erased_at.isoformat()], **{k: [None, v] for k, v in counts.items()}},
+        **fields,
     )
 
 

@@ -32,3 +32,8 @@ class AnalyticsConfig(AppConfig):
         from apps.orders.signals import orders_changed
 
         orders_changed.connect(_dashboard_snapshot_forget, dispatch_uid="analytics_dashboard_snapshot_forget")
+
+        from apps.customers.signals import customer_erased
+
+        # the snapshot's at-risk list keeps external ids: an erased customer's old id must not stay there
+        customer_erased.connect(_dashboard_snapshot_forget, dispatch_uid="analytics_snapshot_forget_erased")

@@ -142,7 +142,7 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
         brands = Brand.objects.in_bulk({brand_id for _pk, brand_id in selected})
         erased = 0
         for pk, brand_id in selected:
-            customer, erased_now = customer_erase(brand=brands[brand_id], customer_id=pk)
+            customer, erased_now = customer_erase(brand=brands[brand_id], customer_id=pk, actor=request.user)
             if erased_now:
                 erased += 1
                 self.log_change(request, customer, [{"changed": {"fields": ["erased_at"]}}])

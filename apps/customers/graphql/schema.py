@@ -11,6 +11,7 @@ from strawberry.types import Info
 from apps.analytics import selectors
 from apps.core.graphql.ingest import BATCH, MANAGER, IngestPayload, ingest
 from apps.core.graphql.mutations import scoped_get
+from apps.core.graphql.permissions import request_user
 from apps.core.graphql.relay import Connection, connection, node_pk
 from apps.customers.graphql import scores
 from apps.customers.graphql.filters import CustomerFilter, CustomerOrder, customers_filter, customers_order
@@ -69,7 +70,9 @@ class Mutation:
             minimum="manager",
             select_related=["brand"],
         )
-        customer, erased_now = customer_erase(brand=customer.brand, customer_id=customer.pk)
+        customer, erased_now = customer_erase(
+            brand=customer.brand, customer_id=customer.pk, actor=request_user(info)
+        )
         return EraseCustomerPayload(
             customer_id=relay.GlobalID("Customer", str(customer.pk)),
             erased_at=customer.erased_at,

@@ -12,6 +12,7 @@ from apps.communities.models import Community, CommunityKind, CommunityMembershi
 from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, StagingTable, upsert
 from apps.core.importing import fields as f
 from apps.customers.importers import customers_stage_seen, customers_upsert_seen
+from apps.customers.selectors import ErasedIds
 
 KIND_ALIASES = {"微信群": "wechat_group", "企业微信": "wecom", "企微": "wecom"}
 
@@ -29,7 +30,8 @@ def memberships_import(
 ) -> ImportResult:
     """Create or update membership spells keyed by (community, customer, joined_at). Communities the brand
     does not have are created from the row's community_name/community_kind (existing ones are left as
-    they are); unknown customers are created."""
+    they are); unknown customers are created. Spells of an erased customer (by the old id) go to the erased
+    customer, or are errors when the brand refuses them."""
     run = ImportRun(
         entity=_("Community memberships"),
         path=path,
@@ -59,9 +61,15 @@ def memberships_import(
     first_seen: dict[str, object] = {}
     staged_rows: list[list] = []
     differs = _("differs from line %(line)d of the same community")
+    erased = ErasedIds(brand)
     with run.phase("parse"):
         for line, values in parser:
             community, customer, joined = values["community_id"], values["customer_id"], values["joined_at"]
+            if (target := erased.target(customer)) is not None:
+                if erased.refuse:
+                    run.log.add(line, "customer_id", erased.reason)
+                    continue
+                customer = target
             left = values.get("left_at")
             if left is not None and left < joined:
                 run.log.add(line, "left_at", _("must not be before joined_at"))
@@ -88,6 +96,8 @@ def memberships_import(
             if kind_value and not info[1]:
                 info[1], info[3] = kind_value, line
             seen[key] = line
+            if target is not None:
+                erased.kept += 1
             known = first_seen.get(customer)
             if known is None or joined < known:
                 first_seen[customer] = joined
@@ -160,4 +170,6 @@ def memberships_import(
         _("communities created"): created_communities,
         _("customers created"): customers.created,
     }
+    if erased.kept:
+        run.result.details[_("rows of erased customers, kept anonymous")] = erased.kept
     return run.finish(parser.rows_read)

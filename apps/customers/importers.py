@@ -18,6 +18,7 @@ from apps.core.importing.staging import (
     stage_and_upsert,
 )
 from apps.customers.models import AcquisitionChannel, AgeBand, Customer, Gender, TouchChannel, age_band_for
+from apps.customers.selectors import ErasedIds
 from apps.streams.models import Stream
 
 GENDER_ALIASES = {"f": "female", "m": "male", "女": "female", "男": "male", "未知": "unknown", "u": "unknown"}
@@ -126,7 +127,9 @@ def customers_import(
     encoding: str | None = None,
 ) -> ImportResult:
     """Create or update customers from a CSV file (`path`) or dict rows. On existing customers only the
-    columns present in the source are updated."""
+    columns present in the source are updated. A row of an erased customer (its old id, recognised by the
+    tombstone, or its erasure token) writes nothing: it is skipped, or an error when the brand refuses rows
+    of erased customers."""
     run = ImportRun(
         entity=_("Customers"),
         path=path,
@@ -147,6 +150,7 @@ def customers_import(
         file_columns.append("age_band")
     staged_rows: list[list] = []
     seen: dict[str, int] = {}
+    erased = ErasedIds(brand)
     with run.phase("parse"):
         for line, values in parser:
             ext = values["customer_id"]
@@ -156,9 +160,19 @@ def customers_import(
                 )
                 continue
             seen[ext] = line
+            if erased.target(ext) is not None:
+                # Nothing of this row may reach the erased customer: every column is about the person.
+                if erased.refuse:
+                    run.log.add(line, "customer_id", erased.reason)
+                else:
+                    run.drop_line(line)
+                    erased.kept += 1
+                continue
             if "age" in present and not values.get("age_band") and values.get("age") is not None:
                 values["age_band"] = age_band_for(values["age"]).value
             staged_rows.append([ext, *(values.get(c, "") for c in file_columns)])
+    if erased.kept:
+        run.result.details[_("rows of erased customers, not written")] = erased.kept
     if not run.may_write:
         return run.finish(parser.rows_read)
 

@@ -14,6 +14,7 @@ from apps.brands.models import Brand
 from apps.core.importing import Column, ImportResult, ImportRun, RecordParser
 from apps.core.importing import fields as f
 from apps.customers.models import Customer
+from apps.customers.selectors import ErasedIds
 from apps.loyalty.models import Benefit, BenefitGrant
 
 
@@ -33,7 +34,8 @@ def redemptions_import(
     that benefit that was open at redeemed_at and expires first. A grant already redeemed at that moment is
     unchanged (re-importing a file is harmless); every other problem is an error naming the line and column:
     unknown customer or benefit, no grant open then, a grant that was revoked, expired or redeemed at another
-    moment. All rows are written in one transaction, or none."""
+    moment. All rows are written in one transaction, or none. A row of an erased customer (by the old id)
+    redeems the erased customer's grant, or is an error when the brand refuses rows of erased customers."""
     run = ImportRun(
         entity=_("Benefit redemptions"),
         path=path,
@@ -54,8 +56,15 @@ def redemptions_import(
     ]
     parser = RecordParser(run.table, columns, run.log)
     parsed: list[tuple[int, dict]] = []
+    erased = ErasedIds(brand)
     with run.phase("parse"):
         for line, values in parser:
+            if (target := erased.target(values["customer_id"])) is not None:
+                if erased.refuse:
+                    run.log.add(line, "customer_id", erased.reason)
+                    continue
+                values["customer_id"] = target
+                erased.kept += 1
             parsed.append((line, values))
     customers = dict(
         Customer.objects.filter(
@@ -130,6 +139,8 @@ def redemptions_import(
                 )
                 run.result.updated += cursor.rowcount
     run.result.unchanged += unchanged
+    if erased.kept:
+        run.result.details[_("rows of erased customers, kept anonymous")] = erased.kept
     return run.finish(parser.rows_read)
 
 

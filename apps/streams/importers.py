@@ -12,6 +12,7 @@ from apps.core.importing import Column, ImportResult, ImportRun, RecordParser, S
 from apps.core.importing import fields as f
 from apps.core.importing.staging import stage_and_upsert
 from apps.customers.importers import customers_stage_seen, customers_upsert_seen
+from apps.customers.selectors import ErasedIds
 from apps.streams.models import Platform, Stream, StreamView
 from apps.streams.signals import streams_ended
 
@@ -130,7 +131,8 @@ def stream_views_import(
     progress: bool = False,
     encoding: str | None = None,
 ) -> ImportResult:
-    """Create or update stream views (one per customer per stream); unknown customers are created."""
+    """Create or update stream views (one per customer per stream); unknown customers are created. Views of an
+    erased customer (by the old id) go to the erased customer, or are errors when the brand refuses them."""
     run = ImportRun(
         entity=_("Stream views"),
         path=path,
@@ -169,9 +171,15 @@ def stream_views_import(
     staged_rows: list[list] = []
     seen: dict[tuple[int, str], int] = {}
     first_seen: dict[str, object] = {}
+    erased = ErasedIds(brand)
     with run.phase("parse"):
         for line, values in parser:
             (stream_pk, started), customer = values["stream_id"], values["customer_id"]
+            if (target := erased.target(customer)) is not None:
+                if erased.refuse:
+                    run.log.add(line, "customer_id", erased.reason)
+                    continue
+                customer = target
             key = (stream_pk, customer)
             if key in seen:
                 run.log.add(
@@ -181,6 +189,8 @@ def stream_views_import(
                 )
                 continue
             seen[key] = line
+            if target is not None:
+                erased.kept += 1
             joined = values.get("joined_at") or started
             known = first_seen.get(customer)
             if known is None or joined < known:
@@ -229,6 +239,8 @@ def stream_views_import(
                 )
             )
     run.result.details = {_("customers created"): customers.created}
+    if erased.kept:
+        run.result.details[_("rows of erased customers, kept anonymous")] = erased.kept
     if run.result.committed:
         _announce_ended(brand, Stream.objects.filter(brand=brand, pk__in={row[0] for row in staged_rows}))
     return run.finish(parser.rows_read)

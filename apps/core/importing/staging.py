@@ -153,6 +153,7 @@ def merge(
     values: Mapping[str, str],
     value_params: Sequence = (),
     update: Sequence[str],
+    set_exprs: Mapping[str, str] | None = None,
     changed: str | None = None,
     staged: int,
     now,
@@ -167,7 +168,9 @@ def merge(
 
     `key` maps target key columns (besides brand_id) -> SQL expressions over `source`; `values` maps every
     inserted column -> SQL expression (placeholders filled from `value_params`; the `update` expressions
-    must have none); `changed` is a condition over `t` and `source` (default: any update column differs).
+    must have none); `set_exprs` gives some update columns another expression for the UPDATE, over `t` (the
+    stored row) and `source` (e.g. keep a stored value in some cases); `changed` is a condition over `t` and
+    `source` (default: any update column differs from what the UPDATE would set).
     `all_new` says the caller knows no row of `source` exists yet (skips both the UPDATE and the anti-join).
     Imports of one brand are serialised by an advisory lock, so nothing can slip in between the two
     statements; any other writer racing on the same key gets a unique-key error, never a duplicate.
@@ -177,11 +180,12 @@ def merge(
     updated = 0
     with connection.cursor() as cursor:
         if update and not all_new:
-            sets = [f"{column} = {values[column]}" for column in update]
-            if any("%s" in values[column] for column in update):
+            exprs = {column: (set_exprs or {}).get(column, values[column]) for column in update}
+            sets = [f"{column} = {expr}" for column, expr in exprs.items()]
+            if any("%s" in expr for expr in exprs.values()):
                 raise ValueError("update expressions must not take parameters")
             if changed is None:
-                changed = " OR ".join(f"t.{c} IS DISTINCT FROM ({values[c]})" for c in update)
+                changed = " OR ".join(f"t.{c} IS DISTINCT FROM ({expr})" for c, expr in exprs.items())
             match = " AND ".join(f"t.{column} = {expr}" for column, expr in key.items())
             cursor.execute(
                 f"UPDATE {table} AS t SET {', '.join(sets)}, updated_at = %s FROM {source} "

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.customers.admin.exports import safe
 from apps.engagement.management.commands._common import brand_of
 from apps.engagement.models import Touch
 
@@ -80,18 +81,20 @@ class Command(BaseCommand):
                     sent,
                     order,
                 ) in rows.iterator(chunk_size=5000):
+                    # ids, names and codes come from imports and staff: a cell a spreadsheet would run as
+                    # a formula (=, +, -, @, tab, CR) is quoted, as in the customer list's exports
                     writer.writerow(
                         [
-                            customer,
-                            stream_id or "",
-                            rule,
-                            channel,
+                            safe(customer),
+                            safe(stream_id),
+                            safe(rule),
+                            safe(channel),
                             iso(scheduled),
-                            status,
-                            reason,
+                            safe(status),
+                            safe(reason),
                             "true" if holdout else "false",
                             iso(sent),
-                            order or "",
+                            safe(order),
                         ]
                     )
                     written += 1

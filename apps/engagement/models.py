@@ -580,6 +580,8 @@ class Touch(BrandOwnedModel):
             models.Index(fields=["brand", "status", "scheduled_at"], name="touch_brand_status_sched"),
             models.Index(fields=["brand", "customer", "scheduled_at"], name="touch_brand_cust_sched"),
             models.Index(fields=["brand", "rule", "scheduled_at"], name="touch_brand_rule_sched"),
+            # the admin list's order: the latest first
+            models.Index(fields=["brand", "-scheduled_at", "-id"], name="touch_brand_latest"),
         ]
 
     def __str__(self):

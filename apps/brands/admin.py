@@ -20,7 +20,7 @@ class BrandAdmin(BrandScopedAdmin):
     list_display = ("name", "slug", "timezone", "currency", "created_at")
     search_fields = ("name", "slug")
     ordering = ("name",)
-    fields = ("slug", "name", "timezone", "currency")
+    fields = ("slug", "name", "timezone", "currency", "erased_customer_rows")
 
     def has_add_permission(self, request):
         return request.user.is_active and request.user.is_superuser
@@ -45,6 +45,7 @@ class BrandAdmin(BrandScopedAdmin):
         )
         obj.pk = brand.pk
         obj.created_at, obj.updated_at = brand.created_at, brand.updated_at
+        Brand.objects.filter(pk=brand.pk).update(erased_customer_rows=obj.erased_customer_rows)
 
 
 class MembershipAddForm(forms.ModelForm):

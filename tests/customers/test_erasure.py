@@ -307,3 +307,26 @@ def test_the_command_exits_non_zero_from_the_shell(brand, person):
     )
     assert done.returncode == 1
     assert done.stderr.strip().endswith("CommandError: Unknown brand: nope")
+
+
+def test_an_erasure_runs_the_same_queries_whatever_the_history(brand, person, manager):
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    coupon = BenefitFactory(brand=brand, code="c10")
+    quiet = CustomerFactory(brand=brand, external_id="ext-quiet", phone="13800000002")
+    BenefitGrantFactory(brand=brand, customer=quiet, benefit=coupon, note="one")
+    for i in range(6):
+        grant = BenefitGrantFactory(brand=brand, customer=person, benefit=coupon, note=f"note {i}")
+        LogEntry.objects.log_actions(
+            user_id=manager.pk, queryset=[grant], action_flag=ADDITION, change_message="[]"
+        )
+    counts = []
+    for customer in (quiet, person):
+        ContentType.objects.clear_cache()  # as in a fresh process
+        with CaptureQueriesContext(conn) as queries:
+            customer_erase(brand=brand, customer_id=customer.pk, actor=manager)
+        counts.append(len(queries))
+    assert counts == [counts[0], counts[0]]
+    assert counts[0] == 18

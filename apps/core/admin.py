@@ -33,13 +33,14 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import EmptyPage, InvalidPage, Paginator
-from django.db import connections, models, transaction
+from django.db import OperationalError, connections, models, transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from psycopg.errors import QueryCanceled
 
 from apps.core.scoping import brand_ids_for_user, user_may
 
@@ -92,6 +93,8 @@ class BrandScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
 
 EXACT_COUNT_UP_TO = 50_000  # a list of more rows is counted by PostgreSQL's estimate ("about N")
 FACET_LIVE_UP_TO = 50_000  # facet counts are counted on at most this many rows
+FACET_UNTIMED_UP_TO = 10_000  # … and on more than this many, within FACET_LIVE_BUDGET_MS (joins may be slow)
+FACET_LIVE_BUDGET_MS = 500
 
 
 def count_up_to(queryset, limit: int) -> int:
@@ -325,15 +328,21 @@ class BrandChangeList(ChangeList):
                 group = [spec]
                 base = self.get_queryset(self.request, exclude_parameters=spec.expected_parameters())
                 unfiltered = not self.query and in_use <= set(spec.expected_parameters())
-                affordable = count_up_to(base, FACET_LIVE_UP_TO) <= FACET_LIVE_UP_TO
+                rows = count_up_to(base, FACET_LIVE_UP_TO)
             else:
                 group = [s for s in facet_specs if not (in_use & set(s.expected_parameters()))]
                 base = self.queryset
                 unfiltered = not self.query and not in_use
-                affordable = not self.result_count_is_estimate and self.result_count <= FACET_LIVE_UP_TO
-            if affordable:
-                counts = facet_counts_in_one_query(base, group, self.pk_attname)
-            else:
+                rows = FACET_LIVE_UP_TO + 1 if self.result_count_is_estimate else self.result_count
+            counts = None
+            if rows <= FACET_LIVE_UP_TO:
+                counts = facet_counts_in_one_query(
+                    base,
+                    group,
+                    self.pk_attname,
+                    budget_ms=FACET_LIVE_BUDGET_MS if rows > FACET_UNTIMED_UP_TO else None,
+                )
+            if counts is None:  # too many rows, or a query that took too long on few
                 counts = self.model_admin.large_list_facet_counts(
                     self.request, specs=group, unfiltered=unfiltered
                 )
@@ -363,25 +372,55 @@ def without_jit(using: str = "default"):
         yield
 
 
-def facet_counts_in_one_query(queryset, specs, pk_attname: str = "pk", extra: dict | None = None) -> dict:
+def facet_counts_in_one_query(
+    queryset, specs, pk_attname: str = "pk", extra: dict | None = None, budget_ms: int | None = None
+) -> dict | None:
     """{filter spec: its facet counts} of several filters, counted on the same rows in one aggregate query;
-    with `extra` aggregates, their values under the key None."""
+    with `extra` aggregates, their values under the key None. A filter whose counts are no conditional
+    count (a `count_facets(queryset, pk_attname)` method) counts them in a query of its own. With `budget_ms`,
+    None when the queries take longer than that (PostgreSQL cancels them)."""
     expressions = {f"x_{name}": expression for name, expression in (extra or {}).items()}
+    separate = []
     for index, spec in enumerate(specs):
+        if hasattr(spec, "count_facets"):
+            separate.append(spec)
+            continue
         for key, expression in spec.get_facet_counts(pk_attname, queryset).items():
             expressions[f"f{index}_{key}"] = expression
     counts: dict = {spec: {} for spec in specs}
     if extra is not None:
         counts[None] = {}
-    if not expressions:
+    if not expressions and not separate:
         return counts
-    for name, value in queryset.aggregate(**expressions).items():
+    try:
+        with time_budget(budget_ms, queryset.db):
+            values = queryset.aggregate(**expressions) if expressions else {}
+            for spec in separate:
+                counts[spec] = spec.count_facets(queryset, pk_attname)
+    except OperationalError as error:
+        if budget_ms is None or not isinstance(error.__cause__, QueryCanceled):
+            raise
+        return None
+    for name, value in values.items():
         if name.startswith("x_"):
             counts[None][name[2:]] = value
         else:
             index, _sep, key = name[1:].partition("_")
             counts[specs[int(index)]][key] = value
     return counts
+
+
+@contextmanager
+def time_budget(budget_ms: int | None, using: str = "default"):
+    """Statements in the block are cancelled after `budget_ms` (None: no limit), in a savepoint, so that a
+    cancelled one leaves the connection usable."""
+    if budget_ms is None:
+        yield
+        return
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute(f"SET LOCAL statement_timeout = {int(budget_ms)}")
+        yield
+        cursor.execute("SET LOCAL statement_timeout TO DEFAULT")  # a savepoint keeps it to the end otherwise
 
 
 class _BrandScopedBase:

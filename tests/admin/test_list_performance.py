@@ -156,8 +156,9 @@ def listed_brands(response) -> set[int]:
 PAGES = {
     # + the filters' tiers and communities in one UNION
     "customers": ("/admin/customers/customer/", 8),
-    # + one query of conditional counts for every filter (none in use: they share the list's rows)
-    "customers-facets": ("/admin/customers/customer/?_facets=True", 9),
+    # + one query of conditional counts for every filter (none in use: they share the list's rows) and one
+    # of the communities' members among them
+    "customers-facets": ("/admin/customers/customer/?_facets=True", 10),
     "customers-search": ("/admin/customers/customer/?q=acme001", 8),
     # + the tier filter's choices
     "customer-scores": ("/admin/analytics/customerscore/", 8),
@@ -352,3 +353,31 @@ def test_a_phone_or_a_customer_id_is_found_in_one_search(login, brand):
     assert sorted(c.external_id for c in response.context["cl"].result_list) == ["acme001"]
     response = client.get(changelist_url(Customer), {"q": "13812345678"})
     assert sorted(c.external_id for c in response.context["cl"].result_list) == ["C13812345678", "acme001"]
+
+
+def test_live_facet_counts_that_take_too_long_show_dashes_and_the_page_still_renders(
+    login, brand, monkeypatch
+):
+    brand_rows(brand, 6, prefix="acme")
+    monkeypatch.setattr(core_admin, "FACET_UNTIMED_UP_TO", 0)  # every live count within the budget …
+    monkeypatch.setattr(core_admin, "FACET_LIVE_BUDGET_MS", 1)  # … of 1 ms, with a query that takes longer
+    slow = core_admin.facet_counts_in_one_query
+
+    def sleepy(queryset, specs, pk_attname="pk", extra=None, budget_ms=None):
+        from django.db.models import Func, IntegerField, Sum
+
+        sleep = Func(
+            function="pg_sleep", template="(SELECT 0 FROM pg_sleep(0.05))", output_field=IntegerField()
+        )
+        return slow(queryset, specs, pk_attname, extra={"slow": Sum(sleep)}, budget_ms=budget_ms)
+
+    monkeypatch.setattr(core_admin, "facet_counts_in_one_query", sleepy)
+    client = login(staff("lists-viewer", (brand, "viewer")))
+    response = client.get(changelist_url(Order), {"_facets": "1"})
+    assert response.status_code == 200
+    labels = facet_labels(response)
+    assert labels["status"][1:] and all(label.endswith("(-)") for label in labels["status"][1:])
+    # the connection is still usable, without the budget: the next page counts as usual
+    monkeypatch.setattr(core_admin, "facet_counts_in_one_query", slow)
+    labels = facet_labels(client.get(changelist_url(Order), {"_facets": "1"}))
+    assert not any(label.endswith("(-)") for label in labels["status"][1:])

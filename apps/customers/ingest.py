@@ -14,7 +14,9 @@ from apps.customers.models import Customer
 
 def customers_ingest(*, brand: Brand, items: Sequence[Mapping[str, object]]) -> BatchResult:
     """Create or update customers by customer_id. Columns an item leaves out keep their stored values.
-    Customers whose personal data was erased cannot be written again."""
+    Customers whose personal data was erased cannot be written again: an item under an erasure token is an
+    error here; one under an erased customer's old id (its tombstone) writes nothing, or is an error when the
+    brand refuses rows of erased customers (customers_import)."""
 
     def not_erased(items: list[dict[str, object]]) -> list[ItemError]:
         ids = {key_text(item.get("customer_id")) for item in items} - {None}

@@ -35,7 +35,7 @@ from apps.analytics.models import DashboardSnapshot, ModelRun
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the shape of `data` changes: older snapshots are then recomputed
+FORMAT = 2  # bump when the shape of `data` changes: older snapshots are then recomputed
 AT_RISK_ROWS = 10
 STREAM_DAYS = 90  # the stream chart: streams of the last 90 days up to the latest stream
 STREAM_LIMIT = 50  # at most this many of them (the latest), as reports.stream_performance
@@ -149,12 +149,11 @@ def snapshot_compute(*, brand, run, now: datetime) -> dict:
     with connection.cursor() as cursor:
         # the folds of a million customers' orders stay in memory (as imports do); this transaction only
         cursor.execute("SET LOCAL work_mem = '256MB'")
-    activity = reports.paid_activity(brand=brand, days=True)
+    activity = reports.paid_activity(brand=brand)
     return {
         **_scores_part(brand, run),
         "months": [
-            [m.cohort.isoformat(), m.month.isoformat(), m.customers, m.repeaters, m.orders, round(m.gmv, 2)]
-            for m in activity.months
+            [m.cohort.isoformat(), m.month.isoformat(), m.customers, m.repeaters] for m in activity.months
         ],
         "days": [[d.day.isoformat(), d.orders, round(d.gmv, 2), d.new_buyers] for d in activity.days],
         "km": _km_part(brand, now),
@@ -259,11 +258,15 @@ def _streams_part(brand) -> dict:
 # --- reading it ------------------------------------------------------------------------------------------
 
 
-def months_of(data: dict) -> list[reports.MonthActivity]:
-    return [
-        reports.MonthActivity(date.fromisoformat(c), date.fromisoformat(m), n, r, o, g)
-        for c, m, n, r, o, g in data.get("months", [])
-    ]
+def activity_of(data: dict) -> reports.PaidActivity:
+    """The snapshot's paid orders by (cohort, month) and by day, as reports.paid_activity gave them."""
+    return reports.PaidActivity(
+        months=[
+            reports.MonthActivity(date.fromisoformat(c), date.fromisoformat(m), n, r)
+            for c, m, n, r in data.get("months", [])
+        ],
+        days=[reports.DayActivity(date.fromisoformat(d), o, g, n) for d, o, g, n in data.get("days", [])],
+    )
 
 
 @dataclass

@@ -232,9 +232,10 @@ def test_the_score_table_has_no_other_brand_rows(brand, other_brand, shop, rival
 # tiers, the customers first seen in the three periods, the latest run.
 VIEW_QUERIES = 12
 # With a stale snapshot, computing it adds: a savepoint, the advisory lock, the snapshot read again under the
-# lock, work_mem, the orders folded by month and day, the tier x stage counts, the at-risk list, the at-risk
-# customers' ids, the Kaplan-Meier run and curves, the streams' buyers, the upsert, the savepoint's release.
-STALE_QUERIES = 13
+# lock, work_mem, the paid orders' first and last times, the orders folded per customer and per day, the
+# tier x stage counts, the at-risk list, the at-risk customers' ids, the Kaplan-Meier run and curves, the
+# streams' buyers, the upsert, the savepoint's release.
+STALE_QUERIES = 15
 # With none yet, the brand's data version is read on its own too.
 MISSING_QUERIES = STALE_QUERIES + 1
 

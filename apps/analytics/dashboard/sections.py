@@ -79,17 +79,17 @@ def dashboard_context(brand, *, now: datetime | None = None, period: Period | No
     snapshot = snapshots.snapshot_current(brand=brand, run=run)
     data = snapshot.data
     tiers = {tier.pk: tier for tier in Tier.objects.filter(brand=brand)}
-    months = snapshots.months_of(data)
+    activity = snapshots.activity_of(data)
     distribution = stage_tier_section(brand, run, tiers, data)
     at_risk = at_risk_section(brand, run, tiers, data)
-    gmv, repurchase = trend_sections(brand, months, now)
+    gmv, repurchase = trend_sections(brand, activity, now)
     streams = stream_section(brand, data)
     return {
         "published_run": run,
         "snapshot": snapshot,
         "distribution": distribution,
         "at_risk": at_risk,
-        "cohorts": cohort_section(brand, months, now),
+        "cohorts": cohort_section(brand, activity.months, now),
         "survival": survival_section(brand, data),
         "gmv": gmv,
         "repurchase": repurchase,
@@ -499,8 +499,8 @@ def survival_section(brand, data: dict) -> Section:
 # GMV and repurchase by month
 
 
-def trend_sections(brand, months, now) -> tuple[Section, Section]:
-    trend = reports.trend_from_months(months, count=TREND_MONTHS)
+def trend_sections(brand, activity, now) -> tuple[Section, Section]:
+    trend = reports.trend_from_activity(activity, count=TREND_MONTHS)
     # the current month is month to date: marked, so its lower GMV does not read as a fall
     this_month = now.astimezone(brand.tzinfo).strftime("%Y-%m")
     for row in trend:

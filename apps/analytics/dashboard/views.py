@@ -159,7 +159,7 @@ def brand_cohorts(request, brand_id):
             brand=brand, run=published_run(brand=brand, only=RUN_READ_COLUMNS)
         )
         cohorts = reports.cohorts_from_months(
-            snapshots.months_of(snapshot.data),
+            snapshots.activity_of(snapshot.data).months,
             periods=periods,
             now=timezone.now().astimezone(brand.tzinfo).date(),
             limit=36,

@@ -4,6 +4,7 @@ and last dates, and facet counts that equal the live ones when they come from th
 
 The long-list paths are exercised on a few rows by lowering the thresholds."""
 
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -381,3 +382,45 @@ def test_live_facet_counts_that_take_too_long_show_dashes_and_the_page_still_ren
     monkeypatch.setattr(core_admin, "facet_counts_in_one_query", slow)
     labels = facet_labels(client.get(changelist_url(Order), {"_facets": "1"}))
     assert not any(label.endswith("(-)") for label in labels["status"][1:])
+
+
+# The lists whose default order an index serves (no Sort of the brand's rows; an incremental sort of rows
+# already in order is fine): the page of a list of a million rows then reads a page of rows.
+INDEX_ORDERED = {
+    Customer: "customers_customer",
+    CustomerScore: "analytics_customerscore",
+    StageChange: "analytics_stagechange",
+    Order: "orders_order",
+    BenefitGrant: "loyalty_benefitgrant",
+    Touch: "engagement_touch",
+}
+
+
+@pytest.mark.parametrize("model", list(INDEX_ORDERED), ids=lambda m: m._meta.model_name)
+def test_a_lists_order_is_served_by_an_index(login, brand, model):
+    brand_rows(brand, 3, prefix="acme")
+    client = login(staff("lists-viewer", (brand, "viewer")))
+    with CaptureQueriesContext(connection) as captured:
+        client.get(changelist_url(model))
+    table = INDEX_ORDERED[model]
+    page = next(
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith(f'SELECT "{table}"."id"') and "ORDER BY" in q["sql"]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")  # a plan that must sort says so even on a few rows
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {page}")
+        plan = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL enable_sort TO DEFAULT")
+        cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    kinds = [node["Node Type"] for node in nodes(plan[0]["Plan"])]
+    assert "Sort" not in kinds, kinds

@@ -12,7 +12,8 @@ Targets (issue 13): every page under 300 ms at the demo's size, under 1 s at 1M 
 Each page is requested `--repeat` times by a manager of the brand through Django's test client (the whole
 view: queries, template, charts), after one warm-up request; the median and the worst are printed with the
 query count, beside a bare baseline measured in the same run: the same client fetching the admin's index page
-(authentication, session, the app list) — the least any admin page costs.
+(authentication, session, the app list) — the least any admin page costs. The warm-up request's time is printed
+too ("first"): what the first view costs before anything is cached (e.g. facet counts per published run).
 """
 
 from __future__ import annotations
@@ -43,12 +44,16 @@ def pages(brand_id: int) -> list[str]:
         f"/admin/dashboard/{brand_id}/cohorts/?by=acquisition_stream",
         "/admin/customers/customer/",
         "/admin/customers/customer/?_facets=True",
+        "/admin/customers/customer/?stage=decline&_facets=True",
         "/admin/customers/customer/?q=C0000042",
+        "/admin/customers/customer/?q=13800138000",  # a phone number: searched by staff who may see phones
         "/admin/analytics/customerscore/",
         "/admin/analytics/customerscore/?_facets=True",
         "/admin/analytics/stagechange/",
+        "/admin/analytics/stagechange/?_facets=True",
         "/admin/analytics/modelrun/",
         "/admin/orders/order/",
+        "/admin/orders/order/?_facets=True",
         "/admin/loyalty/benefitgrant/",
         "/admin/engagement/touch/",
         "/admin/engagement/experiment/",
@@ -110,7 +115,7 @@ client = Client()
 client.force_login(user)
 rows = []
 for url in ["/admin/", *pages(brand.pk)]:
-    times, queries, status = [], 0, 0
+    times, queries, status, first = [], 0, 0, None
     for attempt in range({repeat} + 1):  # the first is a warm-up
         with CaptureQueriesContext(connection) as ctx:
             start = time.perf_counter()
@@ -121,12 +126,14 @@ for url in ["/admin/", *pages(brand.pk)]:
                 status = "timeout"
             elapsed = time.perf_counter() - start
         queries = len(ctx.captured_queries)
+        if first is None:
+            first = elapsed
         if status == "timeout":
             times = [elapsed]
             break
         if attempt:
             times.append(elapsed)
-    rows.append([url, status, statistics.median(times), max(times), queries])
+    rows.append([url, status, statistics.median(times), max(times), queries, first])
 from apps.analytics.models import DashboardSnapshot
 snapshot = DashboardSnapshot.objects.filter(brand=brand).first()
 print(json.dumps({{"rows": rows, "snapshot": snapshot and [snapshot.seconds, str(snapshot.computed_at)]}}))
@@ -182,12 +189,13 @@ def main() -> None:
         over = []
         snapshot = [row for row in rows if row[0] == "dashboard snapshot"]
         rows = [row for row in rows if row[0] != "dashboard snapshot"]
-        for url, status, median, worst, queries in rows[1:]:
+        for url, status, median, worst, queries, first in rows[1:]:
             flag = "" if median <= TARGETS[label] else "  OVER"
             if flag:
                 over.append(url)
             print(
-                f"  {url:58s} {status} {median * 1000:6.0f} ms  (worst {worst * 1000:5.0f}) {queries:3d} queries{flag}"
+                f"  {url:58s} {status} {median * 1000:6.0f} ms  (worst {worst * 1000:5.0f}, first"
+                f" {first * 1000:5.0f}) {queries:3d} queries{flag}"
             )
         print(
             f"  target met on {len(rows) - 1 - len(over)} of {len(rows) - 1} pages"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import time
 from contextlib import contextmanager
 from math import floor, log10
 
@@ -377,8 +378,9 @@ def facet_counts_in_one_query(
 ) -> dict | None:
     """{filter spec: its facet counts} of several filters, counted on the same rows in one aggregate query;
     with `extra` aggregates, their values under the key None. A filter whose counts are no conditional
-    count (a `count_facets(queryset, pk_attname)` method) counts them in a query of its own. With `budget_ms`,
-    None when the queries take longer than that (PostgreSQL cancels them)."""
+    count (a `count_facets(queryset, pk_attname)` method) counts them in a query of its own. With `budget_ms`
+    for all the queries (PostgreSQL cancels what runs past it): None when the aggregate query did not finish in
+    it; a filter counted on its own that did not gets no counts ("(-)")."""
     expressions = {f"x_{name}": expression for name, expression in (extra or {}).items()}
     separate = []
     for index, spec in enumerate(specs):
@@ -392,15 +394,26 @@ def facet_counts_in_one_query(
         counts[None] = {}
     if not expressions and not separate:
         return counts
+    deadline = None if budget_ms is None else time.monotonic() + budget_ms / 1000
+
+    def remaining() -> int | None:
+        return None if deadline is None else max(1, int((deadline - time.monotonic()) * 1000))
+
     try:
-        with time_budget(budget_ms, queryset.db):
+        with time_budget(remaining(), queryset.db):
             values = queryset.aggregate(**expressions) if expressions else {}
-            for spec in separate:
-                counts[spec] = spec.count_facets(queryset, pk_attname)
     except OperationalError as error:
         if budget_ms is None or not isinstance(error.__cause__, QueryCanceled):
             raise
         return None
+    for spec in separate:
+        try:
+            with time_budget(remaining(), queryset.db):
+                counts[spec] = spec.count_facets(queryset, pk_attname)
+        except OperationalError as error:
+            if budget_ms is None or not isinstance(error.__cause__, QueryCanceled):
+                raise
+            counts[spec] = {}
     for name, value in values.items():
         if name.startswith("x_"):
             counts[None][name[2:]] = value

@@ -424,3 +424,26 @@ def test_a_lists_order_is_served_by_an_index(login, brand, model):
     plan = plan if isinstance(plan, list) else json.loads(plan)
     kinds = [node["Node Type"] for node in nodes(plan[0]["Plan"])]
     assert "Sort" not in kinds, kinds
+
+
+def test_a_filter_counted_on_its_own_past_the_budget_shows_dashes_and_the_others_their_counts(
+    login, brand, monkeypatch
+):
+    from apps.customers.admin.filters import CommunityFilter
+
+    brand_rows(brand, 6, prefix="acme")
+    monkeypatch.setattr(core_admin, "FACET_UNTIMED_UP_TO", 0)
+    monkeypatch.setattr(core_admin, "FACET_LIVE_BUDGET_MS", 300)
+    counted = CommunityFilter.count_facets
+
+    def slow_count_facets(self, queryset, pk_attname):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(1)")
+        return counted(self, queryset, pk_attname)
+
+    monkeypatch.setattr(CommunityFilter, "count_facets", slow_count_facets)
+    labels = facet_labels(
+        login(staff("lists-viewer", (brand, "viewer"))).get(changelist_url(Customer), {"_facets": "1"})
+    )
+    assert labels["community"] == ["All", "acme fans (-)"]
+    assert "Decline (1)" in labels["lifecycle stage"]

@@ -13,9 +13,11 @@ Lists stay fast on a brand of a million customers (ten million orders) through B
   row estimate, shown as "about N" (EstimatedCountPaginator); the last, partly filled page makes it exact;
 - the date hierarchy of such a list offers the years (months, days) between the first and the last date
   instead of reading every row for the distinct ones;
-- facet counts ("Show counts") are counted in one query per set of filters that share their rows, and only
-  where that set holds at most FACET_LIVE_UP_TO rows; beyond it an admin may give counts it can get cheaply
-  (large_list_facet_counts, e.g. precomputed per published run); the others show "(-)".
+- facet counts ("Show counts") are counted in one query per set of filters that share their rows (conditional
+  counts, never a subquery per choice), only where that set holds at most FACET_LIVE_UP_TO rows, and within
+  FACET_LIVE_BUDGET_MS when it holds more than FACET_UNTIMED_UP_TO; beyond that an admin may give counts it
+  can get cheaply (large_list_facet_counts, e.g. counted once per published run); the others show "(-)";
+- the brand filter shows only to staff of several brands.
 """
 
 from __future__ import annotations

@@ -258,12 +258,13 @@ def test_graphqls_own_messages_repeat_at_most_64_characters(client, brand, api_t
 def test_a_value_outside_an_enum_names_the_values_it_may_take(client, brand, api_token_for):
     token = api_token_for(brand, "viewer")
     query = "query($f: CustomerFilter) { customers(filter: $f) { totalCount } }"
-    for language in ("en", "zh-hans"):
+    values = "PROSPECT, INTRODUCTION, GROWTH, MATURITY, DECLINE, CHURNED"
+    for language, expected in (
+        ("en", f'$f.stages[1]: "ASLEEP" is not a value of Stage; use one of {values}.'),
+        ("zh-hans", f"$f.stages[1]: “ASLEEP”不是 Stage 的取值；请使用以下之一：{values}。"),
+    ):
         [message] = messages(ask(client, token, query, {"f": {"stages": ["GROWTH", "ASLEEP"]}}, language))
-        assert message == (
-            '$f.stages[1]: "ASLEEP" is not a value of Stage; use one of PROSPECT, INTRODUCTION, GROWTH, '
-            "MATURITY, DECLINE, CHURNED."
-        )
+        assert message == expected
     long_name = "A" * 200
     [message] = messages(
         ask(client, token, f"{{ orders(filter: {{statuses: [{long_name}]}}) {{ totalCount }} }}")

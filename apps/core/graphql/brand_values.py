@@ -27,7 +27,7 @@ from graphql import FieldNode, InlineFragmentNode, StringValueNode, VariableNode
 from strawberry.extensions import SchemaExtension
 from strawberry.relay import GlobalID, GlobalIDValueError
 
-from apps.core.graphql.ids import invalid_global_id_error
+from apps.core.graphql.ids import invalid_global_id_error, is_node_number
 from apps.core.graphql.permissions import caller_brand_ids, request_user
 
 
@@ -133,7 +133,7 @@ def _brand_pk(value) -> int | None:
         global_id = value if isinstance(value, GlobalID) else GlobalID.from_id(str(value))
     except (GlobalIDValueError, ValueError, TypeError):
         return None
-    if global_id.type_name != "Brand" or not str(global_id.node_id).isdigit():
+    if global_id.type_name != "Brand" or not is_node_number(str(global_id.node_id)):
         return None
     return int(global_id.node_id)
 

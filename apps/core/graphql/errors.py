@@ -8,8 +8,9 @@ Clear, on purpose: the client can act on these, and their messages are written f
   and variables that do not fit their type.
 
 A clear message repeats at most ECHO_LIMIT (64) characters of any value the client sent: longer quoted values
-in GraphQL's own messages are cut short. Bad global ids and cursors get our translated messages
-(apps.core.graphql.brand_values, apps.core.graphql.relay), not the decoder's ("Incorrect padding").
+are cut short, and so are long names and numbers in GraphQL's own messages, which stay under 500 characters.
+Bad global ids and cursors get our translated messages (apps.core.graphql.brand_values, apps.core.graphql.relay),
+not the decoder's ("Incorrect padding").
 
 Masked: everything else, i.e. a bug or an outage in our code or below it. The client gets
 "Unexpected error." with the path, nothing more; the server log gets the exception class and stack
@@ -41,13 +42,25 @@ CLEAR_EXCEPTIONS = (ValidationError, PermissionDenied, ObjectDoesNotExist, Globa
 ARGUMENT_CHECKING_MODULES = ("strawberry.relay", "strawberry_django.relay", "strawberry_django.pagination")
 
 
-def _raised_in(exc: BaseException, modules: tuple[str, ...]) -> bool:
+# GraphQL's messages about a variable or a literal of the document that its type refused (before anything runs)
+CLIENT_VALUE_MESSAGES = ("Variable '$", "Expected value of type '")
+# ... which, when a scalar's parser raised something other than a GraphQLError, quote that exception's text
+# (e.g. Python's limit on digits): left out, the type and the value say enough.
+_CAUGHT_ERROR = re.compile(r", but encountered error '.*'; found", re.S)
+
+
+def _innermost_frame(exc: BaseException):
     tb = exc.__traceback__
     if tb is None:
-        return False
+        return None
     while tb.tb_next is not None:
         tb = tb.tb_next
-    return str(tb.tb_frame.f_globals.get("__name__", "")).startswith(modules)
+    return tb.tb_frame
+
+
+def _raised_in(exc: BaseException, modules: tuple[str, ...]) -> bool:
+    frame = _innermost_frame(exc)
+    return frame is not None and str(frame.f_globals.get("__name__", "")).startswith(modules)
 
 
 def is_clear_error(error: GraphQLError) -> bool:
@@ -55,9 +68,23 @@ def is_clear_error(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, (GraphQLError, *CLEAR_EXCEPTIONS)):
         return True
-    if error.path is None and error.message.startswith("Variable '$"):
-        return True  # a variable's value does not fit its type: the client's own input
+    if error.path is None and error.message.startswith(CLIENT_VALUE_MESSAGES):
+        return True  # a variable's value or a literal does not fit its type: the client's own input
     return isinstance(original, ValueError | TypeError) and _raised_in(original, ARGUMENT_CHECKING_MODULES)
+
+
+def is_cursor_error(exc: BaseException | None) -> bool:
+    """strawberry's own refusal of an `after`/`before` that is no cursor (a list that does not check its cursors
+    itself, as apps.core.graphql.relay's do): its message repeats the decoded value whole, or Python's."""
+    if not isinstance(exc, ValueError | TypeError) or isinstance(exc, GlobalIDValueError):
+        return False
+    frame = _innermost_frame(exc)
+    if frame is None:
+        return False
+    module, function = str(frame.f_globals.get("__name__", "")), frame.f_code.co_name
+    if module == "strawberry.relay.utils" and function in ("from_base64", "from_arguments"):
+        return not str(exc).startswith(("Argument 'first'", "Argument 'last'"))
+    return module.startswith("strawberry_django.relay") and str(exc) == "Invalid cursor"
 
 
 def should_mask_error(error: GraphQLError) -> bool:
@@ -88,6 +115,35 @@ def bounded_echo(message: str) -> str:
         return f"'{bounded(match.group(2))}'"
 
     return _LONG_QUOTED.sub(cut, message)
+
+
+# GraphQL's own messages (syntax, validation, variables) repeat names and literals of the document unquoted too,
+# e.g. "Int cannot represent non 32-bit signed integer value: 1111…". Those are ASCII (GraphQL names and numbers;
+# strings are quoted), so an ASCII run without spaces or quotes longer than ECHO_LIMIT is cut like a quoted value
+# (a translated sentence, which has no ASCII runs that long, is never cut).
+_LONG_ASCII_RUN = re.compile(rf"[!#-&(-~]{{{_LONG},}}")
+# ... and such a message as a whole stays this short (a literal of many short values is printed whole)
+FRAMEWORK_MESSAGE_LIMIT = 500
+
+
+def bounded_framework_echo(message: str) -> str:
+    """A GraphQL syntax, validation or variable message with at most ECHO_LIMIT characters of any one value of the
+    document or variables, and at most FRAMEWORK_MESSAGE_LIMIT characters in all."""
+
+    def cut(match: re.Match) -> str:
+        run = match.group(0)
+        text = run.rstrip(".,;:!?)")  # the sentence's own punctuation stays
+        return bounded(text) + run[len(text) :]
+
+    message = _LONG_ASCII_RUN.sub(cut, bounded_echo(message))
+    return bounded(message, FRAMEWORK_MESSAGE_LIMIT)
+
+
+def is_framework_error(error: GraphQLError) -> bool:
+    """An error of GraphQL itself about the client's document or variables (not raised by our code)."""
+    return error.original_error is None or (
+        error.path is None and error.message.startswith(CLIENT_VALUE_MESSAGES)
+    )
 
 
 _NOT_IN_ENUM = re.compile(r"Value '(?P<value>.*?)' does not exist in '(?P<enum>\w+)' enum\.", re.S)
@@ -148,7 +204,19 @@ def present_error(error: GraphQLError, schema=None) -> GraphQLError:
         return _with_message(error, validation_error_message(error.original_error))
     if isinstance(error.original_error, GlobalIDValueError):
         return _with_message(error, gettext("Not an id this API returned (use the `id` of a node)."))
-    message = enum_error_message(error.message, schema) or bounded_echo(error.message)
+    if is_cursor_error(error.original_error):
+        return _with_message(
+            error,
+            gettext(
+                "after or before is not a cursor of this list; pass a cursor the list returned "
+                "(pageInfo.endCursor, pageInfo.startCursor or an edge's cursor)."
+            ),
+        )
+    message = enum_error_message(error.message, schema)
+    if message is None and is_framework_error(error):
+        message = bounded_framework_echo(_CAUGHT_ERROR.sub(", found", error.message, count=1))
+    elif message is None:
+        message = bounded_echo(error.message)
     return error if message == error.message else _with_message(error, message)
 
 
@@ -163,6 +231,21 @@ class ClvMaskErrors(MaskErrors):
         return [present_error(error, schema) for error in errors]
 
 
+def exception_summary(exc: BaseException | None) -> tuple[str, str]:
+    """(the exception classes of the chain, the stack of the first) without any exception's message, which
+    may hold personal data; the stack gives file, line and function only (source lines are left out too)."""
+    chain, stack = [], ""
+    while exc is not None and len(chain) < 5:
+        chain.append(f"{type(exc).__module__}.{type(exc).__qualname__}")
+        if not stack:
+            stack = "\n".join(
+                f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}'
+                for frame in traceback.extract_tb(exc.__traceback__)
+            )
+        exc = exc.__cause__ or exc.__context__
+    return " <- ".join(chain), stack
+
+
 def log_unexpected_error(error: GraphQLError, operation_name: str | None) -> None:
     """Server-side record of a masked error: exception class and stack, no message (it may hold PII)."""
     exc = error.original_error
@@ -170,18 +253,18 @@ def log_unexpected_error(error: GraphQLError, operation_name: str | None) -> Non
     if settings.DEBUG:
         logger.error("GraphQL %s failed at %s", operation_name or "-", path, exc_info=exc)
         return
-    chain, stack = [], ""
-    while exc is not None and len(chain) < 5:
-        chain.append(f"{type(exc).__module__}.{type(exc).__qualname__}")
-        if not stack:  # file, line and function only: source lines are left out too
-            stack = "\n".join(
-                f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}'
-                for frame in traceback.extract_tb(exc.__traceback__)
-            )
-        exc = exc.__cause__ or exc.__context__
-    logger.error(
-        "GraphQL %s failed at %s with %s\n%s", operation_name or "-", path, " <- ".join(chain), stack
-    )
+    chain, stack = exception_summary(exc)
+    logger.error("GraphQL %s failed at %s with %s\n%s", operation_name or "-", path, chain, stack)
+
+
+def log_request_failure(exc: BaseException, method: str) -> None:
+    """Server-side record of a request the endpoint could not answer (a fault of ours, outside any operation):
+    exception classes and stack, no message unless DEBUG is on."""
+    if settings.DEBUG:
+        logger.error("GraphQL %s request failed", method, exc_info=exc)
+        return
+    chain, stack = exception_summary(exc)
+    logger.error("GraphQL %s request failed with %s\n%s", method, chain, stack)
 
 
 class ClvSchema(strawberry.Schema):

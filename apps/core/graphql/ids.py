@@ -16,6 +16,7 @@ from graphql import GraphQLInputObjectType, GraphQLList, GraphQLNonNull, GraphQL
 from strawberry.relay import GlobalID, GlobalIDValueError
 
 ECHO_LIMIT = 64  # never repeat more of what a client sent than this many characters
+MAX_NODE_NUMBER_DIGITS = 18  # every row's number fits a bigint; a longer one is nobody's (and no bigint)
 
 
 def bounded(value: Any, limit: int = ECHO_LIMIT) -> str:
@@ -31,7 +32,7 @@ def is_node_id(value: Any, schema=None) -> bool:
         global_id = value if isinstance(value, GlobalID) else GlobalID.from_id(str(value))
     except (GlobalIDValueError, ValueError, TypeError):
         return False
-    if not (global_id.node_id.isascii() and global_id.node_id.isdigit()):
+    if not is_node_number(global_id.node_id):
         return False
     if schema is None:
         return True
@@ -42,8 +43,13 @@ def check_node_ids(node_ids) -> None:
     """GlobalIDValueError for a node number that is not a whole number (it cannot be a row's)."""
     for node_id in node_ids or ():
         text = node_id.node_id if isinstance(node_id, GlobalID) else str(node_id)
-        if not (text.isascii() and text.isdigit()):
+        if not is_node_number(text):
             raise GlobalIDValueError("not a node number")
+
+
+def is_node_number(text: str) -> bool:
+    """True for the number part of a global id that can be a row's: a whole number that fits a bigint."""
+    return text.isascii() and text.isdigit() and len(text) <= MAX_NODE_NUMBER_DIGITS
 
 
 def invalid_global_id_error(info, arguments: dict[str, Any]):

@@ -9,6 +9,9 @@ connections it is nested in. The operation's node count is the sum over its conn
 Arguments given as variables are read from the request's variables (or the variable's default). Plain lists
 and single objects count no nodes and multiply nothing. The check runs as a validation rule, so an
 operation over the limit is refused like any invalid document, with nothing executed.
+
+MAX_DOCUMENT_CHARS bounds the document itself (comments and whitespace included, which the token limit does
+not count); the endpoint refuses a longer one before parsing it (apps.api.views).
 """
 
 from __future__ import annotations
@@ -34,10 +37,13 @@ from graphql import (
     get_named_type,
     value_from_ast_untyped,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions.query_depth_limiter import create_validator
 
 MAX_NODE_COUNT = 50_000
 MAX_PAGE_SIZE = 100
+GRAPHQL_MAX_INT = 2**31 - 1
+MAX_DOCUMENT_CHARS = 100_000
 
 
 def is_connection_type(graphql_type) -> bool:
@@ -67,7 +73,8 @@ class _Counter:
                 continue
             value = self.argument_value(argument.value)
             if isinstance(value, int) and not isinstance(value, bool):
-                sizes.append(max(value, 0))
+                # a larger Int is invalid anyway (another rule says so): it must not make a huge count
+                sizes.append(min(max(value, 0), GRAPHQL_MAX_INT))
         return max(sizes) if sizes else self.default_page_size
 
     def argument_value(self, node) -> Any:
@@ -198,3 +205,21 @@ class NodeCountLimiter(SchemaExtension):
         )
         context.validation_rules = (*context.validation_rules, rule)
         yield
+
+
+class DepthLimiter(AddValidationRules):
+    """strawberry's QueryDepthLimiter (same rule, same message), except that a spread of a fragment the document
+    does not define is left to GraphQL's own rule ("Unknown fragment 'F'.") instead of failing with a KeyError,
+    which masked the client's mistake as "Unexpected error."."""
+
+    def __init__(self, max_depth: int) -> None:
+        depth_rule = create_validator(max_depth, None)
+
+        class DepthRule(depth_rule):
+            def __init__(self, context) -> None:
+                try:
+                    super().__init__(context)
+                except KeyError:  # an unknown fragment: the document is refused by KnownFragmentNamesRule
+                    ValidationRule.__init__(self, context)
+
+        super().__init__([DepthRule])

@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.utils.str_converters import to_camel_case
 
+from apps.core.graphql.ids import is_node_number
 from apps.core.graphql.permissions import caller_brand_ids, require_role, signed_in_user_or_deny
 
 
@@ -61,7 +62,9 @@ def global_pk(global_id, type_name: str) -> int | None:
     try:
         if not isinstance(global_id, relay.GlobalID):
             global_id = relay.GlobalID.from_id(global_id)
-        return int(global_id.node_id) if global_id.type_name == type_name else None
+        if global_id.type_name != type_name or not is_node_number(str(global_id.node_id)):
+            return None
+        return int(global_id.node_id)
     except (TypeError, ValueError):  # GlobalIDValueError is a ValueError
         return None
 

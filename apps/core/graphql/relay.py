@@ -44,7 +44,7 @@ from strawberry_django.relay.list_connection import _should_optimize_total_count
 from strawberry_django.relay.utils import resolve_edge_class
 from strawberry_django.utils.typing import get_django_definition
 
-from apps.core.graphql.ids import bounded
+from apps.core.graphql.ids import bounded, is_node_number
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -75,13 +75,16 @@ class CursorError(ArgumentError):
     """`after`/`before` that is not a cursor this list returned."""
 
 
+MAX_CURSOR_DIGITS = 12  # no list has a trillion rows; a longer offset is no cursor of ours (nor a bigint)
+
+
 def cursor_offset(value: str, prefix: str = CURSOR_PREFIX) -> int | None:
     """The offset inside a cursor of a list (None when `value` is not one)."""
     try:
         kind, offset = from_base64(value)
     except (ValueError, TypeError):
         return None
-    if kind != prefix or not offset.isascii() or not offset.isdigit():
+    if kind != prefix or not offset.isascii() or not offset.isdigit() or len(offset) > MAX_CURSOR_DIGITS:
         return None
     return int(offset)
 
@@ -356,7 +359,7 @@ def range_bounds(value, *, field: str, low=None, high=None) -> tuple[Any, Any]:
 def node_pk(global_id: relay.GlobalID, *, type_name: str, field: str) -> int:
     """The database id inside a relay global id of `type_name`; a clear ArgumentError for another type or a
     malformed id."""
-    if global_id.type_name != type_name or not str(global_id.node_id).isdigit():
+    if global_id.type_name != type_name or not is_node_number(str(global_id.node_id)):
         raise ArgumentError(
             gettext("%(field)s must be the id of a %(type)s.") % {"field": field, "type": type_name},
             code="invalid_id",

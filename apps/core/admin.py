@@ -15,7 +15,7 @@ Lists stay fast on a brand of a million customers (ten million orders) through B
   instead of reading every row for the distinct ones;
 - facet counts ("Show counts") are counted in one query per set of filters that share their rows (conditional
   counts, never a subquery per choice), only where that set holds at most FACET_LIVE_UP_TO rows, and within
-  FACET_LIVE_BUDGET_MS when it holds more than FACET_UNTIMED_UP_TO; beyond that an admin may give counts it
+  what is left of LIST_BUDGET_MS when it holds more than FACET_UNTIMED_UP_TO; beyond that an admin may give counts it
   can get cheaply (large_list_facet_counts, e.g. counted once per published run); the others show "(-)";
 - the brand filter shows only to staff of several brands.
 """
@@ -96,8 +96,11 @@ class BrandScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
 
 EXACT_COUNT_UP_TO = 50_000  # a list of more rows is counted by PostgreSQL's estimate ("about N")
 FACET_LIVE_UP_TO = 50_000  # facet counts are counted on at most this many rows
-FACET_UNTIMED_UP_TO = 10_000  # … and on more than this many, within FACET_LIVE_BUDGET_MS (joins may be slow)
-FACET_LIVE_BUDGET_MS = 500
+FACET_UNTIMED_UP_TO = (
+    10_000  # … and on more than this many within a time budget (joins may make few rows slow):
+)
+LIST_BUDGET_MS = 800  # what is left of this since the list began (its count, its page) …
+FACET_MIN_BUDGET_MS = 100  # … and at least this
 
 
 def count_up_to(queryset, limit: int) -> int:
@@ -185,6 +188,7 @@ class BrandChangeList(ChangeList):
     def __init__(self, request, *args, **kwargs):
         self.request = request
         self._facets_by_spec = {}
+        self._began = time.monotonic()
         super().__init__(request, *args, **kwargs)
         # the filters the page shows (ChangeList.get_queryset replaces filter_specs when it counts facets)
         self.shown_filter_specs = list(self.filter_specs)
@@ -320,6 +324,11 @@ class BrandChangeList(ChangeList):
     def filters_in_use(self) -> set[str]:
         return set(self.get_filters_params())
 
+    def facet_budget_ms(self) -> int:
+        """The time live facet counts may still take: what the list has left of LIST_BUDGET_MS."""
+        spent = (time.monotonic() - self._began) * 1000
+        return int(max(FACET_MIN_BUDGET_MS, LIST_BUDGET_MS - spent))
+
     def facet_counts(self, spec) -> dict:
         """The facet counts of one shown filter: those of every filter counted on the same rows come from the
         same query (the list's rows for each filter not in use; the rows without its own choice for one in
@@ -343,7 +352,7 @@ class BrandChangeList(ChangeList):
                     base,
                     group,
                     self.pk_attname,
-                    budget_ms=FACET_LIVE_BUDGET_MS if rows > FACET_UNTIMED_UP_TO else None,
+                    budget_ms=self.facet_budget_ms() if rows > FACET_UNTIMED_UP_TO else None,
                 )
             if counts is None:  # too many rows, or a query that took too long on few
                 counts = self.model_admin.large_list_facet_counts(

@@ -26,7 +26,13 @@ def test_viewer_reads_the_brand_manager_edits_it(login, brand, acme_viewer, acme
     assert login(acme_viewer).get(change_url(brand)).context["has_change_permission"] is False
     client = login(acme_manager)
     response = client.post(
-        change_url(brand), {"name": "Acme Beauty CN", "timezone": "Asia/Shanghai", "currency": "CNY"}
+        change_url(brand),
+        {
+            "name": "Acme Beauty CN",
+            "timezone": "Asia/Shanghai",
+            "currency": "CNY",
+            "erased_customer_rows": "anonymous",
+        },
     )
     assert response.status_code == 302
     brand.refresh_from_db()
@@ -41,7 +47,13 @@ def test_only_superusers_create_and_delete_brands(login, brand, acme_manager, su
     root = login(superuser)
     response = root.post(
         add_url(Brand),
-        {"slug": "nova", "name": "Nova Outdoor", "timezone": "Asia/Shanghai", "currency": "CNY"},
+        {
+            "slug": "nova",
+            "name": "Nova Outdoor",
+            "timezone": "Asia/Shanghai",
+            "currency": "CNY",
+            "erased_customer_rows": "anonymous",
+        },
     )
     assert response.status_code == 302
     nova = Brand.objects.get(slug="nova")

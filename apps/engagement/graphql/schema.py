@@ -230,7 +230,7 @@ def _fresh(row):
 def _time(value: str, field: str) -> dt.time:
     try:
         return dt.time.fromisoformat(value)
-    except ValueError:
+    except (TypeError, ValueError):  # TypeError: null
         raise ClientError(gettext("%(field)s: use HH:MM.") % {"field": field}) from None
 
 

@@ -413,8 +413,8 @@ class ClvGraphQLView(GraphQLView):
 
     @staticmethod
     def _as_json(response):
-        """Strawberry's own refusals (an empty or malformed body, a wrong method) come as text/plain: the same
-        message as a GraphQL-shaped JSON error."""
+        """A refusal strawberry itself still makes (request_data() checks the request first, so none is known
+        to reach here) comes as text/plain: the same message as a GraphQL-shaped JSON error."""
         content_type = response.get("Content-Type", "")
         if response.status_code >= 400 and content_type.startswith("text/plain"):
             return json_error(response.status_code, response.content.decode("utf-8", "replace"))

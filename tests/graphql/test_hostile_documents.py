@@ -10,6 +10,7 @@ import pytest
 
 from tests.factories import CustomerFactory
 from tests.graphql.conftest import gql_token
+from tests.scenarios import gid
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,46 @@ def test_cursors_with_offsets_no_list_has_are_not_cursors(client, brand, token):
     far = base64.b64encode(b"arrayconnection:999999999999").decode()
     body = gql_token(client, token, query, {"c": far}).json()
     assert body == {"data": {"customers": {"edges": []}}}
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "expected"),
+    [
+        (
+            "{ customers(first: 1, filter: {lastOrder: {start: %s}}) { totalCount } }",
+            "2026-13-45",
+            '"2026-13-45" is not a Date; use YYYY-MM-DD, e.g. 2026-06-30.',
+        ),
+        (
+            "{ orders(first: 1, filter: {placedAt: {start: %s}}) { totalCount } }",
+            "StageRule",  # dateutil said: invalid literal for int() with base 10: b'Stag'
+            '"StageRule" is not a DateTime; use ISO 8601, e.g. 2026-06-01T21:30:00+08:00.',
+        ),
+        (
+            "{ orders(first: 1, filter: {totalAmount: {min: %s}}) { totalCount } }",
+            "12,50",
+            '"12,50" is not a Decimal; use a decimal number, e.g. 1280.50.',
+        ),
+        (
+            "{ orders(first: 1, filter: {placedAt: {start: %s}}) { totalCount } }",
+            "x" * 500,
+            f'"{"x" * 63}…" is not a DateTime; use ISO 8601, e.g. 2026-06-01T21:30:00+08:00.',
+        ),
+    ],
+)
+def test_a_date_time_or_decimal_that_is_none_names_the_format_without_pythons_words(
+    client, token, argument, value, expected
+):
+    literal = messages(gql_token(client, token, argument % f'"{value}"'))
+    assert literal == [expected]
+    name = "$" + "v" * 5000
+    declared = "Date" if "lastOrder" in argument else "DateTime" if "placedAt" in argument else "Decimal"
+    query = f"query ({name}: {declared}) " + argument % name
+    as_variable = messages(gql_token(client, token, query, {name[1:]: value}))
+    assert as_variable == [f"Variable '${'v' * 62}…' has invalid value: {expected}"]
+
+
+def test_a_contact_policy_without_a_quiet_time_is_a_clear_error(client, brand, token):
+    query = "mutation ($b: ID!) { updateContactPolicy(brand: $b, input: {quietStart: null}) { quietStart } }"
+    body = gql_token(client, token, query, {"b": gid("Brand", brand)}).json()
+    assert [e["message"] for e in body["errors"]] == ["quiet_start: use HH:MM."]

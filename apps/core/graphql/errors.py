@@ -172,7 +172,36 @@ def enum_error_message(message: str, schema=None) -> str | None:
     variable = _BAD_VARIABLE.match(message)
     if variable is None:
         return text
-    return f"{variable['name']}{variable['at'] or ''}: {text}"
+    return f"{bounded(variable['name'])}{bounded(variable['at'] or '')}: {text}"
+
+
+# strawberry's refusal of a scalar value: 'Value cannot represent a Date: "x". <Python's exception text>'
+_NOT_A_SCALAR = re.compile(r'Value cannot represent a (?P<type>\w+): "(?P<value>.*?)"\..*\Z', re.S)
+
+
+def _scalar_formats() -> dict[str, str]:
+    return {
+        "Date": gettext("use YYYY-MM-DD, e.g. 2026-06-30"),
+        "DateTime": gettext("use ISO 8601, e.g. 2026-06-01T21:30:00+08:00"),
+        "Time": gettext("use HH:MM"),
+        "Decimal": gettext("use a decimal number, e.g. 1280.50"),
+    }
+
+
+def scalar_error_message(message: str) -> str | None:
+    """strawberry's message about a value a scalar (Date, DateTime, Decimal, …) refused, in the caller's language
+    with the format to use, without the parser's own exception text (Python's, e.g. "invalid literal for int()
+    with base 10"); None for any other message. A variable's prefix ("Variable '$d' has invalid value: ") stays."""
+    found = _NOT_A_SCALAR.search(message)
+    if found is None:
+        return None
+    values = {"value": bounded(found["value"]), "type": found["type"]}
+    hint = _scalar_formats().get(found["type"])
+    if hint is None:
+        text = gettext('"%(value)s" is not a %(type)s.') % values
+    else:
+        text = gettext('"%(value)s" is not a %(type)s; %(format)s.') % {**values, "format": hint}
+    return bounded_framework_echo(message[: found.start()]) + text
 
 
 def _with_message(error: GraphQLError, message: str) -> GraphQLError:
@@ -212,7 +241,7 @@ def present_error(error: GraphQLError, schema=None) -> GraphQLError:
                 "(pageInfo.endCursor, pageInfo.startCursor or an edge's cursor)."
             ),
         )
-    message = enum_error_message(error.message, schema)
+    message = enum_error_message(error.message, schema) or scalar_error_message(error.message)
     if message is None and is_framework_error(error):
         message = bounded_framework_echo(_CAUGHT_ERROR.sub(", found", error.message, count=1))
     elif message is None:

@@ -407,3 +407,33 @@ def test_the_main_pages_in_chinese_show_no_untranslated_string(page, live_server
             found[name] = missing[:5]
         shoot(page, f"zh-hans-{name}")
     assert found == {}
+
+
+def test_drill_down_from_a_dashboard_bar_to_the_customers_it_counts(page, live_server, shop, shoot):
+    """Each tier × stage bar of the dashboard is a link: clicking it opens the customer list filtered to the
+    customers it counts, and the list's count equals the bar's value."""
+    sign_in(page, live_server)
+    page.get(f"{live_server.url}/admin/dashboard/{shop.run.brand_id}/")
+    wait_for(page, "#chart-distribution svg")
+    bars = page.find_elements(By.CSS_SELECTOR, "#chart-distribution a.clv-bar-link rect.clv-bar")
+    assert len(bars) == 5
+    titles = [bar.find_element(By.TAG_NAME, "title").get_attribute("textContent") for bar in bars]
+    checked = 0
+    for index, title in enumerate(titles):
+        value = int(title.rsplit(":", 1)[1].strip().replace(",", ""))
+        page.get(f"{live_server.url}/admin/dashboard/{shop.run.brand_id}/")
+        bar = (
+            wait_for(page, "#chart-distribution svg")
+            and page.find_elements(By.CSS_SELECTOR, "#chart-distribution a.clv-bar-link rect.clv-bar")[index]
+        )
+        page.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", bar)
+        wait_for(page, "#result_list")
+        assert "/admin/customers/customer/?" in page.current_url and "stage=" in page.current_url
+        rows = page.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+        assert len(rows) == value, (title, page.current_url)
+        noun = "customer" if value == 1 else "customers"
+        assert f"{value} {noun}" in page.find_element(By.CSS_SELECTOR, ".paginator").text
+        checked += 1
+        if index == 0:
+            shoot(page, "drill-down-from-a-bar")
+    assert checked == 5

@@ -422,10 +422,8 @@ def test_drill_down_from_a_dashboard_bar_to_the_customers_it_counts(page, live_s
     for index, title in enumerate(titles):
         value = int(title.rsplit(":", 1)[1].strip().replace(",", ""))
         page.get(f"{live_server.url}/admin/dashboard/{shop.run.brand_id}/")
-        bar = (
-            wait_for(page, "#chart-distribution svg")
-            and page.find_elements(By.CSS_SELECTOR, "#chart-distribution a.clv-bar-link rect.clv-bar")[index]
-        )
+        wait_for(page, "#chart-distribution svg")
+        bar = page.find_elements(By.CSS_SELECTOR, "#chart-distribution a.clv-bar-link rect.clv-bar")[index]
         page.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", bar)
         wait_for(page, "#result_list")
         assert "/admin/customers/customer/?" in page.current_url and "stage=" in page.current_url

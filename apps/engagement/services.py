@@ -89,6 +89,9 @@ def _assign(instance, changes: dict, allowed: tuple[str, ...]) -> None:
     if unknown:
         raise TypeError(f"not editable here: {', '.join(sorted(unknown))}")
     for name, value in changes.items():
+        field = instance._meta.get_field(name)
+        if value is None and not field.null:  # e.g. a GraphQL patch's null: the column cannot hold it
+            raise _bad(name, field.error_messages["null"], "null")
         setattr(instance, name, value)
 
 

@@ -164,3 +164,39 @@ def test_a_contact_policy_without_a_quiet_time_is_a_clear_error(client, brand, t
     query = "mutation ($b: ID!) { updateContactPolicy(brand: $b, input: {quietStart: null}) { quietStart } }"
     body = gql_token(client, token, query, {"b": gid("Brand", brand)}).json()
     assert [e["message"] for e in body["errors"]] == ["quiet_start: use HH:MM."]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "message"),
+    [
+        (
+            "updateContactPolicy(brand: $b, input: {webhookUrl: null}) { gateway }",
+            "webhookUrl: This field cannot be null.",
+        ),
+        (
+            "updateContactPolicy(brand: $b, input: {webhookSecret: null}) { gateway }",
+            "webhookSecret: This field cannot be null.",
+        ),
+        (
+            'createMessageTemplate(brand: $b, input: {code: "t", name: "T", body: "Hi", subject: null}) { id }',
+            None,
+        ),
+    ],
+)
+def test_a_null_for_a_field_that_cannot_be_empty_is_a_clear_error(client, brand, token, mutation, message):
+    body = gql_token(client, token, f"mutation ($b: ID!) {{ {mutation} }}", {"b": gid("Brand", brand)}).json()
+    if message is None:  # a null the schema refuses itself
+        assert [e["message"] for e in body["errors"]] == [
+            "Expected value of non-null type 'String!' not to be null."
+        ]
+        return
+    assert [e["message"] for e in body["errors"]] == [message]
+
+
+def test_a_template_patched_to_a_null_body_is_a_clear_error(client, brand, token):
+    from tests.factories import MessageTemplateFactory
+
+    template = MessageTemplateFactory(brand=brand)
+    query = "mutation ($id: ID!) { updateMessageTemplate(id: $id, input: {body: null}) { body } }"
+    body = gql_token(client, token, query, {"id": gid("MessageTemplate", template)}).json()
+    assert [e["message"] for e in body["errors"]] == ["body: This field cannot be null."]

@@ -244,9 +244,8 @@ def present_error(error: GraphQLError, schema=None) -> GraphQLError:
     message = enum_error_message(error.message, schema) or scalar_error_message(error.message)
     if message is None and is_framework_error(error):
         message = _CAUGHT_ERROR.sub(", found", error.message, count=1)
-        message = bounded_framework_echo(
-            message.replace(" not to be None.", " not to be null.")
-        )  # Python's word
+        message = message.replace(" not to be None.", " not to be null.")  # GraphQL's null, not Python's
+        message = bounded_framework_echo(message)
     elif message is None:
         message = bounded_echo(error.message)
     return error if message == error.message else _with_message(error, message)

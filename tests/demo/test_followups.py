@@ -31,7 +31,11 @@ def test_the_measured_uplift_covers_the_true_effect_and_the_holdout_gets_no_touc
     assert truth == played and truth["touches_sent"] > 1000 and truth["extra_orders"] > 0
     total, by_rule = results(brand=brand, now=summary.end)
     assert total.control > 100 and total.treated > 1000
-    assert total.uplift_low <= truth["true_uplift"] <= total.uplift_high
+    # the holdout is a hash of database ids, which move with the tests that ran before: a 95% interval misses
+    # the truth on 5% of id sets (it did in one CI run: 0.067 against an upper bound of 0.064), so the test
+    # asks the 99.9% interval (z 3.29 instead of 1.96) to cover it
+    centre, half = (total.uplift_low + total.uplift_high) / 2, (total.uplift_high - total.uplift_low) / 2
+    assert abs(truth["true_uplift"] - centre) <= half * 3.29 / 1.96
     assert total.uplift_low > 0  # the effect is large enough to show on 5,000 customers
     # the holdout: never touched, no extra order
     held = Touch.objects.filter(brand=brand, holdout=True)

@@ -389,3 +389,15 @@ def test_refusals_are_in_the_callers_language(token, monkeypatch):
     for response, status in cases:
         assert refusal(response, status).startswith("[zh-hans] ")
     assert refusal(post(token, "123", HTTP_ACCEPT_LANGUAGE="en"), 400).startswith("[en] The request body")
+
+
+def test_refusals_read_in_chinese_with_the_catalog(token):
+    body = refusal(post(token, "123", HTTP_ACCEPT_LANGUAGE="zh-hans"), 400)
+    assert body == '请求体必须是 JSON 对象，例如 {"query": "…", "variables": {…}}，而不是数字。'
+    mutation = client().get(
+        URL,
+        {"query": "mutation { __typename }"},
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert refusal(mutation, 405) == "请用 POST 发送变更操作；GET 仅用于查询。"

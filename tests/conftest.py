@@ -1,7 +1,21 @@
 import pytest
+from django.utils import translation
 
 from apps.brands.services import membership_set
 from tests.factories import BrandFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """Each test starts and ends in the settings' language.
+
+    LocaleMiddleware activates the request's language in the thread and leaves it there after the
+    response, so a test whose last request asked for zh-hans would otherwise hand Chinese messages to
+    whichever test the same worker runs next.
+    """
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

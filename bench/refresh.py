@@ -1,6 +1,6 @@
 """Benchmark: refresh the scores of a brand of N customers and check the engine's performance targets.
 
-    .venv/bin/python bench/refresh.py --customers 1000000 [--rebuild] [--seed 7] [--workers 2]
+    .venv/bin/python bench/refresh.py --customers 1000000 [--rebuild] [--seed 7] [--processes 2 | --workers 2]
 
 Uses the database clv_bench_refresh (created and migrated if missing). The brand `bench-refresh-N` is
 generated directly in PostgreSQL with set-based SQL (generate_series, random() after setseed): N customers,
@@ -11,6 +11,10 @@ from the same state (no published run: the publish writes one stage change per c
 
 Prints time per phase (run.timings), wall time, peak RSS and a bare GROUP BY over the brand's paid orders
 timed in the same run, with the ratio of the feature SQL (gap frames + customer frames) to it.
+
+With --processes N the refresh runs as the README's `refresh_scores` runs it without a broker: N spawned
+processes of this machine score one id range each (apps.analytics.local_workers); peak memory is the largest sum
+over this process and its children, sampled every 0.2 s.
 
 With --workers N the refresh runs as production runs it: the `analytics.refresh_scores` task on a real Celery
 worker (Redis, a queue of its own, N + 1 processes: one holds the refresh, N score chunks of customers in
@@ -380,6 +384,61 @@ def _group_rss_mb(pgid: int) -> float:
     return total / 1024 / 1024
 
 
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return total / 1024 / 1024
+
+
+def refresh_in_processes(brand, processes: int):
+    """Refresh as `refresh_scores --processes N` does; returns (run, wall seconds, peak MB of the process tree)."""
+    from apps.analytics.local_workers import local_chunking
+    from apps.analytics.services import scores_refresh
+
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss_mb(os.getpid()))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    clock = time.perf_counter()
+    try:
+        run = scores_refresh(
+            brand=brand, as_of=AS_OF, triggered_by="bench/refresh.py", **local_chunking(brand, processes)
+        )
+    finally:
+        wall = time.perf_counter() - clock
+        done.set()
+        sampler.join()
+    return run, wall, peak[0]
+
+
 def refresh_on_workers(brand, workers: int) -> tuple[int, float, float]:
     """Run the refresh task on a real worker; returns (run id, wall seconds, peak MB of the worker)."""
     from celery import Celery
@@ -477,7 +536,15 @@ def main() -> None:
         default=0,
         help="Run the refresh task on a Celery worker scoring N chunks at once.",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="Score in N processes of this machine, as refresh_scores does without a broker.",
+    )
     args = parser.parse_args()
+    if args.workers and args.processes:
+        parser.error("--workers and --processes are two ways to run the refresh: choose one")
 
     ensure_database()
     import django
@@ -516,6 +583,8 @@ def main() -> None:
 
         run_id, wall, peak_mb = refresh_on_workers(brand, args.workers)
         run = ModelRun.objects.get(pk=run_id)
+    elif args.processes:
+        run, wall, peak_mb = refresh_in_processes(brand, args.processes)
     else:
         if args.profile:
             import cProfile
@@ -547,14 +616,21 @@ def main() -> None:
     bare_ref = min(bare, bare_after)
     print(f"\nbare GROUP BY over paid orders: {bare_ref:.2f} s (before {bare:.2f}, after {bare_after:.2f})")
     ratio = None
-    if args.workers:
+    if args.workers or args.processes:
         chunk_timings = run.params.get("chunk_timings", {})
-        print(
-            f"worker: {args.workers} chunk processes + 1 refresh process, {run.params.get('chunks')} chunks"
-        )
+        if args.workers:
+            print(
+                f"worker: {args.workers} chunk processes + 1 refresh process, {run.params.get('chunks')} chunks"
+            )
+        else:
+            print(
+                f"local: {args.processes} scoring processes beside this one, {run.params.get('chunks')} chunks"
+            )
         for phase, seconds in chunk_timings.items():
             print(f"  chunks: {phase:<20} {seconds:8.2f} s (summed over the chunks, which ran in parallel)")
-        print("feature SQL: the selectors ran in the worker processes; run without --workers to time them")
+        print(
+            "feature SQL: the customer frames ran in the scoring processes; run single-process to time them"
+        )
     else:
         for name, seconds in calls.items():
             print(
@@ -564,7 +640,8 @@ def main() -> None:
         ratio = feature_sql / bare_ref
         print(f"feature SQL (all gap_frame + customer_frame calls): {feature_sql:.2f} s = {ratio:.2f}× bare")
     print(
-        f"peak memory ({'sum over the worker processes' if args.workers else 'max RSS'}): {peak_mb:,.0f} MB"
+        f"peak memory ({'sum over the processes' if args.workers or args.processes else 'max RSS'}): "
+        f"{peak_mb:,.0f} MB"
     )
     print("\ntargets:")
     if n >= 1_000_000:

@@ -6,6 +6,16 @@ from tests.factories import BrandFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
+def _cache_clear():
+    """Each test starts with an empty cache (the per-process cache of the test settings outlives a test's
+    rollback: cached reads and counts of one test must not answer the next)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _language_reset():
     """Each test starts and ends in the settings' language.
 

@@ -376,7 +376,6 @@ def refresh_progress(run) -> dict | None:
     }
 
 
-
 def may_refresh(user, brand_id: int) -> bool:
     """Analysts and managers of the brand (and superusers) may refresh its scores."""
     return ROLE_RANK.get(role_for(user, brand_id), 0) >= ROLE_RANK["analyst"]

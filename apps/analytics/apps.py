@@ -18,6 +18,19 @@ def _dashboard_snapshot_forget(sender, brand, **kwargs):
     snapshot_forget(brand=brand)
 
 
+def _reads_forget(sender, brand, **kwargs):
+    """Orders, views or a customer's personal data changed: the brand's cached reads are stale."""
+    from apps.analytics.readcache import reads_forget
+
+    reads_forget(brand_id=brand.pk)
+
+
+def _reads_forget_published(sender, run, **kwargs):
+    from apps.analytics.readcache import reads_forget
+
+    reads_forget(brand_id=run.brand_id)
+
+
 class AnalyticsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.analytics"
@@ -37,3 +50,16 @@ class AnalyticsConfig(AppConfig):
 
         # the snapshot's at-risk list keeps external ids: an erased customer's old id must not stay there
         customer_erased.connect(_dashboard_snapshot_forget, dispatch_uid="analytics_snapshot_forget_erased")
+
+        from apps.analytics.signals import scores_published
+        from apps.streams.signals import streams_ended
+
+        # the read cache (readcache.py): its keys see the published run and new orders themselves; these
+        # see what they cannot (orders updated in place, views, erasures)
+        for signal, receiver, uid in (
+            (orders_changed, _reads_forget, "orders"),
+            (customer_erased, _reads_forget, "erased"),
+            (streams_ended, _reads_forget, "streams"),
+            (scores_published, _reads_forget_published, "published"),
+        ):
+            signal.connect(receiver, dispatch_uid=f"analytics_reads_forget_{uid}")

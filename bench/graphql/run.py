@@ -22,8 +22,6 @@ import http.client
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -33,8 +31,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _server import HOST, PORT, start_server, stop_server  # noqa: E402
+
 DB_URL = "postgres://postgres@127.0.0.1:5432/clv_bench_refresh"
-HOST, PORT = "127.0.0.1", 8765
 TARGET_P95_MS = 100.0
 # first page: the list with its totalCount (a COUNT over the brand's scored customers); list: the next pages
 KINDS = ("first page", "list", "detail")
@@ -92,55 +92,6 @@ def setup(n: int) -> tuple[str, list[str]]:
     return plaintext, [to_base64("Customer", pk) for pk in ids]
 
 
-def start_server(workers: int) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="clvsite.settings.production",
-        DATABASE_URL=DB_URL,
-        SECRET_KEY="bench-only-secret-key-not-for-production-0123456789",
-        CONN_MAX_AGE="600",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SESSION_COOKIE_SECURE="false",
-        CSRF_COOKIE_SECURE="false",
-    )
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "clvsite.wsgi",
-            "--bind",
-            f"{HOST}:{PORT}",
-            "--workers",
-            str(workers),
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection(HOST, PORT, timeout=2)
-            conn.request("GET", "/admin/login/")
-            conn.getresponse().read()
-            return server
-        except OSError:
-            time.sleep(0.5)
-    stop_server(server)
-    sys.exit("gunicorn did not start within 60 s")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(server.pid, signal.SIGKILL)
-
-
 class Client(threading.Thread):
     def __init__(self, token: str, ids: list[str], count: int, seed: int, results: dict):
         super().__init__(daemon=True)
@@ -193,7 +144,7 @@ def main() -> None:
     if args.no_total:
         global FIRST_PAGE_QUERY
         FIRST_PAGE_QUERY = LIST_QUERY
-    server = start_server(args.workers)
+    server = start_server(DB_URL, args.workers)
     try:
         results: dict[str, list] = {"first page": [], "list": [], "detail": [], "failures": []}
         warm = Client(

@@ -133,6 +133,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else 
 
 LOGIN_URL = "admin:login"
 
+# The cache the processes share: the read cache of reports (apps/analytics/readcache.py), facet counts, the
+# follow-up planner's debounce. Production sets CACHE_URL=redis://…; unset, each process keeps its own (the
+# demo's single process); dummycache:// turns caching off.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 # Celery: no broker means tasks run eagerly in-process (demo only).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL or None)

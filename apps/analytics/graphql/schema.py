@@ -46,6 +46,7 @@ from apps.analytics.graphql.types import (
     TierStageDistribution,
     WatchBand,
 )
+from apps.analytics.readcache import reads_cached
 from apps.core.graphql.money import money
 from apps.core.graphql.mutations import ClientError, brand_for, client_errors
 from apps.core.graphql.relay import Connection, connection, node_pk
@@ -69,10 +70,11 @@ class RefreshScoresPayload:
     )
 
 
-def _report(call):
-    """Run a report; its ReportErrors are validation errors the client sees."""
+def _report(call, *, brand, name: str, params: dict | None = None):
+    """Run a report, or read it from the read cache when the brand's data have not changed since (see
+    readcache.py); its ReportErrors are validation errors the client sees."""
     try:
-        return call()
+        return reads_cached(brand=brand, name=name, params=params or {}, compute=call)
     except reports.ReportError as exc:
         raise ClientError(str(exc)) from None
 
@@ -158,7 +160,10 @@ class Query:
         cohorts = _report(
             lambda: reports.cohort_retention(
                 brand=owner, by=by.value, periods=periods, since=since, until=until
-            )
+            ),
+            brand=owner,
+            name="cohort_retention",
+            params={"by": by.value, "periods": periods, "since": since, "until": until},
         )
         return CohortRetention(
             by=by,
@@ -190,7 +195,12 @@ class Query:
         by: FunnelGrouping = FunnelGrouping.STREAM,
     ) -> list[FunnelRowType]:
         owner = brand_for(info, brand, ANALYST)
-        rows = _report(lambda: reports.stream_funnel(brand=owner, start=start, end=end, by=by.value))
+        rows = _report(
+            lambda: reports.stream_funnel(brand=owner, start=start, end=end, by=by.value),
+            brand=owner,
+            name="stream_funnel",
+            params={"start": start, "end": end, "by": by.value},
+        )
         return [
             FunnelRowType(
                 key=str(_gid("Stream", int(r.key))) if by == FunnelGrouping.STREAM and r.key else r.key,
@@ -223,7 +233,12 @@ class Query:
         if selectors.published_run_as_of(brand=owner, day=end, only=("id",)) is None:
             raise ClientError(gettext("No published scores as of %(date)s.") % {"date": end})
         try:
-            data = selectors.stage_transition_matrix(brand=owner, start=start, end=end)
+            data = reads_cached(
+                brand=owner,
+                name="stage_transition_matrix",
+                params={"start": start, "end": end},
+                compute=lambda: selectors.stage_transition_matrix(brand=owner, start=start, end=end),
+            )
         except ValueError:
             raise ClientError(
                 gettext("The scores as of %(date)s are no longer kept.") % {"date": start}
@@ -243,7 +258,9 @@ class Query:
     @strawberry.field(description="Customers per tier and stage in the published scores. Viewer role.")
     def tier_stage_distribution(self, info: Info, brand: relay.GlobalID) -> TierStageDistribution:
         owner = brand_for(info, brand, VIEWER)
-        run, rows = _report(lambda: reports.tier_stage_distribution(brand=owner))
+        run, rows = _report(
+            lambda: reports.tier_stage_distribution(brand=owner), brand=owner, name="tier_stage_distribution"
+        )
         names = _tier_names(owner, {tier for tier, _s, _n in rows})
         return TierStageDistribution(
             run_id=_gid("ModelRun", run.pk if run else None),
@@ -271,7 +288,12 @@ class Query:
         as_of: date | None = None,
     ) -> KaplanMeierReport:
         owner = brand_for(info, brand, ANALYST)
-        report = _report(lambda: reports.kaplan_meier(brand=owner, group_by=group_by.value, as_of=as_of))
+        report = _report(
+            lambda: reports.kaplan_meier(brand=owner, group_by=group_by.value, as_of=as_of),
+            brand=owner,
+            name="kaplan_meier",
+            params={"group_by": group_by.value, "as_of": as_of},
+        )
         tier_names = _tier_names(owner, [int(c.group) for c in report.curves if c.group.isdigit()])
 
         def label(group: str) -> str:
@@ -332,7 +354,10 @@ class Query:
         if not 1 <= first <= MAX_LIST:
             raise ClientError(gettext("first must be between 1 and %(max)d.") % {"max": MAX_LIST})
         streams, stats = _report(
-            lambda: reports.stream_performance(brand=owner, start=from_, end=to, limit=first)
+            lambda: reports.stream_performance(brand=owner, start=from_, end=to, limit=first),
+            brand=owner,
+            name="stream_performance",
+            params={"start": from_, "end": to, "limit": first},
         )
         *rows, total = stats
         from apps.streams.models import Stream
@@ -384,7 +409,15 @@ class Query:
                 min_churn_probability=min_churn_probability,
                 min_value_percentile=min_value_percentile,
                 min_clv_percentile=min_clv_percentile,
-            )
+            ),
+            brand=owner,
+            name="at_risk_customers",
+            params={
+                "first": first,
+                "min_churn": min_churn_probability,
+                "min_value": min_value_percentile,
+                "min_clv": min_clv_percentile,
+            },
         )
         from apps.customers.models import Customer
 

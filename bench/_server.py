@@ -1,0 +1,73 @@
+"""What the HTTP benchmarks share: a production-like server (gunicorn, clvsite.settings.production with DEBUG
+off and persistent connections) on loopback, started and stopped around a measurement."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST, PORT = "127.0.0.1", 8765
+
+
+def start_server(
+    database_url: str, workers: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """gunicorn with `workers` sync workers on HOST:PORT, ready when it returns (exits the bench after 60 s)."""
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="clvsite.settings.production",
+        DATABASE_URL=database_url,
+        SECRET_KEY="bench-only-secret-key-not-for-production-0123456789",
+        CONN_MAX_AGE="600",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
+        SECURE_SSL_REDIRECT="false",
+        **(extra_env or {}),
+    )
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "clvsite.wsgi",
+            "--bind",
+            f"{HOST}:{PORT}",
+            "--workers",
+            str(workers),
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"gunicorn exited with {server.returncode}")
+        try:
+            conn = http.client.HTTPConnection(HOST, PORT, timeout=2)
+            conn.request("GET", "/admin/login/")
+            conn.getresponse().read()
+            return server
+        except OSError:
+            time.sleep(0.5)
+    stop_server(server)
+    sys.exit("gunicorn did not start within 60 s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)

@@ -1,0 +1,257 @@
+"""Benchmark: the GraphQL API under load, 20 concurrent clients for 60 s, on a brand of 1M customers.
+
+    .venv/bin/python bench/load/run.py [--customers 1000000] [--clients 20] [--seconds 60] [--workers 5]
+                                       [--phases bare,nocache,cache]
+
+Runs against the brand `bench-refresh-N` of bench/refresh.py (database clv_bench_refresh; run bench/refresh.py
+--customers N first, so the brand exists and has published scores). Starts the production server (gunicorn,
+`--workers` sync workers, clvsite.settings.production, DEBUG off, persistent connections) on 127.0.0.1:8765
+and drives it with locust, headless, from its own virtualenv (.venv-load, created from
+bench/load/requirements.txt when missing): `--clients` users with no think time for `--seconds`, all on
+loopback. What the users read is in bench/load/locustfile.py: the customer list (first pages with totalCount
+under the list screen's filters, then next pages), customers' 360 views, and the brand's reports.
+
+Each phase starts a fresh server and is measured in the same run, one after the other:
+
+    bare      the floor of the stack: the same clients sending `{ __typename }` with the same token
+              (gunicorn, Django, the token check, strawberry; no read of the brand's data)
+    nocache   the product's reads with the read cache off (CACHE_URL=dummycache://)
+    cache     the product's reads with the read cache on Redis (CACHE_URL=redis://127.0.0.1:6379/13,
+              flushed first, so the phase starts cold)
+
+Prints per request kind and in all: requests, p50, p95, p99 and failures (a failure is any response that is
+not a 200 without GraphQL errors), and the CPU the server's processes and PostgreSQL used.
+Target (issue 14): p95 ≤ 100 ms with no errors at 20 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _server import HOST, PORT, start_server, stop_server  # noqa: E402
+
+DB_URL = "postgres://postgres@127.0.0.1:5432/clv_bench_refresh"
+REDIS_CACHE = "redis://127.0.0.1:6379/13"
+LOAD_VENV = ROOT / ".venv-load"
+TARGET_P95_MS = 100.0
+PHASES = {
+    "bare": ("bare", "dummycache://"),
+    "nocache": ("mixed", "dummycache://"),
+    "cache": ("mixed", REDIS_CACHE),
+}
+
+
+def locust_ready() -> Path:
+    """The locust of the load virtualenv, created first when missing."""
+    locust = LOAD_VENV / "bin" / "locust"
+    if not locust.exists():
+        print("creating .venv-load with bench/load/requirements.txt …", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(LOAD_VENV)], check=True)
+        subprocess.run(
+            [
+                str(LOAD_VENV / "bin" / "pip"),
+                "install",
+                "-q",
+                "-r",
+                str(ROOT / "bench/load/requirements.txt"),
+            ],
+            check=True,
+        )
+    return locust
+
+
+def setup(n: int) -> dict:
+    """An analyst token for the bench brand, its global id, customer ids spread over it, the stream days."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "clvsite.settings.local"
+    os.environ["DATABASE_URL"] = DB_URL
+    import django
+
+    django.setup()
+    from django.db.models import Max
+    from strawberry.relay import to_base64
+
+    from apps.analytics.selectors import published_run
+    from apps.api.services import api_token_create
+    from apps.brands.models import Brand
+    from apps.customers.models import Customer
+    from apps.streams.models import Stream
+
+    brand = Brand.objects.filter(slug=f"bench-refresh-{n}").first()
+    if brand is None:
+        sys.exit(f"no brand bench-refresh-{n}: run bench/refresh.py --customers {n} first")
+    if published_run(brand=brand) is None:
+        sys.exit(f"bench-refresh-{n} has no published scores: run bench/refresh.py --customers {n} first")
+    _token, plaintext = api_token_create(brand=brand, role="analyst", name="bench/load")
+    # every 200th customer: spread over the brand like the users' clicks, without ORDER BY random()
+    ids = list(
+        Customer.objects.filter(brand=brand).extra(where=["id % 200 = 0"]).values_list("pk", flat=True)[:5000]
+    )
+    last = Stream.objects.filter(brand=brand).aggregate(last=Max("started_at"))["last"]
+    to = last.astimezone(brand.tzinfo).date()
+    return {
+        "token": plaintext,
+        "brand": to_base64("Brand", brand.pk),
+        "customer_ids": [to_base64("Customer", pk) for pk in ids],
+        "streams_from": (to.replace(day=1)).isoformat(),
+        "streams_to": to.isoformat(),
+    }
+
+
+def cpu_seconds(pids_of: str) -> float:
+    """CPU seconds (user + system) used so far by the processes whose command line contains `pids_of`."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if pids_of.encode() not in f.read():
+                    continue
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return total / tick
+
+
+def flush_cache(url: str) -> None:
+    if url.startswith("redis://"):
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+
+
+def phase_run(name: str, config: dict, args, locust: Path, workdir: Path) -> dict:
+    scenario, cache_url = PHASES[name]
+    flush_cache(cache_url)
+    config_path = workdir / f"{name}.json"
+    config_path.write_text(json.dumps({**config, "scenario": scenario}))
+    server = start_server(DB_URL, args.workers, {"CACHE_URL": cache_url})
+    try:
+        cpu_before = {"gunicorn": cpu_seconds("clvsite.wsgi"), "postgres": cpu_seconds("postgres:")}
+        clock = time.perf_counter()
+        done = subprocess.run(
+            [
+                str(locust),
+                "-f",
+                str(ROOT / "bench/load/locustfile.py"),
+                "--headless",
+                "--users",
+                str(args.clients),
+                "--spawn-rate",
+                str(args.clients),
+                "--run-time",
+                f"{args.seconds}s",
+                "--host",
+                f"http://{HOST}:{PORT}",
+                "--csv",
+                str(workdir / name),
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+                "--stop-timeout",
+                "30",
+            ],
+            env={**os.environ, "LOAD_CONFIG": str(config_path)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - clock
+        cpu = {
+            "gunicorn": cpu_seconds("clvsite.wsgi") - cpu_before["gunicorn"],
+            "postgres": cpu_seconds("postgres:") - cpu_before["postgres"],
+        }
+    finally:
+        stop_server(server)
+    stats_path = workdir / f"{name}_stats.csv"
+    if not stats_path.exists():
+        sys.exit(f"locust wrote no statistics (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    with stats_path.open() as f:
+        rows = list(csv.DictReader(f))
+    failures_path = workdir / f"{name}_failures.csv"
+    examples = []
+    if failures_path.exists():
+        with failures_path.open() as f:
+            examples = [f"{row['Name']}: {row['Error']}"[:240] for row in csv.DictReader(f)]
+    return {"rows": rows, "wall": wall, "cpu": cpu, "failure_examples": examples}
+
+
+def report(name: str, result: dict, seconds: int) -> tuple[float | None, int]:
+    print(f"\n{name}: {PHASE_WORDS[name]}")
+    print(f"  {'request':<34} {'n':>7} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'failed':>7}")
+    total_p95, total_failures = None, 0
+    for row in result["rows"]:
+        label = "all requests" if row["Name"] == "Aggregated" else row["Name"]
+        count, failures = int(row["Request Count"]), int(row["Failure Count"])
+        p50, p95, p99 = (row["50%"], row["95%"], row["99%"])
+        print(
+            f"  {label:<34} {count:>7,} {float(row['Requests/s']):>7.1f} {p50:>8} {p95:>8} {p99:>8} {failures:>7}"
+        )
+        if row["Name"] == "Aggregated":
+            total_p95 = float(p95) if p95 not in ("", "N/A") else None
+            total_failures = failures
+    cpu = result["cpu"]
+    print(
+        f"  CPU over {result['wall']:.0f} s: gunicorn {cpu['gunicorn']:.0f} s, PostgreSQL {cpu['postgres']:.0f} s "
+        f"(the machine has {os.cpu_count()} cores: {os.cpu_count() * result['wall']:.0f} core-seconds)"
+    )
+    for example in result["failure_examples"][:3]:
+        print(f"  failure: {example}")
+    return total_p95, total_failures
+
+
+PHASE_WORDS = {
+    "bare": "the floor of the stack ({ __typename } with the same token)",
+    "nocache": "the product's reads, read cache off",
+    "cache": "the product's reads, read cache on Redis (cold at the start)",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=5, help="gunicorn sync workers (2 × cores + 1).")
+    parser.add_argument(
+        "--phases", default="bare,nocache,cache", help="Comma-separated: bare, nocache, cache."
+    )
+    args = parser.parse_args()
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        parser.error(f"unknown phase {unknown[0]}: use {', '.join(PHASES)}")
+
+    locust = locust_ready()
+    config = setup(args.customers)
+    print(
+        f"{args.clients} clients, no think time, {args.seconds} s per phase, {args.workers} gunicorn sync workers, "
+        f"{args.customers:,} customers, {os.cpu_count()} cores; loopback"
+    )
+    verdicts = {}
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        for name in phases:
+            result = phase_run(name, config, args, locust, Path(tmp))
+            verdicts[name] = report(name, result, args.seconds)
+    print("\ntarget: p95 ≤ 100 ms over all requests with no failures")
+    for name, (p95, failures) in verdicts.items():
+        met = p95 is not None and p95 <= TARGET_P95_MS and failures == 0
+        print(f"  {name:<8} p95 {p95} ms, {failures} failed: {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

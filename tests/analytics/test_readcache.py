@@ -1,0 +1,167 @@
+"""The read cache (apps/analytics/readcache.py): a report is computed once per brand and data version, and
+every change that alters it makes the next read compute it again."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.analytics import readcache
+from apps.analytics.readcache import reads_cached, reads_forget
+from apps.customers.services import customer_erase
+from apps.orders.importers import orders_import
+from tests.factories import CustomerFactory, CustomerScoreFactory, ModelRunFactory, OrderFactory
+from tests.graphql.conftest import run_query
+from tests.scenarios import gid
+
+pytestmark = pytest.mark.django_db
+
+COHORTS = """query($b: ID!) {
+  cohortRetention(brand: $b, by: FIRST_ORDER_MONTH, periods: 3) { cohorts { label size retained } } }"""
+AT_RISK = """query($b: ID!) {
+  atRiskCustomers(brand: $b, first: 10, minChurnProbability: 0.5, minValuePercentile: 0) {
+    totalCount customers { churnProbability customer { externalId } } } }"""
+
+
+def _orders(brand, customers: int, days_ago: int = 40):
+    placed = timezone.now() - timedelta(days=days_ago)
+    return [
+        OrderFactory(brand=brand, customer=CustomerFactory(brand=brand), placed_at=placed)
+        for _ in range(customers)
+    ]
+
+
+def _reads(client, query, brand) -> tuple[dict, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        body = run_query(client, query, b=gid("Brand", brand))
+    assert "errors" not in body, body
+    return body["data"], [q["sql"] for q in queries.captured_queries]
+
+
+def _cohort_sizes(data) -> int:
+    return sum(c["size"] for c in data["cohortRetention"]["cohorts"])
+
+
+def test_a_report_is_computed_once_per_data_version(as_role, brand):
+    _orders(brand, 3)
+    client = as_role("analyst")
+    first, first_sql = _reads(client, COHORTS, brand)
+    again, again_sql = _reads(client, COHORTS, brand)
+    assert again == first and _cohort_sizes(first) == 3
+    # the second read does not read the orders: only the caller, the run and the data version
+    assert any("orders_order" in sql and "GROUP BY" in sql.upper() for sql in first_sql)
+    assert not any("GROUP BY" in sql.upper() for sql in again_sql)
+    assert len(again_sql) < len(first_sql)
+
+
+def test_a_new_order_is_seen_at_once(as_role, brand):
+    _orders(brand, 2)
+    client = as_role("analyst")
+    assert _cohort_sizes(_reads(client, COHORTS, brand)[0]) == 2
+    _orders(brand, 1)  # a factory order sends no signal: the data version (newest order) sees it
+    assert _cohort_sizes(_reads(client, COHORTS, brand)[0]) == 3
+
+
+def test_an_import_that_only_updates_orders_is_seen(as_role, brand, tmp_path):
+    customer = CustomerFactory(brand=brand, external_id="C1")
+    OrderFactory(
+        brand=brand, customer=customer, external_id="O1", placed_at=timezone.now() - timedelta(days=40)
+    )
+    client = as_role("analyst")
+    assert _cohort_sizes(_reads(client, COHORTS, brand)[0]) == 1
+    # the same order, now refunded: no new order id, so only the import's signal can tell the cache
+    path = tmp_path / "orders.csv"
+    placed = (timezone.now() - timedelta(days=40)).astimezone(brand.tzinfo).strftime("%Y-%m-%d %H:%M:%S")
+    path.write_text(
+        f"order_id,customer_id,ordered_at,amount,status\nO1,C1,{placed},10.00,refunded\n",
+        encoding="utf-8",
+    )
+    result = orders_import(brand=brand, path=path)
+    assert not result.errors and result.updated == 1
+    assert _cohort_sizes(_reads(client, COHORTS, brand)[0]) == 0
+
+
+def test_publish_and_erasure_are_seen(as_role, brand):
+    run = ModelRunFactory(brand=brand, status="published", as_of=timezone.localdate())
+    customers = [CustomerFactory(brand=brand, external_id=f"C{i}") for i in range(3)]
+    for customer in customers:
+        OrderFactory(brand=brand, customer=customer, placed_at=timezone.now() - timedelta(days=100))
+        CustomerScoreFactory(
+            run=run, customer=customer, churn_probability=0.9, monetary_total=100, value_percentile=90
+        )
+    client = as_role("analyst")
+    data, _ = _reads(client, AT_RISK, brand)
+    ids = {c["customer"]["externalId"] for c in data["atRiskCustomers"]["customers"]}
+    assert ids == {"C0", "C1", "C2"}
+
+    customer_erase(brand=brand, customer_id=customers[0].pk)
+    data, _ = _reads(client, AT_RISK, brand)
+    assert "C0" not in {c["customer"]["externalId"] for c in data["atRiskCustomers"]["customers"]}
+
+    newer = ModelRunFactory(brand=brand, status="succeeded", as_of=timezone.localdate())
+    CustomerScoreFactory(run=newer, customer=customers[1], churn_probability=0.95, monetary_total=100)
+    from apps.analytics.publishing import model_run_publish
+
+    model_run_publish(run=newer)
+    data, _ = _reads(client, AT_RISK, brand)
+    assert data["atRiskCustomers"]["totalCount"] == 1
+
+
+def test_errors_are_not_cached(brand):
+    calls = []
+
+    def failing():
+        calls.append(1)
+        raise ValueError("no")
+
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            reads_cached(brand=brand, name="t", params={}, compute=failing)
+    assert len(calls) == 2
+
+
+def test_forget_moves_the_generation_and_an_evicted_one_never_comes_back(brand):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    assert reads_cached(brand=brand, name="t", params={"a": 1}, compute=compute) == 1
+    assert reads_cached(brand=brand, name="t", params={"a": 1}, compute=compute) == 1
+    assert reads_cached(brand=brand, name="t", params={"a": 2}, compute=compute) == 2  # other parameters
+    reads_forget(brand_id=brand.pk)
+    assert reads_cached(brand=brand, name="t", params={"a": 1}, compute=compute) == 3
+    before = cache.get(readcache._generation_key(brand.pk))
+    cache.delete(readcache._generation_key(brand.pk))  # evicted
+    assert reads_cached(brand=brand, name="t", params={"a": 1}, compute=compute) == 4
+    assert cache.get(readcache._generation_key(brand.pk)) != before
+
+
+def test_a_cache_that_is_down_costs_the_computation_not_the_answer(brand, monkeypatch):
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    for name in ("get", "set", "add", "incr"):
+        monkeypatch.setattr(cache, name, down)
+    assert reads_cached(brand=brand, name="t", params={}, compute=lambda: 42) == 42
+    reads_forget(brand_id=brand.pk)  # logs, does not raise
+
+
+def test_no_personal_data_is_cached(as_role, brand):
+    run = ModelRunFactory(brand=brand, status="published", as_of=timezone.localdate())
+    customer = CustomerFactory(
+        brand=brand, external_id="WX-13800138000", display_name="张三", phone="13800138000"
+    )
+    OrderFactory(brand=brand, customer=customer, placed_at=timezone.now() - timedelta(days=100))
+    CustomerScoreFactory(
+        run=run, customer=customer, churn_probability=0.9, monetary_total=100, value_percentile=90
+    )
+    _reads(as_role("analyst"), AT_RISK, brand)
+    stored = b"".join(cache._cache.values())  # the test settings' LocMemCache keeps pickles
+    assert stored, "the report was not cached"
+    for secret in ("WX-13800138000", "13800138000", "张三"):
+        assert secret.encode() not in stored

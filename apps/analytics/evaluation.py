@@ -195,7 +195,16 @@ def evaluate_window(
             except ValueError:
                 km = None
             try:
-                classic = fit_classic_at(brand=brand, cutoff=start, rules=rules, amounts_known=amounts)
+                fitted: dict = {}
+                classic = fit_classic_at(
+                    brand=brand,
+                    cutoff=start,
+                    rules=rules,
+                    amounts_known=amounts,
+                    seed=config.random_seed,
+                    info=fitted,
+                )
+                results["classic_fit"] = fitted
             except ValueError:
                 classic = None
     with clock.phase(f"{label}: predict"):

@@ -163,12 +163,26 @@ def fit_at(
     return engine, gaps, {**info, "engine": "survival"}
 
 
-def fit_classic_at(*, brand, cutoff, rules: StageRules, amounts_known: bool) -> ClassicEngine:
+# The classic baseline is fitted on at most this many buyers (a seeded random sample beyond): its four
+# BG/NBD and three Gamma-Gamma parameters are population means, whose sampling error at 200,000 buyers is far
+# below the differences the holdout judges, while the likelihood's cost grows with every buyer (117 s for
+# 900,000 buyers, the holdout's longest step at a million customers).
+CLASSIC_FIT_CUSTOMERS = 200_000
+
+
+def fit_classic_at(
+    *, brand, cutoff, rules: StageRules, amounts_known: bool, seed: int = 0, info: dict | None = None
+) -> ClassicEngine:
     """The classic BG/NBD + Gamma-Gamma model as of `cutoff` (the baseline; raises ValueError when nobody
-    bought twice)."""
-    return fit_classic(
-        selectors.classic_frame(brand=brand, cutoff=cutoff), rules, amounts_known=amounts_known
-    )
+    bought twice), fitted on every buyer or a sample of CLASSIC_FIT_CUSTOMERS of them (drawn with `seed`);
+    `info` receives how many buyers it was fitted on, of how many."""
+    history = selectors.classic_frame(brand=brand, cutoff=cutoff)
+    buyers = len(history)
+    if buyers > CLASSIC_FIT_CUSTOMERS:
+        history = history.sample(n=CLASSIC_FIT_CUSTOMERS, random_state=seed)
+    if info is not None:
+        info.update({"fitted_buyers": len(history), "buyers": buyers})
+    return fit_classic(history, rules, amounts_known=amounts_known)
 
 
 def predict_frame(

@@ -106,3 +106,29 @@ def test_nobody_bought_twice_is_a_clear_error():
         fit_bgnbd([0, 0], [0, 0], [10, 20])
     with pytest.raises(ValueError, match="need x >= 0"):
         fit_bgnbd([1], [30], [20])
+
+
+def test_the_baseline_of_a_large_brand_is_fitted_on_a_seeded_sample(cdnow, monkeypatch):
+    """fit_classic_at fits on at most CLASSIC_FIT_CUSTOMERS buyers: the same sample for the same seed, and
+    parameters near the full fit's (here CDNOW's 2,357 buyers with the cap at 1,500)."""
+    from apps.analytics import runs
+    from apps.analytics.survival.stages import StageRules
+
+    frame = cdnow.rename(columns={"zbar": "mean_spend"})[["x", "t_x", "T", "mean_spend"]]
+    monkeypatch.setattr(runs.selectors, "classic_frame", lambda **kwargs: frame)
+    monkeypatch.setattr(runs, "CLASSIC_FIT_CUSTOMERS", 1500)
+    fits = []
+    for seed in (0, 0, 1):
+        info: dict = {}
+        engine = runs.fit_classic_at(
+            brand=None, cutoff=None, rules=StageRules(), amounts_known=False, seed=seed, info=info
+        )
+        assert info == {"fitted_buyers": 1500, "buyers": 2357}
+        fits.append(engine.purchases)
+    assert fits[0] == fits[1] and fits[0] != fits[2]
+    for fit in fits:  # within sampling error of the full fit (r 0.243, α 4.414, a 0.793, b 2.426)
+        assert fit.r == pytest.approx(0.243, rel=0.25) and fit.alpha == pytest.approx(4.414, rel=0.3)
+    monkeypatch.setattr(runs, "CLASSIC_FIT_CUSTOMERS", 10_000)
+    info = {}
+    runs.fit_classic_at(brand=None, cutoff=None, rules=StageRules(), amounts_known=False, info=info)
+    assert info == {"fitted_buyers": 2357, "buyers": 2357}

@@ -340,7 +340,14 @@ def clear_runs(brand) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        for table in ("analytics_stagechange", "analytics_customerscore", "analytics_modelrun"):
+        for table in (
+            "analytics_stagechange",
+            "analytics_customerscore",
+            "analytics_prospectscore",
+            "analytics_customerrecommendation",
+            "analytics_dashboardsnapshot",
+            "analytics_modelrun",
+        ):
             cursor.execute(f"DELETE FROM {table} WHERE brand_id = %s", [brand.pk])
 
 

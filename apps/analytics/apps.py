@@ -31,6 +31,12 @@ def _reads_forget_published(sender, run, **kwargs):
     reads_forget(brand_id=run.brand_id)
 
 
+def _reads_forget_customer(sender, instance, **kwargs):
+    from apps.analytics.readcache import reads_forget
+
+    reads_forget(brand_id=instance.brand_id)
+
+
 class AnalyticsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.analytics"
@@ -51,11 +57,23 @@ class AnalyticsConfig(AppConfig):
         # the snapshot's at-risk list keeps external ids: an erased customer's old id must not stay there
         customer_erased.connect(_dashboard_snapshot_forget, dispatch_uid="analytics_snapshot_forget_erased")
 
+        self._read_cache_connect()
+
+    def _read_cache_connect(self):
+        """The read cache (readcache.py): its keys see the published run and new orders by themselves; these
+        receivers move the brand's generation for what they cannot see (orders updated in place, views,
+        erasures, customers edited by hand), and root customer lists count through it."""
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.analytics.readcache import list_count
         from apps.analytics.signals import scores_published
+        from apps.core.graphql import relay
+        from apps.customers.models import Customer
+        from apps.customers.signals import customer_erased
+        from apps.orders.signals import orders_changed
         from apps.streams.signals import streams_ended
 
-        # the read cache (readcache.py): its keys see the published run and new orders themselves; these
-        # see what they cannot (orders updated in place, views, erasures)
+        relay.count_reader = list_count
         for signal, receiver, uid in (
             (orders_changed, _reads_forget, "orders"),
             (customer_erased, _reads_forget, "erased"),
@@ -63,3 +81,9 @@ class AnalyticsConfig(AppConfig):
             (scores_published, _reads_forget_published, "published"),
         ):
             signal.connect(receiver, dispatch_uid=f"analytics_reads_forget_{uid}")
+        post_save.connect(
+            _reads_forget_customer, sender=Customer, dispatch_uid="analytics_reads_customer_saved"
+        )
+        post_delete.connect(
+            _reads_forget_customer, sender=Customer, dispatch_uid="analytics_reads_customer_deleted"
+        )

@@ -3,15 +3,20 @@ arrive, computed once and shared by every process through Django's cache (Redis 
 CACHE_URL; per process in the demo; off with `dummycache://`).
 
     reads_cached(brand=…, name=…, params=…, compute=…)   the cached result, computed first on a miss
+    list_count(queryset, info, compute)                    a root customer list's totalCount, the same way
     reads_forget(brand_id=…)                               every cached read of the brand is stale from now on
 
 A key holds the brand, the report and its parameters, the brand's day (what depends on today: periods that
 have started, censoring "now"), and the brand's read version: its published run, its data version
-(snapshots.data_version: the newest order and the streams' count, newest id and latest change, from
-indexes in one query) and a generation that `reads_forget` moves on. Order imports, erasures, stream views,
-a publish and changes of customers' tiers call it, so an entry is never read again once its data changed;
+(snapshots.data_version: the newest order and the streams' count, newest id and latest change; with the
+run, index reads in one query) and a generation that `reads_forget` moves on. Order imports, erasures,
+stream views, a publish and saved customers call it, so an entry is never read again once its data changed;
 entries expire after READS_SECONDS in any case, which bounds what an edit the version does not see (a
 stream's views of a stream still live) can leave unseen.
+
+Root customer lists count their totalCount through it too (list_count, hooked into core.graphql.relay), for a
+caller of one brand and without a search term. One reader computes a key at a time; the others wait for its
+result (up to COMPUTE_SECONDS) instead of computing it again.
 
 Only figures and database ids are cached, never a name, phone or external id: the callers resolve those live,
 so an erasure or a rename shows at once.
@@ -22,14 +27,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
+import time
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
 READS_SECONDS = 3600
+COMPUTE_SECONDS = 30  # a reader waits at most this long for another's computation, then computes itself
+WAIT_STEP_SECONDS = 0.05
 PREFIX = "clv:reads"
 _MISSING = object()
 
@@ -39,29 +48,35 @@ def _generation_key(brand_id: int) -> str:
 
 
 def _generation(brand_id: int) -> int:
-    """The brand's generation; a missing one (first read, evicted) starts at the current millisecond, so it
+    """The brand's generation; a missing one (first read, evicted) starts at a random 62-bit number, so it
     never falls back to a value whose entries may still be cached."""
     key = _generation_key(brand_id)
     generation = cache.get(key)
     if generation is None:
-        cache.add(key, int(timezone.now().timestamp() * 1000), None)
+        cache.add(key, secrets.randbits(62), None)
         generation = cache.get(key, 0)
     return generation
 
 
-def reads_version(*, brand) -> str | None:
-    """The brand's read version: published run, data version, generation (two index reads, one cache get);
-    None when the cache does not answer."""
-    from apps.analytics.selectors import published_run
-    from apps.analytics.snapshots import data_version
+def reads_version(*, brand_id: int) -> str | None:
+    """The brand's read version: published run, data version and generation (one query of index reads and
+    one cache get); None when the cache does not answer."""
+    from apps.analytics.models import ModelRun, RunStatus
+    from apps.analytics.snapshots import _version_sql
 
     try:
-        generation = _generation(brand.pk)
+        generation = _generation(brand_id)
     except Exception:  # a cache that is down costs the computation, never the answer
         logger.warning("read cache unavailable", exc_info=True)
         return None
-    run = published_run(brand=brand, only=("id",))
-    return f"r{run.pk if run else 0}.{data_version(brand)}.g{generation}"
+    data_sql, n = _version_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 'r' || COALESCE((SELECT MAX(id) FROM {ModelRun._meta.db_table} "  # noqa: S608 - constants
+            f"WHERE brand_id = %s AND status = %s), 0) || '.' || ({data_sql})",
+            [brand_id, RunStatus.PUBLISHED.value, *[brand_id] * n],
+        )
+        return f"{cursor.fetchone()[0]}.g{generation}"
 
 
 def _generation_move(brand_id: int) -> None:
@@ -70,7 +85,7 @@ def _generation_move(brand_id: int) -> None:
         try:
             cache.incr(key)
         except ValueError:  # not set yet (or evicted): any value other than the last one read will do
-            cache.set(key, int(timezone.now().timestamp() * 1000), None)
+            cache.set(key, secrets.randbits(62), None)
     except Exception:  # the cache is down: the data version still sees new orders; entries expire anyway
         logger.warning(
             "read cache unavailable: brand %s's cached reads not forgotten", brand_id, exc_info=True
@@ -85,15 +100,18 @@ def reads_forget(*, brand_id: int) -> None:
     transaction.on_commit(lambda: _generation_move(brand_id))
 
 
-def reads_cached(*, brand, name: str, params: dict, compute):
+def reads_cached(*, brand, name: str, params: dict, compute, daily: bool = True):
     """`compute()` for the brand's report `name` with `params` (JSON-able), from the cache when the brand's
-    data have not changed since it was computed. Errors raised by `compute` are not cached."""
-    version = reads_version(brand=brand)
+    data have not changed since it was computed (and, when `daily`, on the same day of the brand: what
+    depends on today). `brand` is a Brand, or a brand id when not `daily`. Errors of `compute` are not
+    cached."""
+    brand_id = brand if isinstance(brand, int) else brand.pk
+    version = reads_version(brand_id=brand_id)
     if version is None:
         return compute()
-    day = timezone.now().astimezone(brand.tzinfo).date().isoformat()
+    day = timezone.now().astimezone(brand.tzinfo).date().isoformat() if daily else "-"
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    key = f"{PREFIX}:{brand.pk}:{name}:{version}:{day}:{digest}"
+    key = f"{PREFIX}:{brand_id}:{name}:{version}:{day}:{digest}"
     try:
         hit = cache.get(key, _MISSING)
     except Exception:
@@ -101,9 +119,64 @@ def reads_cached(*, brand, name: str, params: dict, compute):
         return compute()
     if hit is not _MISSING:
         return hit
-    value = compute()
+    # one computation at a time per key: the others wait for its result (a report that takes seconds,
+    # asked by many screens at once after a publish, would otherwise be computed by every one of them)
     try:
-        cache.set(key, value, READS_SECONDS)
+        computing = cache.add(f"{key}:computing", 1, COMPUTE_SECONDS)
     except Exception:
-        logger.warning("read cache unavailable", exc_info=True)
-    return value
+        computing = True
+    if not computing:
+        deadline = time.monotonic() + COMPUTE_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(WAIT_STEP_SECONDS)
+            try:
+                hit = cache.get(key, _MISSING)
+            except Exception:
+                break
+            if hit is not _MISSING:
+                return hit
+    try:
+        value = compute()
+        try:
+            cache.set(key, value, READS_SECONDS)
+        except Exception:
+            logger.warning("read cache unavailable", exc_info=True)
+        return value
+    finally:
+        if computing:
+            try:
+                cache.delete(f"{key}:computing")
+            except Exception:
+                logger.warning("read cache unavailable", exc_info=True)
+
+
+# Root lists whose totalCount the read version covers: the customers (their scores change at a publish, their
+# number with imports, which move the data version or the generation; edits and erasures move the generation).
+COUNTED_MODELS = ("customers.customer",)
+
+
+def list_count(queryset, info, compute) -> int:
+    """A root list's totalCount (core.graphql.relay.count_reader): from the cache for a caller of exactly one
+    brand listing customers without a search term (a term may be a name or a phone, which stays out of the
+    cache, even hashed); else compute()."""
+    from apps.core.graphql.permissions import caller_brand_ids
+
+    if queryset.model._meta.label_lower not in COUNTED_MODELS:
+        return compute()
+    brand_ids = caller_brand_ids(info)
+    if brand_ids is None or len(brand_ids) != 1:
+        return compute()
+    for field in info.selected_fields:
+        if (field.arguments.get("filter") or {}).get("search"):
+            return compute()
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except Exception:  # EmptyResultSet and the like: counting says it best
+        return compute()
+    return reads_cached(
+        brand=int(brand_ids[0]),
+        name=f"count:{queryset.model._meta.label_lower}",
+        params={"sql": sql, "params": [str(p) for p in params]},
+        compute=compute,
+        daily=False,
+    )

@@ -79,6 +79,7 @@ def setup(n: int) -> dict:
 
     django.setup()
     from django.db.models import Max
+    from django.db.models.functions import Mod
     from strawberry.relay import to_base64
 
     from apps.analytics.selectors import published_run
@@ -95,7 +96,10 @@ def setup(n: int) -> dict:
     _token, plaintext = api_token_create(brand=brand, role="analyst", name="bench/load")
     # every 200th customer: spread over the brand like the users' clicks, without ORDER BY random()
     ids = list(
-        Customer.objects.filter(brand=brand).extra(where=["id % 200 = 0"]).values_list("pk", flat=True)[:5000]
+        Customer.objects.filter(brand=brand)
+        .annotate(bucket=Mod("pk", 200))
+        .filter(bucket=0)
+        .values_list("pk", flat=True)[:5000]
     )
     last = Stream.objects.filter(brand=brand).aggregate(last=Max("started_at"))["last"]
     to = last.astimezone(brand.tzinfo).date()

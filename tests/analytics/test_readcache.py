@@ -165,3 +165,71 @@ def test_no_personal_data_is_cached(as_role, brand):
     assert stored, "the report was not cached"
     for secret in ("WX-13800138000", "13800138000", "张三"):
         assert secret.encode() not in stored
+
+
+def test_a_reader_waits_for_the_computation_already_under_way(brand):
+    """Single flight: while one reader computes a key, another waits for its result instead of computing."""
+    import threading
+
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return "figures"
+
+    results = []
+
+    def read():
+        try:
+            results.append(reads_cached(brand=brand, name="t", params={}, compute=slow))
+        finally:
+            connection.close()  # the thread's own connection
+
+    first = threading.Thread(target=read)
+    first.start()
+    assert started.wait(5)
+    second = threading.Thread(target=read)
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert results == ["figures", "figures"] and len(calls) == 1
+
+
+LIST = """query($count: Boolean!, $skip: Boolean!) {
+  customers(first: 2) { totalCount @include(if: $count) ignored: totalCount @skip(if: $skip)
+                        edges { node { externalId orders(first: 1) { totalCount } } } } }"""
+
+
+def test_a_list_counts_only_when_its_total_is_asked_for_and_caches_the_count(as_role, brand):
+    for _ in range(3):
+        CustomerFactory(brand=brand)
+    client = as_role("viewer")
+
+    def page(count: bool, skip: bool = True):
+        with CaptureQueriesContext(connection) as queries:
+            body = run_query(client, LIST, count=count, skip=skip)
+        assert "errors" not in body, body
+        # the list's own count: COUNT(*) of the customers, alone or as a subquery of the page
+        counted = [
+            q["sql"]
+            for q in queries.captured_queries
+            if "_clv_counted" in q["sql"]
+            or ('AS "__count"' in q["sql"] and 'FROM "customers_customer"' in q["sql"])
+        ]
+        return body["data"]["customers"], counted
+
+    # @include(if: false) and @skip(if: true): no COUNT over the list (a node's orders total is not the list's)
+    data, counted = page(False)
+    assert "totalCount" not in data and not counted
+    data, counted = page(True)
+    assert data["totalCount"] == 3 and counted  # counted once …
+    data, counted = page(True)
+    assert data["totalCount"] == 3 and not [
+        sql for sql in counted if "customers_customer" in sql
+    ]  # … then read
+    CustomerFactory(brand=brand)  # a new customer moves the brand's generation
+    data, _ = page(False, skip=False)
+    assert data["ignored"] == 4

@@ -35,12 +35,12 @@ from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.relay.types import PREFIX as CURSOR_PREFIX
 from strawberry.relay.utils import SliceMetadata, from_base64
+from strawberry.types.nodes import FragmentSpread, InlineFragment
 from strawberry.utils.str_converters import to_camel_case
 from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.optimizer import is_optimized_by_prefetching, mark_optimized_by_prefetching
 from strawberry_django.pagination import apply_window_pagination
 from strawberry_django.relay import DjangoListConnection
-from strawberry_django.relay.list_connection import _should_optimize_total_count
 from strawberry_django.relay.utils import resolve_edge_class
 from strawberry_django.utils.typing import get_django_definition
 
@@ -48,6 +48,39 @@ from apps.core.graphql.ids import bounded, is_node_number
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+
+# How a root list's totalCount is counted: set by an app that can cache counts (the analytics app's read
+# cache, per brand and data version); called as count_reader(queryset, info, compute) and must return
+# compute() whenever it cannot answer for sure. None: every totalCount is counted in the page's query.
+count_reader = None
+
+
+def _selected(selection) -> bool:
+    """False when @skip(if: true) or @include(if: false) leaves the selection out."""
+    directives = getattr(selection, "directives", None) or {}
+    if (directives.get("skip") or {}).get("if") is True:
+        return False
+    return (directives.get("include") or {}).get("if", True) is not False
+
+
+def total_count_wanted(info) -> bool:
+    """Whether the query selects this connection's own `totalCount`, honouring @include and @skip (a list
+    screen that asks for the total on its first page only must not pay a COUNT on every page) and looking at
+    the connection's direct fields only (a node's nested `orders { totalCount }` is not the list's total).
+    strawberry-django's own check does neither."""
+
+    def direct(selections) -> bool:
+        for selection in selections:
+            if not _selected(selection):
+                continue
+            if isinstance(selection, InlineFragment | FragmentSpread):
+                if direct(selection.selections):
+                    return True
+            elif selection.name == "totalCount":
+                return True
+        return False
+
+    return any(_selected(field) and direct(field.selections) for field in info.selected_fields)
 
 
 class ArgumentError(ValidationError):
@@ -145,8 +178,12 @@ class Connection(DjangoListConnection[relay.NodeType]):
             # makes the database build every row (joins, subqueries) before the window can count them. A
             # scalar COUNT subquery in the same statement is computed once, on its own, and leaves the page
             # free to come straight off an index with LIMIT.
-            if _should_optimize_total_count(info):
-                nodes = nodes.annotate(_strawberry_total_count=_count_of(nodes))
+            if total_count_wanted(info):
+                if count_reader is not None:
+                    counted = count_reader(nodes, info, lambda: _count_now(nodes))
+                    nodes = nodes.annotate(_strawberry_total_count=Value(counted, models.IntegerField()))
+                else:
+                    nodes = nodes.annotate(_strawberry_total_count=_count_of(nodes))
             connection = super(DjangoListConnection, cls).resolve_connection(
                 nodes,
                 info=info,
@@ -172,6 +209,13 @@ class Connection(DjangoListConnection[relay.NodeType]):
         if counted is not None and not inspect.isawaitable(connection):
             connection._clv_total_count = counted
         return connection
+
+
+def _count_now(queryset) -> int:
+    try:
+        return queryset.order_by().count()
+    except EmptyResultSet:
+        return 0
 
 
 def _count_of(queryset):

@@ -118,27 +118,32 @@ def customers_filter(queryset, value: CustomerFilter | None, info):
     if value is None:
         return queryset
     p = scores.PUBLISHED_SCORE
+    # every condition on the published score in one filter() call: Django joins a multi-valued relation once
+    # per call, and a second join of the scores (a million rows) made a filtered page 4-15× slower
+    on_score = Q()
     if value.stages is not None:
-        queryset = queryset.filter(**{f"{p}__stage__in": [s.value for s in value.stages]})
+        on_score &= Q(**{f"{p}__stage__in": [s.value for s in value.stages]})
     if value.tiers is not None:
         tier_ids = [node_pk(t, type_name="Tier", field="tiers") for t in value.tiers]
-        queryset = queryset.filter(**{f"{p}__tier_id__in": tier_ids})
+        on_score &= Q(**{f"{p}__tier_id__in": tier_ids})
     if value.rfm_segments is not None:
-        queryset = queryset.filter(**{f"{p}__rfm_segment__in": enum_codes(value.rfm_segments)})
+        on_score &= Q(**{f"{p}__rfm_segment__in": enum_codes(value.rfm_segments)})
     if value.churn_probability is not None:
         low, high = range_bounds(value.churn_probability, field="churnProbability", low=0.0, high=1.0)
         if low is not None:
-            queryset = queryset.filter(**{f"{p}__churn_probability__gte": low})
+            on_score &= Q(**{f"{p}__churn_probability__gte": low})
         if high is not None:
-            queryset = queryset.filter(**{f"{p}__churn_probability__lte": high})
+            on_score &= Q(**{f"{p}__churn_probability__lte": high})
     if value.clv is not None:
         low, high = range_bounds(value.clv, field="clv")
         if low is not None:
-            queryset = queryset.filter(**{f"{p}__clv__gte": low})
+            on_score &= Q(**{f"{p}__clv__gte": low})
         if high is not None:
-            queryset = queryset.filter(**{f"{p}__clv__lte": high})
+            on_score &= Q(**{f"{p}__clv__lte": high})
     if value.scored is not None:
-        queryset = queryset.filter(**{f"{p}__id__isnull": not value.scored})
+        on_score &= Q(**{f"{p}__id__isnull": not value.scored})
+    if on_score:
+        queryset = queryset.filter(on_score)
     if value.community is not None:
         community_id = node_pk(value.community, type_name="Community", field="community")
         current = CommunityMembership.objects.filter(

@@ -65,7 +65,7 @@ class AnalyticsConfig(AppConfig):
         erasures, customers edited by hand), and root customer lists count through it."""
         from django.db.models.signals import post_delete, post_save
 
-        from apps.analytics.readcache import list_count
+        from apps.analytics.graphql.counts import list_count
         from apps.analytics.signals import scores_published
         from apps.core.graphql import relay
         from apps.customers.models import Customer

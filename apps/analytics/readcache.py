@@ -3,7 +3,6 @@ arrive, computed once and shared by every process through Django's cache (Redis 
 CACHE_URL; per process in the demo; off with `dummycache://`).
 
     reads_cached(brand=…, name=…, params=…, compute=…)   the cached result, computed first on a miss
-    list_count(queryset, info, compute)                    a root customer list's totalCount, the same way
     reads_forget(brand_id=…)                               every cached read of the brand is stale from now on
 
 A key holds the brand, the report and its parameters, the brand's day (what depends on today: periods that
@@ -14,8 +13,7 @@ stream views, a publish and saved customers call it, so an entry is never read a
 entries expire after READS_SECONDS in any case, which bounds what an edit the version does not see (a
 stream's views of a stream still live) can leave unseen.
 
-Root customer lists count their totalCount through it too (list_count, hooked into core.graphql.relay), for a
-caller of one brand and without a search term. One reader computes a key at a time; the others wait for its
+Root customer lists of the API count their totalCount through it too (analytics/graphql/counts.py). One reader computes a key at a time; the others wait for its
 result (up to COMPUTE_SECONDS) instead of computing it again.
 
 Only figures and database ids are cached, never a name, phone or external id: the callers resolve those live,
@@ -148,35 +146,3 @@ def reads_cached(*, brand, name: str, params: dict, compute, daily: bool = True)
                 cache.delete(f"{key}:computing")
             except Exception:
                 logger.warning("read cache unavailable", exc_info=True)
-
-
-# Root lists whose totalCount the read version covers: the customers (their scores change at a publish, their
-# number with imports, which move the data version or the generation; edits and erasures move the generation).
-COUNTED_MODELS = ("customers.customer",)
-
-
-def list_count(queryset, info, compute) -> int:
-    """A root list's totalCount (core.graphql.relay.count_reader): from the cache for a caller of exactly one
-    brand listing customers without a search term (a term may be a name or a phone, which stays out of the
-    cache, even hashed); else compute()."""
-    from apps.core.graphql.permissions import caller_brand_ids
-
-    if queryset.model._meta.label_lower not in COUNTED_MODELS:
-        return compute()
-    brand_ids = caller_brand_ids(info)
-    if brand_ids is None or len(brand_ids) != 1:
-        return compute()
-    for field in info.selected_fields:
-        if (field.arguments.get("filter") or {}).get("search"):
-            return compute()
-    try:
-        sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    except Exception:  # EmptyResultSet and the like: counting says it best
-        return compute()
-    return reads_cached(
-        brand=int(brand_ids[0]),
-        name=f"count:{queryset.model._meta.label_lower}",
-        params={"sql": sql, "params": [str(p) for p in params]},
-        compute=compute,
-        daily=False,
-    )

@@ -72,3 +72,24 @@ def stop_server(server: subprocess.Popen) -> None:
         pass
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
+
+
+def refresh_bench_brand(database_url: str, n: int, *, role: str, token_name: str):
+    """Django set up on the benchmark database; the brand `bench-refresh-N` of bench/refresh.py (exits when it
+    is missing or has no published scores) and an API token of `role` for it: (brand, plaintext token)."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "clvsite.settings.local"
+    os.environ["DATABASE_URL"] = database_url
+    import django
+
+    django.setup()
+    from apps.analytics.selectors import published_run
+    from apps.api.services import api_token_create
+    from apps.brands.models import Brand
+
+    brand = Brand.objects.filter(slug=f"bench-refresh-{n}").first()
+    if brand is None:
+        sys.exit(f"no brand bench-refresh-{n}: run bench/refresh.py --customers {n} first")
+    if published_run(brand=brand) is None:
+        sys.exit(f"bench-refresh-{n} has no published scores: run bench/refresh.py --customers {n} first")
+    _token, plaintext = api_token_create(brand=brand, role=role, name=token_name)
+    return brand, plaintext

@@ -75,14 +75,12 @@ def score_chunks_in_processes(run, ranges: list[tuple[int, int]]):
     futures = [executor.submit(_score, run.pk, low, high) for low, high in ranges]
 
     def wait() -> tuple[int, dict[str, float]]:
+        from apps.analytics.services import chunk_parts_sum
+
         try:
             parts = [future.result() for future in futures]
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
-        timings: dict[str, float] = {}
-        for part in parts:
-            for phase, seconds in part["timings"].items():
-                timings[phase] = timings.get(phase, 0.0) + seconds
-        return sum(part["scored"] for part in parts), timings
+        return chunk_parts_sum(parts)
 
     return wait

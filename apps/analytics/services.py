@@ -51,8 +51,19 @@ from apps.core.bulk import copy_frame, timestamp_texts
 
 CALIBRATION_WAIT_SECONDS = 3600  # a chunk waits this long at most for its run's recalibration
 
+
 # Starts scoring the id ranges of a run elsewhere and returns at once; calling what it returns waits for the
 # chunks and gives (customers scored, seconds per phase summed over the chunks).
+def chunk_parts_sum(parts: list[dict]) -> tuple[int, dict[str, float]]:
+    """What a ChunkScorer's wait returns from its chunks' results ({"scored": n, "timings": {phase: s}}): the
+    customers scored in all, and each phase's seconds summed over the chunks."""
+    timings: dict[str, float] = {}
+    for part in parts:
+        for phase, seconds in part["timings"].items():
+            timings[phase] = timings.get(phase, 0.0) + seconds
+    return sum(part["scored"] for part in parts), timings
+
+
 ChunkScorer = Callable[[ModelRun, list[tuple[int, int]]], Callable[[], tuple[int, dict[str, float]]]]
 
 __all__ = [

@@ -19,6 +19,7 @@ from apps.analytics.models import ModelRun, RunKind, RunStatus
 from apps.analytics.runs import brand_refresh_locked
 from apps.analytics.services import (
     RefreshSkipped,
+    chunk_parts_sum,
     score_chunk,
     scores_refresh,
     scores_refresh_check,
@@ -82,11 +83,7 @@ def _score_chunks_on_workers(run, ranges):
 
     def wait() -> tuple[int, dict[str, float]]:
         parts = result.get(disable_sync_subtasks=False, propagate=True)
-        timings: dict[str, float] = {}
-        for part in parts:
-            for phase, seconds in part["timings"].items():
-                timings[phase] = timings.get(phase, 0.0) + seconds
-        return sum(part["scored"] for part in parts), timings
+        return chunk_parts_sum(parts)
 
     return wait
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import sys
 import threading
@@ -32,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from _server import HOST, PORT, start_server, stop_server  # noqa: E402
+from _server import HOST, PORT, refresh_bench_brand, start_server, stop_server  # noqa: E402
 
 DB_URL = "postgres://postgres@127.0.0.1:5432/clv_bench_refresh"
 TARGET_P95_MS = 100.0
@@ -70,24 +69,11 @@ query Detail($id: ID!) {
 
 def setup(n: int) -> tuple[str, list[str]]:
     """A viewer token for the bench brand and a sample of customer global ids spread over the brand."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "clvsite.settings.local"
-    os.environ["DATABASE_URL"] = DB_URL
-    import django
-
-    django.setup()
+    brand, plaintext = refresh_bench_brand(DB_URL, n, role="viewer", token_name="bench/graphql.py")
     from strawberry.relay import to_base64
 
-    from apps.analytics.selectors import published_run
-    from apps.api.services import api_token_create
-    from apps.brands.models import Brand
     from apps.customers.models import Customer
 
-    brand = Brand.objects.filter(slug=f"bench-refresh-{n}").first()
-    if brand is None:
-        sys.exit(f"no brand bench-refresh-{n}: run bench/refresh.py --customers {n} first")
-    if published_run(brand=brand) is None:
-        sys.exit(f"bench-refresh-{n} has no published scores: run bench/refresh.py --customers {n} first")
-    _token, plaintext = api_token_create(brand=brand, role="viewer", name="bench/graphql.py")
     ids = list(Customer.objects.filter(brand=brand).values_list("pk", flat=True).order_by("?")[:5000])
     return plaintext, [to_base64("Customer", pk) for pk in ids]
 

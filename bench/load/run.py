@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from _server import HOST, PORT, start_server, stop_server  # noqa: E402
+from _server import HOST, PORT, refresh_bench_brand, start_server, stop_server  # noqa: E402
 
 DB_URL = "postgres://postgres@127.0.0.1:5432/clv_bench_refresh"
 REDIS_CACHE = "redis://127.0.0.1:6379/13"
@@ -73,27 +73,14 @@ def locust_ready() -> Path:
 
 def setup(n: int) -> dict:
     """An analyst token for the bench brand, its global id, customer ids spread over it, the stream days."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "clvsite.settings.local"
-    os.environ["DATABASE_URL"] = DB_URL
-    import django
-
-    django.setup()
+    brand, plaintext = refresh_bench_brand(DB_URL, n, role="analyst", token_name="bench/load")
     from django.db.models import Max
     from django.db.models.functions import Mod
     from strawberry.relay import to_base64
 
-    from apps.analytics.selectors import published_run
-    from apps.api.services import api_token_create
-    from apps.brands.models import Brand
     from apps.customers.models import Customer
     from apps.streams.models import Stream
 
-    brand = Brand.objects.filter(slug=f"bench-refresh-{n}").first()
-    if brand is None:
-        sys.exit(f"no brand bench-refresh-{n}: run bench/refresh.py --customers {n} first")
-    if published_run(brand=brand) is None:
-        sys.exit(f"bench-refresh-{n} has no published scores: run bench/refresh.py --customers {n} first")
-    _token, plaintext = api_token_create(brand=brand, role="analyst", name="bench/load")
     # every 200th customer: spread over the brand like the users' clicks, without ORDER BY random()
     ids = list(
         Customer.objects.filter(brand=brand)

@@ -4,30 +4,13 @@ the scores of one process, and a refresh that finds the brand locked is skipped.
 import psycopg
 import pytest
 
-from apps.analytics.models import CustomerScore, RunStatus
+from apps.analytics.models import RunStatus
 from apps.analytics.services import LOCK_NAMESPACE, scores_refresh
-from tests.analytics.conftest import AS_OF
+from tests.analytics.conftest import AS_OF, run_scores
 from tests.db import connect_kwargs
 from tests.worker import QUEUE
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def scores(run_id):
-    return {
-        row[0]: row[1:]
-        for row in CustomerScore.objects.filter(run_id=run_id).values_list(
-            "customer_id",
-            "stage",
-            "stage_rule",
-            "p_purchase_horizon",
-            "clv",
-            "expected_revenue_horizon",
-            "median_days_to_next_purchase",
-            "survival_curve",
-            "rfm_segment",
-        )
-    }
 
 
 def test_chunked_refresh_on_workers_equals_one_process(demo_brand, redis_celery, live_worker):
@@ -41,7 +24,7 @@ def test_chunked_refresh_on_workers_equals_one_process(demo_brand, redis_celery,
     single = scores_refresh(brand=demo_brand, as_of=AS_OF)
     # then both scored the same customers with the same figures
     assert single.customers_scored == result["customers_scored"] > 0
-    assert scores(distributed) == scores(single.pk)
+    assert run_scores(distributed) == run_scores(single.pk)
     from apps.analytics.models import ModelRun
 
     assert ModelRun.objects.get(pk=distributed).params["chunks"] == 3

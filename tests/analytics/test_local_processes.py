@@ -3,25 +3,9 @@
 import pytest
 
 from apps.analytics.local_workers import default_processes, local_chunking, score_chunks_in_processes
-from apps.analytics.models import CustomerScore, ModelRun, RunStatus
+from apps.analytics.models import ModelRun, RunStatus
 from apps.analytics.services import scores_refresh
-from tests.analytics.conftest import AS_OF
-
-COLUMNS = (
-    "customer_id",
-    "stage",
-    "stage_rule",
-    "p_purchase_horizon",
-    "clv",
-    "expected_revenue_horizon",
-    "median_days_to_next_purchase",
-    "survival_curve",
-    "rfm_segment",
-)
-
-
-def scores(run_id):
-    return {row[0]: row[1:] for row in CustomerScore.objects.filter(run_id=run_id).values_list(*COLUMNS)}
+from tests.analytics.conftest import AS_OF, run_scores
 
 
 def test_how_many_processes_a_brand_gets(settings):
@@ -38,4 +22,4 @@ def test_scoring_in_two_processes_equals_one_process(demo_brand):
     assert ModelRun.objects.get(pk=split.pk).params["chunks"] == 2
     single = scores_refresh(brand=demo_brand, as_of=AS_OF, **local_chunking(demo_brand, processes=1))
     assert single.customers_scored == split.customers_scored > 0
-    assert scores(split.pk) == scores(single.pk)
+    assert run_scores(split.pk) == run_scores(single.pk)

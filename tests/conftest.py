@@ -39,6 +39,14 @@ def other_brand(db):
 
 
 @pytest.fixture
+def manager(brand):
+    """Mona, a manager of acme."""
+    user = UserFactory(username="mona")
+    membership_set(user=user, brand=brand, role="manager")
+    return user
+
+
+@pytest.fixture
 def redis_celery():
     """A Celery client on Redis (skips the test when no Redis answers); see tests/worker.py."""
     from tests.worker import celery_client_start

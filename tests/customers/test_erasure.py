@@ -18,13 +18,12 @@ from strawberry import relay
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record, snapshot
-from apps.brands.services import membership_set
 from apps.customers.models import Customer, ErasureTombstone
 from apps.customers.selectors import ErasedIds, erasure_key, tombstone_digest
 from apps.customers.services import FREE_TEXT, NOT_PERSONAL, customer_erase
 from apps.loyalty.models import BenefitGrant
 from apps.loyalty.services import benefit_grant
-from tests.factories import BenefitFactory, BenefitGrantFactory, CustomerFactory, UserFactory
+from tests.factories import BenefitFactory, BenefitGrantFactory, CustomerFactory
 from tests.graphql.conftest import gql_token
 
 pytestmark = pytest.mark.django_db
@@ -36,13 +35,6 @@ PHONE = "13812345678"
 @pytest.fixture
 def person(brand):
     return CustomerFactory(brand=brand, external_id="ext-007", display_name="林小雅", phone=PHONE)
-
-
-@pytest.fixture
-def manager(brand):
-    user = UserFactory(username="mona")
-    membership_set(user=user, brand=brand, role="manager")
-    return user
 
 
 # --- the tombstone ----------------------------------------------------------------------------------------

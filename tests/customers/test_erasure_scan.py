@@ -7,22 +7,13 @@ from django.urls import reverse
 
 from apps.analytics.models import DashboardSnapshot
 from apps.audit.models import AuditEvent
-from apps.brands.services import membership_set
 from apps.customers.models import Customer
 from apps.loyalty.models import BenefitGrant
 from tests.customers.erasure_world import FRIEND_PHONE, PERSON, build_world, figures, pii_hits
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:customers_customer_changelist")
-
-
-@pytest.fixture
-def manager(brand):
-    user = UserFactory(username="mona")
-    membership_set(user=user, brand=brand, role="manager")
-    return user
 
 
 def test_after_erasure_no_column_of_any_table_holds_the_person(brand, other_brand, manager, client, tmp_path):

@@ -65,13 +65,6 @@ def refused(*errors):
 
 
 @pytest.fixture
-def manager(brand):
-    user = UserFactory(username="mona")
-    membership_set(user=user, brand=brand, role="manager")
-    return user
-
-
-@pytest.fixture
 def call(client, manager, brand):
     """Run a mutation as Acme's manager (session + CSRF) and return its payload."""
     client.force_login(manager)

@@ -8,7 +8,6 @@ import pytest
 from django.core.management import CommandError
 from strawberry import relay
 
-from apps.brands.services import membership_set
 from apps.customers.models import Customer, ErasureTombstone
 from apps.customers.services import customer_erase
 from apps.orders.models import Order
@@ -21,7 +20,7 @@ from tests.customers.erasure_world import (
     import_file,
     pii_hits,
 )
-from tests.factories import CustomerFactory, OrderFactory, UserFactory
+from tests.factories import CustomerFactory, OrderFactory
 from tests.graphql.conftest import gql
 
 pytestmark = pytest.mark.django_db
@@ -30,13 +29,6 @@ REFUSED = (
     "this customer's personal data was erased; the brand refuses rows of erased customers "
     "(brand setting: rows of erased customers in imports)"
 )
-
-
-@pytest.fixture
-def manager(brand):
-    user = UserFactory(username="mona")
-    membership_set(user=user, brand=brand, role="manager")
-    return user
 
 
 @pytest.fixture

@@ -526,6 +526,15 @@ def refresh_on_workers(brand, workers: int) -> tuple[int, float, float]:
     return result["run_id"], wall, peak[0]
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of every core of the machine since boot (/proc/stat): the refresh's processes, its
+    PostgreSQL backends and anything else running."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -585,6 +594,7 @@ def main() -> None:
 
     calls = time_selectors((*FEATURE_SELECTORS, "outcome_frame"))
     profiler = None
+    cpu_before = cpu_ticks()
     if args.workers:
         from apps.analytics.models import ModelRun
 
@@ -605,6 +615,7 @@ def main() -> None:
             profiler.disable()
             profiler.dump_stats(args.profile)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cpu_after = cpu_ticks()
     bare_after = bare_group_by(brand)
 
     print(f"\nrefresh of {n:,} customers as of {AS_OF}: status {run.status}, wall {wall:.1f} s")
@@ -646,6 +657,13 @@ def main() -> None:
         feature_sql = sum(sum(calls[name]) for name in FEATURE_SELECTORS)
         ratio = feature_sql / bare_ref
         print(f"feature SQL (all gap_frame + customer_frame calls): {feature_sql:.2f} s = {ratio:.2f}× bare")
+    busy = (cpu_after[0] - cpu_before[0]) / os.sysconf("SC_CLK_TCK")
+    share = (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1])
+    cores = os.cpu_count() or 1
+    print(
+        f"machine CPU during the refresh: {busy:,.0f} core-seconds busy, {share * cores:.2f} of {cores} cores "
+        f"on average ({share:.0%}); the floor at full use: {busy / cores:,.0f} s"
+    )
     print(
         f"peak memory ({'sum over the processes' if args.workers or args.processes else 'max RSS'}): "
         f"{peak_mb:,.0f} MB"

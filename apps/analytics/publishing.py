@@ -69,25 +69,27 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
     return run
 
 
-def _tiers_assign(*, run: ModelRun, when) -> None:
-    """Tier every scored customer by the brand's rules (history and benefits follow) and record the tier and
-    the CLV and value-to-date percentiles (tiering.percentile_below, over the run's scored customers) on the
-    run's scores. Part of publishing: a tier changes only when its scores become the published ones."""
-    columns = [
-        "customer_id",
-        "clv",
-        "churn_probability",
-        "rfm_recency",
-        "rfm_frequency",
-        "rfm_monetary",
-        "rfm_segment",
-        "monetary_total",
-        "orders_count",
-    ]
+TIER_INPUTS = (
+    "customer_id",
+    "clv",
+    "churn_probability",
+    "rfm_recency",
+    "rfm_frequency",
+    "rfm_monetary",
+    "rfm_segment",
+    "monetary_total",
+    "orders_count",
+)
+
+
+def tier_inputs(*, table: str, run: ModelRun) -> pd.DataFrame:
+    """What the tier rules read of the run's scores in `table` (the score table, or the run's staging table),
+    by customer id, with each customer's CLV percentile and value-to-date percentile (tiering.percentile_below,
+    over the run's scored customers)."""
     with connection.cursor() as cursor:
         scores = query_frame(
             cursor,
-            f"SELECT {', '.join(columns)} FROM {CustomerScore._meta.db_table} "  # noqa: S608 - constant names
+            f"SELECT {', '.join(TIER_INPUTS)} FROM {connection.ops.quote_name(table)} "  # noqa: S608 - constants
             "WHERE brand_id = %s AND run_id = %s ORDER BY customer_id",
             [run.brand_id, run.pk],
             dtype={"rfm_segment": object},
@@ -98,6 +100,15 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
     spend = scores["monetary_total"].astype(float)
     worth = spend if spend.notna().any() else scores["orders_count"].astype(float)
     scores["value_percentile"] = percentile_below(worth)
+    return scores
+
+
+def _tiers_assign(*, run: ModelRun, when) -> None:
+    """Tier every scored customer by the brand's rules (history and benefits follow) and record the tier and
+    the CLV and value-to-date percentiles on the run's scores. Part of publishing: a tier changes only when its
+    scores become the published ones. A refresh has already written them with its scores (staging.py): only
+    the rows where they differ now (tier rules or a customer's tier changed meanwhile) are rewritten."""
+    scores = tier_inputs(table=CustomerScore._meta.db_table, run=run)
     result = tiers_refresh(brand=run.brand, scores=scores, when=when, run_id=run.pk)
     written = pd.DataFrame(
         {
@@ -122,7 +133,10 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
         cursor.execute(
             f"UPDATE {table} SET tier_id = t.tier_id, clv_percentile = t.clv_percentile, "
             "value_percentile = t.value_percentile FROM _clv_tiers t "
-            f"WHERE {table}.brand_id = %s AND {table}.run_id = %s AND {table}.customer_id = t.customer_id",
+            f"WHERE {table}.brand_id = %s AND {table}.run_id = %s AND {table}.customer_id = t.customer_id "
+            f"AND ({table}.tier_id IS DISTINCT FROM t.tier_id "
+            f"OR {table}.clv_percentile IS DISTINCT FROM t.clv_percentile "
+            f"OR {table}.value_percentile IS DISTINCT FROM t.value_percentile)",
             [run.brand_id, run.pk],
         )
         cursor.execute("DROP TABLE _clv_tiers")

@@ -18,7 +18,6 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -42,12 +41,19 @@ from apps.analytics.runs import (
     scoring_config_get,
     stage_rules_for,
 )
+from apps.analytics.staging import (
+    scores_stage_create,
+    scores_stage_drop,
+    scores_stage_move,
+    scores_stage_write,
+    stage_run_ids,
+)
 from apps.analytics.survival.calibration import Recalibration
 from apps.analytics.survival.engine import Engine
 from apps.analytics.survival.rfm import rfm_cuts, rfm_scores_with_cuts, rfm_segment
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import StageRules, assign_stage
-from apps.core.bulk import copy_frame, timestamp_texts
+from apps.core.bulk import timestamp_texts
 
 CALIBRATION_WAIT_SECONDS = 3600  # a chunk waits this long at most for its run's recalibration
 
@@ -196,8 +202,8 @@ def scores_chunk_write(
     clock: Clock | None = None,
     before_predict: Callable[[], None] | None = None,
 ) -> int:
-    """Score the buyers in one id range (all when None) and write their rows under the run. Idempotent:
-    the range's earlier rows for this run are replaced. `before_predict` runs between the features and the
+    """Score the buyers in one id range (all when None) and stage their rows for the run (staging.py; the
+    run's staging table must exist). Idempotent: the range's earlier rows for this run are replaced. `before_predict` runs between the features and the
     predictions (a chunk on a worker waits there for the run's recalibration)."""
     clock = clock or Clock()
     with clock.phase("features: customers"):
@@ -218,12 +224,8 @@ def scores_chunk_write(
             calibration=Recalibration.from_dict(run.params.get("calibration")),
             advance_covariates=run.params.get("renewal_covariates", "held") == "advanced",
         )
-    with clock.phase("write scores"), transaction.atomic():
-        existing = CustomerScore.objects.filter(run=run)
-        if customer_ids is not None:
-            existing = existing.filter(customer_id__gte=customer_ids[0], customer_id__lte=customer_ids[1])
-        existing.delete()
-        return copy_frame(CustomerScore._meta.db_table, _score_rows(run, customers, pred, rules))
+    with clock.phase("write scores"):
+        return scores_stage_write(run, _score_rows(run, customers, pred, rules), customer_ids)
 
 
 def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None = None) -> ModelRun:
@@ -239,12 +241,14 @@ def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None =
             run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
             engine = model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
             calibration_adopt(run)
-            run.customers_scored = scores_chunk_write(
-                run=run, engine=engine, config=config, rules=rules, clock=clock
-            )
+            scores_stage_create(run)
+            scores_chunk_write(run=run, engine=engine, config=config, rules=rules, clock=clock)
+        with clock.phase("tiers and percentiles, scores written"):
+            run.customers_scored = scores_stage_move(run)
         run.status = RunStatus.SUCCEEDED
         return run
     except Exception as exc:
+        _stage_drop_quietly(run)
         run_failed(run, exc)
         raise
     finally:
@@ -304,13 +308,26 @@ def scores_refresh(
             )
             try:
                 progress = phase_recorder(run, progress)
+                aside = None
                 if score_chunks is None or chunks <= 1:
                     model_run_execute(run=run, progress=progress)
                 else:
-                    _execute_distributed(run=run, chunks=chunks, score_chunks=score_chunks, progress=progress)
+                    aside = _aside_start(run)
+                    try:
+                        _execute_distributed(
+                            run=run, chunks=chunks, score_chunks=score_chunks, progress=progress
+                        )
+                    except BaseException:
+                        with contextlib.suppress(Exception):
+                            aside()  # the scoring's error is the one to tell
+                        raise
+                    aside_results = aside()
                 if run.status == RunStatus.SUCCEEDED:
-                    _prospects_add(run, progress)
-                    _recommendations_add(run, progress)
+                    if aside is None:
+                        _prospects_add(run, progress)
+                        _recommendations_add(run, progress)
+                    else:
+                        _aside_record(run, aside_results)
                     progress("publish")
                     model_run_publish(run=run)
                     _statistics_refresh(run)
@@ -362,6 +379,13 @@ def interrupted_runs_close(brand) -> int:
     dead = refreshes.filter(status__in=[RunStatus.FAILED, RunStatus.SKIPPED]).values("pk")
     for model in (CustomerScore, ProspectScore, CustomerRecommendation):
         model.objects.filter(brand=brand, run_id__in=dead).delete()
+    # staging tables a killed process left (a live refresh of the brand would hold the lock we hold)
+    for run_id in (
+        refreshes.filter(pk__in=stage_run_ids())
+        .exclude(status=RunStatus.PENDING)
+        .values_list("pk", flat=True)
+    ):
+        scores_stage_drop(run_id)
     return closed
 
 
@@ -435,6 +459,52 @@ def _statistics_refresh(run: ModelRun) -> None:
     analyze_written([model._meta.db_table for model in models], run.customers_scored or 0)
 
 
+def _aside_start(run: ModelRun) -> Callable[[], dict]:
+    """Start the work that does not depend on the buyers' model (the prospects' propensity and the
+    recommendations, both judged on held-out time) in a thread with its own database connection, and return
+    what waits for it: {name: (metrics, seconds)}, or its error. While the refresh's processes fit, judge and
+    score, it is mostly PostgreSQL's work (grouping the stream views), on a core the fit leaves idle. Only for
+    a refresh that scores in chunks elsewhere: its run and data are committed, so another connection sees
+    them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from apps.analytics.recommendations import recommendations_compute
+
+    def work() -> dict:
+        out = {}
+        try:
+            for name, compute in (
+                ("prospects", prospects_score),
+                ("recommendations", recommendations_compute),
+            ):
+                start = time.perf_counter()
+                out[name] = (compute(run=run), round(time.perf_counter() - start, 3))
+            return out
+        finally:
+            connections.close_all()
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"refresh-{run.pk}-aside")
+    future = pool.submit(work)
+
+    def wait() -> dict:
+        try:
+            return future.result()
+        finally:
+            pool.shutdown(wait=True)
+
+    return wait
+
+
+def _aside_record(run: ModelRun, results: dict) -> None:
+    """Put what _aside_start computed on the run, as _prospects_add and _recommendations_add do."""
+    for name, (metrics, seconds) in results.items():
+        run.metrics = {**run.metrics, name: metrics}
+        run.timings = {**run.timings, f"{name} (beside the scoring)": seconds}
+    run.save(update_fields=["metrics", "timings", "updated_at"])
+
+
 def _prospects_add(run: ModelRun, progress) -> None:
     """Score the prospects (viewers who never bought) under the run, with their holdout metrics."""
     if progress is not None:
@@ -485,13 +555,19 @@ def _execute_distributed(
             model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
             run.save()  # the chunk tasks load the pickled engine from the run
             ranges = selectors.customer_id_chunks(brand=run.brand, chunks=chunks)
+            scores_stage_create(run)
             pending = score_chunks(run, ranges)
             run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
             calibration_adopt(run)
             run.save(update_fields=["params", "updated_at"])  # the chunks wait for it before predicting
         with clock.phase("score chunks (after the holdout)"):
-            run.customers_scored, chunk_timings = pending()
+            staged, chunk_timings = pending()
         pending = None
+        with clock.phase("tiers and percentiles, scores written"):
+            # as many connections at once as there were chunks: the score table's indexes are the cost
+            run.customers_scored = scores_stage_move(run, connections_at_once=len(ranges))
+        if run.customers_scored != staged:
+            raise RuntimeError(f"run {run.pk}: {staged} scores staged, {run.customers_scored} written")
         run.params = {
             **run.params,
             "chunks": len(ranges),
@@ -503,12 +579,19 @@ def _execute_distributed(
         if pending is not None:  # let the chunks finish before their run's rows are cleared
             with contextlib.suppress(Exception):
                 pending()
+        _stage_drop_quietly(run)
         run_failed(run, exc)
         raise
     finally:
         run.timings = {**run.timings, **clock.timings}
         run.finished_at = timezone.now()
         _run_save(run)
+
+
+def _stage_drop_quietly(run: ModelRun) -> None:
+    """Drop a failed run's staging tables; if that fails too, the next refresh of the brand drops them."""
+    with contextlib.suppress(Exception):
+        scores_stage_drop(run.pk)
 
 
 def score_chunk(*, run_id: int, customer_ids: tuple[int, int]) -> tuple[int, dict[str, float]]:

@@ -80,6 +80,27 @@ def _with_current_state(*, brand, scores: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _planned(*, brand, scores: pd.DataFrame, when: datetime) -> tuple[pd.DataFrame, Grace]:
+    """The customers' frame with their current state, and the tiers the brand's rules give them at `when`
+    (grace periods applied)."""
+    frame = _with_current_state(brand=brand, scores=scores)
+    rules = tier_rules_for(brand=brand)
+    tier_id, reason = assign_tiers(frame, rules)
+    return frame, apply_grace(frame, tier_id, reason, rules, when)
+
+
+def tiers_planned(*, brand, scores: pd.DataFrame, when: datetime) -> pd.DataFrame:
+    """The tier (customer_id, tier_id: Int64) tiers_refresh would give each customer in `scores` at `when`,
+    without writing anything: what a refresh stores beside the scores it writes, before they are published."""
+    frame, grace = _planned(brand=brand, scores=scores, when=when)
+    return pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].to_numpy(dtype="int64"),
+            "tier_id": pd.array(grace.tier_id, dtype="Int64"),
+        }
+    )
+
+
 @dataclass
 class TierRefresh:
     """What tiers_refresh did: every scored customer's tier and reason, and the counts it wrote."""
@@ -98,10 +119,7 @@ def tiers_refresh(*, brand, scores: pd.DataFrame, when: datetime, run_id: int | 
     frame) with customer_id, clv, churn_probability, rfm_recency, rfm_frequency, rfm_monetary,
     rfm_segment; previous_tier_id and automated_decisions_opt_out are read from the database when absent.
     """
-    frame = _with_current_state(brand=brand, scores=scores)
-    rules = tier_rules_for(brand=brand)
-    tier_id, reason = assign_tiers(frame, rules)
-    grace = apply_grace(frame, tier_id, reason, rules, when)
+    frame, grace = _planned(brand=brand, scores=scores, when=when)
     changes = tier_changes_from(frame, grace.tier_id, grace.reason)
     with transaction.atomic():
         counts = tier_changes_apply(brand=brand, changes=changes, when=when, run_id=run_id)

@@ -17,6 +17,9 @@ SCORE_COLUMNS = (
     "median_days_to_next_purchase",
     "survival_curve",
     "rfm_segment",
+    "tier_id",
+    "clv_percentile",
+    "value_percentile",
 )
 
 

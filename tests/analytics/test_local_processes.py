@@ -3,7 +3,7 @@
 import pytest
 
 from apps.analytics.local_workers import default_processes, local_chunking, score_chunks_in_processes
-from apps.analytics.models import ModelRun, RunStatus
+from apps.analytics.models import ModelRun, ProspectScore, RunStatus
 from apps.analytics.services import scores_refresh
 from tests.analytics.conftest import AS_OF, run_scores
 
@@ -23,3 +23,17 @@ def test_scoring_in_two_processes_equals_one_process(demo_brand):
     single = scores_refresh(brand=demo_brand, as_of=AS_OF, **local_chunking(demo_brand, processes=1))
     assert single.customers_scored == split.customers_scored > 0
     assert run_scores(split.pk) == run_scores(single.pk)
+    # the prospects and recommendations, computed beside the scoring in a thread of their own, are the same
+    split.refresh_from_db()
+    assert "prospects (beside the scoring)" in split.timings and "prospects" not in split.timings
+    for name in ("prospects", "recommendations"):
+        timed = ("seconds",)  # what differs between two runs: how long they took
+        assert {k: v for k, v in split.metrics[name].items() if k not in timed} == {
+            k: v for k, v in single.metrics[name].items() if k not in timed
+        }
+    assert split.metrics["prospects"]["prospects"] > 0
+
+    def propensities(run):
+        return dict(ProspectScore.objects.filter(run=run).values_list("customer_id", "propensity"))
+
+    assert propensities(split) == propensities(single) and len(propensities(split)) > 0

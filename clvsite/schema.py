@@ -5,7 +5,7 @@ module merges them. Types live beside them in `apps/<app>/graphql/types.py`.
 """
 
 from django.conf import settings
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
@@ -16,7 +16,14 @@ from apps.brands.graphql import schema as brands
 from apps.communities.graphql import schema as communities
 from apps.core.graphql.brand_values import BrandValues
 from apps.core.graphql.errors import ClvMaskErrors, ClvSchema
-from apps.core.graphql.limits import MAX_NODE_COUNT, DepthLimiter, NodeCountLimiter
+from apps.core.graphql.limits import (
+    MAX_NODE_COUNT,
+    VALID_DOCUMENTS_KEPT,
+    AliasLimiter,
+    DepthLimiter,
+    NodeCountLimiter,
+    ValidationCached,
+)
 from apps.customers.graphql import schema as customers
 from apps.engagement.graphql import schema as engagement
 from apps.loyalty.graphql import schema as loyalty
@@ -41,10 +48,13 @@ extensions = [
     DjangoOptimizerExtension,
     BrandValues,
     lambda: DepthLimiter(max_depth=MAX_DEPTH),
-    lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+    lambda: AliasLimiter(max_alias_count=MAX_ALIASES),
     lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
     lambda: NodeCountLimiter(max_node_count=MAX_NODE_COUNT),
     ClvMaskErrors,
+    # the same text parses to the same document, validated once (NodeCountLimiter's rule runs every time)
+    lambda: ParserCache(maxsize=VALID_DOCUMENTS_KEPT),
+    ValidationCached,
 ]
 if not getattr(settings, "GRAPHQL_INTROSPECTION", True):
     from graphql.validation import NoSchemaIntrospectionCustomRule

@@ -196,6 +196,32 @@ def test_limit_counts_the_variables_the_request_sends():
     assert [e.message for e in refused.errors] == [NODE_LIMIT_MESSAGE.format(count="65,640", limit="50,000")]
 
 
+def test_a_valid_document_is_validated_once_and_an_invalid_one_every_time(monkeypatch):
+    import apps.core.graphql.limits as limits
+
+    calls = []
+    validate_document = limits.validate_document
+
+    def counted(*args):
+        calls.append(args[1])
+        return validate_document(*args)
+
+    monkeypatch.setattr(limits, "validate_document", counted)
+    monkeypatch.setattr(limits, "_valid_documents", type(limits._valid_documents)())
+    query = "query Once($n: Int!) { items(first: $n) { edges { cursor } } }"
+    assert run(query, {"n": 2}).errors is None and run(query, {"n": 3}).errors is None
+    assert len(calls) == 1 and len(limits._valid_documents) == 1
+    # the node limit still reads each request's variables
+    refused = run(query, {"n": 50_001})
+    assert [e.message for e in refused.errors] == [NODE_LIMIT_MESSAGE.format(count="50,001", limit="50,000")]
+    # a document the rules refuse is judged every time, and not remembered
+    for _ in range(2):
+        assert [e.message for e in run("{ items { nope } }").errors] == [
+            "Cannot query field 'nope' on type 'ItemConnection'."
+        ]
+    assert len(calls) == 3 and len(limits._valid_documents) == 1
+
+
 def test_limit_is_configurable():
     small = Schema(query=Query, extensions=[lambda: NodeCountLimiter(max_node_count=10)])
     refused = small.execute_sync("{ items(first: 11) { edges { cursor } } }")

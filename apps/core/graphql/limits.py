@@ -16,6 +16,9 @@ not count); the endpoint refuses a longer one before parsing it (apps.api.views)
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -35,10 +38,13 @@ from graphql import (
     ValidationRule,
     VariableNode,
     get_named_type,
+    validate,
     value_from_ast_untyped,
 )
 from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions.max_aliases import create_validator as aliases_validator
 from strawberry.extensions.query_depth_limiter import create_validator
+from strawberry.schema.schema import validate_document
 
 MAX_NODE_COUNT = 50_000
 MAX_PAGE_SIZE = 100
@@ -167,6 +173,8 @@ def node_count_rule(
     """A graphql-core validation rule class for one request (it needs the request's variables)."""
 
     class NodeCountRule(ValidationRule):
+        per_request = True  # ValidationCached runs it on every request
+
         def enter_document(self, document, *_args):
             fragments = {}
             operations = []
@@ -207,19 +215,76 @@ class NodeCountLimiter(SchemaExtension):
         yield
 
 
+@functools.cache
+def _depth_rule(max_depth: int) -> type[ValidationRule]:
+    depth_rule = create_validator(max_depth, None)
+
+    class DepthRule(depth_rule):
+        def __init__(self, context) -> None:
+            try:
+                super().__init__(context)
+            except KeyError:  # an unknown fragment: the document is refused by KnownFragmentNamesRule
+                ValidationRule.__init__(self, context)
+
+    return DepthRule
+
+
 class DepthLimiter(AddValidationRules):
     """strawberry's QueryDepthLimiter (same rule, same message), except that a spread of a fragment the document
     does not define is left to GraphQL's own rule ("Unknown fragment 'F'.") instead of failing with a KeyError,
-    which masked the client's mistake as "Unexpected error."."""
+    which masked the client's mistake as "Unexpected error.". One rule class per limit, shared by every request
+    (so ValidationCached can recognise the same rules)."""
 
     def __init__(self, max_depth: int) -> None:
-        depth_rule = create_validator(max_depth, None)
+        super().__init__([_depth_rule(max_depth)])
 
-        class DepthRule(depth_rule):
-            def __init__(self, context) -> None:
-                try:
-                    super().__init__(context)
-                except KeyError:  # an unknown fragment: the document is refused by KnownFragmentNamesRule
-                    ValidationRule.__init__(self, context)
 
-        super().__init__([DepthRule])
+class AliasLimiter(AddValidationRules):
+    """strawberry's MaxAliasesLimiter (same rule, same message) with one rule class per limit, shared by every
+    request."""
+
+    def __init__(self, max_alias_count: int) -> None:
+        super().__init__([_aliases_rule(max_alias_count)])
+
+
+@functools.cache
+def _aliases_rule(max_alias_count: int) -> type[ValidationRule]:
+    return aliases_validator(max_alias_count)
+
+
+VALID_DOCUMENTS_KEPT = 256
+_valid_documents: OrderedDict = OrderedDict()  # (schema, document, fixed rules) → True, least recent first
+_valid_lock = threading.Lock()
+
+
+class ValidationCached(SchemaExtension):
+    """Validate a document once: an operation the schema's rules accepted is not validated again when its
+    document comes back (validating the API's usual 360 view took ~20 ms of its ~60 ms of CPU). The key is the
+    parsed document itself: strawberry's ParserCache, placed before this extension, hands out the same document
+    for the same text. A rule that depends on the request (the node limit reads its variables: `per_request`)
+    runs every time. Only accepted documents are remembered (the VALID_DOCUMENTS_KEPT most recent): a document
+    that fails validation is validated afresh each time, so its errors are the request's own (in its language)
+    and invalid documents never fill the cache."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        schema, document = context.schema._schema, context.graphql_document
+        if document is not None:
+            rules = context.validation_rules
+            fixed = tuple(rule for rule in rules if not getattr(rule, "per_request", False))
+            key = (schema, document, fixed)
+            with _valid_lock:
+                known = key in _valid_documents
+                if known:
+                    _valid_documents.move_to_end(key)
+            if known:
+                varying = tuple(rule for rule in rules if getattr(rule, "per_request", False))
+                context.pre_execution_errors = validate(schema, document, varying) if varying else []
+            else:
+                context.pre_execution_errors = validate_document(schema, document, rules)
+                if not context.pre_execution_errors:
+                    with _valid_lock:
+                        _valid_documents[key] = True
+                        while len(_valid_documents) > VALID_DOCUMENTS_KEPT:
+                            _valid_documents.popitem(last=False)
+        yield

@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.analytics.local_workers import default_processes, local_chunking, score_chunks_in_processes
+from apps.analytics.local_workers import default_processes, local_chunking
 from apps.analytics.models import ModelRun, ProspectScore, RunStatus
 from apps.analytics.services import scores_refresh
 from tests.analytics.conftest import AS_OF, run_scores
@@ -17,14 +17,18 @@ def test_how_many_processes_a_brand_gets(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_scoring_in_two_processes_equals_one_process(demo_brand):
-    split = scores_refresh(brand=demo_brand, as_of=AS_OF, chunks=2, score_chunks=score_chunks_in_processes)
+    split = scores_refresh(brand=demo_brand, as_of=AS_OF, **local_chunking(demo_brand, processes=2))
     assert split.status == RunStatus.PUBLISHED
     assert ModelRun.objects.get(pk=split.pk).params["chunks"] == 2
     single = scores_refresh(brand=demo_brand, as_of=AS_OF, **local_chunking(demo_brand, processes=1))
     assert single.customers_scored == split.customers_scored > 0
     assert run_scores(split.pk) == run_scores(single.pk)
-    # the prospects and recommendations, computed beside the scoring in a thread of their own, are the same
     split.refresh_from_db()
+    # the holdout, judged in a process of its own beside the fit, says the same
+    assert "holdout: fit" in split.params["holdout_timings"] and "holdout: fit" not in split.timings
+    for key in ("holdout", "overall", "calibration", "renewal"):
+        assert split.metrics[key] == single.metrics[key]
+    # the prospects and recommendations, computed beside the scoring in a thread of their own, are the same
     assert "prospects (beside the scoring)" in split.timings and "prospects" not in split.timings
     for name in ("prospects", "recommendations"):
         timed = ("seconds",)  # what differs between two runs: how long they took

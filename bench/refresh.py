@@ -621,8 +621,6 @@ def main() -> None:
     print(f"\nrefresh of {n:,} customers as of {AS_OF}: status {run.status}, wall {wall:.1f} s")
     for phase, seconds in run.timings.items():
         print(f"  {phase:<28} {seconds:8.2f} s")
-    for phase, seconds in (run.params or {}).get("holdout_timings", {}).items():
-        print(f"  {phase + ' (own process)':<28} {seconds:8.2f} s")
     # phases that ran beside the others (a thread or process of their own) are not on the critical path
     other = wall - sum(s for phase, s in run.timings.items() if "beside" not in phase)
     print(f"  {'(lock, run rows, publish)':<28} {other:8.2f} s")

@@ -36,7 +36,7 @@ def local_chunking(brand, processes: int | None = None) -> dict:
         processes = default_processes(Customer.objects.filter(brand=brand).count())
     if processes <= 1:
         return {"chunks": 1, "score_chunks": None}
-    return {"chunks": processes, "score_chunks": score_chunks_in_processes, "judge": judge_in_process}
+    return {"chunks": processes, "score_chunks": score_chunks_in_processes}
 
 
 def _child_setup(database: dict) -> None:
@@ -63,45 +63,15 @@ def _score(run_id: int, low: int, high: int) -> dict:
         connections.close_all()
 
 
-def _judge(run_id: int) -> tuple[dict, dict]:
-    from django.db import connections
-
-    from apps.analytics.services import holdout_judge
-
-    try:
-        return holdout_judge(run_id=run_id)
-    finally:
-        connections.close_all()
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
+def score_chunks_in_processes(run, ranges: list[tuple[int, int]]):
+    """Start one process per id range now; the function returned waits for them (raising the first error)."""
     database = dict(connection.settings_dict)
-    return ProcessPoolExecutor(
-        max_workers=workers,
+    executor = ProcessPoolExecutor(
+        max_workers=len(ranges),
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_child_setup,
         initargs=({k: database.get(k) for k in ("NAME", "USER", "HOST", "PORT")},),
     )
-
-
-def judge_in_process(run):
-    """Start judging the run on held-out time in a process of its own now (services.holdout_judge, beside
-    the parent's fit); the function returned waits for (metrics, timings), raising its error."""
-    executor = _pool(1)
-    future = executor.submit(_judge, run.pk)
-
-    def wait() -> tuple[dict, dict]:
-        try:
-            return future.result()
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
-
-    return wait
-
-
-def score_chunks_in_processes(run, ranges: list[tuple[int, int]]):
-    """Start one process per id range now; the function returned waits for them (raising the first error)."""
-    executor = _pool(len(ranges))
     futures = [executor.submit(_score, run.pk, low, high) for low, high in ranges]
 
     def wait() -> tuple[int, dict[str, float]]:

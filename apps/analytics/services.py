@@ -71,9 +71,6 @@ def chunk_parts_sum(parts: list[dict]) -> tuple[int, dict[str, float]]:
 
 
 ChunkScorer = Callable[[ModelRun, list[tuple[int, int]]], Callable[[], tuple[int, dict[str, float]]]]
-# Starts judging a run on held-out time elsewhere (holdout_judge in another process) and returns at once;
-# calling what it returns waits and gives (run.metrics, seconds per phase).
-HoldoutJudge = Callable[[ModelRun], Callable[[], tuple[dict, dict[str, float]]]]
 
 __all__ = [
     "LOCK_NAMESPACE",
@@ -284,7 +281,6 @@ def scores_refresh(
     score_chunks: ChunkScorer | None = None,
     progress: Callable[[str], None] | None = None,
     queued: ModelRun | None = None,
-    judge: HoldoutJudge | None = None,
 ) -> ModelRun:
     """The whole refresh for one brand: lock, fit, judge, score, publish. Raises RefreshSkipped when another
     refresh of the brand holds its lock (a `queued` run is then marked SKIPPED with the reason).
@@ -296,8 +292,6 @@ def scores_refresh(
     With `score_chunks` (given by the Celery task when a broker is configured) the buyers are split into
     `chunks` id ranges scored elsewhere (e.g. by a group of worker tasks, each loading the run's pickled
     engine); the lock is held until the scores are published, and the result equals one process's.
-    With `judge` too (this machine's processes: local_workers), the holdout is judged in a process of its own
-    from the start, beside the fit, instead of after it.
     """
     config = scoring_config_get(brand=brand)
     as_of = as_of or timezone.now().astimezone(brand.tzinfo).date()
@@ -321,7 +315,7 @@ def scores_refresh(
                     aside = _aside_start(run)
                     try:
                         _execute_distributed(
-                            run=run, chunks=chunks, score_chunks=score_chunks, progress=progress, judge=judge
+                            run=run, chunks=chunks, score_chunks=score_chunks, progress=progress
                         )
                     except BaseException:
                         with contextlib.suppress(Exception):
@@ -548,39 +542,22 @@ def scores_refresh_check(*, brand, as_of: date | None = None, horizon_days: int 
 
 
 def _execute_distributed(
-    *,
-    run: ModelRun,
-    chunks: int,
-    score_chunks: ChunkScorer,
-    progress: Callable[[str], None] | None = None,
-    judge: HoldoutJudge | None = None,
+    *, run: ModelRun, chunks: int, score_chunks: ChunkScorer, progress: Callable[[str], None] | None = None
 ) -> None:
-    """Fit, then score the chunks on the workers while this process judges the model on held-out time (or,
-    with `judge`, while another process does, started before the fit)."""
+    """Fit, then score the chunks on the workers while this process judges the model on held-out time."""
     config, rules, clock = run_start(run, progress)
-    pending = judging = None
+    pending = None
     try:
         stats = history_check(run)
         if stats is None:
             return
-        if judge is not None:
-            run.save()  # what the judging process reads of the run (its cutoff, horizon, estimator)
-            judging = judge(run)
         with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
             model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
             run.save()  # the chunk tasks load the pickled engine from the run
             ranges = selectors.customer_id_chunks(brand=run.brand, chunks=chunks)
             scores_stage_create(run)
             pending = score_chunks(run, ranges)
-            if judging is None:
-                run.metrics = holdout_metrics(
-                    brand=run.brand, run=run, config=config, rules=rules, clock=clock
-                )
-            else:
-                with clock.phase("wait for the holdout process"):
-                    run.metrics, judged_timings = judging()
-                judging = None
-                run.params = {**run.params, "holdout_timings": judged_timings}
+            run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
             calibration_adopt(run)
             run.save(update_fields=["params", "updated_at"])  # the chunks wait for it before predicting
         with clock.phase("score chunks (after the holdout)"):
@@ -599,10 +576,9 @@ def _execute_distributed(
         }
         run.status = RunStatus.SUCCEEDED
     except Exception as exc:
-        for waiting in (judging, pending):  # let the other processes finish before the run's rows are cleared
-            if waiting is not None:
-                with contextlib.suppress(Exception):
-                    waiting()
+        if pending is not None:  # let the chunks finish before their run's rows are cleared
+            with contextlib.suppress(Exception):
+                pending()
         _stage_drop_quietly(run)
         run_failed(run, exc)
         raise
@@ -616,19 +592,6 @@ def _stage_drop_quietly(run: ModelRun) -> None:
     """Drop a failed run's staging tables; if that fails too, the next refresh of the brand drops them."""
     with contextlib.suppress(Exception):
         scores_stage_drop(run.pk)
-
-
-def holdout_judge(*, run_id: int) -> tuple[dict, dict[str, float]]:
-    """Judge a run on held-out time (evaluation.holdout_metrics) from its stored fields, in a process of its
-    own; returns the metrics and the seconds of each phase."""
-    run = ModelRun.objects.select_related("brand").get(pk=run_id)
-    config = scoring_config_get(brand=run.brand)
-    clock = Clock()
-    with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
-        metrics = holdout_metrics(
-            brand=run.brand, run=run, config=config, rules=stage_rules_for(config), clock=clock
-        )
-    return metrics, clock.timings
 
 
 def score_chunk(*, run_id: int, customer_ids: tuple[int, int]) -> tuple[int, dict[str, float]]:

@@ -24,8 +24,7 @@ def test_scoring_in_two_processes_equals_one_process(demo_brand):
     assert single.customers_scored == split.customers_scored > 0
     assert run_scores(split.pk) == run_scores(single.pk)
     split.refresh_from_db()
-    # the holdout, judged in a process of its own beside the fit, says the same
-    assert "holdout: fit" in split.params["holdout_timings"] and "holdout: fit" not in split.timings
+    # the holdout (judged in the refresh's process while the chunks read their features) says the same
     for key in ("holdout", "overall", "calibration", "renewal"):
         assert split.metrics[key] == single.metrics[key]
     # the prospects and recommendations, computed beside the scoring in a thread of their own, are the same

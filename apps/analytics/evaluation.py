@@ -433,8 +433,8 @@ def _naive_rfm(*, brand, start, horizon: int, customers, sample: dict):
     before `start`, applied to the customers by their cell at `start`. A reason code instead when that earlier
     window has too few customers or too little history before it (a brand whose customers all arrived lately)."""
     earlier = start - timedelta(days=horizon)
-    stats = selectors.history_stats(brand=brand, cutoff=earlier)
-    if stats["buyers"] < MIN_FIT_BUYERS or stats["history_days"] < min(horizon, MIN_RFM_HISTORY_DAYS):
+    first = selectors.first_purchase_at(brand=brand)
+    if first is None or (earlier - first).total_seconds() / 86400.0 < min(horizon, MIN_RFM_HISTORY_DAYS):
         return "no_previous_window"
     before = selectors.customer_frame(brand=brand, cutoff=earlier, **sample)
     before = selectors.with_outcomes(

@@ -30,6 +30,30 @@ def cutoff_for(brand, as_of: date) -> datetime:
 
 
 _window: ContextVar[tuple[int, datetime] | None] = ContextVar("clv_purchase_window", default=None)
+_memo: ContextVar[dict | None] = ContextVar("clv_reads_memo", default=None)
+
+
+@contextmanager
+def reads_memo():
+    """Within the block, history_stats and classic_frame read each (brand, cutoff, range) once: a refresh
+    asks for the same ones several times (the history check and the holdout plan; the holdout's fit, its
+    classic baseline and its predictions), and each is a scan of the brand's orders (2–4 s at 1M customers).
+    The block sees the orders as they were when first read, as one refresh should."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
+def _memoized(key: tuple, compute):
+    memo = _memo.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    value = memo[key]
+    return value.copy()  # the caller may change its copy (a frame or a dict)
 
 
 @contextmanager
@@ -84,7 +108,11 @@ def purchase_count(*, brand, cutoff: datetime) -> int:
 def history_stats(*, brand, cutoff: datetime) -> dict:
     """What the brand's paid purchases up to the cutoff amount to, for the data-sufficiency checks: purchases,
     buyers, repeat purchases and repeat buyers, days of history (first purchase to cutoff) and whether any
-    purchase has an amount. One GROUP BY per customer, then one aggregate."""
+    purchase has an amount. One GROUP BY per customer, then one aggregate (once per reads_memo block)."""
+    return _memoized(("history_stats", brand.pk, cutoff), lambda: _history_stats(brand=brand, cutoff=cutoff))
+
+
+def _history_stats(*, brand, cutoff: datetime) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -108,10 +136,27 @@ def history_stats(*, brand, cutoff: datetime) -> dict:
     }
 
 
+def first_purchase_at(*, brand) -> datetime | None:
+    """When the brand's first paid purchase was placed (the start of its (brand, placed_at) index)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MIN(placed_at) FROM orders_order WHERE brand_id = %s AND status = 'paid'", [brand.pk]
+        )
+        return cursor.fetchone()[0]
+
+
 def classic_frame(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | None = None) -> pd.DataFrame:
     """Each buyer's history as the classic models see it, up to the cutoff: x repeat purchases (paid
     purchases after the first; orders, as the survival models and the holdout count them), t_x days from the
-    first to the last purchase, T days from the first purchase to the cutoff, and the mean spend."""
+    first to the last purchase, T days from the first purchase to the cutoff, and the mean spend. Read once
+    per reads_memo block."""
+    return _memoized(
+        ("classic_frame", brand.pk, cutoff, customer_ids),
+        lambda: _classic_frame(brand=brand, cutoff=cutoff, customer_ids=customer_ids),
+    )
+
+
+def _classic_frame(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | None) -> pd.DataFrame:
     range_sql, params = "", [brand.pk, cutoff]
     if customer_ids is not None:
         range_sql, params = " AND customer_id BETWEEN %s AND %s", [*params, *customer_ids]

@@ -234,19 +234,22 @@ def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None =
     refresh's SUCCEEDED is stored as RUNNING until its publish commits (see _run_save)."""
     config, rules, clock = run_start(run, progress)
     try:
-        stats = history_check(run)
-        if stats is None:
+        with selectors.reads_memo():  # the history and classic frames read once
+            stats = history_check(run)
+            if stats is None:
+                return run
+            with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
+                run.metrics = holdout_metrics(
+                    brand=run.brand, run=run, config=config, rules=rules, clock=clock
+                )
+                engine = model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
+                calibration_adopt(run)
+                scores_stage_create(run)
+                scores_chunk_write(run=run, engine=engine, config=config, rules=rules, clock=clock)
+            with clock.phase("tiers and percentiles, scores written"):
+                run.customers_scored = scores_stage_move(run)
+            run.status = RunStatus.SUCCEEDED
             return run
-        with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
-            run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
-            engine = model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
-            calibration_adopt(run)
-            scores_stage_create(run)
-            scores_chunk_write(run=run, engine=engine, config=config, rules=rules, clock=clock)
-        with clock.phase("tiers and percentiles, scores written"):
-            run.customers_scored = scores_stage_move(run)
-        run.status = RunStatus.SUCCEEDED
-        return run
     except Exception as exc:
         _stage_drop_quietly(run)
         run_failed(run, exc)
@@ -548,33 +551,36 @@ def _execute_distributed(
     config, rules, clock = run_start(run, progress)
     pending = None
     try:
-        stats = history_check(run)
-        if stats is None:
-            return
-        with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
-            model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
-            run.save()  # the chunk tasks load the pickled engine from the run
-            ranges = selectors.customer_id_chunks(brand=run.brand, chunks=chunks)
-            scores_stage_create(run)
-            pending = score_chunks(run, ranges)
-            run.metrics = holdout_metrics(brand=run.brand, run=run, config=config, rules=rules, clock=clock)
-            calibration_adopt(run)
-            run.save(update_fields=["params", "updated_at"])  # the chunks wait for it before predicting
-        with clock.phase("score chunks (after the holdout)"):
-            staged, chunk_timings = pending()
-        pending = None
-        with clock.phase("tiers and percentiles, scores written"):
-            # as many connections at once as there were chunks: the score table's indexes are the cost
-            run.customers_scored = scores_stage_move(run, connections_at_once=len(ranges))
-        if run.customers_scored != staged:
-            raise RuntimeError(f"run {run.pk}: {staged} scores staged, {run.customers_scored} written")
-        run.params = {
-            **run.params,
-            "chunks": len(ranges),
-            # seconds per phase summed over the chunks (they ran in parallel with the holdout)
-            "chunk_timings": {phase: round(seconds, 3) for phase, seconds in chunk_timings.items()},
-        }
-        run.status = RunStatus.SUCCEEDED
+        with selectors.reads_memo():  # the history and classic frames read once
+            stats = history_check(run)
+            if stats is None:
+                return
+            with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
+                model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
+                run.save()  # the chunk tasks load the pickled engine from the run
+                ranges = selectors.customer_id_chunks(brand=run.brand, chunks=chunks)
+                scores_stage_create(run)
+                pending = score_chunks(run, ranges)
+                run.metrics = holdout_metrics(
+                    brand=run.brand, run=run, config=config, rules=rules, clock=clock
+                )
+                calibration_adopt(run)
+                run.save(update_fields=["params", "updated_at"])  # the chunks wait for it before predicting
+            with clock.phase("score chunks (after the holdout)"):
+                staged, chunk_timings = pending()
+            pending = None
+            with clock.phase("tiers and percentiles, scores written"):
+                # as many connections at once as there were chunks: the score table's indexes are the cost
+                run.customers_scored = scores_stage_move(run, connections_at_once=len(ranges))
+            if run.customers_scored != staged:
+                raise RuntimeError(f"run {run.pk}: {staged} scores staged, {run.customers_scored} written")
+            run.params = {
+                **run.params,
+                "chunks": len(ranges),
+                # seconds per phase summed over the chunks (they ran in parallel with the holdout)
+                "chunk_timings": {phase: round(seconds, 3) for phase, seconds in chunk_timings.items()},
+            }
+            run.status = RunStatus.SUCCEEDED
     except Exception as exc:
         if pending is not None:  # let the chunks finish before their run's rows are cleared
             with contextlib.suppress(Exception):

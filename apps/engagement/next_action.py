@@ -497,6 +497,8 @@ def decide(
             "uplift": uplift,
             "expected_gain": np.round(gain, 2),
             "reasons": reasons,
+            # the reason code the reasons hold for a customer not blocked (what the summary counts)
+            "reason_code": np.where(blocked, "", code),
         }
     )
 
@@ -568,15 +570,11 @@ def next_actions_compute(*, run: ModelRun) -> dict:
         "customers": int(len(decided)),
         "actions": {k: int(v) for k, v in counts.items()},
         "expected_gain_total": round(float(np.nansum(decided["expected_gain"].to_numpy(float))), 2),
-        "suppressed_benefit_lowers_purchase": int(
-            sum(1 for r in decided["reasons"] if any(i.get("code") == "benefit_lowers_purchase" for i in r))
-        ),
+        "suppressed_benefit_lowers_purchase": int(decided["reason_code"].eq("benefit_lowers_purchase").sum()),
         "measured_touch_uplift": measured,
         "uplift_model": evaluation,
         "touch_uplift_model": touch_evaluation,
-        "suppressed_touch_lowers_purchase": int(
-            sum(1 for r in decided["reasons"] if any(i.get("code") == "touch_lowers_purchase" for i in r))
-        ),
+        "suppressed_touch_lowers_purchase": int(decided["reason_code"].eq("touch_lowers_purchase").sum()),
         "seconds": round(time.perf_counter() - started, 3),
     }
     ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "next_actions": summary})

@@ -292,4 +292,7 @@ def test_a_follow_up_experiment_stops_touches_for_those_it_puts_off(brand):
     assert out["basis"].tolist()[0] == "uplift_model" and out["expected_gain"].iloc[0] > 0
     codes = [[r["code"] for r in reasons] for reasons in out["reasons"]]
     assert "touch_lowers_purchase" in codes[1] and "touch_experiment" in codes[1]
+    # what the run's summary counts as suppressed touches: the code the reasons hold
+    assert out["reason_code"].tolist()[1] == "touch_lowers_purchase"
+    assert out["reason_code"].tolist()[0] != "touch_lowers_purchase"
     assert any("do not contact" in t for t in reason_texts(out["reasons"].iloc[1]))

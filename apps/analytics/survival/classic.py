@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln, hyp2f1, roots_genlaguerre
+from scipy.special import betaln, digamma, gammaln, hyp2f1, roots_genlaguerre
 
 
 def _arrays(x, t_x, T):
@@ -36,8 +36,22 @@ def _arrays(x, t_x, T):
     return x, t_x, T
 
 
-def _fit(neg_ll, start: np.ndarray) -> tuple[np.ndarray, float]:
-    """Minimise a negative log-likelihood over log-parameters: Nelder-Mead, then a polish by L-BFGS-B."""
+def _fit(neg_ll, start: np.ndarray, *, with_gradient=None) -> tuple[np.ndarray, float]:
+    """Minimise a negative log-likelihood over log-parameters. With `with_gradient` (an _objective: the mean
+    negative log-likelihood per customer and its gradient), L-BFGS-B on the analytic gradient first: the same
+    maximum in tens of evaluations where Nelder-Mead takes hundreds (each a pass over every customer: about
+    20–40 ms at 200,000 to 1M buyers). Without it, or when that does not converge: Nelder-Mead, then a
+    polish by L-BFGS-B."""
+    if with_gradient is not None:
+        quick = minimize(
+            with_gradient,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 300, "ftol": 1e-14, "gtol": 1e-9},
+        )
+        if quick.success and quick.fun < 1e300 and np.all(np.isfinite(quick.x)):
+            return np.exp(quick.x), float(-quick.fun * with_gradient.customers)
     best = minimize(
         neg_ll, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-9}
     )
@@ -47,6 +61,28 @@ def _fit(neg_ll, start: np.ndarray) -> tuple[np.ndarray, float]:
     if not np.isfinite(best.fun):
         raise ValueError("the likelihood could not be maximised")
     return np.exp(best.x), float(-best.fun)
+
+
+class _objective:  # noqa: N801 - used as a function
+    """The mean negative log-likelihood per customer and its gradient over log-parameters, from
+    `ll_and_grad(*params)` (the summed log-likelihood and its gradient over the parameters) and the number of
+    customers (the mean keeps the gradient's scale, and L-BFGS-B's tolerances, the same at any size). An
+    overflow is a very bad point, not an error."""
+
+    def __init__(self, ll_and_grad, n_params: int, customers: float):
+        self.ll_and_grad, self.n_params, self.customers = ll_and_grad, n_params, max(float(customers), 1.0)
+
+    def __call__(self, log_params):
+        bad = (1e300, np.zeros(self.n_params))
+        params = np.exp(log_params)
+        if not np.all(np.isfinite(params)):
+            return bad
+        with np.errstate(all="ignore"):
+            ll, grad = self.ll_and_grad(*params)
+        grad = np.asarray(grad, float) * params  # d/d log θ = θ · d/dθ
+        if not (np.isfinite(ll) and np.all(np.isfinite(grad))):
+            return bad
+        return -ll / self.customers, -grad / self.customers
 
 
 # --- BG/NBD ---------------------------------------------------------------------------------------------------
@@ -124,9 +160,35 @@ def _bgnbd_ll(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
-def _fit_purchases(name: str, loglik, start, x, t_x, T, weights) -> tuple[np.ndarray, float]:
+def _bgnbd_ll_grad(r, alpha, a, b, x, t_x, T, w) -> tuple[float, np.ndarray]:
+    """The weighted BG/NBD log-likelihood and its gradient over (r, α, a, b): with A3 = −(r+x)·log(α+T) and A4
+    the term of dropping out after the last purchase (x > 0), the likelihood's last factor is e^A3 + e^A4 and
+    its derivatives weigh each term's by its share of the sum."""
+    log_alpha_t = np.log(alpha + T)
+    log_alpha_tx = np.log(alpha + t_x)
+    repeat = x > 0
+    bx1 = np.maximum(b + x - 1, 1e-300)
+    a3 = -(r + x) * log_alpha_t
+    a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * log_alpha_tx, -np.inf)
+    last = np.logaddexp(a3, a4)
+    w3 = np.exp(a3 - last)
+    w4 = np.exp(a4 - last)  # 0 where x = 0
+    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
+    ll = np.sum(w * (head + last))
+    psi_abx = digamma(a + b + x)
+    psi_ab = digamma(a + b)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * log_alpha_t - w4 * log_alpha_tx
+    d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
+    d_a = psi_ab - psi_abx + w4 / a
+    d_b = digamma(b + x) - psi_abx - digamma(b) + psi_ab - np.where(repeat, w4 / bx1, 0.0)
+    grad = np.array([np.sum(w * d) for d in (d_r, d_alpha, d_a, d_b)])
+    return ll, grad
+
+
+def _fit_purchases(name: str, loglik, start, x, t_x, T, weights, ll_grad=None) -> tuple[np.ndarray, float]:
     """Maximum likelihood of a purchase model over customers (x, t_x, T); `start` gets the mean T (the time
-    scale) and gives the starting parameters; `weights` count identical customers (optional)."""
+    scale) and gives the starting parameters; `weights` count identical customers (optional); `ll_grad`
+    (params…, x, t_x, T, weights → log-likelihood, gradient) when the model has an analytic gradient."""
     x, t_x, T = _arrays(x, t_x, T)
     w = np.ones_like(x) if weights is None else np.asarray(weights, float)
     if not (x > 0).any():
@@ -136,12 +198,19 @@ def _fit_purchases(name: str, loglik, start, x, t_x, T, weights) -> tuple[np.nda
         value = -np.sum(w * loglik(*np.exp(log_params), x, t_x, T))
         return value if np.isfinite(value) else 1e300
 
-    return _fit(neg_ll, np.log(start(float(np.mean(T)) or 1.0)))
+    with_gradient = None
+    if ll_grad is not None:
+        with_gradient = _objective(
+            lambda *params: ll_grad(*params, x, t_x, T, w), len(start(1.0)), float(np.sum(w))
+        )
+    return _fit(neg_ll, np.log(start(float(np.mean(T)) or 1.0)), with_gradient=with_gradient)
 
 
 def fit_bgnbd(x, t_x, T, *, weights=None) -> BgNbd:
     """Maximum-likelihood BG/NBD."""
-    params, ll = _fit_purchases("BG/NBD", _bgnbd_ll, lambda scale: [1.0, scale, 1.0, 1.0], x, t_x, T, weights)
+    params, ll = _fit_purchases(
+        "BG/NBD", _bgnbd_ll, lambda scale: [1.0, scale, 1.0, 1.0], x, t_x, T, weights, _bgnbd_ll_grad
+    )
     return BgNbd(*map(float, params), log_likelihood=ll)
 
 
@@ -264,6 +333,18 @@ def _gg_ll(p, q, gamma, x, m) -> np.ndarray:
     )
 
 
+def _gg_ll_grad(p, q, gamma, x, m) -> tuple[float, np.ndarray]:
+    """The Gamma-Gamma log-likelihood summed over customers, and its gradient over (p, q, γ)."""
+    px = p * x
+    log_xm_gamma = np.log(x * m + gamma)
+    psi_pxq = digamma(px + q)
+    ll = np.sum(_gg_ll(p, q, gamma, x, m))
+    d_p = np.sum(x * (psi_pxq - digamma(px) + np.log(m) + np.log(x) - log_xm_gamma))
+    d_q = np.sum(psi_pxq - log_xm_gamma) + x.size * (np.log(gamma) - digamma(q))
+    d_gamma = x.size * q / gamma - np.sum((px + q) / (x * m + gamma))
+    return ll, np.array([d_p, d_q, d_gamma])
+
+
 def fit_gamma_gamma(x, mean_spend) -> GammaGamma:
     """Maximum-likelihood Gamma-Gamma on the customers with x > 0 purchases and a positive mean spend."""
     x = np.asarray(x, float)
@@ -278,7 +359,11 @@ def fit_gamma_gamma(x, mean_spend) -> GammaGamma:
         value = -np.sum(_gg_ll(p, q, gamma, x, m))
         return value if np.isfinite(value) else 1e300
 
-    params, ll = _fit(neg_ll, np.log([1.0, 2.0, float(np.mean(m))]))
+    params, ll = _fit(
+        neg_ll,
+        np.log([1.0, 2.0, float(np.mean(m))]),
+        with_gradient=_objective(lambda p, q, gamma: _gg_ll_grad(p, q, gamma, x, m), 3, x.size),
+    )
     return GammaGamma(*map(float, params), log_likelihood=ll)
 
 

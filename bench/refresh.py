@@ -623,7 +623,7 @@ def main() -> None:
         print(f"  {phase:<28} {seconds:8.2f} s")
     # phases that ran beside the others (a thread or process of their own) are not on the critical path
     other = wall - sum(s for phase, s in run.timings.items() if "beside" not in phase)
-    print(f"  {'(lock, run rows, publish)':<28} {other:8.2f} s")
+    print(f"  {'(lock, run rows, the rest)':<28} {other:8.2f} s")
     overall = (run.metrics or {}).get("overall", {}).get("model", {})
     c_index = overall.get("harrell_c", overall.get("c_index_harrell"))
     print(f"customers scored: {run.customers_scored:,}; holdout Harrell's C: {c_index}")

@@ -148,38 +148,55 @@ def first_purchase_at(*, brand) -> datetime | None:
 def classic_frame(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | None = None) -> pd.DataFrame:
     """Each buyer's history as the classic models see it, up to the cutoff: x repeat purchases (paid
     purchases after the first; orders, as the survival models and the holdout count them), t_x days from the
-    first to the last purchase, T days from the first purchase to the cutoff, and the mean spend. Read once
-    per reads_memo block."""
-    return _memoized(
-        ("classic_frame", brand.pk, cutoff, customer_ids),
-        lambda: _classic_frame(brand=brand, cutoff=cutoff, customer_ids=customer_ids),
-    )
-
-
-def _classic_frame(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | None) -> pd.DataFrame:
-    range_sql, params = "", [brand.pk, cutoff]
-    if customer_ids is not None:
-        range_sql, params = " AND customer_id BETWEEN %s AND %s", [*params, *customer_ids]
-    with connection.cursor() as cursor:
-        frame = query_frame(
-            cursor,
-            f"""
-            SELECT customer_id, COUNT(*) AS n,
-                   EXTRACT(EPOCH FROM MIN(placed_at))::double precision AS first_t,
-                   EXTRACT(EPOCH FROM MAX(placed_at))::double precision AS last_t,
-                   COALESCE(SUM(total_amount), 0)::double precision AS spend
-            FROM orders_order
-            WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s{range_sql}
-            GROUP BY customer_id ORDER BY customer_id
-            """,
-            params,
-        )
+    first to the last purchase, T days from the first purchase to the cutoff, and the mean spend."""
+    frame = _buyer_totals(brand=brand, cutoff=cutoff, customer_ids=customer_ids)
     end = cutoff.timestamp()
     frame["x"] = frame["n"].astype(float) - 1.0
     frame["t_x"] = (frame["last_t"] - frame["first_t"]) / DAY
     frame["T"] = (end - frame["first_t"]) / DAY
     frame["mean_spend"] = frame["spend"] / frame["n"].astype(float)
     return frame[["customer_id", "x", "t_x", "T", "mean_spend"]]
+
+
+def rfm_values(*, brand, cutoff: datetime) -> pd.DataFrame:
+    """Recency (days), frequency and monetary value (unknown without amounts) of every buyer up to the
+    cutoff."""
+    totals = _buyer_totals(brand=brand, cutoff=cutoff, customer_ids=None)
+    return pd.DataFrame(
+        {
+            "frequency": totals["n"].to_numpy(),
+            "monetary": totals["amount_sum"].to_numpy(float),
+            "recency_days": (cutoff.timestamp() - totals["last_t"].to_numpy(float)) / DAY,
+        }
+    )
+
+
+def _buyer_totals(*, brand, cutoff: datetime, customer_ids: tuple[int, int] | None) -> pd.DataFrame:
+    """Each buyer's paid purchases up to the cutoff: count, first and last (epoch seconds), spend (0 without
+    amounts) and the sum of the amounts (NaN without any). One GROUP BY, read once per reads_memo block (the
+    classic models, the spend model and the RFM cut points all read it)."""
+    range_sql, params = "", [brand.pk, cutoff]
+    if customer_ids is not None:
+        range_sql, params = " AND customer_id BETWEEN %s AND %s", [*params, *customer_ids]
+
+    def read() -> pd.DataFrame:
+        with connection.cursor() as cursor:
+            return query_frame(
+                cursor,
+                f"""
+                SELECT customer_id, COUNT(*) AS n,
+                       EXTRACT(EPOCH FROM MIN(placed_at))::double precision AS first_t,
+                       EXTRACT(EPOCH FROM MAX(placed_at))::double precision AS last_t,
+                       COALESCE(SUM(total_amount), 0)::double precision AS spend,
+                       SUM(total_amount)::double precision AS amount_sum
+                FROM orders_order
+                WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s{range_sql}
+                GROUP BY customer_id ORDER BY customer_id
+                """,
+                params,
+            )
+
+    return _memoized(("buyer_totals", brand.pk, cutoff, customer_ids), read)
 
 
 def customer_frame(
@@ -202,21 +219,6 @@ def customer_frame(
     frame["elapsed_days"] = (cutoff.timestamp() - frame["t"].to_numpy(float)) / DAY
     frame["mean_amount"] = frame["cum_amount"].to_numpy(float) / frame["k"].to_numpy(float)
     return frame.reset_index(drop=True)
-
-
-def rfm_values(*, brand, cutoff: datetime) -> pd.DataFrame:
-    """Recency (days), frequency and monetary value of every buyer up to the cutoff: one GROUP BY."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COUNT(*), SUM(total_amount), MAX(placed_at) FROM orders_order "
-            "WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s GROUP BY customer_id",
-            [brand.pk, cutoff],
-        )
-        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=["frequency", "monetary", "last_at"])
-    last = pd.to_datetime(frame["last_at"], utc=True)
-    frame["recency_days"] = (pd.Timestamp(cutoff) - last).dt.total_seconds().to_numpy() / DAY
-    frame["monetary"] = frame["monetary"].astype(float)
-    return frame
 
 
 def customer_id_chunks(*, brand, chunks: int) -> list[tuple[int, int]]:

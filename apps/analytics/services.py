@@ -238,7 +238,9 @@ def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None =
             stats = history_check(run)
             if stats is None:
                 return run
-            with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
+            with contextlib.ExitStack() as window:
+                with clock.phase("purchase window"):
+                    window.enter_context(selectors.purchase_window(brand=run.brand, cutoff=run.cutoff))
                 run.metrics = holdout_metrics(
                     brand=run.brand, run=run, config=config, rules=rules, clock=clock
                 )
@@ -332,8 +334,16 @@ def scores_refresh(
                     else:
                         _aside_record(run, aside_results)
                     progress("publish")
+                    started = time.perf_counter()
                     model_run_publish(run=run)
+                    published = time.perf_counter()
                     _statistics_refresh(run)
+                    run.timings = {
+                        **run.timings,
+                        "publish": round(published - started, 3),
+                        "planner statistics": round(time.perf_counter() - published, 3),
+                    }
+                    run.save(update_fields=["timings", "updated_at"])
                     _dashboard_snapshot(run, progress)
             finally:
                 ModelRun.objects.filter(pk=run.pk).update(phase="")
@@ -555,7 +565,9 @@ def _execute_distributed(
             stats = history_check(run)
             if stats is None:
                 return
-            with selectors.purchase_window(brand=run.brand, cutoff=run.cutoff):
+            with contextlib.ExitStack() as window:
+                with clock.phase("purchase window"):
+                    window.enter_context(selectors.purchase_window(brand=run.brand, cutoff=run.cutoff))
                 model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
                 run.save()  # the chunk tasks load the pickled engine from the run
                 ranges = selectors.customer_id_chunks(brand=run.brand, chunks=chunks)

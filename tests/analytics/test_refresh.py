@@ -97,7 +97,9 @@ def test_refresh_scores_every_buyer_and_publishes_with_metrics_and_baselines(dem
         "history",
     }
     assert run.data_sufficiency["history"]["buyers"] == buyers
-    assert {"fit", "predict", "write scores"} <= set(run.timings)
+    assert {"purchase window", "fit", "predict", "write scores", "publish", "planner statistics"} <= set(
+        run.timings
+    )
     assert any(row["feature"] == "community_member" for rows in run.stage_models.values() for row in rows)
 
 

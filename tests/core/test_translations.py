@@ -281,7 +281,10 @@ GLOSSARY = [
     (r"\btiers?\b", "等级"),
     (r"\bcommunit(?:y|ies)\b", "社群"),
     (r"\bcustomers?\b", "客户"),
-    (r"(?<!byte-)\borders?\b", ("订单", "客单价")),  # average order value is 客单价; a byte-order mark is not one
+    (
+        r"(?<!byte-)\borders?\b",
+        ("订单", "客单价"),
+    ),  # average order value is 客单价; a byte-order mark is not one
     (r"\bbrands?\b", "品牌"),
     (r"\bstream views?\b", "观看记录"),
     (r"\b(?:live )?streams?\b(?! views?\b)", "直播"),

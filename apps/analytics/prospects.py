@@ -26,13 +26,15 @@ def prospect_frame(*, brand, cutoff: dt.datetime, label_days: int | None = None)
     """One row per prospect at `cutoff` (propensity.RAW_COLUMNS); with `label_days`, also `bought`: whether
     they made a first paid order within that many days from the cutoff. One query."""
     from apps.communities.models import CommunityMembership
+    from apps.customers.models import Customer
     from apps.orders.models import Order
     from apps.streams.models import StreamView
 
-    views, orders, members = (
+    views, orders, members, customers = (
         StreamView._meta.db_table,
         Order._meta.db_table,
         CommunityMembership._meta.db_table,
+        Customer._meta.db_table,
     )
     label = "false"
     params: dict = {"brand": brand.pk, "cutoff": cutoff}
@@ -42,15 +44,24 @@ def prospect_frame(*, brand, cutoff: dt.datetime, label_days: int | None = None)
             "AND o.status = 'paid' AND o.placed_at >= %(cutoff)s AND o.placed_at < %(label_end)s)"
         )
         params["label_end"] = cutoff + dt.timedelta(days=label_days)
+    # the prospects first (customers with no paid order before the cutoff, by the orders' (brand, customer,
+    # placed_at) index), then only their views: at a brand where most viewers bought, grouping every view
+    # first grouped 27M rows to keep 7,000 (12 s against under 2 s at 1M customers)
     sql = f"""
-        WITH v AS (
-            SELECT customer_id, COUNT(*) AS streams, SUM(watch_seconds) / 60.0 AS watch_minutes,
-                   MAX(watch_seconds) / 60.0 AS max_watch_minutes, SUM(comments + likes + shares) AS interactions,
-                   COUNT(*) FILTER (WHERE joined_at >= %(cutoff)s - interval '30 days') AS recent_views,
-                   EXTRACT(EPOCH FROM %(cutoff)s - MAX(joined_at)) / 86400 AS days_since_last_view,
-                   EXTRACT(EPOCH FROM %(cutoff)s - MIN(joined_at)) / 86400 AS days_since_first_view
-            FROM {views} WHERE brand_id = %(brand)s AND joined_at < %(cutoff)s
-            GROUP BY customer_id
+        WITH p AS (
+            SELECT c.id FROM {customers} c
+            WHERE c.brand_id = %(brand)s
+              AND NOT EXISTS (SELECT 1 FROM {orders} o WHERE o.brand_id = %(brand)s AND o.customer_id = c.id
+                              AND o.status = 'paid' AND o.placed_at < %(cutoff)s)
+        ), v AS (
+            SELECT s.customer_id, COUNT(*) AS streams, SUM(s.watch_seconds) / 60.0 AS watch_minutes,
+                   MAX(s.watch_seconds) / 60.0 AS max_watch_minutes,
+                   SUM(s.comments + s.likes + s.shares) AS interactions,
+                   COUNT(*) FILTER (WHERE s.joined_at >= %(cutoff)s - interval '30 days') AS recent_views,
+                   EXTRACT(EPOCH FROM %(cutoff)s - MAX(s.joined_at)) / 86400 AS days_since_last_view,
+                   EXTRACT(EPOCH FROM %(cutoff)s - MIN(s.joined_at)) / 86400 AS days_since_first_view
+            FROM p JOIN {views} s ON s.brand_id = %(brand)s AND s.customer_id = p.id AND s.joined_at < %(cutoff)s
+            GROUP BY s.customer_id
         )
         SELECT v.customer_id, v.streams, v.watch_minutes, v.max_watch_minutes, v.interactions, v.recent_views,
                v.days_since_last_view, v.days_since_first_view,
@@ -59,8 +70,6 @@ def prospect_frame(*, brand, cutoff: dt.datetime, label_days: int | None = None)
                    AS in_community,
                {label} AS bought
         FROM v
-        WHERE NOT EXISTS (SELECT 1 FROM {orders} o WHERE o.brand_id = %(brand)s AND o.customer_id = v.customer_id
-                          AND o.status = 'paid' AND o.placed_at < %(cutoff)s)
         ORDER BY v.customer_id
     """  # noqa: S608 - constant table names
     with connection.cursor() as cursor:

@@ -139,6 +139,7 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
             f"OR {table}.value_percentile IS DISTINCT FROM t.value_percentile)",
             [run.brand_id, run.pk],
         )
+        run.tiers_rewritten = cursor.rowcount  # what work started before the publish read has changed
         cursor.execute("DROP TABLE _clv_tiers")
     run.params = {
         **run.params,

@@ -41,6 +41,7 @@ from apps.analytics.runs import (
     scoring_config_get,
     stage_rules_for,
 )
+from apps.analytics.signals import scores_ready
 from apps.analytics.staging import (
     scores_stage_create,
     scores_stage_drop,
@@ -333,6 +334,8 @@ def scores_refresh(
                         _recommendations_add(run, progress)
                     else:
                         _aside_record(run, aside_results)
+                    if aside is not None:  # committed: work on them may start beside the publish
+                        scores_ready.send(sender=ModelRun, run=run)
                     progress("publish")
                     started = time.perf_counter()
                     model_run_publish(run=run)

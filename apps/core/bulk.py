@@ -40,16 +40,20 @@ def copy_frame(table: str, frame: pd.DataFrame) -> int:
     The frame goes through COPY in CSV format, formatted by pandas (no Python tuple per row); NaN and None
     become NULL. Text, numbers and timestamps must already be in their final form (e.g. timestamp_texts for
     datetimes)."""
-    cols = ", ".join(connection.ops.quote_name(c) for c in frame.columns)
-    text = frame.to_csv(header=False, index=False, lineterminator="\n")
+    copy_csv(table, frame.columns, frame.to_csv(header=False, index=False, lineterminator="\n").encode())
+    return len(frame)
+
+
+def copy_csv(table: str, columns: Sequence[str], text: bytes) -> None:
+    """COPY CSV text (as copy_frame formats it) into `table`'s `columns`."""
+    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(
             f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN WITH (FORMAT csv)"
         ) as copy,
     ):
-        copy.write(text.encode())
-    return len(frame)
+        copy.write(text)
 
 
 def query_frame(cursor, sql: str, params=(), *, dtype=None) -> pd.DataFrame:

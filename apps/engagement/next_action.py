@@ -26,6 +26,7 @@ allowed). Reasons are stored as codes with figures and put into words when shown
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -34,7 +35,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from apps.analytics.models import CustomerScore, ModelRun, ProspectScore, ScoringConfig, Stage
-from apps.core.bulk import copy_frame, query_frame, timestamp_texts
+from apps.core.bulk import query_frame, timestamp_texts
 from apps.customers.models import Customer
 from apps.engagement import guards
 from apps.engagement.models import (
@@ -504,9 +505,69 @@ def decide(
 
 
 @transaction.atomic
-def next_actions_compute(*, run: ModelRun) -> dict:
+def next_actions_compute(*, run: ModelRun, ahead=None) -> dict:
     """Decide and store every customer's next action under `run` (the published run); other runs' actions of
-    the brand are removed. Returns the summary stored in run.metrics["next_actions"]."""
+    the brand are removed. Returns the summary stored in run.metrics["next_actions"].
+
+    `ahead` (from next_actions_ahead, started before the publish) waits for the decisions prepared beside the
+    publish; they are used unless the publish rewrote any tier they read (then, or when preparing failed, they
+    are decided again here)."""
+    import logging
+
+    prepared = None
+    if ahead is not None:
+        try:
+            prepared = ahead()
+        except Exception:
+            logging.getLogger(__name__).exception("next actions of run %s prepared ahead failed", run.pk)
+        if getattr(run, "tiers_rewritten", 0):
+            prepared = None  # tiers changed at the publish: the decisions read the ones before
+    beside = prepared is not None and prepared.run_id == run.pk
+    if not beside:
+        prepared = next_actions_prepare(run=run)
+    return _next_actions_write(run=run, prepared=prepared, beside=beside)
+
+
+def next_actions_ahead(*, run: ModelRun):
+    """Start deciding the run's next actions now, in a thread with its own database connection (the run's
+    scores, tiers and prospects are committed: a refresh calls this just before its publish, whose stage
+    history is PostgreSQL's work meanwhile). Returns what waits for the PreparedActions."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def work():
+        try:
+            return next_actions_prepare(run=run)
+        finally:
+            connections.close_all()
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"next-actions-{run.pk}")
+    future = pool.submit(work)
+
+    def wait():
+        try:
+            return future.result()
+        finally:
+            pool.shutdown(wait=True)
+
+    return wait
+
+
+@dataclass
+class PreparedActions:
+    """The decisions of a run, ready to write: the rows as COPY's CSV and the summary (next_actions_prepare)."""
+
+    run_id: int
+    columns: list[str]
+    csv: bytes
+    rows: int
+    summary: dict
+    seconds: float
+
+
+def next_actions_prepare(*, run: ModelRun) -> PreparedActions:
+    """Decide every customer's next action under `run` from its scores, tiers and prospects; writes nothing."""
     import time
 
     import orjson
@@ -544,7 +605,6 @@ def next_actions_compute(*, run: ModelRun) -> dict:
         measured_touch_uplift=measured,
         first_order_value=first_order_value,
     )
-    NextAction.objects.filter(brand=brand).delete()
     stamp = timestamp_texts(np.array([np.datetime64(pd.Timestamp.now(tz="UTC").tz_localize(None), "ns")]))[0]
     rows = pd.DataFrame(
         {
@@ -561,10 +621,6 @@ def next_actions_compute(*, run: ModelRun) -> dict:
             "reasons": [orjson.dumps(r).decode() for r in decided["reasons"]],
         }
     )
-    copy_frame(NextAction._meta.db_table, rows)
-    from apps.core.bulk import analyze_written
-
-    analyze_written([NextAction._meta.db_table], len(rows))  # pages join these rows right after the publish
     counts = decided["action"].value_counts().to_dict()
     summary = {
         "customers": int(len(decided)),
@@ -575,7 +631,32 @@ def next_actions_compute(*, run: ModelRun) -> dict:
         "uplift_model": evaluation,
         "touch_uplift_model": touch_evaluation,
         "suppressed_touch_lowers_purchase": int(decided["reason_code"].eq("touch_lowers_purchase").sum()),
-        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return PreparedActions(
+        run_id=run.pk,
+        columns=list(rows.columns),
+        csv=rows.to_csv(header=False, index=False, lineterminator="\n").encode(),
+        rows=len(rows),
+        summary=summary,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _next_actions_write(*, run: ModelRun, prepared: PreparedActions, beside: bool) -> dict:
+    import time
+
+    from apps.core.bulk import analyze_written, copy_csv
+
+    started = time.perf_counter()
+    NextAction.objects.filter(brand_id=run.brand_id).delete()
+    copy_csv(NextAction._meta.db_table, prepared.columns, prepared.csv)
+    analyze_written(
+        [NextAction._meta.db_table], prepared.rows
+    )  # pages join these rows right after the publish
+    summary = {
+        **prepared.summary,
+        "seconds": round(prepared.seconds + time.perf_counter() - started, 3),
+        "decided_beside_the_publish": beside,
     }
     ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "next_actions": summary})
     run.metrics = {**run.metrics, "next_actions": summary}

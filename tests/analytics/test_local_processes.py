@@ -5,6 +5,7 @@ import pytest
 from apps.analytics.local_workers import default_processes, local_chunking
 from apps.analytics.models import ModelRun, ProspectScore, RunStatus
 from apps.analytics.services import scores_refresh
+from apps.engagement.models import NextAction
 from tests.analytics.conftest import AS_OF, run_scores
 
 
@@ -15,11 +16,20 @@ def test_how_many_processes_a_brand_gets(settings):
     assert default_processes(1_000_000) == 2
 
 
+def next_actions(run) -> dict:
+    fields = ("action", "basis", "benefit_id", "uplift", "expected_gain", "reasons")
+    return {
+        row[0]: row[1:]
+        for row in NextAction.objects.filter(run_id=run.pk).values_list("customer_id", *fields)
+    }
+
+
 @pytest.mark.django_db(transaction=True)
 def test_scoring_in_two_processes_equals_one_process(demo_brand):
     split = scores_refresh(brand=demo_brand, as_of=AS_OF, **local_chunking(demo_brand, processes=2))
     assert split.status == RunStatus.PUBLISHED
     assert ModelRun.objects.get(pk=split.pk).params["chunks"] == 2
+    split_actions = next_actions(split)  # the next publish replaces them
     single = scores_refresh(brand=demo_brand, as_of=AS_OF, **local_chunking(demo_brand, processes=1))
     assert single.customers_scored == split.customers_scored > 0
     assert run_scores(split.pk) == run_scores(single.pk)
@@ -40,3 +50,19 @@ def test_scoring_in_two_processes_equals_one_process(demo_brand):
         return dict(ProspectScore.objects.filter(run=run).values_list("customer_id", "propensity"))
 
     assert propensities(split) == propensities(single) and len(propensities(split)) > 0
+    # the next actions, decided beside the publish's stage history in a thread of their own, are the same
+    single.refresh_from_db()
+    assert split.metrics["next_actions"]["decided_beside_the_publish"] is True
+    assert single.metrics["next_actions"]["decided_beside_the_publish"] is False
+    assert split_actions == next_actions(single) and len(split_actions) == split.customers_scored + len(
+        propensities(split)
+    )
+    assert {
+        k: v
+        for k, v in split.metrics["next_actions"].items()
+        if k not in ("seconds", "decided_beside_the_publish")
+    } == {
+        k: v
+        for k, v in single.metrics["next_actions"].items()
+        if k not in ("seconds", "decided_beside_the_publish")
+    }

@@ -175,3 +175,24 @@ def test_gradient_fit_reaches_the_nelder_mead_maximum():
     assert fitted.log_likelihood == pytest.approx(ll, abs=0.01)
     assert fitted.log_likelihood >= ll - 1e-6
     assert [fitted.r, fitted.alpha, fitted.a, fitted.b] == pytest.approx(list(params), rel=0.01)
+
+
+def test_gamma_gamma_on_spend_without_heterogeneity_stops_on_the_flat_ridge():
+    """Customers whose spend per order varies around one brand-wide mean (no heterogeneity between them):
+    the likelihood rises along a ridge with q and γ growing together, and the line search stops where it no
+    longer moves. That point is accepted (the gradient is nil there): the shape per order is recovered and
+    the likelihood is the likelihood. (The derivative-free search ran on to q ≈ 1e18, where the log-gamma
+    terms cancel into rounding noise and reported a log-likelihood of 0.)"""
+    from apps.analytics.survival.classic import _gg_ll
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 12, 20_000).astype(float)
+    mean_spend = rng.gamma(17.0 * x, 100.0 / 17.0) / x  # orders of 100 on average, the same for everyone
+    fitted = fit_gamma_gamma(x, mean_spend)
+    assert fitted.p == pytest.approx(17.0, rel=0.05)
+    assert fitted.p * fitted.gamma / (fitted.q - 1) == pytest.approx(100.0, rel=0.02)
+    assert fitted.log_likelihood == pytest.approx(
+        float(np.sum(_gg_ll(fitted.p, fitted.q, fitted.gamma, x, mean_spend))), abs=1e-3
+    )
+    on_the_ridge = float(np.sum(_gg_ll(17.0, 1e4, 100.0 * (1e4 - 1) / 17.0, x, mean_spend)))
+    assert on_the_ridge < 0 and fitted.log_likelihood >= on_the_ridge - 1.0

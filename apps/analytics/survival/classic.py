@@ -36,6 +36,9 @@ def _arrays(x, t_x, T):
     return x, t_x, T
 
 
+FLAT_GRADIENT = 1e-4  # per customer and log-parameter: moving one by 1% moves the mean by 1e-6
+
+
 def _fit(neg_ll, start: np.ndarray, *, with_gradient=None) -> tuple[np.ndarray, float]:
     """Minimise a negative log-likelihood over log-parameters. With `with_gradient` (an _objective: the mean
     negative log-likelihood per customer and its gradient), L-BFGS-B on the analytic gradient first: the same
@@ -50,7 +53,11 @@ def _fit(neg_ll, start: np.ndarray, *, with_gradient=None) -> tuple[np.ndarray, 
             method="L-BFGS-B",
             options={"maxiter": 300, "ftol": 1e-14, "gtol": 1e-9},
         )
-        if quick.success and quick.fun < 1e300 and np.all(np.isfinite(quick.x)):
+        # a line search that stops where the mean log-likelihood no longer moves (a flat ridge: spend with
+        # hardly any heterogeneity sends q and γ to infinity together) is at the maximum too when the
+        # gradient there is nil
+        flat = quick.status == 2 and np.max(np.abs(quick.jac)) <= FLAT_GRADIENT
+        if (quick.success or flat) and quick.fun < 1e300 and np.all(np.isfinite(quick.x)):
             return np.exp(quick.x), float(-quick.fun * with_gradient.customers)
     best = minimize(
         neg_ll, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-9}

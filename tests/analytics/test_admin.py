@@ -88,3 +88,21 @@ def test_stage_rules_are_edited_by_managers_not_viewers(client, two_brands):
         client.get(reverse("admin:analytics_scoringconfig_change", args=[theirs_config.pk])).status_code
         == 404
     )
+
+
+def test_run_timings_are_shown_in_the_staff_language():
+    """The run page's timings name each phase in the staff's language; a holdout or backtest phase is the
+    window and the phase; a name it does not know is shown as it is."""
+    from django.utils import translation
+
+    from apps.analytics.admin_views import phase_label
+
+    with translation.override("zh-hans"):
+        assert phase_label("purchase window") == "读取购买记录"
+        assert phase_label("holdout: fit") == "留出期：拟合"
+        assert phase_label("backtest: predict") == "回测：预测"
+        assert phase_label("tiers and percentiles, scores written") == "等级与百分位，评分写入"
+        assert phase_label("something new") == "something new"
+    with translation.override("en"):
+        assert phase_label("holdout: metrics") == "held-out time: metrics"
+        assert phase_label("planner statistics") == "database statistics"

@@ -42,6 +42,8 @@ def start_server(
             str(workers),
             "--keep-alive",
             "30",
+            "--timeout",  # as the Procfile and docker-compose.yml run it
+            "120",
             "--log-level",
             "warning",
         ],

@@ -337,35 +337,28 @@ def bare_group_by(brand) -> float:
         return time.perf_counter() - clock
 
 
-def clear_runs(brand) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        for table in (
-            "analytics_stagechange",
-            "analytics_customerscore",
-            "analytics_prospectscore",
-            "analytics_customerrecommendation",
-            "analytics_dashboardsnapshot",
-            "analytics_modelrun",
-        ):
-            cursor.execute(f"DELETE FROM {table} WHERE brand_id = %s", [brand.pk])
-    vacuum_derived()
-
-
-# What each refresh rewrites: with autovacuum off (as on the bench machines) the rows of earlier runs stay as
-# dead tuples, and seven refreshes left about six million in each of these tables for the next run (and for
-# the load, admin and GraphQL benchmarks) to read through.
-DERIVED_TABLES = (
+# The bench brand's runs and what hangs off them, children first (deleted before each run).
+RUN_TABLES = (
     "analytics_stagechange",
     "analytics_customerscore",
     "analytics_prospectscore",
     "analytics_customerrecommendation",
     "analytics_dashboardsnapshot",
     "analytics_modelrun",
-    "engagement_nextaction",
-    "loyalty_tierchange",
 )
+# What each refresh rewrites: with autovacuum off (as on the bench machines) the rows of earlier runs stay as
+# dead tuples, and seven refreshes left about six million in each of these tables for the next run (and for
+# the load, admin and GraphQL benchmarks) to read through.
+DERIVED_TABLES = (*RUN_TABLES, "engagement_nextaction", "loyalty_tierchange")
+
+
+def clear_runs(brand) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in RUN_TABLES:
+            cursor.execute(f"DELETE FROM {table} WHERE brand_id = %s", [brand.pk])
+    vacuum_derived()
 
 
 def vacuum_derived() -> float:

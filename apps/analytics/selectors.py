@@ -35,10 +35,11 @@ _memo: ContextVar[dict | None] = ContextVar("clv_reads_memo", default=None)
 
 @contextmanager
 def reads_memo():
-    """Within the block, history_stats and classic_frame read each (brand, cutoff, range) once: a refresh
-    asks for the same ones several times (the history check and the holdout plan; the holdout's fit, its
-    classic baseline and its predictions), and each is a scan of the brand's orders (2–4 s at 1M customers).
-    The block sees the orders as they were when first read, as one refresh should."""
+    """Within the block, history_stats and the buyer totals (classic_frame, rfm_values) are read once per
+    (brand, cutoff, range): a refresh asks for the same ones several times (the history check and the holdout
+    plan; the fit's spend model and the RFM cut points; the holdout's fit, its classic baseline and its
+    predictions), and each is a scan of the brand's orders (2–4 s at 1M customers). The block sees the
+    orders as they were when first read, as one refresh should."""
     token = _memo.set({})
     try:
         yield

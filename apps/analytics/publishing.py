@@ -24,7 +24,10 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
     run, and keep the last KEEP_PUBLISHED_RUNS runs' scores as history."""
     from apps.brands.models import Brand
 
-    Brand.objects.select_for_update().get(pk=run.brand_id)  # one publish per brand at a time
+    # one publish per brand at a time; FOR NO KEY UPDATE, not FOR UPDATE: a row another connection inserts
+    # that refers to the brand (its foreign key check takes FOR KEY SHARE) must not wait for the publish,
+    # which may itself wait for that connection (the next actions prepared beside it)
+    Brand.objects.select_for_update(no_key=True).get(pk=run.brand_id)
     if run.status != RunStatus.SUCCEEDED:
         raise ValueError(
             _("Only a succeeded run can be published (this one is %(status)s).") % {"status": run.status}

@@ -61,6 +61,7 @@ AT_RISK_VALUE_PERCENTILE = 60.0
 AT_RISK_CHURN = 0.5
 COOLING_CHURN = 0.3
 PROSPECT_PROPENSITY = 0.2
+AHEAD_LOCK_TIMEOUT_SECONDS = 30  # next_actions_ahead: its reads give up on a lock held longer than this
 FEATURES = ("pre_revenue", "pre_orders", "predicted_revenue", "p_purchase")
 
 
@@ -538,6 +539,10 @@ def next_actions_ahead(*, run: ModelRun):
 
     def work():
         try:
+            # a read that waits for a lock (held by the publish this thread's result is waited for in) gives
+            # up instead of waiting for ever: the decisions are then made again inside the publish
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = %s", [f"{AHEAD_LOCK_TIMEOUT_SECONDS}s"])
             return next_actions_prepare(run=run)
         finally:
             connections.close_all()

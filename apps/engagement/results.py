@@ -35,7 +35,8 @@ def outcome_frame(
     """One row per judged touch: customer_id, rule_id, channel, stage, send_hour, treated (bool),
     converted (bool), revenue (float). One query."""
     now = now or timezone.now()
-    hours = ContactPolicy.objects.get_or_create(brand=brand)[0].attribution_hours
+    # read, never created here: a reader (the next actions prepared beside a publish) writes nothing
+    hours = (ContactPolicy.objects.filter(brand=brand).first() or ContactPolicy(brand=brand)).attribution_hours
     touches, orders = Touch._meta.db_table, Order._meta.db_table
     filters, params = "", {"brand": brand.pk, "now": now, "hours": hours}
     if since is not None:

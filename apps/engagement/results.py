@@ -36,7 +36,9 @@ def outcome_frame(
     converted (bool), revenue (float). One query."""
     now = now or timezone.now()
     # read, never created here: a reader (the next actions prepared beside a publish) writes nothing
-    hours = (ContactPolicy.objects.filter(brand=brand).first() or ContactPolicy(brand=brand)).attribution_hours
+    hours = (
+        ContactPolicy.objects.filter(brand=brand).first() or ContactPolicy(brand=brand)
+    ).attribution_hours
     touches, orders = Touch._meta.db_table, Order._meta.db_table
     filters, params = "", {"brand": brand.pk, "now": now, "hours": hours}
     if since is not None:

@@ -228,44 +228,48 @@ def anchor_frame(cursor, *, brand_id: int, cutoff: datetime) -> pd.DataFrame:
 
 
 def derive_features(frame: pd.DataFrame, *, cutoff_epoch: float) -> pd.DataFrame:
-    """Covariates and timing from the raw aggregates (vectorised; no loop over customers)."""
+    """Covariates and timing from the raw aggregates (vectorised; no loop over customers). The new columns are
+    computed as arrays and joined to the frame at once: column by column, pandas' per-column cost made one
+    customer's features (a customer's hazard factors in the API) cost 14 ms."""
     out = frame.copy()
-    numeric = [c for c in out.columns if c not in ("age_band",)]
-    out[numeric] = out[numeric].apply(pd.to_numeric, errors="coerce")
-    k = out["k"].to_numpy(float)
-    t = out["t"].to_numpy(float)
-    first = out["first_t"].to_numpy(float)
-    prev = out["prev_t"].to_numpy(float)
-    nxt = out["next_t"].to_numpy(float)
+    for column in out.columns:
+        if column != "age_band" and not pd.api.types.is_numeric_dtype(out[column].dtype):
+            out[column] = pd.to_numeric(out[column], errors="coerce")
+
+    def col(name: str) -> np.ndarray:
+        return out[name].to_numpy(float)
+
+    k, t, first, prev, nxt = col("k"), col("t"), col("first_t"), col("prev_t"), col("next_t")
     tenure = (t - first) / DAY
     last_gap = np.where(np.isnan(prev), 0.0, (t - prev) / DAY)
     usual_before = np.where(k >= 3, (np.nan_to_num(prev, nan=t) - first) / DAY / np.maximum(k - 2, 1), np.nan)
     trend = np.where(k >= 3, (last_gap + 1.0) / (usual_before + 1.0), 1.0)
-    out["event"] = ~np.isnan(nxt)
-    out["duration_days"] = np.where(out["event"], nxt - t, cutoff_epoch - t) / DAY
-    out["tenure_days"] = tenure
-    out["rhythm_days"] = np.where(k >= 2, tenure / np.maximum(k - 1, 1), np.nan)
-    out["log_orders"] = np.log(k)
-    out["log_mean_amount"] = np.log1p(out["cum_amount"].to_numpy(float) / k)
-    out["log_tenure_days"] = np.log1p(tenure)
-    out["log_last_gap_days"] = np.log1p(last_gap)
-    out["log_gap_trend"] = np.log(np.clip(trend, 0.05, 20.0))
-    out["log_refunds"] = np.log1p(out["refunds"].to_numpy(float))
-    out["community_member"] = out["community_member"].astype(float)
-    since = out["community_since"].to_numpy(float)
-    out["log_community_days"] = np.where(np.isnan(since), 0.0, np.log1p(np.maximum(t - since, 0) / DAY))
-    out["engaged_5plus"] = out["engaged_5plus"].astype(float)
-    out["log_watch_hours_30d"] = np.log1p(out["watch_seconds_30d"].to_numpy(float) / 3600.0)
-    out["log_streams_30d"] = np.log1p(out["streams_30d"].to_numpy(float))
-    out["log_interactions_30d"] = np.log1p(out["interactions_30d"].to_numpy(float))
-    out["log_streams_90d"] = np.log1p(out["streams_90d"].to_numpy(float))
-    s90 = out["streams_90d"].to_numpy(float)
-    out["share_5plus_90d"] = np.where(
-        s90 > 0, out["streams_5plus_90d"].to_numpy(float) / np.maximum(s90, 1), 0.0
-    )
-    out["log_benefits_held"] = np.log1p(out["benefits_held"].to_numpy(float))
-    out["log_benefits_redeemed"] = np.log1p(out["benefits_redeemed"].to_numpy(float))
+    event = ~np.isnan(nxt)
+    since = col("community_since")
+    s90 = col("streams_90d")
     age = out["age_band"].map(AGE_BAND_YEARS).astype(float)
-    out["age_unknown"] = age.isna().astype(float)
-    out["age_years"] = age.fillna(age.median() if age.notna().any() else 35.0)
-    return out
+    out["community_member"] = col("community_member")
+    out["engaged_5plus"] = col("engaged_5plus")
+    derived = {
+        "event": event,
+        "duration_days": np.where(event, nxt - t, cutoff_epoch - t) / DAY,
+        "tenure_days": tenure,
+        "rhythm_days": np.where(k >= 2, tenure / np.maximum(k - 1, 1), np.nan),
+        "log_orders": np.log(k),
+        "log_mean_amount": np.log1p(col("cum_amount") / k),
+        "log_tenure_days": np.log1p(tenure),
+        "log_last_gap_days": np.log1p(last_gap),
+        "log_gap_trend": np.log(np.clip(trend, 0.05, 20.0)),
+        "log_refunds": np.log1p(col("refunds")),
+        "log_community_days": np.where(np.isnan(since), 0.0, np.log1p(np.maximum(t - since, 0) / DAY)),
+        "log_watch_hours_30d": np.log1p(col("watch_seconds_30d") / 3600.0),
+        "log_streams_30d": np.log1p(col("streams_30d")),
+        "log_interactions_30d": np.log1p(col("interactions_30d")),
+        "log_streams_90d": np.log1p(s90),
+        "share_5plus_90d": np.where(s90 > 0, col("streams_5plus_90d") / np.maximum(s90, 1), 0.0),
+        "log_benefits_held": np.log1p(col("benefits_held")),
+        "log_benefits_redeemed": np.log1p(col("benefits_redeemed")),
+        "age_unknown": age.isna().to_numpy(float),
+        "age_years": age.fillna(age.median() if age.notna().any() else 35.0).to_numpy(float),
+    }
+    return pd.concat([out, pd.DataFrame(derived, index=out.index)], axis=1)

@@ -81,6 +81,29 @@ def _session_tune(cursor) -> None:
     _run(cursor, "SET LOCAL jit = off")
 
 
+def purchases_sql(
+    *, brand_id: int, cutoff: datetime, customer_ids: tuple[int, int] | None = None
+) -> tuple[str, list]:
+    """The SELECT of _clv_purchases (purchases_prepare) and its parameters."""
+    range_sql, range_params = "", []
+    if customer_ids is not None:
+        range_sql, range_params = " AND o.customer_id BETWEEN %s AND %s", list(customer_ids)
+    sql = f"""
+        SELECT o.id AS order_id, o.customer_id, o.placed_at, o.total_amount AS amount,
+               ROW_NUMBER() OVER w AS k,
+               LAG(o.placed_at) OVER w AS prev_at,
+               LEAD(o.placed_at) OVER w AS next_at,
+               SUM(o.total_amount) OVER w AS cum_amount,
+               FIRST_VALUE(o.placed_at) OVER w AS first_at,
+               COUNT(*) OVER (PARTITION BY o.customer_id) AS n_orders
+        FROM orders_order o
+        WHERE o.brand_id = %s AND o.status = 'paid' AND o.placed_at <= %s{range_sql}
+        WINDOW w AS (PARTITION BY o.customer_id ORDER BY o.placed_at, o.id
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        """
+    return sql, [brand_id, cutoff, *range_params]
+
+
 def purchases_prepare(
     cursor,
     *,
@@ -97,27 +120,8 @@ def purchases_prepare(
     purchase do not depend on later ones, and anchors_prepare masks the next purchase beyond its cutoff."""
     _session_tune(cursor)
     _run(cursor, "DROP TABLE IF EXISTS _clv_purchases")
-    range_sql, range_params = "", []
-    if customer_ids is not None:
-        range_sql, range_params = " AND o.customer_id BETWEEN %s AND %s", list(customer_ids)
-    _run(
-        cursor,
-        f"""
-        CREATE TEMP TABLE _clv_purchases {"" if session else "ON COMMIT DROP"} AS
-        SELECT o.id AS order_id, o.customer_id, o.placed_at, o.total_amount AS amount,
-               ROW_NUMBER() OVER w AS k,
-               LAG(o.placed_at) OVER w AS prev_at,
-               LEAD(o.placed_at) OVER w AS next_at,
-               SUM(o.total_amount) OVER w AS cum_amount,
-               FIRST_VALUE(o.placed_at) OVER w AS first_at,
-               COUNT(*) OVER (PARTITION BY o.customer_id) AS n_orders
-        FROM orders_order o
-        WHERE o.brand_id = %s AND o.status = 'paid' AND o.placed_at <= %s{range_sql}
-        WINDOW w AS (PARTITION BY o.customer_id ORDER BY o.placed_at, o.id
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-        """,
-        [brand_id, cutoff, *range_params],
-    )
+    sql, params = purchases_sql(brand_id=brand_id, cutoff=cutoff, customer_ids=customer_ids)
+    _run(cursor, f"CREATE TEMP TABLE _clv_purchases {'' if session else 'ON COMMIT DROP'} AS {sql}", params)
     cursor.execute("SELECT COUNT(*) FROM _clv_purchases")
     return int(cursor.fetchone()[0])
 
@@ -126,11 +130,8 @@ def purchases_drop(cursor) -> None:
     _run(cursor, "DROP TABLE IF EXISTS _clv_purchases")
 
 
-def anchors_prepare(cursor, spec: AnchorSpec, *, cutoff: datetime) -> int:
-    """TEMP table _clv_anchors from _clv_purchases as of `cutoff` (at or before the one it was built at):
-    purchases up to the cutoff, the next purchase only when it is up to the cutoff too, and the 30/90-day
-    window starts precomputed."""
-    _run(cursor, "DROP TABLE IF EXISTS _clv_anchors")
+def anchors_sql(spec: AnchorSpec, *, cutoff: datetime) -> tuple[str, list]:
+    """The SELECT of _clv_anchors (anchors_prepare), from _clv_purchases, and its parameters."""
     at = cutoff
     if spec.last_only:
         # each customer's last purchase up to the cutoff: the next one (if any) is after it
@@ -151,28 +152,33 @@ def anchors_prepare(cursor, spec: AnchorSpec, *, cutoff: datetime) -> int:
     if spec.customer_ids is not None:
         where += " AND p.customer_id BETWEEN %s AND %s"
         params = [*params, *spec.customer_ids]
-    _run(
-        cursor,
-        f"""
-        CREATE TEMP TABLE _clv_anchors ON COMMIT DROP AS
+    sql = f"""
         SELECT p.order_id AS anchor_id, p.customer_id, p.placed_at AS t, p.k, p.amount, p.cum_amount,
                p.prev_at, CASE WHEN p.next_at <= %s THEN p.next_at END AS next_at, p.first_at,
                p.placed_at - INTERVAL '30 days' AS t30, p.placed_at - INTERVAL '90 days' AS t90
         FROM _clv_purchases p WHERE {where}
-        """,
-        [at, *params],
-    )
+        """
+    return sql, [at, *params]
+
+
+def anchors_prepare(cursor, spec: AnchorSpec, *, cutoff: datetime) -> int:
+    """TEMP table _clv_anchors from _clv_purchases as of `cutoff` (at or before the one it was built at):
+    purchases up to the cutoff, the next purchase only when it is up to the cutoff too, and the 30/90-day
+    window starts precomputed."""
+    _run(cursor, "DROP TABLE IF EXISTS _clv_anchors")
+    sql, params = anchors_sql(spec, cutoff=cutoff)
+    _run(cursor, f"CREATE TEMP TABLE _clv_anchors ON COMMIT DROP AS {sql}", params)
     _run(cursor, "CREATE INDEX ON _clv_anchors (customer_id)")
     _run(cursor, "ANALYZE _clv_anchors")
     cursor.execute("SELECT COUNT(*) FROM _clv_anchors")
     return int(cursor.fetchone()[0])
 
 
-def anchor_frame(cursor, *, brand_id: int, cutoff: datetime) -> pd.DataFrame:
-    """One row per anchor: timing, raw aggregates and the model covariates (see FEATURES)."""
+def _anchor_aggregates_sql(brand_id: int) -> tuple[str, str, list]:
+    """anchor_frame's query from _clv_anchors: (its WITH list without WITH, its final SELECT, parameters)."""
     e = _epoch
-    sql = f"""
-    WITH v AS (
+    ctes = f"""
+    v AS (
         SELECT a.anchor_id,
                COUNT(*) FILTER (WHERE sv.joined_at >= a.t30) AS streams_30d,
                SUM(sv.watch_seconds) FILTER (WHERE sv.joined_at >= a.t30) AS watch_seconds_30d,
@@ -206,7 +212,8 @@ def anchor_frame(cursor, *, brand_id: int, cutoff: datetime) -> pd.DataFrame:
         JOIN orders_order o ON o.brand_id = %s AND o.customer_id = a.customer_id AND o.placed_at <= a.t
                             AND o.status = 'refunded'
         GROUP BY a.anchor_id
-    )
+    )"""
+    select = f"""
     SELECT a.anchor_id, a.customer_id, a.k, a.amount, a.cum_amount,
            {e("a.t")} AS t, {e("a.prev_at")} AS prev_t, {e("a.next_at")} AS next_t, {e("a.first_at")} AS first_t,
            COALESCE(v.streams_30d, 0) AS streams_30d, COALESCE(v.watch_seconds_30d, 0) AS watch_seconds_30d,
@@ -223,7 +230,29 @@ def anchor_frame(cursor, *, brand_id: int, cutoff: datetime) -> pd.DataFrame:
     LEFT JOIN r ON r.anchor_id = a.anchor_id
     ORDER BY a.anchor_id
     """
-    frame = _frame(cursor, sql, [brand_id] * 5)
+    return ctes, select, [brand_id] * 5
+
+
+def anchor_frame(cursor, *, brand_id: int, cutoff: datetime) -> pd.DataFrame:
+    """One row per anchor: timing, raw aggregates and the model covariates (see FEATURES)."""
+    ctes, select, params = _anchor_aggregates_sql(brand_id)
+    frame = _frame(cursor, f"WITH {ctes} {select}", params)
+    return derive_features(frame, cutoff_epoch=cutoff.timestamp())
+
+
+def one_customer_frame(cursor, *, brand_id: int, cutoff: datetime, customer_id: int) -> pd.DataFrame:
+    """anchor_frame of one customer's last purchase up to the cutoff, in one statement: _clv_purchases and
+    _clv_anchors as common table expressions of the same SELECTs, instead of temporary tables (whose DDL, index
+    and statistics cost a request that shows one customer's hazard factors more than the query)."""
+    purchases, purchase_params = purchases_sql(
+        brand_id=brand_id, cutoff=cutoff, customer_ids=(customer_id, customer_id)
+    )
+    anchors, anchor_params = anchors_sql(
+        AnchorSpec(last_only=True, customer_ids=(customer_id, customer_id)), cutoff=cutoff
+    )
+    ctes, select, params = _anchor_aggregates_sql(brand_id)
+    sql = f"WITH _clv_purchases AS ({purchases}), _clv_anchors AS ({anchors}), {ctes} {select}"
+    frame = _frame(cursor, sql, [*purchase_params, *anchor_params, *params])
     return derive_features(frame, cutoff_epoch=cutoff.timestamp())
 
 

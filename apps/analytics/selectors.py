@@ -17,6 +17,7 @@ from apps.analytics.features import (
     AnchorSpec,
     anchor_frame,
     anchors_prepare,
+    one_customer_frame,
     purchases_drop,
     purchases_prepare,
 )
@@ -212,11 +213,18 @@ def customer_frame(
     purchases k, spend, and days elapsed since the last purchase. `customer_ids` limits it to an inclusive
     range of customer ids (one chunk of a distributed scoring); `sample_per_mille` below 1000 to a
     pseudo-random sample of customers (a hash of the id salted by `seed`, the same customers every time)."""
-    spec = AnchorSpec(last_only=True, customer_ids=customer_ids, sample_per_mille=sample_per_mille, seed=seed)
-    with transaction.atomic(), connection.cursor() as cursor:
-        _purchases_ready(cursor, brand=brand, cutoff=cutoff, customer_ids=customer_ids)
-        anchors_prepare(cursor, spec, cutoff=cutoff)
-        frame = anchor_frame(cursor, brand_id=brand.pk, cutoff=cutoff)
+    if customer_ids is not None and customer_ids[0] == customer_ids[1] and sample_per_mille >= 1000:
+        # one customer (their hazard factors in the API): one statement, no temporary tables
+        with connection.cursor() as cursor:
+            frame = one_customer_frame(cursor, brand_id=brand.pk, cutoff=cutoff, customer_id=customer_ids[0])
+    else:
+        spec = AnchorSpec(
+            last_only=True, customer_ids=customer_ids, sample_per_mille=sample_per_mille, seed=seed
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            _purchases_ready(cursor, brand=brand, cutoff=cutoff, customer_ids=customer_ids)
+            anchors_prepare(cursor, spec, cutoff=cutoff)
+            frame = anchor_frame(cursor, brand_id=brand.pk, cutoff=cutoff)
     frame["elapsed_days"] = (cutoff.timestamp() - frame["t"].to_numpy(float)) / DAY
     frame["mean_amount"] = frame["cum_amount"].to_numpy(float) / frame["k"].to_numpy(float)
     return frame.reset_index(drop=True)

@@ -384,6 +384,55 @@ def test_one_purchase_window_serves_earlier_cutoffs_exactly(demo_brand):
     assert (shared[0]["next_t"].dropna() <= early.timestamp()).all()
 
 
+@pytest.mark.django_db
+def test_one_customers_frame_in_one_statement_equals_the_frame_of_the_temporary_tables(
+    demo_brand, monkeypatch
+):
+    """A customer's hazard factors read their covariates in one statement (common table expressions instead of
+    temporary tables): the same row as the refresh's path gives them."""
+    from apps.analytics import features
+
+    statements = []  # what the temporary tables' path runs before its query (DDL, session settings)
+    real_run = features._run
+
+    def spy(cursor, sql, params=()):
+        statements.append(sql)
+        return real_run(cursor, sql, params)
+
+    monkeypatch.setattr(features, "_run", spy)
+    cutoff = selectors.cutoff_for(demo_brand, AS_OF)
+    everyone = selectors.customer_frame(brand=demo_brand, cutoff=cutoff).set_index("customer_id")
+    buyers = everyone.index.to_numpy()
+    picked = [int(c) for c in buyers[:: max(1, len(buyers) // 40)]]
+    assert len(picked) >= 30
+    for customer_id in picked:
+        statements.clear()
+        one = selectors.customer_frame(
+            brand=demo_brand, cutoff=cutoff, customer_ids=(customer_id, customer_id)
+        )
+        assert statements == [] and len(one) == 1
+        ranged = selectors.customer_frame(
+            brand=demo_brand, cutoff=cutoff, customer_ids=(customer_id, customer_id + 1)
+        )
+        assert any(sql.lstrip().startswith("CREATE TEMP TABLE") for sql in statements)
+        ranged = ranged[ranged["customer_id"] == customer_id].reset_index(drop=True)
+        # an unknown age is filled with the median of the frame's rows: compare what is known
+        known = ranged["age_unknown"] == 0
+        ranged["age_years"] = ranged["age_years"].where(known, one["age_years"])
+        pd.testing.assert_frame_equal(one, ranged, check_dtype=False)
+        row = everyone.loc[customer_id]
+        for column in (
+            "log_orders",
+            "log_last_gap_days",
+            "log_streams_90d",
+            "log_benefits_held",
+            "elapsed_days",
+        ):
+            assert one.loc[0, column] == pytest.approx(row[column])
+    # a customer without a paid purchase up to the cutoff has no row
+    assert selectors.customer_frame(brand=demo_brand, cutoff=cutoff, customer_ids=(0, 0)).empty
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_publish_refreshes_the_planner_statistics_of_the_tables_it_wrote(brand):
     """Pages join the published scores right after a refresh: with the statistics of an empty table the

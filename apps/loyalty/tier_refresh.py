@@ -238,7 +238,9 @@ def _tier_changes_write(*, brand, frame: pd.DataFrame, when: datetime, run_id, s
     from apps.brands.models import Brand
     from apps.customers.models import Customer
 
-    list(Brand.objects.select_for_update().filter(pk=brand.pk).values_list("pk"))  # one apply per brand
+    # one apply per brand; FOR NO KEY UPDATE, as the publish it runs in: rows other connections insert that
+    # refer to the brand (orders being imported, stream views) do not wait for the publish to commit
+    list(Brand.objects.select_for_update(no_key=True).filter(pk=brand.pk).values_list("pk"))
     now = timezone.now()
     b = brand.pk
     changes_table = CHANGES_TABLE

@@ -69,3 +69,47 @@ def test_scoring_in_two_processes_equals_one_process(demo_brand):
         for k, v in single.metrics["next_actions"].items()
         if k not in ("seconds", "decided_beside_the_publish")
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_referring_to_the_brand_are_written_while_a_publish_is_in_its_transaction(demo_brand):
+    """The publish (and the tier changes it applies) lock the brand FOR NO KEY UPDATE: another connection's
+    insert of a row referring to the brand (an import, the next actions prepared beside the publish) takes a
+    key-share lock on it and must not wait for the publish's commit (with FOR UPDATE it waited: a chunked
+    refresh of a brand with no contact policy deadlocked)."""
+    import threading
+
+    from django.db import connection, connections
+
+    from apps.analytics.signals import scores_published
+    from apps.communities.models import Community
+
+    outcome = {}
+
+    def insert_elsewhere():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '3s'")
+            Community.objects.create(brand=demo_brand, external_id="during-publish", name="x")
+            outcome["inserted"] = True
+        except Exception as exc:  # the lock timeout, on the old lock
+            outcome["error"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    def during_publish(sender, run, **kwargs):
+        assert connection.in_atomic_block  # inside the publish's transaction, after its tier changes
+        worker = threading.Thread(target=insert_elsewhere)
+        worker.start()
+        worker.join(30)
+        outcome["tier_changes"] = run.params["tiers"]["changes"]
+
+    scores_published.connect(during_publish, dispatch_uid="test_during_publish")
+    try:
+        run = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    finally:
+        scores_published.disconnect(dispatch_uid="test_during_publish")
+    assert run.status == RunStatus.PUBLISHED
+    assert outcome.get("inserted") is True, outcome
+    assert outcome["tier_changes"] > 0  # the tier changes' own lock on the brand was held too
+    assert Community.objects.filter(brand=demo_brand, external_id="during-publish").exists()

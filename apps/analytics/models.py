@@ -333,7 +333,8 @@ class CustomerScore(BrandOwnedModel):
             # are checked in the index as it is read in CLV order, so a page of the at-risk view reads the
             # rows it shows instead of every higher-CLV row before them (224 ms → 15 ms a page at 1M)
             models.Index(
-                fields=["brand", "run", "clv", "churn_probability", "stage"], name="customerscore_run_clv_seek"
+                fields=["brand", "run", "clv", "churn_probability", "stage"],
+                name="customerscore_run_clv_seek",
             ),
             models.Index(fields=["brand", "run", "clv_percentile"], name="customerscore_run_clv_pct"),
             models.Index(fields=["brand", "run", "value_percentile"], name="customerscore_run_value_pct"),

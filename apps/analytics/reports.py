@@ -107,6 +107,7 @@ def cohort_retention(
     since: date | None = None,
     until: date | None = None,
     now: datetime | None = None,
+    activity: PaidActivity | None = None,
 ) -> list[Cohort]:
     """Cohorts of customers and the share of each that bought (a paid order) in each period after joining.
 
@@ -115,22 +116,30 @@ def cohort_retention(
     by="acquisition_stream": a cohort is the customers acquired by one stream; period k is days
       [30k, 30k + 30) after the stream started; size counts every acquired customer, buyers or not.
     Periods that have not started by `now` are None. `since`/`until` bound the cohort start dates
-    (inclusive); at most MAX_COHORTS cohorts, the most recent.
+    (inclusive); at most MAX_COHORTS cohorts, the most recent. `activity`: the brand's paid_activity when the
+    caller has it already (the dashboard snapshot's), for first-order-month cohorts.
     """
-    if not 1 <= periods <= MAX_PERIODS:
-        raise ReportError(_("Ask for 1 to %(max)d periods.") % {"max": MAX_PERIODS})
-    if since and until and since > until:
-        raise ReportError(_("The start date is after the end date."))
+    cohort_arguments_check(periods=periods, since=since, until=until)
     now = now or timezone.now()
     if by == "first_order_month":
-        return _cohorts_by_month(brand=brand, periods=periods, since=since, until=until, now=now)
+        return _cohorts_by_month(
+            brand=brand, periods=periods, since=since, until=until, now=now, activity=activity
+        )
     if by == "acquisition_stream":
         return _cohorts_by_stream(brand=brand, periods=periods, since=since, until=until, now=now)
     raise ReportError(f"unknown cohort grouping: {by}")
 
 
-def _cohorts_by_month(*, brand, periods, since, until, now) -> list[Cohort]:
-    months = paid_activity(brand=brand).months
+def cohort_arguments_check(*, periods: int, since: date | None, until: date | None) -> None:
+    """ReportError for cohort_retention arguments it refuses (before anything is read)."""
+    if not 1 <= periods <= MAX_PERIODS:
+        raise ReportError(_("Ask for 1 to %(max)d periods.") % {"max": MAX_PERIODS})
+    if since and until and since > until:
+        raise ReportError(_("The start date is after the end date."))
+
+
+def _cohorts_by_month(*, brand, periods, since, until, now, activity=None) -> list[Cohort]:
+    months = (activity if activity is not None else paid_activity(brand=brand)).months
     return cohorts_from_months(
         months, periods=periods, now=now.astimezone(brand.tzinfo).date(), since=since, until=until
     )

@@ -119,6 +119,37 @@ def test_cohort_retention_arguments_and_roles(as_role, brand, other_brand):
     assert error_of(body) == "No such brand."
 
 
+def test_cohort_retention_reads_the_dashboard_snapshot_while_it_is_valid(as_role, brand, monkeypatch):
+    """First-order-month cohorts come from the paid orders the dashboard snapshot folded (at publish, or at
+    the first read after the data changed), not from folding every order again per request; a new order
+    changes the data version, so the next answer counts it."""
+    from apps.analytics import reports
+    from apps.analytics.models import DashboardSnapshot
+
+    m0, m1 = month_start(brand, 1), month_start(brand, 0)
+    a, b = CustomerFactory(brand=brand), CustomerFactory(brand=brand)
+    OrderFactory(brand=brand, customer=a, placed_at=m0)
+    OrderFactory(brand=brand, customer=b, placed_at=m0)
+    client = as_role("analyst")
+    first = run_query(client, COHORTS, b=gid("Brand", brand), by="FIRST_ORDER_MONTH", periods=2)
+    assert first["data"]["cohortRetention"]["cohorts"][0]["retained"] == [2, 0]
+    assert DashboardSnapshot.objects.filter(brand=brand).exists()  # computed by that read, kept
+
+    folded = []
+    real = reports.paid_activity
+    monkeypatch.setattr(reports, "paid_activity", lambda **kw: folded.append(1) or real(**kw))
+    again = run_query(client, COHORTS, b=gid("Brand", brand), by="FIRST_ORDER_MONTH", periods=3)
+    assert again["data"]["cohortRetention"]["cohorts"][0]["retained"] == [2, 0, None]
+    assert folded == []  # from the snapshot
+    OrderFactory(brand=brand, customer=a, placed_at=m1)
+    later = run_query(client, COHORTS, b=gid("Brand", brand), by="FIRST_ORDER_MONTH", periods=4)
+    assert later["data"]["cohortRetention"]["cohorts"][0]["retained"] == [2, 1, None, None]
+    assert folded == [1]  # the snapshot was computed again, with the new order
+    # refused arguments are refused before anything is read or computed
+    assert error_of(run_query(client, COHORTS, b=gid("Brand", brand), by="FIRST_ORDER_MONTH", periods=0))
+    assert folded == [1]
+
+
 # --- Kaplan-Meier --------------------------------------------------------------------------------------------------
 
 KM = """query($b: ID!, $by: SurvivalGrouping!, $asOf: Date) { kaplanMeier(brand: $b, groupBy: $by, asOf: $asOf) {

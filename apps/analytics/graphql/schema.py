@@ -19,7 +19,7 @@ from django.utils.translation import gettext
 from strawberry import relay
 from strawberry.types import Info
 
-from apps.analytics import models, reports, selectors
+from apps.analytics import models, reports, selectors, snapshots
 from apps.analytics.graphql.types import (
     AtRiskCustomer,
     AtRiskReport,
@@ -157,10 +157,24 @@ class Query:
         until: date | None = None,
     ) -> CohortRetention:
         owner = brand_for(info, brand, ANALYST)
+
+        def compute():
+            reports.cohort_arguments_check(periods=periods, since=since, until=until)
+            activity = None
+            if by == CohortGrouping.FIRST_ORDER_MONTH:
+                # the paid orders folded by the dashboard snapshot (computed at publish, or now when the data
+                # changed since; the dashboard's cohort page reads the same), not folded again per request
+                activity = snapshots.activity_of(
+                    snapshots.snapshot_current(
+                        brand=owner, run=selectors.published_run(brand=owner, only=selectors.RUN_READ_COLUMNS)
+                    ).data
+                )
+            return reports.cohort_retention(
+                brand=owner, by=by.value, periods=periods, since=since, until=until, activity=activity
+            )
+
         cohorts = _report(
-            lambda: reports.cohort_retention(
-                brand=owner, by=by.value, periods=periods, since=since, until=until
-            ),
+            compute,
             brand=owner,
             name="cohort_retention",
             params={"by": by.value, "periods": periods, "since": since, "until": until},

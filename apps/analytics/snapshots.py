@@ -2,6 +2,7 @@
 orders or streams arrive, computed once and kept in one row per brand (models.DashboardSnapshot).
 
     snapshot_current(brand=…, run=…)     the valid snapshot, computed first when missing or stale (lazily)
+    paid_activity_current(brand=…)       its paid orders by (cohort, month) and by day, for the published run
     snapshot_refresh(run=…)              compute it for a run just published (the publish path calls it)
     snapshot_forget(brand=…)             drop it (an order import changed orders)
     period_figures(data, start, end, …)  GMV, orders, new buyers, repurchase after streams over brand days
@@ -100,6 +101,15 @@ def snapshot_current(*, brand, run) -> DashboardSnapshot:
         if _valid(snapshot, run, version):
             return snapshot
         return _compute_and_keep(brand=brand, run=run, version=version)
+
+
+def paid_activity_current(*, brand) -> reports.PaidActivity:
+    """The brand's paid orders folded as reports.paid_activity gives them, from the snapshot of its published
+    run (computed first when missing or stale): what cohort retention by first-order month reads."""
+    from apps.analytics.selectors import RUN_READ_COLUMNS, published_run
+
+    run = published_run(brand=brand, only=RUN_READ_COLUMNS)
+    return activity_of(snapshot_current(brand=brand, run=run).data)
 
 
 def snapshot_refresh(*, run: ModelRun) -> DashboardSnapshot:

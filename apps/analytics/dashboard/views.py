@@ -146,7 +146,6 @@ def brand_cohorts(request, brand_id):
     from django.utils.http import urlencode
 
     from apps.analytics import reports, snapshots
-    from apps.analytics.selectors import RUN_READ_COLUMNS, published_run
 
     brand = _brand_or_404(request.user, brand_id)
     by = request.GET.get("by", "first_order_month")
@@ -155,11 +154,8 @@ def brand_cohorts(request, brand_id):
     periods = 12
     if by == "first_order_month":
         # from the dashboard snapshot (computed at publish, or now when the data changed since)
-        snapshot = snapshots.snapshot_current(
-            brand=brand, run=published_run(brand=brand, only=RUN_READ_COLUMNS)
-        )
         cohorts = reports.cohorts_from_months(
-            snapshots.activity_of(snapshot.data).months,
+            snapshots.paid_activity_current(brand=brand).months,
             periods=periods,
             now=timezone.now().astimezone(brand.tzinfo).date(),
             limit=36,

@@ -160,15 +160,13 @@ class Query:
 
         def compute():
             reports.cohort_arguments_check(periods=periods, since=since, until=until)
-            activity = None
-            if by == CohortGrouping.FIRST_ORDER_MONTH:
-                # the paid orders folded by the dashboard snapshot (computed at publish, or now when the data
-                # changed since; the dashboard's cohort page reads the same), not folded again per request
-                activity = snapshots.activity_of(
-                    snapshots.snapshot_current(
-                        brand=owner, run=selectors.published_run(brand=owner, only=selectors.RUN_READ_COLUMNS)
-                    ).data
-                )
+            # the paid orders folded by the dashboard snapshot (computed at publish, or now when the data
+            # changed since; the dashboard's cohort page reads the same), not folded again per request
+            activity = (
+                snapshots.paid_activity_current(brand=owner)
+                if by == CohortGrouping.FIRST_ORDER_MONTH
+                else None
+            )
             return reports.cohort_retention(
                 brand=owner, by=by.value, periods=periods, since=since, until=until, activity=activity
             )

@@ -41,12 +41,17 @@ FEATURES: dict[str, object] = {
     "share_5plus_90d": _("share of streams with 5+ interactions, last 90 days"),
     "log_benefits_held": _("benefits held (log)"),
     "log_benefits_redeemed": _("benefits redeemed so far (log)"),
-    "age_years": _("age (years, median where unknown)"),
+    "age_years": _("age (years, 35 where unknown)"),
     "age_unknown": _("age unknown"),
 }
 FEATURE_NAMES = list(FEATURES)
 
 AGE_BAND_YEARS = {"<18": 16.0, "18-24": 21.0, "25-34": 29.5, "35-44": 39.5, "45-54": 49.5, "55+": 60.0}
+# An unknown age counts as this many years, a constant, beside the `age_unknown` indicator (which absorbs
+# whatever the constant is): a fill taken from the frame (its median) made the same customer's covariates
+# depend on who else was in the frame, so a chunk of a refresh, one customer's hazard factors and the fit
+# could each fill a different age.
+AGE_UNKNOWN_YEARS = 35.0
 
 
 def _epoch(expr: str) -> str:
@@ -299,6 +304,6 @@ def derive_features(frame: pd.DataFrame, *, cutoff_epoch: float) -> pd.DataFrame
         "log_benefits_held": np.log1p(col("benefits_held")),
         "log_benefits_redeemed": np.log1p(col("benefits_redeemed")),
         "age_unknown": age.isna().to_numpy(float),
-        "age_years": age.fillna(age.median() if age.notna().any() else 35.0).to_numpy(float),
+        "age_years": age.fillna(AGE_UNKNOWN_YEARS).to_numpy(float),
     }
     return pd.concat([out, pd.DataFrame(derived, index=out.index)], axis=1)

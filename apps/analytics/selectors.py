@@ -110,22 +110,39 @@ def purchase_count(*, brand, cutoff: datetime) -> int:
 def history_stats(*, brand, cutoff: datetime) -> dict:
     """What the brand's paid purchases up to the cutoff amount to, for the data-sufficiency checks: purchases,
     buyers, repeat purchases and repeat buyers, days of history (first purchase to cutoff) and whether any
-    purchase has an amount. One GROUP BY per customer, then one aggregate (once per reads_memo block)."""
+    purchase has an amount. One GROUP BY per customer, then one aggregate (once per reads_memo block); inside a
+    purchase_window that covers the cutoff, one scan of the window."""
     return _memoized(("history_stats", brand.pk, cutoff), lambda: _history_stats(brand=brand, cutoff=cutoff))
 
 
 def _history_stats(*, brand, cutoff: datetime) -> dict:
+    window = _window.get()
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT COALESCE(SUM(n), 0), COUNT(*), COUNT(*) FILTER (WHERE n >= 2), MIN(first_at),
-                   COALESCE(BOOL_OR(spent > 0), false)
-            FROM (SELECT customer_id, COUNT(*) AS n, MIN(placed_at) AS first_at, SUM(total_amount) AS spent
-                  FROM orders_order WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s
-                  GROUP BY customer_id) c
-            """,
-            [brand.pk, cutoff],
-        )
+        if window is not None and window[0] == brand.pk and cutoff <= window[1]:
+            # inside the purchase window (a refresh): one scan of its rows, numbered per customer, instead of a
+            # GROUP BY over the brand's orders (6.5 s at the run's cutoff and 3.9 s at the holdout's, at 1M
+            # customers). A customer has bought by the cutoff when their first purchase is up to it, twice when
+            # their second is; amounts are never negative (order_amount_not_negative), so a customer spent
+            # something when any of their purchases has an amount
+            cursor.execute(
+                """
+                SELECT COUNT(*), COUNT(*) FILTER (WHERE k = 1), COUNT(*) FILTER (WHERE k = 2), MIN(placed_at),
+                       COALESCE(BOOL_OR(amount > 0), false)
+                FROM _clv_purchases WHERE placed_at <= %s
+                """,
+                [cutoff],
+            )
+        else:
+            cursor.execute(
+                """
+                SELECT COALESCE(SUM(n), 0), COUNT(*), COUNT(*) FILTER (WHERE n >= 2), MIN(first_at),
+                       COALESCE(BOOL_OR(spent > 0), false)
+                FROM (SELECT customer_id, COUNT(*) AS n, MIN(placed_at) AS first_at, SUM(total_amount) AS spent
+                      FROM orders_order WHERE brand_id = %s AND status = 'paid' AND placed_at <= %s
+                      GROUP BY customer_id) c
+                """,
+                [brand.pk, cutoff],
+            )
         purchases, buyers, repeat_buyers, first_at, amounts = cursor.fetchone()
     purchases, buyers = int(purchases), int(buyers)
     return {

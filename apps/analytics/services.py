@@ -236,12 +236,12 @@ def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None =
     config, rules, clock = run_start(run, progress)
     try:
         with selectors.reads_memo():  # the history and classic frames read once
-            stats = history_check(run)
-            if stats is None:
-                return run
             with contextlib.ExitStack() as window:
                 with clock.phase("purchase window"):
                     window.enter_context(selectors.purchase_window(brand=run.brand, cutoff=run.cutoff))
+                stats = history_check(run)  # from the window: one scan of it
+                if stats is None:
+                    return run
                 run.metrics = holdout_metrics(
                     brand=run.brand, run=run, config=config, rules=rules, clock=clock
                 )
@@ -565,12 +565,12 @@ def _execute_distributed(
     pending = None
     try:
         with selectors.reads_memo():  # the history and classic frames read once
-            stats = history_check(run)
-            if stats is None:
-                return
             with contextlib.ExitStack() as window:
                 with clock.phase("purchase window"):
                     window.enter_context(selectors.purchase_window(brand=run.brand, cutoff=run.cutoff))
+                stats = history_check(run)  # from the window: one scan of it
+                if stats is None:
+                    return
                 model_run_fit(run=run, config=config, rules=rules, clock=clock, stats=stats)
                 run.save()  # the chunk tasks load the pickled engine from the run
                 ranges = selectors.customer_id_chunks(brand=run.brand, chunks=chunks)

@@ -385,6 +385,55 @@ def test_one_purchase_window_serves_earlier_cutoffs_exactly(demo_brand):
     assert (shared[0]["next_t"].dropna() <= early.timestamp()).all()
 
 
+@pytest.mark.parametrize("amounts", ["known", "none"])
+@pytest.mark.django_db
+def test_history_stats_from_the_purchase_window_equal_the_orders_grouped(amounts):
+    """A refresh checks its history from the purchase window (one scan) rather than grouping the brand's orders
+    again: the same figures at the window's cutoff and before it, on the shapes of real logs (several orders at
+    the same instant, one-time buyers, no amounts, refunds and cancellations, orders after the cutoff)."""
+    from decimal import Decimal
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.orders.models import OrderStatus
+    from tests.factories import T0
+
+    brand = BrandFactory()
+    amount = Decimal("59.00") if amounts == "known" else Decimal("0")
+    day = timedelta(days=1)
+    people = CustomerFactory.create_batch(6, brand=brand)
+    shapes = [
+        [0, 0, 0],  # three orders at the same instant
+        [5],  # one-time buyers
+        [40],
+        [3, 90, 200],
+        [150, 151],
+        [400],  # after the window's cutoff
+    ]
+    for person, days in zip(people, shapes, strict=True):
+        for d in days:
+            OrderFactory(brand=brand, customer=person, placed_at=T0 + d * day, total_amount=amount)
+    OrderFactory(brand=brand, customer=people[1], placed_at=T0 + 20 * day, status=OrderStatus.REFUNDED)
+    OrderFactory(brand=brand, customer=people[2], placed_at=T0 + 2 * day, status=OrderStatus.CANCELLED)
+    late = T0 + 300 * day
+    cutoffs = (late, T0 + 150 * day, T0 + 4 * day, T0, T0 - day)
+    direct = [selectors.history_stats(brand=brand, cutoff=c) for c in cutoffs]
+    with selectors.purchase_window(brand=brand, cutoff=late), CaptureQueriesContext(connection) as read:
+        windowed = [selectors.history_stats(brand=brand, cutoff=c) for c in cutoffs]
+    assert windowed == direct
+    assert len(read) == len(cutoffs) and all("FROM _clv_purchases" in q["sql"] for q in read)
+    assert direct[0] == {
+        "purchases": 10,
+        "buyers": 5,
+        "repeat_purchases": 5,
+        "repeat_buyers": 3,
+        "history_days": 300.0,
+        "amounts_known": amounts == "known",
+    }
+    assert direct[-1]["purchases"] == 0 and direct[-1]["buyers"] == 0
+
+
 @pytest.mark.django_db
 def test_one_customers_frame_in_one_statement_equals_the_frame_of_the_temporary_tables(
     demo_brand, monkeypatch

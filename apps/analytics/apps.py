@@ -25,6 +25,14 @@ def _reads_forget(sender, brand, **kwargs):
     reads_forget(brand_id=brand.pk)
 
 
+def _reads_forget_orders(sender, brand, in_place=True, **kwargs):
+    """Orders changed in place (a refund, say): the brand's cached reads are stale. New orders alone are not
+    announced: they move the data version the cache's keys read, so that reads computed just before may still
+    be served to readers while the new ones are computed (readcache.STALE_SECONDS)."""
+    if in_place:
+        _reads_forget(sender, brand)
+
+
 def _reads_forget_published(sender, run, **kwargs):
     from apps.analytics.readcache import reads_forget
 
@@ -75,7 +83,7 @@ class AnalyticsConfig(AppConfig):
 
         relay.count_reader = list_count
         for signal, receiver, uid in (
-            (orders_changed, _reads_forget, "orders"),
+            (orders_changed, _reads_forget_orders, "orders"),
             (customer_erased, _reads_forget, "erased"),
             (streams_ended, _reads_forget, "streams"),
             (scores_published, _reads_forget_published, "published"),

@@ -8,13 +8,19 @@ CACHE_URL; per process in the demo; off with `dummycache://`).
 A key holds the brand, the report and its parameters, the brand's day (what depends on today: periods that
 have started, censoring "now"), and the brand's read version: its published run, its data version
 (snapshots.data_version: the newest order and the streams' count, newest id and latest change; with the
-run, index reads in one query) and a generation that `reads_forget` moves on. Order imports, erasures,
-stream views, a publish and saved customers call it, so an entry is never read again once its data changed;
+run, index reads in one query) and a generation that `reads_forget` moves on. Order imports that change
+orders in place, erasures, stream views, a publish and saved customers call it, so an entry is never read again
+once its data changed (but for the late reads below);
 entries expire after READS_SECONDS in any case, which bounds what an edit the version does not see (a
 stream's views of a stream still live) can leave unseen.
 
-Root customer lists of the API count their totalCount through it too (analytics/graphql/counts.py). One reader computes a key at a time; the others wait for its
-result (up to COMPUTE_SECONDS) instead of computing it again.
+Root customer lists of the API count their totalCount through it too (analytics/graphql/counts.py). One reader
+computes a key at a time. The others are served the value of the same report computed last for an earlier
+data version of the same generation, when it is at most STALE_SECONDS old (during a live stream every order
+moves the data version, and a report that takes seconds would otherwise hold every screen that asks for it
+meanwhile); what `reads_forget` announces (a publish, an erasure, saved customers) is never served late. Without
+such a value they wait for the computation's result (up to COMPUTE_SECONDS) instead of computing it again. A
+reader alone, or the one that computes, always gets the current version.
 
 Only figures and database ids are cached, never a name, phone or external id: the callers resolve those live,
 so an erasure or a rename shows at once.
@@ -36,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 READS_SECONDS = 3600
 COMPUTE_SECONDS = 30  # a reader waits at most this long for another's computation, then computes itself
+STALE_SECONDS = 120  # while another reader computes, the last value computed is served if at most this old
 WAIT_STEP_SECONDS = 0.05
 PREFIX = "clv:reads"
 _MISSING = object()
@@ -110,6 +117,11 @@ def reads_cached(*, brand, name: str, params: dict, compute, daily: bool = True)
     day = timezone.now().astimezone(brand.tzinfo).date().isoformat() if daily else "-"
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:24]
     key = f"{PREFIX}:{brand_id}:{name}:{version}:{day}:{digest}"
+    # which key of the same report (brand, name, day, parameters) was computed last in this generation, and
+    # when: new orders and stream views move the data version only, and may be served late by STALE_SECONDS;
+    # what reads_forget announces (a publish, an erasure, saved customers) never is
+    generation = version.rsplit(".g", 1)[1]
+    last_key = f"{PREFIX}:{brand_id}:{name}:last:g{generation}:{day}:{digest}"
     try:
         hit = cache.get(key, _MISSING)
     except Exception:
@@ -124,6 +136,9 @@ def reads_cached(*, brand, name: str, params: dict, compute, daily: bool = True)
     except Exception:
         computing = True
     if not computing:
+        stale = _recent_stale(last_key, key)
+        if stale is not _MISSING:
+            return stale
         deadline = time.monotonic() + COMPUTE_SECONDS
         while time.monotonic() < deadline:
             time.sleep(WAIT_STEP_SECONDS)
@@ -137,6 +152,7 @@ def reads_cached(*, brand, name: str, params: dict, compute, daily: bool = True)
         value = compute()
         try:
             cache.set(key, value, READS_SECONDS)
+            cache.set(last_key, (time.time(), key), READS_SECONDS)
         except Exception:
             logger.warning("read cache unavailable", exc_info=True)
         return value
@@ -146,3 +162,15 @@ def reads_cached(*, brand, name: str, params: dict, compute, daily: bool = True)
                 cache.delete(f"{key}:computing")
             except Exception:
                 logger.warning("read cache unavailable", exc_info=True)
+
+
+def _recent_stale(last_key: str, key: str):
+    """The value last computed for the report of `last_key`, under another key than `key`, when it is at most
+    STALE_SECONDS old; _MISSING otherwise (none, too old, evicted, or the cache does not answer)."""
+    try:
+        last = cache.get(last_key)
+        if not last or last[1] == key or time.time() - last[0] > STALE_SECONDS:
+            return _MISSING
+        return cache.get(last[1], _MISSING)
+    except Exception:
+        return _MISSING

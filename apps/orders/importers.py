@@ -807,7 +807,9 @@ def orders_import(
                     )
                     removed = cursor.rowcount
             if order_counts.created or order_counts.updated:
-                orders_changed.send(sender=Order, brand=brand)
+                # in place: what a reader's data version (the newest order id) cannot see by itself
+                in_place = bool(order_counts.updated or item_counts.updated or removed or customers.updated)
+                orders_changed.send(sender=Order, brand=brand, in_place=in_place)
     run.result.details = {
         _("customers created"): customers.created,
         _("order lines created"): item_counts.created,

@@ -233,3 +233,94 @@ def test_a_list_counts_only_when_its_total_is_asked_for_and_caches_the_count(as_
     CustomerFactory(brand=brand)  # a new customer moves the brand's generation
     data, _ = page(False, skip=False)
     assert data["ignored"] == 4
+
+
+def _import(brand, path, rows: str):
+    path.write_text("order_id,customer_id,ordered_at,amount,status\n" + rows, encoding="utf-8")
+    result = orders_import(brand=brand, path=path)
+    assert not result.errors
+    return result
+
+
+def test_an_import_of_new_orders_moves_the_data_version_and_one_that_changes_orders_the_generation(
+    brand, tmp_path
+):
+    placed = (timezone.now() - timedelta(days=3)).astimezone(brand.tzinfo).strftime("%Y-%m-%d %H:%M:%S")
+    generation = readcache._generation(brand.pk)
+    before = readcache.reads_version(brand_id=brand.pk)
+    _import(brand, tmp_path / "a.csv", f"O1,C1,{placed},10.00,paid\nO2,C2,{placed},12.00,paid\n")
+    assert readcache._generation(brand.pk) == generation  # new orders only: the version sees them
+    after = readcache.reads_version(brand_id=brand.pk)
+    assert after != before
+    _import(brand, tmp_path / "b.csv", f"O1,C1,{placed},10.00,refunded\n")  # changed in place
+    assert readcache._generation(brand.pk) != generation
+
+
+@pytest.mark.django_db(transaction=True)
+def test_while_a_new_version_is_computed_others_get_the_last_one_unless_it_was_forgotten(brand, tmp_path):
+    """During a live stream every order moves the data version: while one reader computes the report again,
+    the others are served the value computed last (at most STALE_SECONDS old) instead of waiting for it. What
+    reads_forget announces (a publish, an erasure) is never served late: then they wait."""
+    import threading
+
+    def in_thread(compute, out):
+        def run():
+            try:
+                out.append(reads_cached(brand=brand, name="t", params={}, compute=compute))
+            finally:
+                connection.close()  # the thread's own connection
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def never():
+        raise AssertionError("computed by a reader that should have been served")
+
+    first = []
+    in_thread(lambda: "old", first).join(5)
+    assert first == ["old"]
+
+    def slow(value, started, release):
+        def compute():
+            started.set()
+            release.wait(10)
+            return value
+
+        return compute
+
+    # a live stream's new orders arrive: the data version moves, the generation does not
+    placed = timezone.now().astimezone(brand.tzinfo).strftime("%Y-%m-%d %H:%M:%S")
+    _import(brand, tmp_path / "live.csv", f"L1,V1,{placed},10.00,paid\n")
+    started, release, computed, served = threading.Event(), threading.Event(), [], []
+    computing = in_thread(slow("new", started, release), computed)
+    assert started.wait(5)
+    reader = in_thread(never, served)
+    reader.join(2)
+    assert not reader.is_alive() and served == ["old"]  # served while the computation is still under way
+    release.set()
+    computing.join(5)
+    assert computed == ["new"]
+    assert reads_cached(brand=brand, name="t", params={}, compute=never) == "new"
+
+    reads_forget(brand_id=brand.pk)  # a publish or an erasure: nothing computed before it is served
+    started, release, computed, served = threading.Event(), threading.Event(), [], []
+    computing = in_thread(slow("after", started, release), computed)
+    assert started.wait(5)
+    reader = in_thread(never, served)
+    reader.join(0.5)
+    assert reader.is_alive() and served == []  # waits for the computation under way
+    release.set()
+    computing.join(5)
+    reader.join(5)
+    assert computed == ["after"] and served == ["after"]
+
+
+def test_the_last_value_is_not_served_once_it_is_older_than_the_stale_limit(brand, monkeypatch):
+    cache.set("clv:test:last", (0.0, "clv:test:key"))  # computed at the epoch
+    cache.set("clv:test:key", "ancient")
+    assert readcache._recent_stale("clv:test:last", "clv:test:other") is readcache._MISSING
+    monkeypatch.setattr(readcache, "STALE_SECONDS", 10**12)
+    assert readcache._recent_stale("clv:test:last", "clv:test:other") == "ancient"
+    # the pointer names the key being computed itself: nothing older to serve
+    assert readcache._recent_stale("clv:test:last", "clv:test:key") is readcache._MISSING

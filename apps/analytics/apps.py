@@ -18,6 +18,13 @@ def _dashboard_snapshot_forget(sender, brand, **kwargs):
     snapshot_forget(brand=brand)
 
 
+def _dashboard_snapshot_forget_orders(sender, brand, in_place=True, **kwargs):
+    """Orders changed in place: the snapshot's data version cannot see it. New orders alone move it (and the
+    snapshot stands while fresh: snapshots.FRESH_SECONDS)."""
+    if in_place:
+        _dashboard_snapshot_forget(sender, brand)
+
+
 def _reads_forget(sender, brand, **kwargs):
     """Orders, views or a customer's personal data changed: the brand's cached reads are stale."""
     from apps.analytics.readcache import reads_forget
@@ -27,8 +34,8 @@ def _reads_forget(sender, brand, **kwargs):
 
 def _reads_forget_orders(sender, brand, in_place=True, **kwargs):
     """Orders changed in place (a refund, say): the brand's cached reads are stale. New orders alone are not
-    announced: they move the data version the cache's keys read, so that reads computed just before may still
-    be served to readers while the new ones are computed (readcache.STALE_SECONDS)."""
+    announced: they move the data version the cache's keys read, and reads computed at most
+    snapshots.FRESH_SECONDS before stand (readcache.py)."""
     if in_place:
         _reads_forget(sender, brand)
 
@@ -58,7 +65,9 @@ class AnalyticsConfig(AppConfig):
 
         from apps.orders.signals import orders_changed
 
-        orders_changed.connect(_dashboard_snapshot_forget, dispatch_uid="analytics_dashboard_snapshot_forget")
+        orders_changed.connect(
+            _dashboard_snapshot_forget_orders, dispatch_uid="analytics_dashboard_snapshot_forget"
+        )
 
         from apps.customers.signals import customer_erased
 

@@ -4,13 +4,16 @@ orders or streams arrive, computed once and kept in one row per brand (models.Da
     snapshot_current(brand=…, run=…)     the valid snapshot, computed first when missing or stale (lazily)
     paid_activity_current(brand=…)       its paid orders by (cohort, month) and by day, for the published run
     snapshot_refresh(run=…)              compute it for a run just published (the publish path calls it)
-    snapshot_forget(brand=…)             drop it (an order import changed orders)
+    snapshot_forget(brand=…)             drop it (an order import changed orders in place)
     period_figures(data, start, end, …)  GMV, orders, new buyers, repurchase after streams over brand days
 
 A snapshot is valid while (1) its run is the brand's published run, (2) its data version equals the brand's
 (data_version: the newest order id, and the count, newest id and latest change of the streams, read from
-brand-leading indexes in one query), and (3) its format is FORMAT. Order imports (files and the ingest
-mutation) also drop it, since updating existing orders leaves the newest id alone.
+brand-leading indexes in one query), or it was computed at most FRESH_SECONDS ago, and (3) its format is
+FORMAT. Order imports that change existing orders drop it, since that leaves the newest id alone; new orders
+alone do not: during a live stream they move the data version every few seconds, and a snapshot that takes
+seconds at a million customers would otherwise be computed again by every page that shows it. So the figures
+trail new orders by at most FRESH_SECONDS, never a publish, an erasure or a changed order.
 
 What it holds are figures only, no words (the page puts them in the reader's language): the tier × stage
 counts and the at-risk list of the published scores; paid orders per (first-order month, month) and per day;
@@ -41,6 +44,10 @@ AT_RISK_ROWS = 10
 STREAM_DAYS = 90  # the stream chart: streams of the last 90 days up to the latest stream
 STREAM_LIMIT = 50  # at most this many of them (the latest), as reports.stream_performance
 LOCK_KEY = 0x44534E50  # "DSNP": one computation per brand at a time (advisory lock with the brand id)
+# Figures computed at most this long ago stand when only new orders or streams arrived since (here and in the
+# read cache, readcache.py): what a live stream's orders cost the pages that show them. The read cache reads the
+# snapshot exactly (fresh=False): what it keeps is keyed by the brand's data version.
+FRESH_SECONDS = 30
 
 
 def _version_sql() -> tuple[str, int]:
@@ -71,13 +78,13 @@ def _run_id(run) -> int | None:
     return run.pk if run is not None else None
 
 
-def _valid(snapshot: DashboardSnapshot | None, run, version: str | None) -> bool:
-    return (
-        snapshot is not None
-        and snapshot.format == FORMAT
-        and snapshot.run_id == _run_id(run)
-        and snapshot.data_version == version
-    )
+def _valid(snapshot: DashboardSnapshot | None, run, version: str | None, fresh: bool = True) -> bool:
+    if snapshot is None or snapshot.format != FORMAT or snapshot.run_id != _run_id(run):
+        return False
+    if snapshot.data_version == version:
+        return True
+    # new orders or streams since (what changes them in place drops the snapshot): it stands while fresh
+    return fresh and timezone.now() - snapshot.computed_at <= timedelta(seconds=FRESH_SECONDS)
 
 
 def _with_version(brand):
@@ -87,29 +94,32 @@ def _with_version(brand):
     )
 
 
-def snapshot_current(*, brand, run) -> DashboardSnapshot:
+def snapshot_current(*, brand, run, fresh: bool = True) -> DashboardSnapshot:
     """The brand's snapshot for its published `run` (None: none yet) and its current data: one query when
-    it is valid; else computed (under a per-brand lock, so two readers do not compute it twice) and kept."""
+    it is valid; else computed (under a per-brand lock, so two readers do not compute it twice) and kept.
+    `fresh`: one computed at most FRESH_SECONDS ago stands though new orders or streams arrived since; False
+    for a caller that keeps what it derives under the brand's current data version (the read cache)."""
     snapshot = _with_version(brand).first()
-    if snapshot is not None and _valid(snapshot, run, snapshot.current_version):
+    if snapshot is not None and _valid(snapshot, run, snapshot.current_version, fresh):
         return snapshot
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_KEY, brand.pk])
         snapshot = _with_version(brand).first()  # another reader may have computed it meanwhile
         version = snapshot.current_version if snapshot is not None else data_version(brand)
-        if _valid(snapshot, run, version):
+        if _valid(snapshot, run, version, fresh):
             return snapshot
         return _compute_and_keep(brand=brand, run=run, version=version)
 
 
-def paid_activity_current(*, brand) -> reports.PaidActivity:
+def paid_activity_current(*, brand, fresh: bool = True) -> reports.PaidActivity:
     """The brand's paid orders folded as reports.paid_activity gives them, from the snapshot of its published
-    run (computed first when missing or stale): what cohort retention by first-order month reads."""
+    run (computed first when missing or stale; `fresh` as snapshot_current): what cohort retention by
+    first-order month reads."""
     from apps.analytics.selectors import RUN_READ_COLUMNS, published_run
 
     run = published_run(brand=brand, only=RUN_READ_COLUMNS)
-    return activity_of(snapshot_current(brand=brand, run=run).data)
+    return activity_of(snapshot_current(brand=brand, run=run, fresh=fresh).data)
 
 
 def snapshot_refresh(*, run: ModelRun) -> DashboardSnapshot:

@@ -1,7 +1,7 @@
 """Benchmark: the GraphQL API under load, 20 concurrent clients for 60 s, on a brand of 1M customers.
 
     .venv/bin/python bench/load/run.py [--customers 1000000] [--clients 20] [--seconds 60] [--workers 5]
-                                       [--phases bare,nocache,cache]
+                                       [--phases bare,nocache,cache,live]
 
 Runs against the brand `bench-refresh-N` of bench/refresh.py (database clv_bench_refresh; run bench/refresh.py
 --customers N first, so the brand exists and has published scores). Starts the production server (gunicorn,
@@ -18,6 +18,10 @@ Each phase starts a fresh server and is measured in the same run, one after the 
     nocache   the product's reads with the read cache off (CACHE_URL=dummycache://)
     cache     the product's reads with the read cache on Redis (CACHE_URL=redis://127.0.0.1:6379/13,
               flushed first, so the phase starts cold)
+    live      as `cache`, while a live stream's orders arrive: every LIVE_EVERY_SECONDS, LIVE_BATCH new paid
+              orders of existing customers are imported through the product's order import (orders_import,
+              as the ingestOrders mutation does), so the brand's data version moves all along; the orders
+              are deleted again after the phase (the bench brand stays as bench/refresh.py made it)
 
 Prints per request kind and in all: requests, p50, p95, p99 and failures (a failure is any response that is
 not a 200 without GraphQL errors), and the CPU the server's processes and PostgreSQL used.
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +54,11 @@ PHASES = {
     "bare": ("bare", "dummycache://"),
     "nocache": ("mixed", "dummycache://"),
     "cache": ("mixed", REDIS_CACHE),
+    "live": ("mixed", REDIS_CACHE),
 }
+LIVE_EVERY_SECONDS = 2.0  # the live phase imports a batch of new orders this often
+LIVE_BATCH = 5
+LIVE_PREFIX = "BENCH-LIVE-"
 
 
 def locust_ready() -> Path:
@@ -73,6 +82,8 @@ def locust_ready() -> Path:
 
 def setup(n: int) -> dict:
     """An analyst token for the bench brand, its global id, customer ids spread over it, the stream days."""
+    # the live phase's imports tell the server's read cache what they changed: this process uses it too
+    os.environ["CACHE_URL"] = REDIS_CACHE
     brand, plaintext = refresh_bench_brand(DB_URL, n, role="analyst", token_name="bench/load")
     from django.db.models import Max
     from django.db.models.functions import Mod
@@ -90,7 +101,10 @@ def setup(n: int) -> dict:
     )
     last = Stream.objects.filter(brand=brand).aggregate(last=Max("started_at"))["last"]
     to = last.astimezone(brand.tzinfo).date()
+    buyers = list(Customer.objects.filter(pk__in=ids[:500]).values_list("external_id", flat=True))
     return {
+        "brand_pk": brand.pk,
+        "buyers": buyers,
         "token": plaintext,
         "brand": to_base64("Brand", brand.pk),
         "customer_ids": [to_base64("Customer", pk) for pk in ids],
@@ -125,12 +139,62 @@ def flush_cache(url: str) -> None:
         redis.Redis.from_url(url).flushdb()
 
 
+def live_orders(config: dict, workdir: Path, stop) -> dict:
+    """Import LIVE_BATCH new paid orders every LIVE_EVERY_SECONDS until `stop` is set (a thread of this
+    process, with its own database connection); returns what it imported and how long the imports took."""
+    import random
+
+    from django.db import connections
+
+    from apps.brands.models import Brand
+    from apps.orders.importers import orders_import
+
+    brand = Brand.objects.get(pk=config["brand_pk"])
+    rng = random.Random(7)
+    done = {"batches": 0, "orders": 0, "seconds": []}
+    path = workdir / "live.csv"
+    try:
+        while not stop.wait(LIVE_EVERY_SECONDS):
+            now = datetime.now(brand.tzinfo).strftime("%Y-%m-%d %H:%M:%S")
+            rows = [
+                f"{LIVE_PREFIX}{done['batches']}-{i},{rng.choice(config['buyers'])},{now},"
+                f"{rng.randint(30, 400)}.00,paid"
+                for i in range(LIVE_BATCH)
+            ]
+            path.write_text("order_id,customer_id,ordered_at,amount,status\n" + "\n".join(rows) + "\n")
+            clock = time.perf_counter()
+            result = orders_import(brand=brand, path=path)
+            done["seconds"].append(time.perf_counter() - clock)
+            if result.errors:
+                sys.exit(f"the live orders were refused: {result.errors[:3]}")
+            done["batches"] += 1
+            done["orders"] += result.created
+    finally:
+        connections.close_all()
+    return done
+
+
+def live_orders_delete(config: dict) -> int:
+    from apps.orders.models import Order
+
+    deleted, _ = Order.objects.filter(
+        brand_id=config["brand_pk"], external_id__startswith=LIVE_PREFIX
+    ).delete()
+    return deleted
+
+
 def phase_run(name: str, config: dict, args, locust: Path, workdir: Path) -> dict:
+    import threading
+
     scenario, cache_url = PHASES[name]
     flush_cache(cache_url)
     config_path = workdir / f"{name}.json"
     config_path.write_text(json.dumps({**config, "scenario": scenario}))
     server = start_server(DB_URL, args.workers, {"CACHE_URL": cache_url})
+    live, stop, writer = {}, threading.Event(), None
+    if name == "live":
+        writer = threading.Thread(target=lambda: live.update(live_orders(config, workdir, stop)))
+        writer.start()
     try:
         cpu_before = {"gunicorn": cpu_seconds("clvsite.wsgi"), "postgres": cpu_seconds("postgres:")}
         clock = time.perf_counter()
@@ -167,6 +231,10 @@ def phase_run(name: str, config: dict, args, locust: Path, workdir: Path) -> dic
             "postgres": cpu_seconds("postgres:") - cpu_before["postgres"],
         }
     finally:
+        stop.set()
+        if writer is not None:
+            writer.join()
+            live["deleted"] = live_orders_delete(config)
         stop_server(server)
     stats_path = workdir / f"{name}_stats.csv"
     if not stats_path.exists():
@@ -178,7 +246,7 @@ def phase_run(name: str, config: dict, args, locust: Path, workdir: Path) -> dic
     if failures_path.exists():
         with failures_path.open() as f:
             examples = [f"{row['Name']}: {row['Error']}"[:240] for row in csv.DictReader(f)]
-    return {"rows": rows, "wall": wall, "cpu": cpu, "failure_examples": examples}
+    return {"rows": rows, "wall": wall, "cpu": cpu, "failure_examples": examples, "live": live}
 
 
 def report(name: str, result: dict, seconds: int) -> tuple[float | None, int]:
@@ -200,6 +268,13 @@ def report(name: str, result: dict, seconds: int) -> tuple[float | None, int]:
         f"  CPU over {result['wall']:.0f} s: gunicorn {cpu['gunicorn']:.0f} s, PostgreSQL {cpu['postgres']:.0f} s "
         f"(the machine has {os.cpu_count()} cores: {os.cpu_count() * result['wall']:.0f} core-seconds)"
     )
+    live = result.get("live")
+    if live:
+        seconds = sorted(live["seconds"]) or [0.0]
+        print(
+            f"  live orders: {live['orders']:,} in {live['batches']} imports (median import "
+            f"{seconds[len(seconds) // 2] * 1000:.0f} ms); deleted again after the phase: {live['deleted']:,}"
+        )
     for example in result["failure_examples"][:3]:
         print(f"  failure: {example}")
     return total_p95, total_failures
@@ -209,6 +284,7 @@ PHASE_WORDS = {
     "bare": "the floor of the stack ({ __typename } with the same token)",
     "nocache": "the product's reads, read cache off",
     "cache": "the product's reads, read cache on Redis (cold at the start)",
+    "live": "the same with a live stream's orders imported meanwhile (the data version moves all along)",
 }
 
 
@@ -219,7 +295,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=5, help="gunicorn sync workers (2 × cores + 1).")
     parser.add_argument(
-        "--phases", default="bare,nocache,cache", help="Comma-separated: bare, nocache, cache."
+        "--phases", default="bare,nocache,cache,live", help="Comma-separated: bare, nocache, cache, live."
     )
     args = parser.parse_args()
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]

@@ -163,24 +163,43 @@ def shop(brand):
     return make_dashboard_brand(brand)
 
 
-def _computes(brand, run) -> bool:
+def _computes(brand, run, fresh: bool = True) -> bool:
     """Whether reading the snapshot computed it."""
     with mock.patch.object(snapshots, "snapshot_compute", wraps=snapshots.snapshot_compute) as compute:
-        snapshots.snapshot_current(brand=brand, run=run)
+        snapshots.snapshot_current(brand=brand, run=run, fresh=fresh)
     return compute.called
+
+
+def _older_than_fresh(brand) -> None:
+    DashboardSnapshot.objects.filter(brand=brand).update(
+        computed_at=timezone.now() - timedelta(seconds=snapshots.FRESH_SECONDS + 1)
+    )
 
 
 def test_the_snapshot_is_read_while_valid_and_computed_again_when_the_data_change(brand, shop):
     run = shop.run
     assert _computes(brand, run) and not _computes(brand, run)
-    # a new order (any way it is written) changes the brand's newest order id
+    # a new order (any way it is written) changes the brand's newest order id: the snapshot stands while it is
+    # at most FRESH_SECONDS old (a live stream's orders would otherwise have it computed again all the time),
+    # then it is computed again
     OrderFactory(brand=brand, customer=shop.customers["C1"], placed_at=at(5, 2), total_amount=15)
+    assert not _computes(brand, run)
+    _older_than_fresh(brand)
     assert _computes(brand, run) and not _computes(brand, run)
+    # the read cache asks for the current data exactly (it keys what it derives by the data version)
+    OrderFactory(brand=brand, customer=shop.customers["C1"], placed_at=at(5, 3), total_amount=15)
+    assert not _computes(brand, run)
+    assert _computes(brand, run, fresh=False) and not _computes(brand, run, fresh=False)
     # a stream that changes (its end time, say)
     stream = shop.streams[0]
     stream.ended_at += timedelta(hours=1)
     stream.save()
+    assert not _computes(brand, run)
+    _older_than_fresh(brand)
     assert _computes(brand, run) and not _computes(brand, run)
+    # once as fresh as the data, it stands however old it grows
+    _older_than_fresh(brand)
+    assert not _computes(brand, run)
     # another published run
     run.status = RunStatus.SUPERSEDED
     run.save()

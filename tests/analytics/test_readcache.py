@@ -57,11 +57,28 @@ def test_a_report_is_computed_once_per_data_version(as_role, brand):
     assert len(again_sql) < len(first_sql)
 
 
-def test_a_new_order_is_seen_at_once(as_role, brand):
+def _last_computed_ago(seconds: float) -> None:
+    """Make every report's last computation `seconds` older (the pointers readcache keeps per report). The
+    dashboard snapshot cohort retention is computed from is left as it is: the read cache reads it exactly."""
+    for key in [k for k in cache._cache if ":last:" in k]:  # the test settings' LocMemCache
+        stored_at, pointed = cache.get(key.split(":", 2)[2])
+        cache.set(key.split(":", 2)[2], (stored_at - seconds, pointed))
+
+
+def test_a_new_order_is_seen_once_the_last_computation_is_no_longer_fresh(as_role, brand):
+    from apps.analytics.snapshots import FRESH_SECONDS
+
     _orders(brand, 2)
+    newcomer = CustomerFactory(brand=brand)  # saved before the first read: its first order comes later
     client = as_role("analyst")
     assert _cohort_sizes(_reads(client, COHORTS, brand)[0]) == 2
-    _orders(brand, 1)  # a factory order sends no signal: the data version (newest order) sees it
+    hit = len(_reads(client, COHORTS, brand)[1])  # what a read from the cache costs
+    # a factory order sends no signal: the data version (newest order) sees it, and the figures computed just
+    # before stand while fresh (a live stream's orders would otherwise have them computed again all the time)
+    OrderFactory(brand=brand, customer=newcomer, placed_at=timezone.now() - timedelta(days=40))
+    data, queries = _reads(client, COHORTS, brand)
+    assert _cohort_sizes(data) == 2 and len(queries) == hit  # not computed again
+    _last_computed_ago(FRESH_SECONDS + 1)
     assert _cohort_sizes(_reads(client, COHORTS, brand)[0]) == 3
 
 
@@ -258,10 +275,12 @@ def test_an_import_of_new_orders_moves_the_data_version_and_one_that_changes_ord
 
 @pytest.mark.django_db(transaction=True)
 def test_while_a_new_version_is_computed_others_get_the_last_one_unless_it_was_forgotten(brand, tmp_path):
-    """During a live stream every order moves the data version: while one reader computes the report again,
-    the others are served the value computed last (at most STALE_SECONDS old) instead of waiting for it. What
-    reads_forget announces (a publish, an erasure) is never served late: then they wait."""
+    """During a live stream every order moves the data version: the value computed last stands while fresh;
+    then, while one reader computes the report again, the others are served it (at most STALE_SECONDS old)
+    instead of waiting. What reads_forget announces (a publish, an erasure) is never served late: they wait."""
     import threading
+
+    from apps.analytics.snapshots import FRESH_SECONDS
 
     def in_thread(compute, out):
         def run():
@@ -292,6 +311,8 @@ def test_while_a_new_version_is_computed_others_get_the_last_one_unless_it_was_f
     # a live stream's new orders arrive: the data version moves, the generation does not
     placed = timezone.now().astimezone(brand.tzinfo).strftime("%Y-%m-%d %H:%M:%S")
     _import(brand, tmp_path / "live.csv", f"L1,V1,{placed},10.00,paid\n")
+    assert reads_cached(brand=brand, name="t", params={}, compute=never) == "old"  # fresh: it stands
+    _last_computed_ago(FRESH_SECONDS + 1)  # no longer fresh: one reader computes it again
     started, release, computed, served = threading.Event(), threading.Event(), [], []
     computing = in_thread(slow("new", started, release), computed)
     assert started.wait(5)
@@ -316,11 +337,14 @@ def test_while_a_new_version_is_computed_others_get_the_last_one_unless_it_was_f
     assert computed == ["after"] and served == ["after"]
 
 
-def test_the_last_value_is_not_served_once_it_is_older_than_the_stale_limit(brand, monkeypatch):
-    cache.set("clv:test:last", (0.0, "clv:test:key"))  # computed at the epoch
-    cache.set("clv:test:key", "ancient")
-    assert readcache._recent_stale("clv:test:last", "clv:test:other") is readcache._MISSING
-    monkeypatch.setattr(readcache, "STALE_SECONDS", 10**12)
-    assert readcache._recent_stale("clv:test:last", "clv:test:other") == "ancient"
+def test_the_last_value_is_served_only_up_to_the_age_given(brand):
+    import time
+
+    cache.set("clv:test:last", (time.time() - 100, "clv:test:key"))  # computed 100 s ago
+    cache.set("clv:test:key", "earlier")
+    assert readcache._recent_stale("clv:test:last", "clv:test:other", 99) is readcache._MISSING
+    assert readcache._recent_stale("clv:test:last", "clv:test:other", 101) == "earlier"
     # the pointer names the key being computed itself: nothing older to serve
-    assert readcache._recent_stale("clv:test:last", "clv:test:key") is readcache._MISSING
+    assert readcache._recent_stale("clv:test:last", "clv:test:key", 101) is readcache._MISSING
+    cache.delete("clv:test:key")  # evicted
+    assert readcache._recent_stale("clv:test:last", "clv:test:other", 101) is readcache._MISSING

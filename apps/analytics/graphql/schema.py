@@ -161,9 +161,10 @@ class Query:
         def compute():
             reports.cohort_arguments_check(periods=periods, since=since, until=until)
             # the paid orders folded by the dashboard snapshot (computed at publish, or now when the data
-            # changed since; the dashboard's cohort page reads the same), not folded again per request
+            # changed since; the dashboard's cohort page reads the same), not folded again per request; for
+            # the current data exactly, since the read cache keeps the result under the current data version
             activity = (
-                snapshots.paid_activity_current(brand=owner)
+                snapshots.paid_activity_current(brand=owner, fresh=False)
                 if by == CohortGrouping.FIRST_ORDER_MONTH
                 else None
             )

@@ -177,10 +177,10 @@ def live_orders(config: dict, workdir: Path, stop) -> dict:
 def live_orders_delete(config: dict) -> int:
     from apps.orders.models import Order
 
-    deleted, _ = Order.objects.filter(
+    _, per_model = Order.objects.filter(
         brand_id=config["brand_pk"], external_id__startswith=LIVE_PREFIX
     ).delete()
-    return deleted
+    return per_model.get(Order._meta.label, 0)  # the orders (their lines went with them)
 
 
 def phase_run(name: str, config: dict, args, locust: Path, workdir: Path) -> dict:

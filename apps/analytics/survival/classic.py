@@ -81,7 +81,8 @@ class _objective:  # noqa: N801 - used as a function
 
     def __call__(self, log_params):
         bad = (1e300, np.zeros(self.n_params))
-        params = np.exp(log_params)
+        with np.errstate(over="ignore"):  # an overflow is a bad point, said below
+            params = np.exp(log_params)
         if not np.all(np.isfinite(params)):
             return bad
         with np.errstate(all="ignore"):
@@ -151,7 +152,8 @@ class BgNbd:
             inner = 1.0 - np.exp((r + xa) * (np.log(alpha + Ta) - np.log(alpha + Ta + t))) * hyp2f1(
                 r + xa, b + xa, a + b + xa - 1, z
             )
-        return np.nan_to_num(head * inner * self.p_alive(x, t_x, T)[:, None], nan=0.0, posinf=0.0)
+            expected = head * inner * self.p_alive(x, t_x, T)[:, None]
+        return np.nan_to_num(expected, nan=0.0, posinf=0.0)
 
 
 def _bgnbd_ll(r, alpha, a, b, x, t_x, T) -> np.ndarray:

@@ -3,18 +3,19 @@ print errors and the summary. No import logic lives here."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.brands.models import Brand
+from apps.core.commands import Command as ProjectCommand
 from apps.core.importing.encodings import known_encoding
 from apps.core.importing.result import ImportResult
 
 ERROR_LIMIT = 50
 
 
-class ImportCommand(BaseCommand):
+class ImportCommand(ProjectCommand):
     help = gettext_lazy("Import a CSV file (UTF-8, UTF-8 with BOM, or GB18030/GBK) for one brand.")
 
     def run_import(self, **kwargs) -> ImportResult:  # pragma: no cover - overridden

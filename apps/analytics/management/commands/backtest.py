@@ -3,7 +3,7 @@
 import json
 from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rich.console import Console
@@ -14,6 +14,7 @@ from apps.analytics.models import Estimator, RunStatus
 from apps.analytics.selectors import STAGE_ORDER
 from apps.analytics.services import backtest_run
 from apps.brands.models import Brand
+from apps.core.commands import Command as ProjectCommand
 
 ROWS = [
     ("auc_horizon", gettext_lazy("AUC of buying again within the horizon"), "high"),
@@ -53,7 +54,7 @@ JSON_KEYS = {
 JSON_BASELINES = {"naive_rfm": "naive_rfm", "kaplan_meier_by_stage": "kaplan_meier", "classic": "classic"}
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy(
         "Fit as of a past date and compare the predictions with what happened in the following days, beside "
         "a naive RFM and a per-stage Kaplan-Meier baseline. The result is printed and stored."

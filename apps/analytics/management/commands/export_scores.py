@@ -1,12 +1,13 @@
 import csv
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.analytics.selectors import published_run, published_scores
 from apps.brands.models import Brand
+from apps.core.commands import Command as ProjectCommand
 from apps.customers.admin.exports import safe  # the customer list export's rule for formula-like cells
 
 COLUMNS = [
@@ -24,7 +25,7 @@ COLUMNS = [
 ]
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy("Write the brand's published scores to CSV, one row per customer with a purchase.")
 
     def add_arguments(self, parser):

@@ -1,6 +1,6 @@
 from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from tqdm import tqdm
@@ -9,6 +9,7 @@ from apps.analytics.local_workers import local_chunking
 from apps.analytics.models import Estimator, ModelRun, RunStatus
 from apps.analytics.services import RefreshSkipped, scores_refresh
 from apps.brands.models import Brand
+from apps.core.commands import Command as ProjectCommand
 
 # Exit codes, so cron and scripts can tell the outcomes apart.
 EXIT_PUBLISHED = 0
@@ -17,7 +18,7 @@ EXIT_TOO_LITTLE_DATA = 3  # the run was skipped: too little history to score any
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh of the brand is running; nothing was done, try again later
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy(
         "Fit the churn models, score every customer of a brand and publish the scores. Exit status: 0 published, "
         "1 failed, 3 skipped for too little data, 75 skipped because another refresh of the brand is running."

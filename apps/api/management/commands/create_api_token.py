@@ -1,13 +1,14 @@
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.api.services import api_token_create
 from apps.brands.models import Brand, Role
+from apps.core.commands import Command as ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy(
         "Create an API token of a brand with a role and print it. The token is shown only this once; "
         "only its hash is stored."

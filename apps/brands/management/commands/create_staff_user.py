@@ -1,12 +1,13 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.brands.models import Brand, Role
 from apps.brands.services import staff_user_ensure
+from apps.core.commands import Command as ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy(
         "Create or update a staff login with a role in a brand; prints the password when it sets one."
     )

@@ -1,11 +1,12 @@
 """manage.py erase_customer: the erasure of the admin action and the eraseCustomer mutation, for scripts."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.brands.models import Brand
+from apps.core.commands import Command as ProjectCommand
 from apps.customers.models import Customer, ErasureTombstone
 from apps.customers.selectors import tombstone_digest
 from apps.customers.services import customer_erase
@@ -13,7 +14,7 @@ from apps.customers.services import customer_erase
 ACTOR_LABEL = "manage.py erase_customer"
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy(
         "Erase one customer's personal data for good (name, phone, e-mail, profile, free-text notes; the "
         "external id is replaced and remembered only as a keyed hash, so re-imports cannot bring it back). "

@@ -3,10 +3,13 @@
 
 from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.brands.models import Brand
+from apps.core.commands import Command as ProjectCommand
 from apps.demo.classic_world import ClassicWorldParams
 from apps.demo.experiments import demo_experiments
 from apps.demo.followups import FOLLOWUP_DAYS, demo_followups
@@ -19,48 +22,64 @@ from apps.demo.services import (
 )
 
 
-class Command(BaseCommand):
-    help = (
+class Command(ProjectCommand):
+    help = gettext_lazy(
         "Build a realistic demo live-commerce brand with known survival truths (replaces earlier demo data)."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--customers", type=int, default=5000, help="Number of customers (default 5000).")
-        parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
-        parser.add_argument("--brand", default=DEMO_SLUG, help="Brand slug (default 'demo').")
-        parser.add_argument("--name", default=None, help="Brand name for a new brand.")
+        parser.add_argument(
+            "--customers", type=int, default=5000, help=gettext_lazy("Number of customers (default 5000).")
+        )
+        parser.add_argument("--seed", type=int, default=42, help=gettext_lazy("Random seed (default 42)."))
+        parser.add_argument("--brand", default=DEMO_SLUG, help=gettext_lazy("Brand slug (default 'demo')."))
+        parser.add_argument("--name", default=None, help=gettext_lazy("Brand name for a new brand."))
         parser.add_argument(
             "--end",
             type=date.fromisoformat,
             default=None,
-            help="Last day (exclusive, brand time); default today.",
+            help=gettext_lazy("Last day (exclusive, brand time); default today."),
         )
         parser.add_argument(
             "--world",
             choices=["live", "classic"],
             default="live",
-            help="live: the live-commerce brand with streams and communities (default); classic: purchases only, "
-            "drawn from a BG/NBD or Pareto/NBD process with one acquisition cohort, mostly one-time buyers and "
-            "same-day repeat orders.",
+            help=gettext_lazy(
+                "live: the live-commerce brand with streams and communities (default); classic: purchases only, "
+                "drawn from a BG/NBD or Pareto/NBD process with one acquisition cohort, mostly one-time buyers "
+                "and same-day repeat orders."
+            ),
         )
         parser.add_argument(
             "--process",
             choices=["bgnbd", "pareto_nbd"],
             default="bgnbd",
-            help="The classic world's purchase process.",
+            help=gettext_lazy("The classic world's purchase process."),
         )
         parser.add_argument(
-            "--no-amounts", action="store_true", help="The classic world's orders have no amounts (all 0)."
+            "--no-amounts",
+            action="store_true",
+            help=gettext_lazy("The classic world's orders have no amounts (all 0)."),
         )
         parser.add_argument(
             "--no-followups",
             action="store_true",
-            help=f"Skip the follow-ups of the last {FOLLOWUP_DAYS} days (planned, sent and played out with a known effect).",
+            help=format_lazy(
+                gettext_lazy(
+                    "Skip the follow-ups of the last {days} days (planned, sent and played out with a known effect)."
+                ),
+                days=FOLLOWUP_DAYS,
+            ),
         )
         parser.add_argument(
             "--score",
             action="store_true",
-            help=f"Then publish scores as of {DEMO_FOLLOW_UP_DAYS} days before the last day and as of the last day.",
+            help=format_lazy(
+                gettext_lazy(
+                    "Then publish scores as of {days} days before the last day and as of the last day."
+                ),
+                days=DEMO_FOLLOW_UP_DAYS,
+            ),
         )
 
     def handle(

@@ -1,12 +1,13 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rich.console import Console
 from rich.table import Table
 
+from apps.core.commands import Command as ProjectCommand
 from apps.engagement.experiments import experiment_results
 from apps.engagement.management.commands._common import brand_of
 from apps.engagement.models import Experiment
@@ -22,7 +23,7 @@ def _fmt(value, percent: bool = False) -> str:
     return str(value)
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy(
         "Show an experiment's results: per arm the customers, conversions and rate; per variant against control "
         "the difference with its interval and p-value, the CUPED/CUPAC-adjusted difference, time to repurchase "

@@ -3,11 +3,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.core.commands import Command as ProjectCommand
 from apps.customers.admin.exports import safe
 from apps.engagement.management.commands._common import brand_of
 from apps.engagement.models import Touch
@@ -26,7 +27,7 @@ COLUMNS = [
 ]
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy(
         "Write the brand's touches to CSV, one row each (external ids; times ISO 8601 in the brand's time zone "
         "with the offset)."

@@ -1,7 +1,8 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.core.commands import Command as ProjectCommand
 from apps.engagement.management.commands._common import brand_of, moment
 from apps.engagement.models import Reason
 from apps.engagement.planning import PlanError, followups_plan
@@ -9,7 +10,7 @@ from apps.engagement.tasks import sends_schedule
 from apps.streams.models import Stream
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy(
         "Plan the follow-up touches of a live stream that ended: every active stream-end rule, with the guards "
         "(consent, quiet hours, caps, WeCom limits, the holdout). Planning again adds only customers not yet planned."

@@ -1,14 +1,14 @@
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.core.commands import Command as ProjectCommand
 from apps.engagement.attribution import touches_attribute
 from apps.engagement.management.commands._common import brand_of, moment
 from apps.engagement.sending import touches_send_due
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = gettext_lazy(
         "Send the touches that are due (every guard checked again), then attribute conversions. What the "
         "every-minute schedule does; for the demo and for operators."

@@ -2,6 +2,7 @@
 
 import ast
 import pathlib
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -132,6 +133,24 @@ def test_fitted_cox_recovers_a_known_hazard_ratio():
     assert model.hazard_ratios().loc[0, "hazard_ratio"] == pytest.approx(2.0, rel=0.08)
     # and the implied S(20 | x=0) is close to exp(-1)
     assert model.survival_at(pd.DataFrame({"x": [0.0]}), [20.0])[0, 0] == pytest.approx(np.exp(-1), abs=0.03)
+
+
+def test_cox_with_only_constant_covariates_is_its_baseline_without_warnings():
+    # a thin stage of a real log (the grocery log's): every covariate the same for everyone; numpy warned
+    # "Mean of empty slice" from the Newton step of a model with no coefficient
+    rng = np.random.default_rng(11)
+    gaps = rng.exponential(20.0, 300)
+    durations, events = np.minimum(gaps, 60.0), gaps <= 60.0
+    X = pd.DataFrame({"a": 1.0, "b": 0.0}, index=range(300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = fit_survival_model("coxph", X, durations, events)
+        surv = model.survival_at(X.head(2), [20.0])
+    assert model.features == () and model.dropped_features == ("a", "b")
+    assert model.coef.shape == (0,)
+    # every customer gets the Breslow baseline, which is the Kaplan-Meier estimate here
+    km = fit_kaplan_meier(durations, events).survival_at(None, [20.0])[0, 0]
+    assert surv[0, 0] == surv[1, 0] == pytest.approx(km, abs=0.01)
 
 
 @pytest.mark.parametrize("kind", ["coxnet", "rsf", "gbsa"])

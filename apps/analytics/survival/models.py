@@ -211,6 +211,8 @@ class _BreslowCox:
 
     def fit(self, n_iter: int = 100, tol: float = 1e-9) -> np.ndarray:
         w = np.zeros(self.x.shape[1])
+        if not w.size:  # every covariate was constant (a thin stage): the baseline hazard is the whole model
+            return w
         w_prev = w
         loss = float("inf")
         i = 0

@@ -22,6 +22,7 @@ from apps.core.graphql.limits import (
     AliasLimiter,
     DepthLimiter,
     NodeCountLimiter,
+    OneOperationOrNamed,
     ValidationCached,
 )
 from apps.customers.graphql import schema as customers
@@ -54,6 +55,8 @@ extensions = [
     ClvMaskErrors,
     # the same text parses to the same document, validated once (NodeCountLimiter's rule runs every time)
     lambda: ParserCache(maxsize=VALID_DOCUMENTS_KEPT),
+    # several operations and no operationName: refused, not the first one run
+    OneOperationOrNamed,
     ValidationCached,
 ]
 if not getattr(settings, "GRAPHQL_INTROSPECTION", True):

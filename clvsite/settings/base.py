@@ -151,7 +151,12 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # A broker that has gone away is reported within seconds rather than after Celery's default retries: a
 # request from staff or an app fails fast with a message (apps.analytics.tasks.broker_check).
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 # Without a broker, staff's "Refresh now" runs in the request; the demo's web server sets this to run it in a
 # thread instead, so the run's page can show its progress (apps.analytics.tasks.scores_refresh_request).
 SCORES_REFRESH_IN_THREAD = False

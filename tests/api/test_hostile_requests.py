@@ -219,6 +219,29 @@ def test_an_unknown_operation_name_is_repeated_at_most_64_characters(token):
     }
 
 
+def test_several_operations_without_a_name_run_none_of_them(token, brand):
+    # strawberry ran the first one, even a mutation the caller never meant to send
+    tier = Tier.objects.create(brand=brand, code="vip", name="VIP", rank=1)
+    cannot_tell = (
+        "Cannot tell which operation to run: send a document with one operation, or name the one to run in "
+        "operationName."
+    )
+    mutation_first = (
+        f'mutation M {{ archiveTier(id: "{gid("Tier", tier.pk)}") {{ id }} }} query Q {{ brands {{ slug }} }}'
+    )
+    assert refusal(post_json(token, {"query": mutation_first}), 400) == cannot_tell
+    tier.refresh_from_db()
+    assert tier.is_active
+    assert refusal(post_json(token, {"query": "{ brands { slug } } { brands { name } }"}), 400) == cannot_tell
+    # named, each runs; one operation needs no name
+    assert post_json(token, {"query": mutation_first, "operationName": "Q"}).json() == {
+        "data": {"brands": [{"slug": brand.slug}]}
+    }
+    assert post_json(token, {"query": "query Q { brands { ...F } } fragment F on Brand { slug }"}).json() == {
+        "data": {"brands": [{"slug": brand.slug}]}
+    }
+
+
 # Methods and content types
 
 

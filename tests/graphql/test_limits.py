@@ -418,3 +418,33 @@ def test_test_settings_keep_introspection_on_for_tooling(brand):
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {plaintext}",
     ).json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+
+
+def test_last_zero_is_an_empty_page_like_first_zero(client, brand):
+    # strawberry read `last: 0` as no limit: the whole list in one answer, past the 100-node page
+    from tests.factories import CustomerFactory
+
+    CustomerFactory.create_batch(3, brand=brand)
+    token = api_token_create(brand=brand, role="analyst", name="limits")[1]
+    for argument in ("first: 0", "last: 0", "first: 2, last: 0"):
+        body = gql_token(
+            client, token, f"{{ customers({argument}) {{ totalCount edges {{ node {{ id }} }} }} }}"
+        )
+        assert body.json() == {"data": {"customers": {"totalCount": 3, "edges": []}}}, argument
+    body = gql_token(client, token, "{ customers(last: 2) { edges { node { id } } } }").json()
+    assert len(body["data"]["customers"]["edges"]) == 2
+
+
+def test_nodes_takes_at_most_a_page_of_ids(client, brand):
+    from tests.factories import CustomerFactory
+
+    customers = CustomerFactory.create_batch(2, brand=brand)
+    token = api_token_create(brand=brand, role="analyst", name="limits")[1]
+    query = "query N($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+    ids = [to_base64("Customer", c.pk) for c in customers]
+    assert gql_token(client, token, query, {"ids": ids * 50}).json()["data"]["nodes"] == [
+        {"id": i} for i in ids * 50
+    ]
+    body = gql_token(client, token, query, {"ids": ids * 50 + ids[:1]}).json()
+    assert body["data"] is None
+    assert [e["message"] for e in body["errors"]] == ["ids: at most 100 ids at a time; got 101."]

@@ -8,6 +8,7 @@ from strawberry.types import Info
 
 from apps.brands.graphql.types import BrandType, MeType
 from apps.core.graphql.permissions import signed_in_user_or_deny
+from apps.core.graphql.relay import NodeIdsLimit
 
 
 @strawberry.type
@@ -28,5 +29,9 @@ class Query:
         description="Any node by its global id; null if not found or of another brand."
     )
     nodes: list[relay.Node | None] = strawberry_django.node(
-        description="Nodes by their global ids, in the same order; null for those not found or of another brand."
+        description=(
+            "Nodes by their global ids (at most 100), in the same order; null for those not found or of another "
+            "brand."
+        ),
+        extensions=[NodeIdsLimit()],
     )

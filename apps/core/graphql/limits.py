@@ -288,3 +288,22 @@ class ValidationCached(SchemaExtension):
                         while len(_valid_documents) > VALID_DOCUMENTS_KEPT:
                             _valid_documents.popitem(last=False)
         yield
+
+
+class OneOperationOrNamed(SchemaExtension):
+    """A document with several operations runs the one `operationName` names; without a name it is refused (as
+    the GraphQL spec says), instead of strawberry's running the first, which could be a mutation the caller
+    never meant to send. Placed after ParserCache: it looks at the parsed document, before the operation's type
+    is checked, and raises what the endpoint answers with a 400 naming the fix."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        document = context.graphql_document
+        if document is None or getattr(context, "_provided_operation_name", None) is not None:
+            return
+        operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+        if operations > 1:
+            from strawberry.schema.exceptions import CannotGetOperationTypeError
+
+            raise CannotGetOperationTypeError(None)

@@ -33,6 +33,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 from strawberry import relay
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.relay.types import PREFIX as CURSOR_PREFIX
 from strawberry.relay.utils import SliceMetadata, from_base64
 from strawberry.types.nodes import FragmentSpread, InlineFragment
@@ -145,6 +146,8 @@ def page_arguments(first: int | None, last: int | None) -> tuple[int | None, int
     page_size_check(first, last)
     if first is None and last is None:
         first = DEFAULT_PAGE_SIZE
+    if last == 0:  # an empty page, as `first: 0` gives (strawberry reads a `last` of 0 as no limit at all)
+        return 0, None
     return first, last
 
 
@@ -411,6 +414,21 @@ def node_pk(global_id: relay.GlobalID, *, type_name: str, field: str) -> int:
     return int(global_id.node_id)
 
 
+class NodeIdsLimit(FieldExtension):
+    """`nodes(ids:)` takes at most MAX_PAGE_SIZE ids, as a page of any list holds: a clear error for more,
+    instead of thousands of rows in one answer."""
+
+    def resolve(self, next_, source, info, **kwargs):
+        ids = kwargs.get("ids")
+        if ids is not None and len(ids) > MAX_PAGE_SIZE:
+            raise ArgumentError(
+                gettext("ids: at most %(max)d ids at a time; got %(n)d.")
+                % {"max": MAX_PAGE_SIZE, "n": len(ids)},
+                code="too_many_ids",
+            )
+        return next_(source, info, **kwargs)
+
+
 def search_text(value: str | None, *, field: str = "search", max_length: int = 100) -> str:
     """Stripped search text ('' for none); too long is refused."""
     text = (value or "").strip()
@@ -445,6 +463,7 @@ __all__ = [
     "range_bounds",
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
+    "NodeIdsLimit",
     "Connection",
     "ConnectionField",
     "PageSizeError",

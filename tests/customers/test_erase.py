@@ -78,12 +78,13 @@ def _member(brand, role, username):
     return user
 
 
-def _erase_action(client, *customers):
-    return client.post(
-        CHANGELIST,
-        {"action": "erase_personal_data", "_selected_action": [c.pk for c in customers], "index": 0},
-        follow=True,
-    )
+def _erase_action(client, *customers, confirm: bool = True, **headers):
+    """The list's "Erase personal data" action: the confirmation page, then (confirm) the "Yes" on it."""
+    selection = {"action": "erase_personal_data", "_selected_action": [c.pk for c in customers]}
+    response = client.post(CHANGELIST, {**selection, "index": 0}, follow=True, **headers)
+    if not confirm or response.status_code != 200 or "erase-form" not in response.content.decode():
+        return response
+    return client.post(CHANGELIST, {**selection, "post": "yes"}, follow=True, **headers)
 
 
 def _offered_actions(client) -> list[str]:
@@ -101,6 +102,26 @@ def test_admin_action_erases_for_a_manager(client, brand, customer):
     assert pii(customer)[6] is not None
     entry = LogEntry.objects.get(object_id=str(customer.pk))
     assert entry.object_repr == pii(customer)[0]
+
+
+def test_admin_action_asks_first_and_erases_nothing_until_confirmed(client, brand, customer):
+    other = CustomerFactory(brand=brand, external_id="ext-2", phone="13800000002")
+    client.force_login(_member(brand, "manager", "mona"))
+    page = _erase_action(client, customer, other, confirm=False)
+    text = page.content.decode()
+    assert page.status_code == 200 and 'id="erase-form"' in text
+    assert "Erase the personal data of 2 customers:" in text and "ext-1, ext-2" in text
+    assert "This cannot be undone." in text
+    assert "13800000001" not in text and "Li" not in text.split('id="erase-summary"')[1].split("</p>")[0]
+    assert pii(customer)[:3] == ("ext-1", "Li", "13800000001")
+    chinese = _erase_action(client, customer, other, confirm=False, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert (
+        "清除 2 位客户的个人信息：" in chinese.content.decode()
+        and "此操作无法撤销。" in chinese.content.decode()
+    )
+    done = _erase_action(client, customer, other)
+    assert [str(m) for m in done.context["messages"]] == ["Erased the personal data of 2 customers."]
+    assert pii(customer)[1:3] == ("", "")
 
 
 def test_admin_action_is_not_offered_to_viewers(client, brand, customer):

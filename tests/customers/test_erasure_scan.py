@@ -40,11 +40,10 @@ def test_after_erasure_no_column_of_any_table_holds_the_person(brand, other_bran
     numbers = figures(brand)
 
     client.force_login(manager)
-    response = client.post(
-        CHANGELIST,
-        {"action": "erase_personal_data", "_selected_action": [world.person.pk], "index": 0},
-        follow=True,
-    )
+    selection = {"action": "erase_personal_data", "_selected_action": [world.person.pk]}
+    asked = client.post(CHANGELIST, {**selection, "index": 0})
+    assert asked.status_code == 200 and 'id="erase-form"' in asked.content.decode()
+    response = client.post(CHANGELIST, {**selection, "post": "yes"}, follow=True)
     assert [str(m) for m in response.context["messages"]] == ["Erased the personal data of 1 customer."]
 
     assert pii_hits(PERSON) == []

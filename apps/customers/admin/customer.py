@@ -37,6 +37,9 @@ from apps.customers.admin.filters import (
 from apps.customers.models import Customer
 from apps.customers.services import customer_erase
 
+ERASE_BATCH_MAX = 1000  # customers erased by one admin action
+ERASE_SAMPLE = 20  # selected customers named on the confirmation page
+
 
 @admin.register(Customer)
 class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
@@ -133,10 +136,21 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
     @admin.action(description=_("Erase personal data"), permissions=["change"])
     def erase_personal_data(self, request, queryset):
         """Erase the selected customers' personal data (customers.services.customer_erase); orders stay.
-        Every selected customer must be of a brand where the user may change customers (managers)."""
-        selected = list(queryset.values_list("pk", "brand_id"))
+        Every selected customer must be of a brand where the user may change customers (managers). Asks first,
+        on a page that says how many customers and that it cannot be undone (as Django's delete does); at most
+        ERASE_BATCH_MAX customers at a time."""
+        selected = list(queryset.order_by().values_list("pk", "brand_id")[: ERASE_BATCH_MAX + 1])
+        if len(selected) > ERASE_BATCH_MAX:
+            self.message_user(
+                request,
+                gettext("Choose at most %(max)d customers at a time to erase.") % {"max": ERASE_BATCH_MAX},
+                messages.ERROR,
+            )
+            return None
         if any(not self.user_may_in_brand(request, "change", brand_id) for _pk, brand_id in selected):
             raise PermissionDenied
+        if request.POST.get("post") != "yes":
+            return self._erase_confirmation(request, sorted(pk for pk, _brand in selected))
         from apps.brands.models import Brand
 
         brands = Brand.objects.in_bulk({brand_id for _pk, brand_id in selected})
@@ -156,6 +170,26 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
             % {"count": erased},
             messages.SUCCESS,
         )
+        return None
+
+    def _erase_confirmation(self, request, ids):
+        from django.contrib.admin import helpers
+
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Erase personal data"),
+            "ids": ids,
+            "count": len(ids),
+            "sample": list(
+                Customer.objects.filter(pk__in=ids[:ERASE_SAMPLE])
+                .order_by("external_id")
+                .values_list("external_id", flat=True)
+            ),
+            "more": max(len(ids) - ERASE_SAMPLE, 0),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/customers/customer/erase_confirmation.html", context)
 
     # --- list columns ---------------------------------------------------------------------------------------
 

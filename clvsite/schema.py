@@ -25,6 +25,7 @@ from apps.core.graphql.limits import (
     OneOperationOrNamed,
     ValidationCached,
 )
+from apps.core.graphql.scalars import SCALAR_OVERRIDES
 from apps.customers.graphql import schema as customers
 from apps.engagement.graphql import schema as engagement
 from apps.loyalty.graphql import schema as loyalty
@@ -67,4 +68,7 @@ if not getattr(settings, "GRAPHQL_INTROSPECTION", True):
 
 # Without introspection, "Did you mean …?" suggestions would leak the schema too.
 config = StrawberryConfig(disable_field_suggestions=not getattr(settings, "GRAPHQL_INTROSPECTION", True))
-schema = ClvSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)
+# Date and Decimal inputs within the ranges the product computes with (apps/core/graphql/scalars.py)
+schema = ClvSchema(
+    query=Query, mutation=Mutation, extensions=extensions, config=config, scalar_overrides=SCALAR_OVERRIDES
+)

@@ -26,6 +26,7 @@ import traceback
 import strawberry
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db import DatabaseError
 from django.utils.translation import gettext, gettext_noop
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
@@ -70,6 +71,8 @@ def is_clear_error(error: GraphQLError) -> bool:
         return True
     if error.path is None and error.message.startswith(CLIENT_VALUE_MESSAGES):
         return True  # a variable's value or a literal does not fit its type: the client's own input
+    if _nul_in_text(original):
+        return True  # a NUL in a text argument: the client's own input (present_error words it)
     return isinstance(original, ValueError | TypeError) and _raised_in(original, ARGUMENT_CHECKING_MODULES)
 
 
@@ -188,10 +191,24 @@ def _scalar_formats() -> dict[str, str]:
     }
 
 
+# ours (apps.core.graphql.scalars): a well-formed value outside the range the product computes with
+_OUT_OF_RANGE = re.compile(r'Value is out of range for a (?P<type>\w+): "(?P<value>.*?)"\.\Z', re.S)
+
+
 def scalar_error_message(message: str) -> str | None:
     """strawberry's message about a value a scalar (Date, DateTime, Decimal, …) refused, in the caller's language
     with the format to use, without the parser's own exception text (Python's, e.g. "invalid literal for int()
     with base 10"); None for any other message. A variable's prefix ("Variable '$d' has invalid value: ") stays."""
+    found = _OUT_OF_RANGE.search(message)
+    if found is not None:
+        from apps.core.graphql.scalars import RANGES
+
+        text = gettext('"%(value)s" is outside the range of a %(type)s this API takes (%(range)s).') % {
+            "value": bounded(found["value"]),
+            "type": found["type"],
+            "range": RANGES.get(found["type"], "?"),
+        }
+        return bounded_framework_echo(message[: found.start()]) + text
     found = _NOT_A_SCALAR.search(message)
     if found is None:
         return None
@@ -216,10 +233,24 @@ def _with_message(error: GraphQLError, message: str) -> GraphQLError:
     )
 
 
+def _nul_in_text(exc: BaseException | None) -> bool:
+    """psycopg's refusal of a NUL byte in a text parameter (raised before anything reaches the database)."""
+    while exc is not None:
+        if isinstance(exc, ValueError | DatabaseError) and "NUL (0x00)" in str(exc):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def present_error(error: GraphQLError, schema=None) -> GraphQLError:
     """The error as the client sees it: masked, reworded (ValidationError, a bad global id, a value outside an
     enum: translated) or unchanged, with at most ECHO_LIMIT characters of any value the client sent. `schema`
     (graphql-core's) lets an enum error list the allowed values."""
+    if _nul_in_text(error.original_error):
+        # a NUL in a text argument the database was asked to compare (a code, a name): the caller's mistake
+        return _with_message(
+            error, gettext("A text argument contains a NUL character (U+0000), which no text here can hold.")
+        )
     if should_mask_error(error):
         return GraphQLError(
             gettext(UNEXPECTED_ERROR),

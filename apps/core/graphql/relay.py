@@ -432,6 +432,11 @@ class NodeIdsLimit(FieldExtension):
 def search_text(value: str | None, *, field: str = "search", max_length: int = 100) -> str:
     """Stripped search text ('' for none); too long is refused."""
     text = (value or "").strip()
+    if "\x00" in text:  # PostgreSQL's text cannot hold it
+        raise ArgumentError(
+            gettext("%(field)s must not contain a NUL character (U+0000).") % {"field": field},
+            code="invalid_character",
+        )
     if len(text) > max_length:
         raise ArgumentError(
             gettext("%(field)s must be at most %(n)d characters.") % {"field": field, "n": max_length},

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.brands.models import Brand
 from apps.brands.services import brand_create
@@ -51,6 +52,18 @@ def demo_period(*, end_date: date | None, tz) -> tuple[datetime, datetime]:
     return end - timedelta(days=DEMO_DAYS), end
 
 
+class NotADemoBrand(ValueError):
+    """The brand holds real data: seeding the demo into it would delete that data."""
+
+
+def _seedable(brand: Brand) -> bool:
+    """A brand the demo may (re)write: one it made before (it has a DemoTruth) or one with no customers and no
+    orders yet."""
+    if DemoTruth.objects.filter(brand=brand).exists():
+        return True
+    return not (Customer.objects.filter(brand=brand).exists() or Order.objects.filter(brand=brand).exists())
+
+
 def demo_seed(
     *,
     slug: str = DEMO_SLUG,
@@ -68,6 +81,15 @@ def demo_seed(
     """
     params = params or DemoTruthParams()
     existing = Brand.objects.filter(slug=slug).first()
+    if existing is not None and not _seedable(existing):
+        raise NotADemoBrand(
+            gettext(
+                "Brand %(slug)s holds data the demo did not make (customers or orders). The demo replaces a "
+                "brand's data, so it seeds only a new brand, an empty one or an earlier demo brand: pick "
+                "another slug."
+            )
+            % {"slug": slug}
+        )
     name = name or (existing.name if existing else DEMO_NAME)
     tz = existing.tzinfo if existing else _zone(params.timezone)
     start, end = demo_period(end_date=end_date, tz=tz)

@@ -127,3 +127,26 @@ def test_a_new_brand_gets_its_periodic_tasks_and_its_manager_may_change_their_ti
     tasks = brand_periodic_tasks([brand.pk])
     assert tasks.exists() and all(t.enabled for t in tasks)
     assert PeriodicTask.objects.filter(name__icontains="send").exists()  # the shared senders too
+
+
+def test_the_demo_never_replaces_a_brand_s_own_data(capsys):
+    from django.core.management import CommandError, call_command
+
+    from apps.demo.services import NotADemoBrand
+    from tests.factories import BrandFactory, CustomerFactory, OrderFactory
+
+    real = BrandFactory(slug="glow", currency="USD")
+    person = CustomerFactory(brand=real, external_id="REAL1")
+    order = OrderFactory(brand=real, customer=person, external_id="REALO1")
+    with pytest.raises(NotADemoBrand, match="Brand glow holds data the demo did not make"):
+        demo_seed(slug="glow", customers=5, seed=1, end_date=END)
+    with pytest.raises(CommandError, match="pick another slug"):
+        call_command("seed_demo", brand="glow", customers=5, no_followups=True)
+    real.refresh_from_db()
+    assert real.currency == "USD"
+    assert list(Customer.objects.filter(brand=real)) == [person] and Order.objects.get(brand=real) == order
+    # an empty brand, and a demo brand again, are seeded
+    BrandFactory(slug="empty")
+    demo_seed(slug="empty", customers=5, seed=1, end_date=END)
+    demo_seed(slug="empty", customers=6, seed=2, end_date=END)
+    assert Customer.objects.filter(brand__slug="empty").count() == 6

@@ -68,7 +68,20 @@ class ImportCommand(ProjectCommand):
         for line in result.error_lines(ERROR_LIMIT):
             self.stderr.write(line)
         self.stdout.write(result.summary())
+        if any(error.line <= 1 for error in result.errors):
+            # the file itself (unreadable, its encoding, its header or quoting): refused whole, --skip-invalid
+            # or not, and a dry run says so too (it forecasts the run)
+            raise CommandError(
+                _(
+                    "The file was refused as a whole; nothing was written. Fix the file: --skip-invalid skips "
+                    "bad rows, not a bad file."
+                )
+            )
         if result.errors and not (result.committed or (dry_run and skip_invalid)):
+            if skip_invalid:
+                raise CommandError(
+                    _("%(count)d error(s); nothing was written.") % {"count": len(result.errors)}
+                )
             raise CommandError(
                 _("%(count)d error(s); nothing was written. Fix the rows or use --skip-invalid.")
                 % {"count": len(result.errors)}

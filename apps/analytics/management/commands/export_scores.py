@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 from apps.analytics.selectors import published_run, published_scores
 from apps.brands.models import Brand
 from apps.core.commands import Command as ProjectCommand
+from apps.core.commands import atomic_output, output_checked
 from apps.customers.admin.exports import safe  # the customer list export's rule for formula-like cells
 
 COLUMNS = [
@@ -33,6 +34,7 @@ class Command(ProjectCommand):
         parser.add_argument("--output", required=True, help=gettext_lazy("CSV file to write"))
 
     def handle(self, *args, brand, output, **options):
+        output_checked(output)  # before the scores are read
         try:
             brand_obj = Brand.objects.get(slug=brand)
         except Brand.DoesNotExist:
@@ -59,7 +61,7 @@ class Command(ProjectCommand):
             )
         )
         written = 0
-        with open(output, "w", newline="", encoding="utf-8") as handle:
+        with atomic_output(output) as handle:
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)
             for row in rows.iterator(chunk_size=5000):

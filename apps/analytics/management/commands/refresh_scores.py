@@ -1,6 +1,7 @@
 from datetime import date
 
 from django.core.management.base import CommandError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from tqdm import tqdm
@@ -50,6 +51,13 @@ class Command(ProjectCommand):
             raise CommandError(_("Unknown brand: %(slug)s") % {"slug": brand}) from None
         if horizon_days is not None and not 7 <= horizon_days <= 365:
             raise CommandError(_("--horizon-days must be between 7 and 365."))
+        today = timezone.now().astimezone(brand_obj.tzinfo).date()
+        if as_of is not None and as_of > today:
+            # scores as of a day to come would be published as the brand's current ones
+            raise CommandError(
+                _("--as-of %(as_of)s is in the future (today is %(today)s in the brand's time zone).")
+                % {"as_of": as_of.isoformat(), "today": today.isoformat()}
+            )
         if processes is not None and not 1 <= processes <= 64:
             raise CommandError(_("--processes must be between 1 and 64."))
         phases = [
@@ -103,7 +111,9 @@ class Command(ProjectCommand):
                         "id": run.pk,
                         "n": run.customers_scored,
                         "as_of": run.as_of,
-                        "c": overall.get("harrell_c"),
+                        "c": _("not computable")
+                        if overall.get("harrell_c") is None
+                        else f"{overall['harrell_c']:.3f}",
                     }
                 )
             )

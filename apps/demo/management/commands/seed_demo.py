@@ -16,6 +16,7 @@ from apps.demo.followups import FOLLOWUP_DAYS, demo_followups
 from apps.demo.services import (
     DEMO_FOLLOW_UP_DAYS,
     DEMO_SLUG,
+    NotADemoBrand,
     demo_scores_refresh,
     demo_seed,
     demo_statistics_refresh,
@@ -104,9 +105,12 @@ class Command(ProjectCommand):
             classic = ClassicWorldParams(process=process, amounts=not no_amounts)
         elif no_amounts or process != "bgnbd":
             raise CommandError(_("--process and --no-amounts are options of --world classic."))
-        summary = demo_seed(
-            slug=brand, customers=customers, seed=seed, end_date=end, name=name, classic=classic
-        )
+        try:
+            summary = demo_seed(
+                slug=brand, customers=customers, seed=seed, end_date=end, name=name, classic=classic
+            )
+        except NotADemoBrand as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(
             _("Demo brand %(slug)s: %(n)d customers, seed %(seed)d, %(start)s to %(end)s.")
             % {

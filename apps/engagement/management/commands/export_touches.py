@@ -1,14 +1,11 @@
 import csv
-import os
-import tempfile
-from pathlib import Path
 
-from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.core.commands import Command as ProjectCommand
+from apps.core.commands import atomic_output, output_checked
 from apps.customers.admin.exports import safe
 from apps.engagement.management.commands._common import brand_of
 from apps.engagement.models import Touch
@@ -40,9 +37,7 @@ class Command(ProjectCommand):
     def handle(self, *args, brand, output, **options):
         brand_obj = brand_of(brand)
         zone = brand_obj.tzinfo
-        target = Path(output)
-        if not target.parent.exists():
-            raise CommandError(_("The folder of %(path)s does not exist.") % {"path": output})
+        output_checked(output)  # before the touches are read
 
         def iso(value):
             return timezone.localtime(value, zone).isoformat() if value else ""
@@ -65,42 +60,36 @@ class Command(ProjectCommand):
         )
         written = 0
         # written next to the target and renamed at the end: a failed export leaves no half file
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".touches-", suffix=".csv")
-        try:
-            with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
-                writer = csv.writer(stream)
-                writer.writerow(COLUMNS)
-                for (
-                    customer,
-                    stream_id,
-                    rule,
-                    channel,
-                    scheduled,
-                    status,
-                    reason,
-                    holdout,
-                    sent,
-                    order,
-                ) in rows.iterator(chunk_size=5000):
-                    # ids, names and codes come from imports and staff: a cell a spreadsheet would run as
-                    # a formula (=, +, -, @, tab, CR) is quoted, as in the customer list's exports
-                    writer.writerow(
-                        [
-                            safe(customer),
-                            safe(stream_id),
-                            safe(rule),
-                            safe(channel),
-                            iso(scheduled),
-                            safe(status),
-                            safe(reason),
-                            "true" if holdout else "false",
-                            iso(sent),
-                            safe(order),
-                        ]
-                    )
-                    written += 1
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with atomic_output(output) as stream:
+            writer = csv.writer(stream)
+            writer.writerow(COLUMNS)
+            for (
+                customer,
+                stream_id,
+                rule,
+                channel,
+                scheduled,
+                status,
+                reason,
+                holdout,
+                sent,
+                order,
+            ) in rows.iterator(chunk_size=5000):
+                # ids, names and codes come from imports and staff: a cell a spreadsheet would run as
+                # a formula (=, +, -, @, tab, CR) is quoted, as in the customer list's exports
+                writer.writerow(
+                    [
+                        safe(customer),
+                        safe(stream_id),
+                        safe(rule),
+                        safe(channel),
+                        iso(scheduled),
+                        safe(status),
+                        safe(reason),
+                        "true" if holdout else "false",
+                        iso(sent),
+                        safe(order),
+                    ]
+                )
+                written += 1
         self.stdout.write(_("%(count)d touches written to %(path)s.") % {"count": written, "path": output})

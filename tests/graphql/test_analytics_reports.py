@@ -392,3 +392,28 @@ def test_reports_on_an_empty_brand_are_empty(as_role, brand):
         error_of(run_query(client, KM, b=gid("Brand", brand), by="STAGE"))
         == "No published scores yet for these dates."
     )
+
+
+def test_stream_funnel_labels_are_in_each_caller_s_language(as_role, brand, streams):
+    # the read cache kept the first caller's labels: an English app got "全部直播" after a Chinese one asked
+    from django.core.cache import cache
+
+    cache.clear()
+    client = as_role("analyst")
+    query = """query($b: ID!) { streamFunnel(brand: $b, start: "2026-02-01", end: "2026-03-31", by: PLATFORM)
+      { label streams } }"""
+
+    def labels(language):
+        response = client.post(
+            "/graphql/",
+            {"query": query, "variables": {"b": gid("Brand", brand)}},
+            content_type="application/json",
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+        body = response.json()
+        assert "errors" not in body, body
+        return [row["label"] for row in body["data"]["streamFunnel"]]
+
+    chinese, english = labels("zh-hans"), labels("en")
+    assert chinese[-1] == "全部直播" and english[-1] == "All streams"
+    assert labels("zh-hans") == chinese and labels("en") == english

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Annotated
 
 import strawberry
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from strawberry import relay
 from strawberry.types import Info
 
@@ -212,7 +212,8 @@ class Query:
             lambda: reports.stream_funnel(brand=owner, start=start, end=end, by=by.value),
             brand=owner,
             name="stream_funnel",
-            params={"start": start, "end": end, "by": by.value},
+            # its labels are translated ("All streams", the platforms): one entry per language
+            params={"start": start, "end": end, "by": by.value, "language": get_language()},
         )
         return [
             FunnelRowType(

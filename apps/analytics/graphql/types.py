@@ -453,7 +453,10 @@ class StageTransitionMatrix:
 @strawberry.type(description="Customers of one tier in one stage.")
 class TierStageCell:
     tier_id: relay.GlobalID | None = strawberry.field(description="Null: no tier.")
-    tier_name: str | None
+    tier_name: str | None = strawberry.field(
+        description="The tier's displayName (its name in the caller's language, as Tier.displayName gives it, not "
+        "Tier.name as staff typed it); null: no tier."
+    )
     stage: Stage
     customers: int
 

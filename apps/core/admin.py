@@ -37,7 +37,7 @@ from django.contrib.auth import get_permission_codename
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import EmptyPage, InvalidPage, Paginator
 from django.db import OperationalError, connections, models, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -195,6 +195,26 @@ class BrandChangeList(ChangeList):
         for spec in self.shown_filter_specs:
             if isinstance(spec, FacetsMixin):
                 spec.get_facet_queryset = self._facet_counts_getter(spec)
+
+    def get_ordering(self, request, queryset):
+        """Django's ordering, with the columns the model admin names in `nulls_last_ordering` (e.g. scores that
+        unscored rows lack) sorted with their blanks last both ways: "highest CLV first" starts with the highest
+        CLV, not with every customer who has none."""
+        ordering = super().get_ordering(request, queryset)
+        last = set(getattr(self.model_admin, "nulls_last_ordering", ()))
+        if not last:
+            return ordering
+        out = []
+        for item in ordering:
+            name = item.lstrip("-") if isinstance(item, str) else None
+            if name in last:
+                column = F(name)
+                out.append(
+                    column.desc(nulls_last=True) if item.startswith("-") else column.asc(nulls_last=True)
+                )
+            else:
+                out.append(item)
+        return out
 
     # -- count and page ------------------------------------------------------------------------------------
 

@@ -163,8 +163,14 @@ def test_sorting_by_clv(login, scored, acme_viewer):
     changelist = client.get(changelist_url(Customer)).context["cl"]
     clv_column = changelist.list_display.index("clv")
     response = client.get(changelist_url(Customer), {"o": f"-{clv_column}"})
-    order = [c.external_id for c in response.context["cl"].result_list if c.score_clv is not None]
-    assert order == ["A5", "A4", "A3", "A2", "A1"]
+    order = [c.external_id for c in response.context["cl"].result_list]
+    # the unscored customer (no CLV) last both ways: "highest CLV first" starts with the highest CLV
+    assert order == ["A5", "A4", "A3", "A2", "A1", "A6"]
+    response = client.get(changelist_url(Customer), {"o": f"{clv_column}"})
+    assert [c.external_id for c in response.context["cl"].result_list] == ["A1", "A2", "A3", "A4", "A5", "A6"]
+    churn_column = changelist.list_display.index("churn_risk")
+    response = client.get(changelist_url(Customer), {"o": f"-{churn_column}"})
+    assert [c.external_id for c in response.context["cl"].result_list] == ["A5", "A4", "A3", "A2", "A1", "A6"]
 
 
 def test_facets_count_each_choice(login, scored, acme_viewer):

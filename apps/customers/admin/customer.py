@@ -43,6 +43,8 @@ ERASE_SAMPLE = 20  # selected customers named on the confirmation page
 
 @admin.register(Customer)
 class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
+    # unscored customers (no score yet) sort last whichever way these columns are sorted
+    nulls_last_ordering = ("score_stage", "score_tier_name", "score_churn", "score_clv")
     list_display = (
         "customer_360_link",
         "stage",

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -211,8 +212,11 @@ class ProbabilityPercentFields(forms.Form):
 class FollowupRuleForm(ProbabilityPercentFields, forms.ModelForm):
     channels = ChannelOrderField(
         label=_("channels, first to last"),
-        help_text=_("Comma separated, tried first to last after the customer's preferred channel: %(known)s.")
-        % {"known": ", ".join(Channel.values)},
+        # formatted lazily: `%` on a lazy text at import time fixed the language of the first request
+        help_text=format_lazy(
+            _("Comma separated, tried first to last after the customer's preferred channel: {known}."),
+            known=", ".join(Channel.values),
+        ),
     )
     stages = forms.MultipleChoiceField(
         label=_("lifecycle stages"),

@@ -214,3 +214,17 @@ def test_new_order_with_items_gives_each_item_the_order_brand(login, acme, super
     assert response.status_code == 302, response.context["errors"]
     item = OrderItem.objects.get(order__external_id="O-new")
     assert item.brand_id == brand.pk
+
+
+def test_form_help_texts_follow_each_request_s_language():
+    # a lazy text formatted with `%` at import time kept the language of the import: Chinese on the English UI
+    from django.utils import translation
+
+    from apps.engagement.admin import FollowupRuleForm
+
+    with translation.override("en"):
+        english = str(FollowupRuleForm.base_fields["channels"].help_text)
+    with translation.override("zh-hans"):
+        chinese = str(FollowupRuleForm.base_fields["channels"].help_text)
+    assert english.startswith("Comma separated, tried first to last") and "wecom" in english
+    assert chinese.startswith("用逗号分隔") and "wecom" in chinese

@@ -408,3 +408,20 @@ def test_every_heatmap_cell_opens_the_customers_it_counts(login, brand, shop):
         key, period = query["cohort"][0].rsplit(":", 1)[1], int(query["period"][0])
         listed = client.get(href)
         assert listed.context["cl"].result_count == cohorts[key].retained[period], href
+
+
+def test_the_run_card_shows_the_published_run_and_names_a_later_unpublished_one(login, brand, shop):
+    # a skipped run (a refresh asked for 1990) took the card's place and its "no holdout metrics"
+    from tests.factories import make_run
+
+    skipped = make_run(brand, status="skipped", as_of=date(1990, 1, 1), message="too little data")
+    latest = dashboard.latest_run_section(brand)
+    assert latest.figures["run"].pk == shop.run.pk and latest.rows
+    assert latest.figures["later_run"].pk == skipped.pk
+    html = login(staff("viewer-card", (brand, "viewer"))).get(dashboard_url(brand)).content.decode()
+    later = html.split('id="latest-run-later"')[1].split("</p>")[0]
+    assert f'/admin/analytics/modelrun/{skipped.pk}/change/">#{skipped.pk}</a>, was not published' in later
+    assert 'id="latest-run-metrics"' in html
+    # with nothing later, no note
+    skipped.delete()
+    assert dashboard.latest_run_section(brand).figures["later_run"] is None

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.db.models import Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -29,7 +30,7 @@ from django.utils.translation import gettext as _
 
 from apps.analytics import reports, snapshots
 from apps.analytics.dashboard.periods import DEFAULT, Period, preset_days
-from apps.analytics.models import ModelRun, Stage
+from apps.analytics.models import ModelRun, RunStatus, Stage
 from apps.analytics.selectors import (
     AT_RISK_MIN_CHURN,
     AT_RISK_MIN_VALUE_PERCENTILE,
@@ -461,9 +462,9 @@ def survival_section(brand, data: dict) -> Section:
     if p_value is None:
         test = _("Log-rank test: not enough curves or purchases to compare.")
     else:
-        test = _("Log-rank test that the stages' curves are equal: χ² = %(chi)s, p = %(p)s") % {
+        test = _("Log-rank test that the stages' curves are equal: χ² = %(chi)s, %(p)s") % {
             "chi": f"{km['chi_square']:.2f}",
-            "p": "< 0.001" if p_value < 0.001 else f"{p_value:.3f}",
+            "p": "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}",
         }
     origin = datetime.fromisoformat(km["origin"]).astimezone(brand.tzinfo).date().isoformat()
     chart = charts.line_chart(
@@ -610,9 +611,21 @@ def stream_section(brand, data: dict) -> Section:
 def latest_run_section(brand) -> Section:
     from apps.analytics.admin_views import run_report
 
-    run = ModelRun.objects.filter(brand=brand).defer("engine").order_by("-created_at", "-pk").first()
-    if run is None:
+    # the run whose scores staff see (the published one), with its holdout metrics; a later run that was not
+    # published (skipped, failed, running) is named beside it, not shown in its place. Both in one query.
+    newest = ModelRun.objects.filter(brand=brand).order_by("-created_at", "-pk").values("pk")[:1]
+    runs = list(
+        ModelRun.objects.filter(brand=brand)
+        .filter(Q(status=RunStatus.PUBLISHED) | Q(pk=Subquery(newest)))
+        .defer("engine")
+        .order_by("-created_at", "-pk")
+    )
+    if not runs:
         return Section(note=_("No model run yet."))
+    latest = runs[0]
+    published = next((r for r in runs if r.status == RunStatus.PUBLISHED), None)
+    run = published or latest
+    later = latest if published is not None and latest.pk != published.pk else None
     run.brand = brand
     report = run_report(run)
     overall = next((g for g in report["metric_groups"] if g["key"] == "overall"), None)
@@ -621,6 +634,8 @@ def latest_run_section(brand) -> Section:
         figures={
             "run": run,
             "url": reverse("admin:analytics_modelrun_change", args=[run.pk]),
+            "later_run": later,
+            "later_url": reverse("admin:analytics_modelrun_change", args=[later.pk]) if later else "",
             "metric_columns": report["metric_columns"],
             "overall": overall,
             "warnings": report["warnings"],

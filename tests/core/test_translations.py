@@ -265,6 +265,8 @@ KEY_TERMS = {
     "lifecycle stage": "生命周期阶段",
     "churn probability": "流失概率",
     "CLV": "用户生命周期价值",
+    # shared by streams, model runs and export jobs: not 开播时间 (a stream going live), which named a run's start
+    "started at": "开始时间",
 }
 
 

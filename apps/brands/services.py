@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import transaction
 
 from apps.brands.models import Brand, Membership
@@ -74,10 +76,19 @@ def membership_remove(*, user, brand: Brand) -> None:
 
 @transaction.atomic
 def brand_create(
-    *, slug: str, name: str, timezone: str = "Asia/Shanghai", currency: str = "CNY"
+    *, slug: str, name: str, timezone: str | None = None, currency: str | None = None
 ) -> tuple[Brand, bool]:
     """Create a brand (or update the one with this slug) and send signals.brand_saved: the loyalty app adds
-    the default tiers and benefits it is missing (edits staff made to existing ones are kept)."""
+    the default tiers and benefits it is missing (edits staff made to existing ones are kept). A new brand
+    without a time zone or currency gets Asia/Shanghai and CNY; an existing one keeps those not given (running
+    it again with the name only used to reset them). The slug must be a slug (letters, digits, - and _)."""
+    try:
+        validate_slug(slug)
+    except ValidationError as exc:
+        raise ValidationError({"slug": exc.messages}) from None
+    existing = Brand.objects.filter(slug=slug).first()
+    timezone = timezone or (existing.timezone if existing else "Asia/Shanghai")
+    currency = currency or (existing.currency if existing else "CNY")
     brand = Brand(slug=slug, name=name, timezone=timezone, currency=currency)
     brand.full_clean(exclude=["slug"], validate_unique=False)
     brand, created = Brand.objects.update_or_create(

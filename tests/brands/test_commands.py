@@ -49,6 +49,21 @@ def test_create_brand_is_idempotent_and_keeps_staff_edits():
     assert Tier.objects.get(brand=brand, code="high").name == "VIP"
 
 
+def test_running_create_brand_again_keeps_the_settings_it_is_not_given():
+    # the name alone used to reset the currency to CNY and the time zone to Asia/Shanghai
+    call_command("create_brand", "glow", "--name", "Glow", "--currency", "usd", "--timezone", "Europe/Berlin")
+    call_command("create_brand", "glow", "--name", "Glow Three")
+    brand = Brand.objects.get(slug="glow")
+    assert (brand.name, brand.currency, brand.timezone) == ("Glow Three", "USD", "Europe/Berlin")
+
+
+@pytest.mark.parametrize("slug", ["Bad Slug!", "", "品牌", "a/b"])
+def test_create_brand_refuses_what_is_not_a_slug(slug):
+    with pytest.raises(CommandError, match="slug: "):
+        call_command("create_brand", slug, "--name", "X")
+    assert not Brand.objects.exists()
+
+
 def test_create_brand_rejects_unknown_time_zone_and_writes_nothing():
     with pytest.raises(CommandError, match="timezone: Unknown time zone: Mars/Olympus"):
         call_command("create_brand", "glow", "--name", "Glow", "--timezone", "Mars/Olympus")

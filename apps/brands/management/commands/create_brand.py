@@ -11,14 +11,24 @@ class Command(ProjectCommand):
     help = gettext_lazy("Create a brand (idempotent) with its default tiers and benefits.")
 
     def add_arguments(self, parser):
-        parser.add_argument("slug")
-        parser.add_argument("--name", required=True)
-        parser.add_argument("--timezone", default="Asia/Shanghai")
-        parser.add_argument("--currency", default="CNY")
+        parser.add_argument("slug", help=gettext_lazy("the brand's slug: letters, digits, - and _"))
+        parser.add_argument("--name", required=True, help=gettext_lazy("the brand's name"))
+        parser.add_argument(
+            "--timezone",
+            help=gettext_lazy(
+                "IANA time zone, e.g. Asia/Shanghai (a new brand's default; kept when omitted)"
+            ),
+        )
+        parser.add_argument(
+            "--currency",
+            help=gettext_lazy("ISO 4217 code, e.g. CNY (a new brand's default; kept when omitted)"),
+        )
 
     def handle(self, *args, slug, name, timezone, currency, **options):
         try:
-            brand, created = brand_create(slug=slug, name=name, timezone=timezone, currency=currency.upper())
+            brand, created = brand_create(
+                slug=slug, name=name, timezone=timezone, currency=currency.upper() if currency else None
+            )
         except ValidationError as exc:
             messages = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in exc.message_dict.items())
             raise CommandError(

@@ -100,3 +100,15 @@ def test_create_staff_user_gives_role_and_prints_password_once(capsys):
 def test_create_staff_user_unknown_brand():
     with pytest.raises(CommandError, match="No brand with slug nope."):
         call_command("create_staff_user", "lin", "--brand", "nope")
+
+
+@pytest.mark.parametrize("weak", ["1", "password", "12345678", "short"])
+def test_create_staff_user_applies_the_password_rules(weak):
+    call_command("create_brand", "glow", "--name", "Glow")
+    with pytest.raises(CommandError, match="The password is refused: "):
+        call_command("create_staff_user", "lin", "--brand", "glow", "--role", "viewer", "--password", weak)
+    assert not get_user_model().objects.filter(username="lin").exists()
+    call_command(
+        "create_staff_user", "lin", "--brand", "glow", "--role", "viewer", "--password", "demo-pass-2026"
+    )
+    assert get_user_model().objects.get(username="lin").check_password("demo-pass-2026")

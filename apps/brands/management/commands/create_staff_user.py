@@ -1,3 +1,6 @@
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -30,6 +33,14 @@ class Command(ProjectCommand):
             brand_obj = Brand.objects.get(slug=brand)
         except Brand.DoesNotExist as exc:
             raise CommandError(_("No brand with slug %(slug)s.") % {"slug": brand}) from exc
+        if password is not None:
+            # the settings' password rules, as the admin's password form applies them
+            try:
+                validate_password(password, user=get_user_model()(username=username))
+            except ValidationError as exc:
+                raise CommandError(
+                    _("The password is refused: %(reasons)s") % {"reasons": " ".join(exc.messages)}
+                ) from None
         _user, new_password = staff_user_ensure(
             username=username, brand=brand_obj, role=role, password=password, keep_password=keep_password
         )

@@ -149,8 +149,11 @@ class Measure:
     known: object = lambda figures: figures.has_data  # whether the data reach the period
 
 
-def _money(value) -> str:
-    return "—" if value is None else f"{value:,.2f}"
+def _money(value, currency: str = "") -> str:
+    """An amount with thousands separators and 2 decimals, then the brand's currency code when given."""
+    if value is None:
+        return "—"
+    return f"{value:,.2f} {currency}" if currency else f"{value:,.2f}"
 
 
 def _day_start_text(brand, day: date) -> str:
@@ -224,10 +227,14 @@ def period_cards(brand, data: dict, period: Period, now: datetime) -> list[dict]
         else reverse("clv_dashboard_cohorts", args=[brand.pk])
     )
     measures = [
-        (Measure("gmv", _("GMV"), lambda f: f.gmv, _money), _("paid orders' total"), paid_orders),
+        (
+            Measure("gmv", _("GMV"), lambda f: f.gmv, lambda v: _money(v, brand.currency)),
+            _("paid orders' total"),
+            paid_orders,
+        ),
         (
             Measure("orders", _("Paid orders"), lambda f: f.orders, charts.number),
-            _("average order %(value)s") % {"value": _money(current.average_order)},
+            _("average order %(value)s") % {"value": _money(current.average_order, brand.currency)},
             paid_orders,
         ),
         (
@@ -516,7 +523,7 @@ def trend_sections(brand, activity, now) -> tuple[Section, Section]:
     gmv = charts.line_chart(
         [charts.Series(_("GMV"), [(i, row["gmv"]) for i, row in enumerate(trend)])],
         title=_("GMV by month"),
-        y_label=_("GMV"),
+        y_label=f"{_('GMV')} ({brand.currency})",
         description=_("Paid orders' total amount per month (* month to date)."),
         **common,
     )

@@ -507,6 +507,7 @@ def experiment_results(*, experiment: Experiment, at: dt.datetime | None = None)
     """Everything the results page, GraphQL and `experiment_results` show, as JSON-ready values. Figures
     that cannot be computed are None, with the reason in `unavailable` (key: reason)."""
     at = at or timezone.now()
+    zone = experiment.brand.tzinfo
     alpha = float(experiment.alpha)
     mde = float(experiment.min_detectable_effect)
     # one look a day from the start to the planned end: the sequential interval is valid for those looks
@@ -682,9 +683,10 @@ def experiment_results(*, experiment: Experiment, at: dt.datetime | None = None)
         "experiment": experiment.code,
         "name": experiment.name,
         "status": experiment.status,
-        "as_of": at.isoformat(),
-        "starts_at": experiment.starts_at.isoformat(),
-        "ends_at": experiment.ends_at.isoformat(),
+        # instants in the brand's time zone, as every other time the API and the commands show
+        "as_of": at.astimezone(zone).isoformat(),
+        "starts_at": experiment.starts_at.astimezone(zone).isoformat(),
+        "ends_at": experiment.ends_at.astimezone(zone).isoformat(),
         "primary_metric": experiment.primary_metric,
         "metrics": metrics,
         "alpha": alpha,

@@ -77,6 +77,13 @@ def test_a_member_lists_experiments_and_reads_results_with_the_command_keys(as_r
         "hazard_ratio",
     } <= set(results["variants"]["coupon"])
     assert "srm_p" in results
+    # instants in the brand's time zone, like every other time of the API (they came back in UTC)
+    from datetime import datetime
+
+    for key in ("as_of", "starts_at", "ends_at"):
+        instant = datetime.fromisoformat(results[key])
+        assert instant.utcoffset() == instant.astimezone(brand.tzinfo).utcoffset(), (key, results[key])
+    assert results["as_of"] == "2026-05-10T00:00:00+08:00"
 
 
 def test_mistakes_and_another_brand_get_clear_errors(as_role, running, brand, other_brand):

@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from apps.analytics.models import CustomerScore, ModelRun, ProspectScore, ScoringConfig, Stage
+from apps.core import charts
 from apps.core.bulk import query_frame, timestamp_texts
 from apps.customers.models import Customer
 from apps.engagement import guards
@@ -684,7 +685,8 @@ def reason_texts(reasons: list[dict], *, tier_names: dict | None = None, currenc
             if name:
                 out.append(_("Tier: %(tier)s.") % {"tier": _(name)})
         elif code == "churn":
-            out.append(_("Churn risk %(p)s.") % {"p": f"{item['p']:.0%}"})
+            # as the 360 page's card shows it (0.5% read "0%" here beside it)
+            out.append(_("Churn risk %(p)s.") % {"p": charts.percent(item["p"])})
         elif code == "value_at_risk":
             out.append(
                 _(

@@ -103,6 +103,9 @@ def test_the_policy_without_evidence_respects_consent_and_claims_no_gain():
     assert np.isnan(gains[2]) and measured["basis"].tolist()[2] == "policy"
     texts = reason_texts(measured["reasons"].iloc[1], currency="CNY")
     assert any("72-hour" in t for t in texts) and any("CNY" in t for t in texts)
+    # a churn risk reads as the 360 page's card shows it: 0.5%, not 0%
+    assert reason_texts([{"code": "churn", "p": 0.005}]) == ["Churn risk 0.5%."]
+    assert reason_texts([{"code": "churn", "p": 0.724}]) == ["Churn risk 72%."]
 
 
 def test_qini_of_a_perfect_ranking_beats_random_and_a_reversed_one():
@@ -255,6 +258,11 @@ def test_publishing_stores_every_customers_action_with_the_model_and_graphql_ser
     nodes = [e["node"] for e in body["data"]["customers"]["edges"]]
     with_action = [n for n in nodes if n["nextAction"]]
     assert with_action and all(n["nextAction"]["reasons"] for n in with_action)
+    # amounts in the reasons carry the brand's currency, as on the 360 page ("Value at risk 1,957.56  (…")
+    money_reasons = [
+        r for n in with_action for r in n["nextAction"]["reasons"] if r.startswith("Value at risk")
+    ]
+    assert money_reasons and all(f" {brand.currency} (" in r for r in money_reasons)
     first = len(ctx.captured_queries)
     with CaptureQueriesContext(connection) as ctx:
         run_query(client, query.replace("first: 20", "first: 5"))

@@ -23,6 +23,7 @@ from apps.analytics import selectors
 from apps.analytics.graphql.types import Stage, StageRule
 from apps.analytics.models import CustomerRecommendation
 from apps.analytics.survival.scoring import GRID_DAYS
+from apps.core.graphql.brand_values import brand_currency
 from apps.core.graphql.enums import choices_enum, enum_or_none
 from apps.core.graphql.money import Money, brand_money
 from apps.core.graphql.permissions import request_user
@@ -420,7 +421,7 @@ class CustomerType(BrandScopedType, relay.Node):
             benefit_name=gettext(row.benefit.name) if row.benefit else None,
             uplift=row.uplift,
             expected_gain=brand_money(info, self, row.expected_gain),
-            reasons=reason_texts(row.reasons, tier_names=names),
+            reasons=reason_texts(row.reasons, tier_names=names, currency=brand_currency(info, self) or ""),
         )
 
     @strawberry_django.field(

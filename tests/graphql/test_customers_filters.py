@@ -178,3 +178,23 @@ def test_another_brands_manager_filters_only_their_customers(world, as_role):  #
         {"search": "A-001"},
     ):
         assert data(gql(client, QUERY, {"filter": filter_}))["customers"] == {"totalCount": 0, "edges": []}
+
+
+def test_filter_by_the_prospect_stage_the_list_shows(world, ids):  # noqa: F811
+    # `stage` reads PROSPECT for a customer with no published score and a propensity in the published run; the
+    # filter looked at score rows only and found nobody
+    from django.core.cache import cache
+
+    from apps.analytics.models import ProspectScore
+    from apps.customers.models import Customer
+
+    unscored = Customer.objects.get(brand=world.brand, external_id="A-003")
+    prospect = {"streams_watched": 2, "watch_minutes": 30.0, "interactions": 3, "days_since_last_view": 4.0}
+    assert ids({"stages": ["PROSPECT"]}) == []
+    ProspectScore.objects.create(
+        brand=world.brand, run=world.run, customer=unscored, propensity=0.2, **prospect
+    )
+    cache.clear()  # a publish writes prospect scores and moves the brand's generation; here they came by hand
+    assert ids({"stages": ["PROSPECT"]}) == ["A-003"]
+    assert ids({"stages": ["PROSPECT", "MATURITY"]}) == ["A-001", "A-003"]
+    assert ids({"stages": ["PROSPECT"], "scored": True}) == []

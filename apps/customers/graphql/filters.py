@@ -10,6 +10,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from strawberry import relay
 
 from apps.analytics.graphql.types import Stage
+from apps.analytics.models import ProspectScore, RunStatus
 from apps.brands.models import Brand
 from apps.communities.models import CommunityMembership
 from apps.core.graphql.enums import enum_codes
@@ -122,7 +123,15 @@ def customers_filter(queryset, value: CustomerFilter | None, info):
     # per call, and a second join of the scores (a million rows) made a filtered page 4-15× slower
     on_score = Q()
     if value.stages is not None:
-        on_score &= Q(**{f"{p}__stage__in": [s.value for s in value.stages]})
+        codes = [s.value for s in value.stages]
+        stage = Q(**{f"{p}__stage__in": [c for c in codes if c != "prospect"]})
+        if "prospect" in codes:
+            # PROSPECT, as `stage` reads it: no published score, a propensity in the published run
+            prospect = ProspectScore.objects.filter(
+                brand_id=OuterRef("brand_id"), customer_id=OuterRef("pk"), run__status=RunStatus.PUBLISHED
+            )
+            stage |= Q(**{f"{p}__id__isnull": True}) & Exists(prospect)
+        on_score &= stage
     if value.tiers is not None:
         tier_ids = [node_pk(t, type_name="Tier", field="tiers") for t in value.tiers]
         on_score &= Q(**{f"{p}__tier_id__in": tier_ids})

@@ -448,3 +448,20 @@ def test_nodes_takes_at_most_a_page_of_ids(client, brand):
     body = gql_token(client, token, query, {"ids": ids * 50 + ids[:1]}).json()
     assert body["data"] is None
     assert [e["message"] for e in body["errors"]] == ["ids: at most 100 ids at a time; got 101."]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("{ customers(first: 99999999999) { totalCount } }", {}),
+        ("query($n: Int) { customers(first: $n) { totalCount } }", {"n": 1e30}),
+        ("query($n: Int) { customers(first: $n) { totalCount } }", {"n": 99999999999}),
+    ],
+)
+def test_an_int_out_of_range_is_an_int_error_not_a_node_limit(client, brand, query, variables):
+    token = api_token_create(brand=brand, role="analyst", name="limits")[1]
+    body = gql_token(client, token, query, variables).json()
+    messages = [e["message"] for e in body["errors"]]
+    assert body["data"] is None and messages, body
+    assert not any("nodes" in m for m in messages), messages
+    assert all("Int" in m for m in messages), messages

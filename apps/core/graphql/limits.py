@@ -78,9 +78,16 @@ class _Counter:
             if argument.name.value not in ("first", "last"):
                 continue
             value = self.argument_value(argument.value)
-            if isinstance(value, int) and not isinstance(value, bool):
-                # a larger Int is invalid anyway (another rule says so): it must not make a huge count
-                sizes.append(min(max(value, 0), GRAPHQL_MAX_INT))
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # JSON's 1e30 (not an Int either)
+            if (
+                isinstance(value, int)
+                and not isinstance(value, bool)
+                and -GRAPHQL_MAX_INT - 1 <= value <= GRAPHQL_MAX_INT
+            ):
+                # a value outside Int's range is refused by the type check, which says so: counted here, it
+                # read as an operation that could return two billion nodes
+                sizes.append(max(value, 0))
         return max(sizes) if sizes else self.default_page_size
 
     def argument_value(self, node) -> Any:

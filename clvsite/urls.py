@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from apps.analytics.dashboard import views as dashboard
 from apps.api.views import ClvGraphQLView
@@ -25,6 +26,12 @@ urlpatterns = [
         "admin/dashboard/<int:brand_id>/cohorts/",
         admin.site.admin_view(dashboard.brand_cohorts),
         name="clv_dashboard_cohorts",
+    ),
+    # the admin's JavaScript catalogue with the strings Django's zh_Hans one lacks (apps/core/locale, djangojs)
+    path(
+        "admin/jsi18n/",
+        JavaScriptCatalog.as_view(packages=["django.contrib.admin", "apps.core"]),
+        name="clv_admin_jsi18n",
     ),
     path("admin/", admin.site.urls),
     # a touch's tracked link and the gateway's delivery receipts (public; signed)

@@ -228,3 +228,16 @@ def test_form_help_texts_follow_each_request_s_language():
         chinese = str(FollowupRuleForm.base_fields["channels"].help_text)
     assert english.startswith("Comma separated, tried first to last") and "wecom" in english
     assert chinese.startswith("用逗号分隔") and "wecom" in chinese
+
+
+def test_the_admin_javascript_catalogue_has_the_picker_strings_in_chinese(client):
+    # Django's own zh_Hans djangojs leaves the many-to-many picker untranslated: 'Choose 等级 by selecting them …'
+    from django.urls import reverse
+
+    assert reverse("admin:jsi18n") == "/admin/jsi18n/"
+    chinese = client.get("/admin/jsi18n/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "\\u5168\\u9009%s" in chinese or "全选%s" in chinese  # Choose all %s
+    assert "Choose %s by selecting them and then select the" in chinese  # the msgid, with its translation
+    assert "\\u4eca\\u5929" in chinese or "今天" in chinese  # Django's own "Today" is still served
+    english = client.get("/admin/jsi18n/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "全选" not in english and "\\u5168\\u9009" not in english

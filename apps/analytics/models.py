@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import (
@@ -342,7 +343,10 @@ class CustomerScore(BrandOwnedModel):
         ]
 
     def __str__(self):
-        return f"{self.customer_id} in run {self.run_id}"
+        return gettext("Score of customer #%(customer)s in run #%(run)s") % {
+            "customer": self.customer_id,
+            "run": self.run_id,
+        }
 
 
 class ProspectScore(BrandOwnedModel):
@@ -381,7 +385,10 @@ class ProspectScore(BrandOwnedModel):
         ]
 
     def __str__(self):
-        return f"{self.customer_id} in run {self.run_id}"
+        return gettext("Propensity of customer #%(customer)s in run #%(run)s") % {
+            "customer": self.customer_id,
+            "run": self.run_id,
+        }
 
 
 class StageChange(BrandOwnedModel):
@@ -411,6 +418,14 @@ class StageChange(BrandOwnedModel):
             # the admin list's order: the latest first
             models.Index(fields=["brand", "-changed_on", "-id"], name="stagechange_brand_latest"),
         ]
+
+    def __str__(self):
+        return gettext("Customer #%(customer)s: %(from)s → %(to)s (%(day)s)") % {
+            "customer": self.customer_id,
+            "from": self.get_from_stage_display() or gettext("no stage"),
+            "to": self.get_to_stage_display(),
+            "day": f"{self.changed_on:%Y-%m-%d}",
+        }
 
 
 class CustomerRecommendation(BrandOwnedModel):

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import BrandOwnedModel, brand_field, same_brand_fk
@@ -74,4 +75,7 @@ class CommunityMembership(BrandOwnedModel):
         indexes = [models.Index(fields=["brand", "customer", "joined_at"], name="cmember_brand_cust_joined")]
 
     def __str__(self):
-        return f"{self.customer_id} in {self.community_id}"
+        return gettext("Customer #%(customer)s in community #%(community)s") % {
+            "customer": self.customer_id,
+            "community": self.community_id,
+        }

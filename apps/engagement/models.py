@@ -585,7 +585,10 @@ class Touch(BrandOwnedModel):
         ]
 
     def __str__(self):
-        return f"{self.rule_id}/{self.occasion}/{self.customer_id}"
+        return gettext("Touch of customer #%(customer)s (%(occasion)s)") % {
+            "customer": self.customer_id,
+            "occasion": self.occasion,
+        }
 
 
 class ChannelOptOut(BrandOwnedModel):
@@ -674,7 +677,10 @@ class GroupPost(BrandOwnedModel):
         ]
 
     def __str__(self):
-        return f"{self.rule_id}/{self.occasion}/{self.community_id}"
+        return gettext("Group post to community #%(community)s (%(occasion)s)") % {
+            "community": self.community_id,
+            "occasion": self.occasion,
+        }
 
 
 # --- experiments -----------------------------------------------------------------------------------------
@@ -892,7 +898,10 @@ class ExperimentAssignment(BrandOwnedModel):
         indexes = [models.Index(fields=["brand", "customer"], name="assignment_brand_customer")]
 
     def __str__(self):
-        return f"{self.experiment_id}/{self.customer_id}"
+        return gettext("Customer #%(customer)s in experiment #%(experiment)s") % {
+            "customer": self.customer_id,
+            "experiment": self.experiment_id,
+        }
 
 
 # --- next best action -------------------------------------------------------------------------------------
@@ -956,4 +965,7 @@ class NextAction(BrandOwnedModel):
         ]
 
     def __str__(self):
-        return f"{self.customer_id}: {self.action}"
+        return gettext("Next action for customer #%(customer)s: %(action)s") % {
+            "customer": self.customer_id,
+            "action": self.get_action_display(),
+        }

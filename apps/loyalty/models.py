@@ -394,7 +394,14 @@ class TierChange(BrandOwnedModel):
         ]
 
     def __str__(self):
-        return f"{self.customer_id}: {self.from_tier_id} → {self.to_tier_id}"
+        def tier(pk):
+            return f"#{pk}" if pk else gettext("No tier")
+
+        return gettext("Customer #%(customer)s: tier %(from)s → %(to)s") % {
+            "customer": self.customer_id,
+            "from": tier(self.from_tier_id),
+            "to": tier(self.to_tier_id),
+        }
 
 
 class TierGrace(BrandOwnedModel):
@@ -422,7 +429,11 @@ class TierGrace(BrandOwnedModel):
         ]
 
     def __str__(self):
-        return f"{self.customer_id}: {self.tier_id} since {self.since:%Y-%m-%d}"
+        return gettext("Customer #%(customer)s keeps tier #%(tier)s since %(since)s") % {
+            "customer": self.customer_id,
+            "tier": self.tier_id,
+            "since": f"{self.since:%Y-%m-%d}",
+        }
 
     @property
     def ends_at(self):

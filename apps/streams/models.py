@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import BrandOwnedModel, brand_field, same_brand_fk
@@ -76,7 +77,10 @@ class StreamView(BrandOwnedModel):
         ]
 
     def __str__(self):
-        return f"{self.customer_id}@{self.stream_id}"
+        return gettext("Customer #%(customer)s watching stream #%(stream)s") % {
+            "customer": self.customer_id,
+            "stream": self.stream_id,
+        }
 
     @property
     def interactions(self) -> int:

@@ -396,7 +396,7 @@ class TierBenefitAdmin(AuditedDeletesMixin, AuditedWritesMixin, BrandScopedAdmin
 class TierChangeAdmin(BrandScopedAdmin):
     """Tier history, read-only: rows are written by score refreshes and manual tier changes."""
 
-    list_display = ("changed_at", "customer", "from_tier", "to_tier", "source", "reason", "run_id")
+    list_display = ("changed_at", "customer", "from_tier", "to_tier", "source", "reason_in_words", "run_id")
     list_filter = ("brand", "source", "to_tier", "from_tier", "changed_at")
     search_fields = ("=customer__external_id", "reason")
     list_select_related = ("customer", "from_tier", "to_tier")
@@ -411,3 +411,7 @@ class TierChangeAdmin(BrandScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_in_words(self, obj):
+        return obj.reason_label(obj.to_tier.display_name if obj.to_tier_id else None)

@@ -393,6 +393,18 @@ class TierChange(BrandOwnedModel):
             models.Index(fields=["brand", "changed_at"], name="tierchange_brand_changed"),
         ]
 
+    def reason_label(self, tier_name: str | None = None) -> str:
+        """The reason in words (the stored code is for scripts): `tier_name`, the tier whose rule matched, when the
+        caller has it at hand (its display name); else the tier's code."""
+        if self.reason.startswith("rule:"):
+            return gettext("met the rule of tier %(tier)s") % {"tier": tier_name or self.reason[5:]}
+        labels = {
+            "no_rule_matched": gettext("no tier rule matched"),
+            "opted_out_kept": gettext("kept: the customer opted out of automated decisions"),
+            "manual": gettext("set by staff"),
+        }
+        return labels.get(self.reason, self.reason)
+
     def __str__(self):
         def tier(pk):
             return f"#{pk}" if pk else gettext("No tier")

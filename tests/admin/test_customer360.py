@@ -112,7 +112,10 @@ def test_viewer_reads_every_section(login, story, acme_viewer):
     assert "30" in html  # watch minutes of the 1800-second view
     # stage, tier and score history
     assert [c.to_stage for c in response.context["stage_changes"]] == ["maturity"]
-    assert [(f, t) for _c, f, t in response.context["tier_changes"]] == [("Silver", "Gold <VIP>")]
+    assert [(f, t) for _c, f, t, _r in response.context["tier_changes"]] == [("Silver", "Gold <VIP>")]
+    # the reason in words, not its code
+    [(change, _f, _t, reason)] = response.context["tier_changes"]
+    assert reason == change.reason_label("Gold <VIP>") and not reason.startswith(("rule:", "manual"))
     assert [s.run_id for s, *_ in response.context["score_rows"]] == [story["run"].pk, story["old"].pk]
     assert "61%" in html  # the older run's P(purchase)
 

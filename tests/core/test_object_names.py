@@ -67,3 +67,26 @@ def test_a_next_action_names_its_action_in_words():
         assert str(action) == f"Next action for customer #7: {label}"
     with translation.override("zh-hans"):
         assert str(action) == f"客户 #7 的下一步行动：{translation.gettext(str(label))}"
+
+
+@pytest.mark.parametrize(
+    ("reason", "tier_name", "english", "chinese"),
+    [
+        ("rule:high", "High value", "met the rule of tier High value", "符合等级“High value”的规则"),
+        ("rule:high", None, "met the rule of tier high", "符合等级“high”的规则"),
+        ("no_rule_matched", None, "no tier rule matched", "没有符合的等级规则"),
+        (
+            "opted_out_kept",
+            None,
+            "kept: the customer opted out of automated decisions",
+            "保持不变：客户已拒绝自动化决策",
+        ),
+        ("manual", None, "set by staff", "由员工设置"),
+    ],
+)
+def test_a_tier_change_s_reason_reads_as_words(reason, tier_name, english, chinese):
+    change = TierChange(customer_id=7, reason=reason)
+    with translation.override("en"):
+        assert change.reason_label(tier_name) == english
+    with translation.override("zh-hans"):
+        assert change.reason_label(tier_name) == chinese

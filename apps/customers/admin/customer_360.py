@@ -128,7 +128,12 @@ def customer_360_context(request, customer) -> dict:
             .order_by("-changed_on", "-pk")[:HISTORY_ROWS]
         ),
         "tier_changes": [
-            (change, tier_names.get(change.from_tier_id, "—"), tier_names.get(change.to_tier_id, "—"))
+            (
+                change,
+                tier_names.get(change.from_tier_id, "—"),
+                tier_names.get(change.to_tier_id, "—"),
+                change.reason_label(tier_names.get(change.to_tier_id)),
+            )
             for change in TierChange.objects.filter(**own).order_by("-changed_at", "-pk")[:HISTORY_ROWS]
         ],
         "acquisition_stream": customer.acquisition_stream if customer.acquisition_stream_id else None,

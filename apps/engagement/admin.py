@@ -247,7 +247,7 @@ class FollowupRuleAdmin(BrandScopedAdmin):
     form = FollowupRuleForm
     list_display = (
         "priority",
-        "name",
+        "name_in_words",
         "trigger",
         "audience",
         "channel_list",
@@ -255,7 +255,8 @@ class FollowupRuleAdmin(BrandScopedAdmin):
         "benefit",
         "is_active",
     )
-    list_display_links = ("name",)
+
+    list_display_links = ("name_in_words",)
     list_filter = ("trigger", "audience", "is_active")
     list_select_related = ("template", "benefit")
     search_fields = ("name",)
@@ -283,6 +284,11 @@ class FollowupRuleAdmin(BrandScopedAdmin):
         ),
         (_("When"), {"fields": (("delay_min_hours", "delay_max_hours"), "window_hours", "skip_if_bought")}),
     )
+
+    @admin.display(description=_("name"), ordering="name")
+    def name_in_words(self, obj):
+        """The default rules' names in the staff's language (as their pages' titles are); staff's own as typed."""
+        return str(obj)
 
     @admin.display(description=_("channels"))
     def channel_list(self, obj):

@@ -70,3 +70,20 @@ def test_the_main_pages_in_chinese_show_no_english_ui_string(client, brand):
     # the detector itself works: the same page in English shows many of the phrases
     english = visible_text(client.get(pages[1], HTTP_ACCEPT_LANGUAGE="en").content.decode())
     assert sum(1 for p in phrases if p in english) >= 10
+
+
+def test_the_default_follow_up_rules_are_listed_by_their_chinese_names(client):
+    # the list showed the stored English name; each rule's own page showed the translation
+    from apps.brands.services import brand_create
+    from apps.engagement.models import FollowupRule
+
+    brand, _created = brand_create(slug="glow", name="Glow")
+    assert FollowupRule.objects.filter(brand=brand).exists()
+    client.force_login(staff("lin", (brand, "manager")))
+    text = visible_text(
+        client.get("/admin/engagement/followuprule/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    )
+    assert "Viewers who did not buy" not in text
+    assert "未下单的观众：直播结束后 6–12 小时首次触达" in text
+    english = client.get("/admin/engagement/followuprule/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Viewers who did not buy: first touch 6–12 hours after the stream" in english

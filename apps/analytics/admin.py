@@ -11,6 +11,7 @@ from apps.analytics import (
     schedules_admin,  # noqa: F401  registers the brand-scoped periodic task admin
 )
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus, ScoringConfig, StageChange
+from apps.core import charts
 from apps.core.admin import BrandScopedAdmin, facet_counts_in_one_query, facet_signature, without_jit
 from apps.core.scoping import brand_ids_for_user
 from apps.loyalty.models import RFM_SEGMENT_LABELS
@@ -241,18 +242,36 @@ class CustomerScoreAdmin(ReadOnlyAdmin):
         "run",
         "stage",
         "tier",
-        "rfm_segment",
-        "p_purchase_horizon",
-        "churn_probability",
-        "clv",
+        "rfm_segment_label",
+        "p_purchase",
+        "churn",
+        "clv_amount",
         "days_since_last_purchase",
     )
     list_filter = ("stage", "tier", RfmSegmentListFilter)
-    list_select_related = ("customer", "tier", "run")
+    list_select_related = ("customer", "tier", "run", "brand")
     search_fields = ("customer__external_id",)
     show_full_result_count = False
     # the latest run first; served by the unique (brand, run, customer) index read backwards
     ordering = ("brand_id", "-run_id", "-customer_id")
+
+    # figures as the customer list shows them: segment names, percentages, money with its currency
+    @admin.display(description=_("RFM segment"), ordering="rfm_segment")
+    def rfm_segment_label(self, obj):
+        label = RFM_SEGMENT_LABELS.get(obj.rfm_segment)
+        return label if label is not None else (obj.rfm_segment or "—")
+
+    @admin.display(description=_("P(purchase within horizon)"), ordering="p_purchase_horizon")
+    def p_purchase(self, obj):
+        return charts.percent(obj.p_purchase_horizon)
+
+    @admin.display(description=_("churn probability"), ordering="churn_probability")
+    def churn(self, obj):
+        return charts.percent(obj.churn_probability)
+
+    @admin.display(description=_("CLV"), ordering="clv")
+    def clv_amount(self, obj):
+        return "—" if obj.clv is None else f"{obj.clv:,.2f} {obj.brand.currency}"
 
     def get_queryset(self, request):
         # the survival curve and the run's engine are megabytes a page of 100 rows never shows

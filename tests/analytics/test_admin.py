@@ -106,3 +106,21 @@ def test_run_timings_are_shown_in_the_staff_language():
     with translation.override("en"):
         assert phase_label("holdout: metrics") == "held-out time: metrics"
         assert phase_label("planner statistics") == "database statistics"
+
+
+def test_the_scores_list_shows_segment_names_percentages_and_money_with_its_currency(client):
+    # it showed codes ("potential_loyalist"), raw floats (0.549841) and bare amounts
+    brand = BrandFactory(slug="shop", currency="CNY")
+    run = ModelRunFactory(brand=brand, as_of=WHEN.date(), cutoff=WHEN)
+    CustomerScoreFactory(
+        run=run,
+        rfm_segment="potential_loyalist",
+        p_purchase_horizon=0.549841,
+        churn_probability=0.004,
+        clv=1234.5,
+    )
+    login(client, brand, "viewer")
+    html = client.get(reverse("admin:analytics_customerscore_changelist"), HTTP_ACCEPT_LANGUAGE="en").content
+    text = html.decode().split('id="result_list"')[1].split("</table>")[0]
+    assert "potential_loyalist" not in text and "0.549841" not in text and "Potential loyalist" in text
+    assert "55%" in text and "0.4%" in text and "1,234.50 CNY" in text

@@ -313,7 +313,11 @@ def run_report(run) -> dict:
     ]
     return {
         "progress": refresh_progress(run),
-        "metric_columns": [(str(h), str(t)) for _k, h, _f, t in METRIC_COLUMNS],
+        # money columns say their currency (the brand's): the amounts stand without it
+        "metric_columns": [
+            (f"{h} ({run.brand.currency})" if f is _money else str(h), str(t))
+            for _k, h, f, t in METRIC_COLUMNS
+        ],
         "metric_groups": _metric_groups(metrics),
         "holdout": holdout if metrics else [],
         "sufficiency": sufficiency,

@@ -422,7 +422,10 @@ def test_the_run_card_shows_the_published_run_and_names_a_later_unpublished_one(
     assert latest.figures["later_run"].pk == skipped.pk
     # the revenue columns name the brand's currency
     headings = [heading for heading, _help in latest.figures["metric_columns"]]
-    assert f"revenue forecast ({brand.currency})" in headings and f"actual revenue ({brand.currency})" in headings
+    assert (
+        f"revenue forecast ({brand.currency})" in headings
+        and f"actual revenue ({brand.currency})" in headings
+    )
     html = login(staff("viewer-card", (brand, "viewer"))).get(dashboard_url(brand)).content.decode()
     later = html.split('id="latest-run-later"')[1].split("</p>")[0]
     assert f'/admin/analytics/modelrun/{skipped.pk}/change/">#{skipped.pk}</a>, was not published' in later

@@ -254,6 +254,11 @@ def test_commands_refresh_and_export(demo_brand, tmp_path, capsys):
     run = selectors.published_run(brand=demo_brand)
     assert run.horizon_days == 60
     assert f"Run {run.pk} published: {run.customers_scored} customers scored as of {AS_OF}" in out
+    # each phase named as the run's page names it (in the language), not by its internal key
+    from apps.analytics.admin_views import phase_label
+
+    assert run.timings and all(f"  {phase_label(phase):<24}" in out for phase in run.timings)
+    assert "held-out time: fit" in out and "holdout: fit" not in out
     path = tmp_path / "scores.csv"
     call_command("export_scores", "--brand", "demo", "--output", str(path))
     with path.open(encoding="utf-8") as handle:

@@ -100,8 +100,10 @@ class Command(ProjectCommand):
             ) from None
         finally:
             bar.close()
-        for phase, seconds in run.timings.items():
-            self.stdout.write(f"  {phase:<24} {seconds:8.2f} s")
+        from apps.analytics.admin_views import phase_label
+
+        for phase, seconds in run.timings.items():  # named as the run's page names them, in the language
+            self.stdout.write(f"  {phase_label(phase):<24} {seconds:8.2f} s")
         if run.status == RunStatus.PUBLISHED:
             overall = run.metrics.get("overall", {}).get("model", {})
             self.stdout.write(

@@ -228,7 +228,8 @@ def period_cards(brand, data: dict, period: Period, now: datetime) -> list[dict]
     )
     measures = [
         (
-            Measure("gmv", _("GMV"), lambda f: f.gmv, lambda v: _money(v, brand.currency)),
+            # the currency in the label: beside the card's large figure it wrapped to a line of its own
+            Measure("gmv", f"{_('GMV')} ({brand.currency})", lambda f: f.gmv, _money),
             _("paid orders' total"),
             paid_orders,
         ),

@@ -523,8 +523,9 @@ def trend_sections(brand, activity, now) -> tuple[Section, Section]:
     common = {"x_format": month_label, "x_range": (0, max(len(labels) - 1, 1)), "height": 260}
     gmv = charts.line_chart(
         [charts.Series(_("GMV"), [(i, row["gmv"]) for i, row in enumerate(trend)])],
-        title=_("GMV by month"),
-        y_label=f"{_('GMV')} ({brand.currency})",
+        # the currency in the title: a longer axis label ran into the axis' figures
+        title=f"{_('GMV by month')} ({brand.currency})",
+        y_label=_("GMV"),
         description=_("Paid orders' total amount per month (* month to date)."),
         **common,
     )

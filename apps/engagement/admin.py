@@ -773,10 +773,15 @@ class ExperimentAdmin(BrandScopedAdmin):
             variants.append(
                 {"code": code, **v, "metrics": [(labels.get(k, k), m) for k, m in v["metrics"].items()]}
             )
+        arm_names = dict(experiment.arms.values_list("code", "name"))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": gettext("Results of %(code)s") % {"code": experiment.code},
+            "unavailable": [
+                (unavailable_label(key, arm_names, labels), reason, key)
+                for key, reason in data["unavailable"].items()
+            ],
             "experiment": experiment,
             "data": data,
             "arms": list(data["arms"].items()),
@@ -784,6 +789,29 @@ class ExperimentAdmin(BrandScopedAdmin):
             "chart": chart,
         }
         return TemplateResponse(request, "admin/engagement/experiment/results.html", context)
+
+
+def unavailable_label(key: str, arm_names: dict, metric_labels: dict) -> str:
+    """A figure the results could not compute, in words: 'a2.rmst_diff_30.cuped' → 'Arm A2 · RMST difference at
+    30 days (CUPED)'. The key (what the API and the command report) stays in the page as the item's title."""
+    parts = key.split(".")
+    named = {
+        "srm_p": gettext("sample ratio check"),
+        "required_n_per_arm": gettext("customers per arm needed"),
+        "cuped": "CUPED",
+        "cupac": "CUPAC",
+    }
+    words = []
+    for i, part in enumerate(parts):
+        if i == 0 and part in arm_names:
+            words.append(gettext("arm %(name)s") % {"name": gettext(arm_names[part]) or part})
+        elif part.startswith("rmst_diff_") and part[10:].isdigit():
+            words.append(gettext("RMST difference at %(days)s days") % {"days": part[10:]})
+        elif part in metric_labels:
+            words.append(str(metric_labels[part]))
+        else:
+            words.append(named.get(part, part))
+    return " · ".join(words)
 
 
 @admin.register(ExperimentAssignment)

@@ -79,6 +79,10 @@ def test_a_manager_drafts_an_experiment_with_its_arms_and_starts_it(client, bran
     assert 'name="code"' not in change  # read-only once running
     results = client.get(f"/admin/engagement/experiment/{experiment.pk}/results/")
     assert results.status_code == 200 and "arms-table" in results.content.decode()
+    # what could not be computed is named in words, its key (the API's) only as the item's title
+    listed = results.content.decode().split('id="not-computed"')[1].split("</ul>")[0]
+    assert "<code>" not in listed and 'title="coupon.conversion"' in listed
+    assert "arm Coupon · Conversion within the window: " in listed
     rival = staff("rick", (other_brand, "manager"))
     client.force_login(rival)
     assert client.get(f"/admin/engagement/experiment/{experiment.pk}/results/").status_code == 404
@@ -104,3 +108,25 @@ def test_an_experiment_takes_churn_bounds_as_percentages_and_may_target_a_saved_
     data.update(code="summer", min_churn_probability="0.35%x")
     response = client.post(ADD, data)
     assert "Enter a percentage from 0 to 100" in str(response.context["adminform"].form.errors)
+
+
+def test_figures_not_computed_are_named_in_words():
+    from django.utils import translation
+
+    from apps.engagement.admin import unavailable_label
+    from apps.engagement.models import Metric
+
+    arms, metrics = {"a2": "Coupon", "control": "Control"}, dict(Metric.choices)
+    with translation.override("en"):
+        assert (
+            unavailable_label("a2.rmst_diff_30", arms, metrics) == "arm Coupon · RMST difference at 30 days"
+        )
+        assert unavailable_label("a2.conversion.cuped", arms, metrics) == (
+            "arm Coupon · Conversion within the window · CUPED"
+        )
+        assert unavailable_label("control.required_n_per_arm", arms, metrics) == (
+            "arm Control · customers per arm needed"
+        )
+        assert unavailable_label("srm_p", arms, metrics) == "sample ratio check"
+    with translation.override("zh-hans"):
+        assert unavailable_label("a2.rmst_diff_30", arms, metrics) == "组 Coupon · 第 30 天的 RMST 差值"

@@ -397,7 +397,7 @@ def _preview_context(preview, brand) -> dict:
                 "stage": str(stages.get(row.stage, row.stage)),
                 "watch_minutes": round(row.watch_seconds / 60, 1),
                 "bought": bool(row.bought),
-                "channel": row.channel,
+                "channel": str(dict(Channel.choices).get(row.channel, row.channel)) if row.channel else "",
                 "outcome": outcome,
                 "touched": not row.excluded and not row.reason,
             }

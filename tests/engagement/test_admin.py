@@ -37,6 +37,11 @@ def test_the_preview_shows_who_a_past_stream_would_reach_and_why_not_the_others(
     summary = dict(response.context["summary"])
     assert summary == {"Would be touched": 1, "No marketing consent": 1, "Watched too briefly": 1}
     assert len(response.context["rows"]) == 3
+    # channels by name, as the rule list shows them (the codes 'wecom', 'app_push' showed)
+    from apps.engagement.models import Channel
+
+    channels = {r["channel"] for r in response.context["rows"]} - {""}
+    assert channels and channels <= {str(label) for _code, label in Channel.choices}
     assert not Touch.objects.exists()  # nothing written
     # the rule page links to it
     assert url in manager.get(change_url(shop.rule)).content.decode()

@@ -3,6 +3,7 @@
 
 from datetime import date
 
+from django.apps import apps as django_apps
 from django.core.management.base import CommandError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
@@ -121,7 +122,8 @@ class Command(ProjectCommand):
                 "end": summary.end.date().isoformat(),
             }
         )
-        for table, count in summary.rows.items():
+        for label, count in summary.rows.items():  # "streams.Stream" → the model's name in the language
+            table = django_apps.get_model(label)._meta.verbose_name_plural
             self.stdout.write(_("  %(table)s: %(count)d rows") % {"table": table, "count": count})
         total = sum(summary.seconds.values())
         self.stdout.write(self.style.SUCCESS(_("Done in %(seconds).1f s.") % {"seconds": total}))

@@ -10,7 +10,7 @@ from rich.table import Table
 from apps.core.commands import Command as ProjectCommand
 from apps.engagement.experiments import experiment_results
 from apps.engagement.management.commands._common import brand_of
-from apps.engagement.models import Experiment
+from apps.engagement.models import Experiment, Metric
 
 
 def _fmt(value, percent: bool = False) -> str:
@@ -79,7 +79,8 @@ class Command(ProjectCommand):
                 _fmt(arm["revenue_per_customer"]),
             )
         console.print(arms)
-        variants = Table(title=_("Against control (%(metric)s)") % {"metric": results["primary_metric"]})
+        metric = dict(Metric.choices).get(results["primary_metric"], results["primary_metric"])
+        variants = Table(title=_("Against control (%(metric)s)") % {"metric": metric})
         heads = [
             _("variant"),
             _("difference"),

@@ -97,7 +97,8 @@ def _columns(brand: Brand, streams: dict[str, int]) -> list[Column]:
         Column("phone", f.phone(), default=""),
         Column("email", f.email(), default=""),
         Column("gender", f.ChoiceParser(Gender.values, GENDER_ALIASES), default=Gender.UNKNOWN.value),
-        Column("birth_year", f.IntParser(1900, 2100)),
+        # not born yet is no birth year (the table takes up to 2100; an import, up to this year)
+        Column("birth_year", f.IntParser(1900, timezone.now().year)),
         Column("age", f.IntParser(0, 150)),
         Column("age_band", f.ChoiceParser(AgeBand.values), default=""),
         Column("province", f.text(64), default=""),

@@ -81,3 +81,17 @@ def test_duplicate_customer_in_one_file_is_an_error_on_the_later_line(brand, wri
     path = write_csv("customers.csv", "customer_id\nC1\nC1\n")
     result = run_command("import_customers", path, brand)
     assert result.err_lines == ["customers.csv:3 customer_id: the same customer appears on line 2"]
+
+
+def test_a_birth_year_after_this_year_is_refused(brand, write_csv, run_command):
+    from django.utils import timezone
+
+    year = timezone.now().year
+    path = write_csv("customers.csv", f"customer_id,birth_year\nC1,{year + 1}\nC2,2100\nC3,{year}\n")
+    result = run_command("import_customers", path, brand)
+    assert result.failed
+    assert result.err_lines == [
+        f"customers.csv:2 birth_year: must be at most {year}",
+        f"customers.csv:3 birth_year: must be at most {year}",
+    ]
+    assert Customer.objects.count() == 0

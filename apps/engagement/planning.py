@@ -172,6 +172,16 @@ def followups_plan(*, brand, stream, now: dt.datetime | None = None) -> PlanResu
             % {"stream": stream.external_id}
         )
     now = now or timezone.now()
+    if now < stream.ended_at:
+        # planned "before" the stream ended, the audience would be read up to a time it did not have yet
+        raise PlanError(
+            _("The live stream %(stream)s ended at %(end)s, after the time planned for (%(now)s).")
+            % {
+                "stream": stream.external_id,
+                "end": stream.ended_at.astimezone(brand.tzinfo).isoformat(timespec="minutes"),
+                "now": now.astimezone(brand.tzinfo).isoformat(timespec="minutes"),
+            }
+        )
     frame = selectors.stream_audience(brand=brand, stream=stream, until=now)
     return occasion_plan(
         brand=brand,

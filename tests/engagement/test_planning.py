@@ -264,3 +264,19 @@ def test_the_command_plans_and_reports_each_rule_with_its_reasons(shop, capsys):
     with pytest.raises(CommandError, match="not an ISO 8601 date-time"):
         call_command("plan_followups", brand="acme", stream="S1", now="tomorrow")
     assert ChannelOptOut.objects.count() == 0
+
+
+def test_planning_for_a_time_before_the_stream_ended_is_refused(shop):
+    shop.viewer()
+    before = shop.stream.ended_at - timedelta(days=400)
+    with pytest.raises(
+        PlanError, match=rf"The live stream {shop.stream.external_id} ended at .*, after the time"
+    ):
+        followups_plan(brand=shop.brand, stream=shop.stream, now=before)
+    with pytest.raises(CommandError, match="after the time planned for"):
+        call_command(
+            "plan_followups", brand=shop.brand.slug, stream=shop.stream.external_id, now=before.isoformat()
+        )
+    assert not Touch.objects.exists()
+    # at the end itself, planning runs
+    followups_plan(brand=shop.brand, stream=shop.stream, now=shop.stream.ended_at)

@@ -40,7 +40,12 @@ UNEXPECTED_ERROR = gettext_noop("Unexpected error.")
 
 CLEAR_EXCEPTIONS = (ValidationError, PermissionDenied, ObjectDoesNotExist, GlobalIDValueError)
 # strawberry's and strawberry-django's paging code raise ValueError/TypeError for bad client arguments.
-ARGUMENT_CHECKING_MODULES = ("strawberry.relay", "strawberry_django.relay", "strawberry_django.pagination")
+ARGUMENT_CHECKING_MODULES = (
+    "strawberry.relay",
+    "strawberry_django.relay",
+    "strawberry_django.pagination",
+    "apps.core.graphql.scalars",  # a Date or Decimal written in the document that the scalar refused
+)
 
 
 # GraphQL's messages about a variable or a literal of the document that its type refused (before anything runs)
@@ -191,6 +196,10 @@ def _scalar_formats() -> dict[str, str]:
     }
 
 
+# graphql-core's refusal of a value written in the document, quoting the scalar's own refusal
+_LITERAL_REFUSED = re.compile(
+    r"\AExpected value of type '[^']+', but encountered error '(?P<inner>Value .*)'; found: .*\Z", re.S
+)
 # ours (apps.core.graphql.scalars): a well-formed value outside the range the product computes with
 _OUT_OF_RANGE = re.compile(r'Value is out of range for a (?P<type>\w+): "(?P<value>.*?)"\.\Z', re.S)
 
@@ -199,6 +208,12 @@ def scalar_error_message(message: str) -> str | None:
     """strawberry's message about a value a scalar (Date, DateTime, Decimal, …) refused, in the caller's language
     with the format to use, without the parser's own exception text (Python's, e.g. "invalid literal for int()
     with base 10"); None for any other message. A variable's prefix ("Variable '$d' has invalid value: ") stays."""
+    literal = _LITERAL_REFUSED.match(message)
+    if literal is not None:
+        # a value written in the document: the scalar's own words (the error's location points at the value)
+        inner = scalar_error_message(literal["inner"])
+        if inner is not None:
+            return inner
     found = _OUT_OF_RANGE.search(message)
     if found is not None:
         from apps.core.graphql.scalars import RANGES

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 
+from graphql import value_from_ast_untyped
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
@@ -61,6 +62,20 @@ def parse_decimal(value: object) -> decimal.Decimal:
     return parsed
 
 
+def _literal(parse):
+    """parse_literal for a value written in the document: the same parser, its refusal raised as a plain
+    ValueError so that graphql-core's validation reports it with the value's location (it reports its own
+    GraphQLErrors without one), which apps.core.graphql.errors words as for a variable."""
+
+    def parse_literal(node, variables=None):
+        try:
+            return parse(value_from_ast_untyped(node, variables))
+        except StrawberryInputCoercionError as exc:
+            raise ValueError(exc.message) from None
+
+    return parse_literal
+
+
 def _isoformat(value) -> str:
     return value.isoformat()
 
@@ -72,7 +87,7 @@ SCALAR_OVERRIDES = {
         specified_by_url=None,
         serialize=_isoformat,
         parse_value=parse_date,
-        parse_literal=None,
+        parse_literal=_literal(parse_date),
         origin=dt.date,
     ),
     decimal.Decimal: ScalarDefinition(
@@ -81,7 +96,7 @@ SCALAR_OVERRIDES = {
         specified_by_url=None,
         serialize=str,
         parse_value=parse_decimal,
-        parse_literal=None,
+        parse_literal=_literal(parse_decimal),
         origin=decimal.Decimal,
     ),
 }

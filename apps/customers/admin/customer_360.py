@@ -181,11 +181,12 @@ def _risk_factors(customer, published) -> list[str]:
             )
             values["ratio"] = f"{ratio:.1f}"
         else:
+            # a share of the typical rate ("1.2× less likely" read awkwardly, in Chinese too)
             text = gettext(
-                "%(feature)s (%(value)s; typical %(average)s): %(ratio)s× less likely to buy again than a "
-                "typical customer of this stage — raises the churn risk"
+                "%(feature)s (%(value)s; typical %(average)s): buys again at %(share)s of the rate of a typical "
+                "customer of this stage — raises the churn risk"
             )
-            values["ratio"] = f"{1 / ratio:.1f}"
+            values["share"] = f"{ratio:.0%}"
         out.append(text % values)
     return out
 

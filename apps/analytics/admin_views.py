@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from apps.analytics import selectors
 from apps.analytics.evaluation import reason_text
 from apps.analytics.models import Estimator, RunStatus, ScoringConfig, Stage
+from apps.analytics.runs import phase_label
 from apps.analytics.sufficiency import sufficiency_checks
 from apps.brands.models import Brand
 from apps.core.charts import number, percent
@@ -332,42 +333,6 @@ def run_report(run) -> dict:
         "timings": [(phase_label(phase), f"{seconds:.2f}") for phase, seconds in (run.timings or {}).items()],
         "settings_rows": _settings_rows(run),
     }
-
-
-# The run's timed phases (services.Clock and the refresh's own entries) as staff read them; a holdout,
-# backtest or calibration phase is "<window>: <phase>".
-PHASE_LABELS = {
-    "purchase window": gettext_lazy("reading the purchases"),
-    "fit": gettext_lazy("fit"),
-    "rfm": gettext_lazy("RFM cut points"),
-    "predict": gettext_lazy("predict"),
-    "metrics": gettext_lazy("metrics"),
-    "features: customers": gettext_lazy("customer features"),
-    "wait for the recalibration": gettext_lazy("waiting for the recalibration"),
-    "write scores": gettext_lazy("writing the scores"),
-    "score chunks (after the holdout)": gettext_lazy("scoring in chunks (after the holdout)"),
-    "tiers and percentiles, scores written": gettext_lazy("tiers and percentiles, scores written"),
-    "prospects": gettext_lazy("prospects"),
-    "prospects (beside the scoring)": gettext_lazy("prospects (beside the scoring)"),
-    "recommendations": gettext_lazy("recommendations"),
-    "recommendations (beside the scoring)": gettext_lazy("recommendations (beside the scoring)"),
-    "publish": gettext_lazy("publish"),
-    "planner statistics": gettext_lazy("database statistics"),
-    "dashboard snapshot": gettext_lazy("dashboard snapshot"),
-    "holdout": gettext_lazy("held-out time"),
-    "backtest": gettext_lazy("backtest"),
-    "calibration": gettext_lazy("recalibration window"),
-}
-
-
-def phase_label(name: str) -> str:
-    """A timed phase in the staff's language (a name it does not know as it is)."""
-    if name in PHASE_LABELS:
-        return str(PHASE_LABELS[name])
-    window, sep, phase = name.partition(": ")
-    if sep and window in PHASE_LABELS and phase in PHASE_LABELS:
-        return _("%(window)s: %(phase)s") % {"window": PHASE_LABELS[window], "phase": PHASE_LABELS[phase]}
-    return name
 
 
 # --- Refresh now --------------------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ def test_commands_refresh_and_export(demo_brand, tmp_path, capsys):
     assert run.horizon_days == 60
     assert f"Run {run.pk} published: {run.customers_scored} customers scored as of {AS_OF}" in out
     # each phase named as the run's page names it (in the language), not by its internal key
-    from apps.analytics.admin_views import phase_label
+    from apps.analytics.runs import phase_label
 
     assert run.timings and all(f"  {phase_label(phase):<24}" in out for phase in run.timings)
     assert "held-out time: fit" in out and "holdout: fit" not in out

@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from apps.analytics.local_workers import local_chunking
 from apps.analytics.models import Estimator, ModelRun, RunStatus
+from apps.analytics.runs import phase_label
 from apps.analytics.services import RefreshSkipped, scores_refresh
 from apps.brands.models import Brand
 from apps.core.commands import Command as ProjectCommand
@@ -100,8 +101,6 @@ class Command(ProjectCommand):
             ) from None
         finally:
             bar.close()
-        from apps.analytics.admin_views import phase_label
-
         for phase, seconds in run.timings.items():  # named as the run's page names them, in the language
             self.stdout.write(f"  {phase_label(phase):<24} {seconds:8.2f} s")
         if run.status == RunStatus.PUBLISHED:

@@ -46,6 +46,14 @@ def _reads_forget_published(sender, run, **kwargs):
     reads_forget(brand_id=run.brand_id)
 
 
+def _reads_forget_saved(sender, instance, **kwargs):
+    """A tier or a stream was saved or deleted: reads show their names (the API's response cache keeps
+    whole responses)."""
+    from apps.analytics.readcache import reads_forget
+
+    reads_forget(brand_id=instance.brand_id)
+
+
 def _reads_forget_customer(sender, instance, **kwargs):
     from apps.analytics.readcache import reads_forget
 
@@ -86,14 +94,17 @@ class AnalyticsConfig(AppConfig):
         from apps.analytics.signals import scores_published
         from apps.core.graphql import relay
         from apps.customers.models import Customer
-        from apps.customers.signals import customer_erased
+        from apps.customers.signals import customer_erased, customers_changed
+        from apps.loyalty.models import Tier
         from apps.orders.signals import orders_changed
+        from apps.streams.models import Stream
         from apps.streams.signals import streams_ended
 
         relay.count_reader = list_count
         for signal, receiver, uid in (
             (orders_changed, _reads_forget_orders, "orders"),
             (customer_erased, _reads_forget, "erased"),
+            (customers_changed, _reads_forget, "customers"),
             (streams_ended, _reads_forget, "streams"),
             (scores_published, _reads_forget_published, "published"),
         ):
@@ -104,3 +115,9 @@ class AnalyticsConfig(AppConfig):
         post_delete.connect(
             _reads_forget_customer, sender=Customer, dispatch_uid="analytics_reads_customer_deleted"
         )
+        for model in (Tier, Stream):
+            name = model._meta.model_name
+            post_save.connect(_reads_forget_saved, sender=model, dispatch_uid=f"analytics_reads_{name}_saved")
+            post_delete.connect(
+                _reads_forget_saved, sender=model, dispatch_uid=f"analytics_reads_{name}_deleted"
+            )

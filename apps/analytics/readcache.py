@@ -26,8 +26,10 @@ it for the current data version exactly: what is kept here is keyed by that vers
 others are served that last value when it is at most STALE_SECONDS old, or else wait for the computation's
 result (up to COMPUTE_SECONDS) instead of computing it again.
 
-Only figures and database ids are cached, never a name, phone or external id: the callers resolve those live,
-so an erasure or a rename shows at once.
+Only figures and database ids are cached here, never a name, phone or external id: the callers resolve those
+live, so an erasure or a rename shows at once. The API's response cache (apps/api/response_cache.py) keeps whole
+responses, which may hold them, under the same version: encrypted with generation_secret, a key of the
+brand's generation that reads_forget deletes (an erasure calls it), so no cached copy can be read afterwards.
 """
 
 from __future__ import annotations
@@ -88,9 +90,33 @@ def reads_version(*, brand_id: int) -> str | None:
         return f"{cursor.fetchone()[0]}.g{generation}"
 
 
+def _secret_key(brand_id: int, generation) -> str:
+    return f"{PREFIX}:secret:{brand_id}:{generation}"
+
+
+def generation_secret(*, brand_id: int, generation) -> bytes | None:
+    """A random 256-bit key of the brand's read generation, for cached entries that hold personal data (the
+    API's response cache encrypts them under it): made on first use, kept until the generation moves on,
+    then deleted, so that what was cached before an erasure cannot be read back from the cache, not even
+    from a copy of its memory (crypto-shredding). None when the cache does not answer."""
+    key = _secret_key(brand_id, generation)
+    try:
+        secret = cache.get(key)
+        if secret is None:
+            cache.add(key, secrets.token_bytes(32), None)
+            secret = cache.get(key)
+    except Exception:
+        logger.warning("read cache unavailable", exc_info=True)
+        return None
+    return secret
+
+
 def _generation_move(brand_id: int) -> None:
     key = _generation_key(brand_id)
     try:
+        old = cache.get(key)
+        if old is not None:  # the entries of the old generation that hold personal data become unreadable
+            cache.delete(_secret_key(brand_id, old))
         try:
             cache.incr(key)
         except ValueError:  # not set yet (or evicted): any value other than the last one read will do

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpResponse
@@ -39,6 +40,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from apps.api import response_cache
 from apps.api.auth import TokenPrincipal
 from apps.api.services import api_token_authenticate
 from apps.core.graphql.errors import UNEXPECTED_ERROR, log_request_failure
@@ -282,6 +284,15 @@ def unauthorized_response() -> HttpResponse:
     )
 
 
+def _without_errors(content: bytes) -> bool:
+    """True when a GraphQL response body has data and no errors (what the response cache may keep)."""
+    try:
+        payload = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and not payload.get("errors") and payload.get("data") is not None
+
+
 def _csrf_refusal(request) -> HttpResponse | None:
     """Django's CSRF check for a session request; a JSON 403 instead of its HTML page."""
     from django.middleware.csrf import CsrfViewMiddleware
@@ -355,8 +366,16 @@ class ClvGraphQLView(GraphQLView):
         return self._run(request, *args, **kwargs)
 
     def _run(self, request, *args, **kwargs):
-        request._clv_graphql_request = request_data(request)
-        return self._as_json(self._dispatch_graphql(request, *args, **kwargs))
+        data = request._clv_graphql_request = request_data(request)
+        slot = response_cache.slot_for(request, data, self.schema._schema)
+        if slot is not None:
+            body = response_cache.response_get(slot)
+            if body is not None:
+                return HttpResponse(body, content_type="application/json")
+        response = self._as_json(self._dispatch_graphql(request, *args, **kwargs))
+        if slot is not None and response.status_code == 200 and _without_errors(response.content):
+            response_cache.response_put(slot, response.content)
+        return response
 
     def parse_http_body(self, request_adapter) -> GraphQLRequestData:
         """The request as request_data() checked it (strawberry's own parsing is not used)."""

@@ -19,6 +19,7 @@ from apps.core.importing.staging import (
 )
 from apps.customers.models import AcquisitionChannel, AgeBand, Customer, Gender, TouchChannel, age_band_for
 from apps.customers.selectors import ErasedIds
+from apps.customers.signals import customers_changed
 from apps.streams.models import Stream
 
 GENDER_ALIASES = {"f": "female", "m": "male", "女": "female", "男": "male", "未知": "unknown", "u": "unknown"}
@@ -189,4 +190,5 @@ def customers_import(
         supplied=supplied,
         defaults=insert_defaults(Customer, {"external_id", *supplied}),
     )
+    customers_changed.send(sender=Customer, brand=brand)
     return run.finish(parser.rows_read)

@@ -6,3 +6,7 @@ from django.dispatch import Signal
 # `brand` and `customer_id` (never the erased values). The analytics app drops the brand's dashboard snapshot,
 # whose at-risk list keeps customers' external ids.
 customer_erased = Signal()
+
+# Sent by importers.customers_import once a file's customers were written, with `brand`: their columns changed
+# in bulk (no model save). The analytics app forgets the brand's cached reads.
+customers_changed = Signal()

@@ -1,7 +1,7 @@
 """Benchmark: the GraphQL API under load, 20 concurrent clients for 60 s, on a brand of 1M customers.
 
     .venv/bin/python bench/load/run.py [--customers 1000000] [--clients 20] [--seconds 60] [--workers 5]
-                                       [--phases bare,nocache,cache,live]
+                                       [--phases bare,nocache,reads,cache,live]
 
 Runs against the brand `bench-refresh-N` of bench/refresh.py (database clv_bench_refresh; run bench/refresh.py
 --customers N first, so the brand exists and has published scores). Starts the production server (gunicorn,
@@ -16,8 +16,11 @@ Each phase starts a fresh server and is measured in the same run, one after the 
     bare      the floor of the stack: the same clients sending `{ __typename }` with the same token
               (gunicorn, Django, the token check, strawberry; no read of the brand's data)
     nocache   the product's reads with the read cache off (CACHE_URL=dummycache://)
-    cache     the product's reads with the read cache on Redis (CACHE_URL=redis://127.0.0.1:6379/13,
-              flushed first, so the phase starts cold)
+    reads     the product's reads with the read cache of reports and counts on Redis
+              (CACHE_URL=redis://127.0.0.1:6379/13, flushed first, so the phase starts cold) and the API's
+              response cache off (GRAPHQL_RESPONSE_CACHE=false)
+    cache     as `reads`, with the response cache on (apps/api/response_cache.py: the list's pages and the
+              reports asked again under the same read version answered without running the query)
     live      as `cache`, while a live stream's orders arrive: every LIVE_EVERY_SECONDS, LIVE_BATCH new paid
               orders of existing customers are imported through the product's order import (orders_import,
               as the ingestOrders mutation does), so the brand's data version moves all along; the orders
@@ -50,11 +53,12 @@ DB_URL = "postgres://postgres@127.0.0.1:5432/clv_bench_refresh"
 REDIS_CACHE = "redis://127.0.0.1:6379/13"
 LOAD_VENV = ROOT / ".venv-load"
 TARGET_P95_MS = 100.0
-PHASES = {
-    "bare": ("bare", "dummycache://"),
-    "nocache": ("mixed", "dummycache://"),
-    "cache": ("mixed", REDIS_CACHE),
-    "live": ("mixed", REDIS_CACHE),
+PHASES = {  # name: (scenario, CACHE_URL, GRAPHQL_RESPONSE_CACHE)
+    "bare": ("bare", "dummycache://", "true"),
+    "nocache": ("mixed", "dummycache://", "true"),
+    "reads": ("mixed", REDIS_CACHE, "false"),
+    "cache": ("mixed", REDIS_CACHE, "true"),
+    "live": ("mixed", REDIS_CACHE, "true"),
 }
 LIVE_EVERY_SECONDS = 2.0  # the live phase imports a batch of new orders this often
 LIVE_BATCH = 5
@@ -186,11 +190,11 @@ def live_orders_delete(config: dict) -> int:
 def phase_run(name: str, config: dict, args, locust: Path, workdir: Path) -> dict:
     import threading
 
-    scenario, cache_url = PHASES[name]
+    scenario, cache_url, responses = PHASES[name]
     flush_cache(cache_url)
     config_path = workdir / f"{name}.json"
     config_path.write_text(json.dumps({**config, "scenario": scenario}))
-    server = start_server(DB_URL, args.workers, {"CACHE_URL": cache_url})
+    server = start_server(DB_URL, args.workers, {"CACHE_URL": cache_url, "GRAPHQL_RESPONSE_CACHE": responses})
     live, stop, writer = {}, threading.Event(), None
     if name == "live":
         writer = threading.Thread(target=lambda: live.update(live_orders(config, workdir, stop)))
@@ -283,7 +287,8 @@ def report(name: str, result: dict, seconds: int) -> tuple[float | None, int]:
 PHASE_WORDS = {
     "bare": "the floor of the stack ({ __typename } with the same token)",
     "nocache": "the product's reads, read cache off",
-    "cache": "the product's reads, read cache on Redis (cold at the start)",
+    "reads": "the product's reads, read cache on Redis, response cache off (cold at the start)",
+    "cache": "the product's reads, read cache and response cache on Redis (cold at the start)",
     "live": "the same with a live stream's orders imported meanwhile (the data version moves all along)",
 }
 
@@ -295,7 +300,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=5, help="gunicorn sync workers (2 × cores + 1).")
     parser.add_argument(
-        "--phases", default="bare,nocache,cache,live", help="Comma-separated: bare, nocache, cache, live."
+        "--phases",
+        default="bare,nocache,reads,cache,live",
+        help="Comma-separated: bare, nocache, reads, cache, live.",
     )
     args = parser.parse_args()
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]

@@ -137,6 +137,9 @@ LOGIN_URL = "admin:login"
 # follow-up planner's debounce. Production sets CACHE_URL=redis://…; unset, each process keeps its own (the
 # demo's single process); dummycache:// turns caching off.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Whole API responses of the list screens and reports, kept per brand and read version in that cache
+# (apps/api/response_cache.py); false turns it off (the read cache of reports stays).
+GRAPHQL_RESPONSE_CACHE = env.bool("GRAPHQL_RESPONSE_CACHE", default=True)
 
 # Celery: no broker means tasks run eagerly in-process (demo only).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")

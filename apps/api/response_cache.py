@@ -54,6 +54,7 @@ from graphql.utilities import type_from_ast
 logger = logging.getLogger(__name__)
 
 PREFIX = "clv:reads:response"
+PLAN_MAX_TOKENS = 5000  # a longer document is never cached (nor parsed further here)
 
 # root fields whose results depend only on the brand's read version (and today): the list and the reports
 ROOTS = frozenset(
@@ -168,8 +169,9 @@ def plan(graphql_schema, query: str, operation_name: str | None) -> Plan:
     """The plan of a document's operation in `graphql_schema` (graphql-core's; parsed and walked once per
     document text)."""
     try:
-        document = parse(query)
-    except GraphQLError:
+        # the planner's own bound: the schema's limits run later, and a document past them never runs
+        document = parse(query, max_tokens=PLAN_MAX_TOKENS)
+    except (GraphQLError, RecursionError):
         return NOT_CACHEABLE
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
@@ -178,7 +180,10 @@ def plan(graphql_schema, query: str, operation_name: str | None) -> Plan:
         return NOT_CACHEABLE
     type_info = TypeInfo(graphql_schema)
     walk = _Walk(type_info)
-    visit(document, TypeInfoVisitor(type_info, walk))
+    try:
+        visit(document, TypeInfoVisitor(type_info, walk))
+    except RecursionError:
+        return NOT_CACHEABLE
     if walk.refused or walk.roots == 0:
         return NOT_CACHEABLE
     inputs = []

@@ -229,3 +229,14 @@ def _cache_items():
         (key.split(":", 2)[2], pickle.loads(value))  # noqa: S301 - the test's own cache
         for key, value in cache._cache.items()
     ]
+
+
+def test_hostile_documents_are_not_planned_at_length(brand):
+    """The planner parses a token's document before the schema's limits: its own bound stops a long or deep
+    document early, which then runs (and is refused) as before."""
+    schema = _schema()
+    long = "{ customers(first: 1) { edges { node { " + "id " * 6000 + "} } } }"
+    deep = "{ customers(first: 1) { " + "edges { node { " * 3000 + "id" + " } }" * 3000 + " } }"
+    assert response_cache.plan(schema, long, None) == response_cache.NOT_CACHEABLE
+    assert response_cache.plan(schema, deep, None) == response_cache.NOT_CACHEABLE
+    assert response_cache.plan(schema, "{ customers(first: 1) { totalCount } }", None).cacheable

@@ -19,6 +19,9 @@ Responses may hold personal data (external ids, a manager's unmasked phone), so 
 generation moves on. An erasure moves it, so nothing an erased person's responses held can be read back from
 the cache afterwards, not even from a copy of its memory.
 
+A response says what happened in its X-Response-Cache header: `hit` (answered from the cache), `miss` (computed
+and kept); none when the request may not be answered so.
+
 Off with GRAPHQL_RESPONSE_CACHE=False, or with the cache (CACHE_URL=dummycache://).
 """
 
@@ -54,6 +57,7 @@ from graphql.utilities import type_from_ast
 logger = logging.getLogger(__name__)
 
 PREFIX = "clv:reads:response"
+HEADER = "X-Response-Cache"  # "hit": answered from the cache; "miss": computed and kept; absent: not cacheable
 PLAN_MAX_TOKENS = 5000  # a longer document is never cached (nor parsed further here)
 
 # root fields whose results depend only on the brand's read version (and today): the list and the reports

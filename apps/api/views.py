@@ -371,10 +371,13 @@ class ClvGraphQLView(GraphQLView):
         if slot is not None:
             body = response_cache.response_get(slot)
             if body is not None:
-                return HttpResponse(body, content_type="application/json")
+                response = HttpResponse(body, content_type="application/json")
+                response[response_cache.HEADER] = "hit"
+                return response
         response = self._as_json(self._dispatch_graphql(request, *args, **kwargs))
         if slot is not None and response.status_code == 200 and _without_errors(response.content):
             response_cache.response_put(slot, response.content)
+            response[response_cache.HEADER] = "miss"
         return response
 
     def parse_http_body(self, request_adapter) -> GraphQLRequestData:

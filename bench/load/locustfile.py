@@ -21,10 +21,23 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections import Counter, defaultdict
 
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, constant, events, task
 
 CONFIG = json.loads(open(os.environ["LOAD_CONFIG"]).read())  # noqa: SIM115, PTH123 - read once at start
+# per request name, how the API's response cache answered (its X-Response-Cache header: hit, miss, or
+# none when the request is not cacheable), written to LOAD_CACHE_STATS when locust quits
+CACHE_STATS: dict[str, Counter] = defaultdict(Counter)
+
+
+@events.quitting.add_listener
+def _cache_stats_write(environment, **_kwargs) -> None:
+    path = os.environ.get("LOAD_CACHE_STATS")
+    if path:
+        with open(path, "w") as f:  # noqa: PTH123
+            json.dump({name: dict(counts) for name, counts in CACHE_STATS.items()}, f)
+
 
 LIST = """
 query CustomerList($after: String, $filter: CustomerFilter, $count: Boolean!) {
@@ -118,6 +131,7 @@ class Frontend(FastHttpUser):
             if response.status_code != 200 or payload.get("errors"):
                 response.failure(f"status {response.status_code}: {str(payload.get('errors'))[:200]}")
                 return None
+            CACHE_STATS[name][response.headers.get("X-Response-Cache") or "not cacheable"] += 1
             return payload["data"]
 
     @task(4)

@@ -224,7 +224,11 @@ def phase_run(name: str, config: dict, args, locust: Path, workdir: Path) -> dic
                 "--stop-timeout",
                 "30",
             ],
-            env={**os.environ, "LOAD_CONFIG": str(config_path)},
+            env={
+                **os.environ,
+                "LOAD_CONFIG": str(config_path),
+                "LOAD_CACHE_STATS": str(workdir / f"{name}_cache.json"),
+            },
             capture_output=True,
             text=True,
             check=False,
@@ -250,7 +254,16 @@ def phase_run(name: str, config: dict, args, locust: Path, workdir: Path) -> dic
     if failures_path.exists():
         with failures_path.open() as f:
             examples = [f"{row['Name']}: {row['Error']}"[:240] for row in csv.DictReader(f)]
-    return {"rows": rows, "wall": wall, "cpu": cpu, "failure_examples": examples, "live": live}
+    cache_path = workdir / f"{name}_cache.json"
+    answered = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    return {
+        "rows": rows,
+        "wall": wall,
+        "cpu": cpu,
+        "failure_examples": examples,
+        "live": live,
+        "answered": answered,
+    }
 
 
 def report(name: str, result: dict, seconds: int) -> tuple[float | None, int]:
@@ -267,6 +280,14 @@ def report(name: str, result: dict, seconds: int) -> tuple[float | None, int]:
         if row["Name"] == "Aggregated":
             total_p95 = float(p95) if p95 not in ("", "N/A") else None
             total_failures = failures
+    answered = result.get("answered") or {}
+    hits = {name: counts.get("hit", 0) for name, counts in answered.items()}
+    if any(hits.values()):
+        shares = ", ".join(
+            f"{name} {hits[name] / max(1, sum(counts.values())):.0%}"
+            for name, counts in sorted(answered.items())
+        )
+        print(f"  answered from the response cache: {shares}")
     cpu = result["cpu"]
     print(
         f"  CPU over {result['wall']:.0f} s: gunicorn {cpu['gunicorn']:.0f} s, PostgreSQL {cpu['postgres']:.0f} s "

@@ -64,6 +64,8 @@ def _read(client, token, query=LIST, variables=None, **headers):
     assert response.status_code == 200
     body = response.json()
     assert not body.get("errors"), body
+    # the header tells a hit (answered in the token's and the version's queries) from a miss
+    assert response[response_cache.HEADER] == ("hit" if len(queries) == 2 else "miss")
     return body, len(queries)
 
 
@@ -160,6 +162,7 @@ def test_reads_outside_the_version_always_run(client, brand, scored, api_token_f
     token = api_token_for(brand, "analyst")
     response = gql_token(client, token, query, variables)
     assert response.status_code == 200
+    assert response_cache.HEADER not in response
     assert _kept() == []
     # the same read under a cacheable shape is kept (the test would pass on a cache that keeps nothing)
     _read(client, token)

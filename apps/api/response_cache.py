@@ -9,7 +9,8 @@ for the version and one cache round trip.
 What may be answered so (`plan`): a query (never a mutation) of an API token, whose root fields are all in
 ROOTS (the customer list and the reports) and whose customer fields are all in CUSTOMER_FIELDS (the
 customer's own columns and the published scores; not their orders, views, communities, grants or next
-action, which change without a new version), with no input field of UNVERSIONED_INPUTS set (a community
+action, which change without a new version), which reads no field of UNVERSIONED_TYPES (a tier's benefits),
+with no input field of UNVERSIONED_INPUTS set (a community
 filter: memberships change without one). The key holds the brand, its read version and its day in the
 brand's time zone (what depends on today), the token's role (what it may see), the language, and the
 document, operation and variables. Only a 200 without errors is kept, for READS_SECONDS at most.
@@ -57,7 +58,9 @@ from graphql.utilities import type_from_ast
 logger = logging.getLogger(__name__)
 
 PREFIX = "clv:reads:response"
-HEADER = "X-Response-Cache"  # "hit": answered from the cache; "miss": computed and kept; absent: not cacheable
+HEADER = (
+    "X-Response-Cache"  # "hit": answered from the cache; "miss": computed and kept; absent: not cacheable
+)
 PLAN_MAX_TOKENS = 5000  # a longer document is never cached (nor parsed further here)
 
 # root fields whose results depend only on the brand's read version (and today): the list and the reports
@@ -121,6 +124,23 @@ CUSTOMER_FIELDS = frozenset(
         "recommendations",
     }
 )
+# types whose rows change without a new version, wherever a cacheable root reaches them (a tier's benefits and
+# quotas under `tier { tierBenefits }`, say): a document that reads any of their fields always runs
+UNVERSIONED_TYPES = frozenset(
+    {
+        "TierBenefit",
+        "Benefit",
+        "BenefitGrant",
+        "Order",
+        "OrderItem",
+        "StreamView",
+        "Community",
+        "CommunityMembership",
+        "Touch",
+        "NextAction",
+        "Experiment",
+    }
+)
 # input fields that filter on what changes without a new version (community memberships)
 UNVERSIONED_INPUTS = frozenset({("CustomerFilter", "community")})
 
@@ -158,7 +178,12 @@ class _Walk(Visitor):
             self.roots += 1
             if name not in ROOTS:
                 self.refused = True
-        elif parent_name == "Customer" and name not in CUSTOMER_FIELDS or name in ("__schema", "__type"):
+        elif (
+            parent_name == "Customer"
+            and name not in CUSTOMER_FIELDS
+            or parent_name in UNVERSIONED_TYPES
+            or name in ("__schema", "__type")
+        ):
             self.refused = True
         return None
 

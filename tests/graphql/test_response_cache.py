@@ -150,6 +150,8 @@ def test_role_and_language_are_read_apart(client, brand, scored, api_token_for):
         ("{ customers(first: 3) { edges { node { nextAction { kind } } } } }", None),
         (LIST, {"filter": {"community": "placeholder"}}),  # memberships move no version
         ("{ __typename }", None),
+        # a tier's benefits and quotas change without a new version
+        ("{ customers(first: 3) { edges { node { tier { name tierBenefits { quota } } } } } }", None),
         ("{ customers(first: 1) { totalCount } me { username } }", None),  # a root outside the list
     ],
 )

@@ -275,7 +275,11 @@ class CustomerScoreAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         # the survival curve and the run's engine are megabytes a page of 100 rows never shows
-        return super().get_queryset(request).defer("survival_curve", *(f"run__{f}" for f in RUN_HEAVY))
+        return (
+            super()
+            .get_queryset(request)
+            .defer("survival_curve", "top_covariates", *(f"run__{f}" for f in RUN_HEAVY))
+        )
 
     def large_list_facet_counts(self, request, *, specs, unfiltered):
         """The whole list's counts: per run, cached for settled runs (their scores no longer change)."""

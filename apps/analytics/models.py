@@ -312,6 +312,16 @@ class CustomerScore(BrandOwnedModel):
     survival_curve = models.JSONField(
         _("survival curve"), default=list, help_text=_("P(no purchase yet) at each day of the run's grid.")
     )
+    top_covariates = models.JSONField(
+        _("strongest covariates"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The covariates that move this customer's chance of buying again most under their stage's model, "
+            "as scored: [index into the stage model's features, value] pairs, strongest first (empty when "
+            "the stage's model has no coefficients; null for runs scored before they were kept)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("customer score")

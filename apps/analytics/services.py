@@ -50,7 +50,7 @@ from apps.analytics.staging import (
     stage_run_ids,
 )
 from apps.analytics.survival.calibration import Recalibration
-from apps.analytics.survival.engine import Engine
+from apps.analytics.survival.engine import Engine, top_covariates
 from apps.analytics.survival.rfm import rfm_cuts, rfm_scores_with_cuts, rfm_segment
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import StageRules, assign_stage
@@ -88,7 +88,23 @@ __all__ = [
 ]
 
 
-def _score_rows(run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rules: StageRules):
+def _top_covariates_json(engine: Engine, customers: pd.DataFrame, stage: np.ndarray) -> list[str]:
+    """Each customer's strongest covariates under their stage's model, as JSON [[feature index, value], …]
+    (CustomerScore.top_covariates): what their hazard factors are read from, as scored."""
+    index, value, _log_ratio = top_covariates(engine, customers, stage)
+    if not index.size:
+        return ["[]"] * len(customers)
+    pairs = np.char.add(
+        np.char.add(np.char.add("[", index.astype("U4")), ","),
+        np.char.add(np.round(value, 6).astype("U16"), "]"),
+    )
+    pairs = np.where(index >= 0, pairs, "")
+    return ["[" + ",".join(p for p in row if p) + "]" for row in pairs.tolist()]
+
+
+def _score_rows(
+    run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rules: StageRules, engine: Engine
+):
     stage, rule = assign_stage(
         customers["k"], customers["elapsed_days"], pred["rhythm_days"], pred["churn_probability"], rules
     )
@@ -128,6 +144,7 @@ def _score_rows(run: ModelRun, customers: pd.DataFrame, pred: pd.DataFrame, rule
             "clv": np.round(pred["clv"].to_numpy(float), 2),
             "median_days_to_next_purchase": pred["median_days_to_next_purchase"].to_numpy(float),
             "survival_curve": curve_json,
+            "top_covariates": _top_covariates_json(engine, customers, stage),
             "created_at": now,
             "updated_at": now,
         }
@@ -226,7 +243,7 @@ def scores_chunk_write(
             advance_covariates=run.params.get("renewal_covariates", "held") == "advanced",
         )
     with clock.phase("write scores"):
-        return scores_stage_write(run, _score_rows(run, customers, pred, rules), customer_ids)
+        return scores_stage_write(run, _score_rows(run, customers, pred, rules, engine), customer_ids)
 
 
 def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None = None) -> ModelRun:

@@ -58,6 +58,7 @@ STAGED_COLUMNS = (
     "clv",
     "median_days_to_next_purchase",
     "survival_curve",
+    "top_covariates",
     "created_at",
     "updated_at",
 )

@@ -49,7 +49,7 @@ FREE_TEXT = {
 NOT_PERSONAL = {
     "orders.order": ("external_id", "currency", "original_currency"),
     "loyalty.tierchange": ("reason",),
-    "analytics.customerscore": ("rfm_segment", "survival_curve"),
+    "analytics.customerscore": ("rfm_segment", "survival_curve", "top_covariates"),
     "analytics.customerrecommendation": ("skus", "sku_categories", "scores", "categories"),
     "engagement.touch": ("occasion", "sender", "stage", "tier_code"),
     "engagement.nextaction": ("reasons",),

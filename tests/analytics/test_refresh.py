@@ -365,6 +365,45 @@ def test_hazard_factors_read_as_staff_words(demo_brand):
     assert strengths == sorted(strengths, reverse=True)
 
 
+def test_each_score_keeps_the_covariates_its_hazard_factors_are_read_from(demo_brand, monkeypatch):
+    """A refresh keeps each customer's strongest covariates with their score: their hazard factors are then
+    read without a feature query, and are those the customer's features at the cutoff give."""
+    from apps.customers.graphql import scores as customer_scores
+
+    run = scores_refresh(brand=demo_brand, as_of=AS_OF)
+    rows = list(
+        CustomerScore.objects.filter(run=run)
+        .order_by("customer_id")
+        .values_list("customer_id", "stage", "top_covariates")
+    )
+    assert rows and all(stored is not None for _c, _s, stored in rows)
+    engine_stages = customer_scores._run_engine(run.pk).stages
+    cox = [row for row in rows if row[1] in engine_stages and engine_stages[row[1]].model.coef is not None]
+    assert len(cox) > 100
+    assert all(len(stored) == 5 for _c, _s, stored in cox)
+    sample = cox[:: max(1, len(cox) // 40)]
+    recomputed = {
+        customer_id: customer_scores.customer_hazard_factors(
+            customer_id=customer_id, run_id=run.pk, stage=stage
+        )
+        for customer_id, stage, _stored in sample
+    }
+
+    def no_feature_query(**_kwargs):
+        raise AssertionError("stored covariates need no feature query")
+
+    monkeypatch.setattr(selectors, "customer_frame", no_feature_query)
+    for customer_id, stage, stored in sample:
+        factors = customer_scores.customer_hazard_factors(
+            customer_id=customer_id, run_id=run.pk, stage=stage, stored=stored
+        )
+        expected = recomputed[customer_id]
+        assert [f["feature"] for f in factors] == [f["feature"] for f in expected]
+        for got, want in zip(factors, expected, strict=True):
+            assert got["value"] == pytest.approx(want["value"], abs=1e-6)
+            assert got["hazard_ratio"] == pytest.approx(want["hazard_ratio"], rel=1e-5)
+
+
 def test_one_purchase_window_serves_earlier_cutoffs_exactly(demo_brand):
     import pandas as pd
 

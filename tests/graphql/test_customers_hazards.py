@@ -124,3 +124,49 @@ def test_hazard_factors_are_limited_per_request(world, fitted, as_role, monkeypa
     ]
     one = data(gql(as_role("analyst"), QUERY, {"id": gid("Customer", world.c["alice"].pk)}))
     assert len(one["customer"]["hazardFactors"]) == 5
+
+
+def _store_covariates(world, customer) -> list:
+    """What a refresh keeps with the customer's score: their strongest covariates at the run's cutoff."""
+    import json
+
+    from apps.analytics.models import CustomerScore
+    from apps.analytics.services import _top_covariates_json
+
+    engine = pickle.loads(world.run.engine)  # noqa: S301 - written by the fixture above
+    frame = customer_frame(
+        brand=world.brand, cutoff=world.run.cutoff, customer_ids=(customer.pk, customer.pk)
+    )
+    score = CustomerScore.objects.get(run=world.run, customer=customer)
+    stored = json.loads(_top_covariates_json(engine, frame, np.array([score.stage]))[0])
+    score.top_covariates = stored
+    score.save(update_fields=["top_covariates"])
+    return stored
+
+
+def test_stored_covariates_answer_as_the_features_do_without_a_feature_query(
+    world, fitted, as_role, monkeypatch
+):  # noqa: F811
+    from apps.analytics import selectors
+
+    alice = world.c["alice"]
+    variables = {"id": gid("Customer", alice.pk)}
+    read_again = data(gql(as_role("analyst"), QUERY, variables))["customer"]["hazardFactors"]
+    stored = _store_covariates(world, alice)
+    assert len(stored) == 5 and all(len(pair) == 2 for pair in stored)
+    bob_stored = _store_covariates(world, world.c["bob"])
+    assert bob_stored == []  # Kaplan-Meier for decline: nothing to keep
+
+    def no_feature_query(**_kwargs):
+        raise AssertionError("the stored covariates need no feature query")
+
+    monkeypatch.setattr(selectors, "customer_frame", no_feature_query)
+    from_scores = data(gql(as_role("analyst"), QUERY, variables))["customer"]["hazardFactors"]
+    assert [f["feature"] for f in from_scores] == [f["feature"] for f in read_again]
+    for got, want in zip(from_scores, read_again, strict=True):
+        assert got["value"] == pytest.approx(want["value"], abs=1e-6)
+        assert got["hazardRatio"] == pytest.approx(want["hazardRatio"], rel=1e-5)
+        assert (got["label"], got["effect"]) == (want["label"], want["effect"])
+    # the per-request limit guards the feature queries: stored covariates are not counted
+    monkeypatch.setattr(customer_types, "MAX_HAZARD_FACTOR_CUSTOMERS", 0)
+    assert len(data(gql(as_role("viewer"), QUERY, variables))["customer"]["hazardFactors"]) == 5

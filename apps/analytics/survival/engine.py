@@ -13,7 +13,7 @@ import pandas as pd
 
 from .calibration import Recalibration
 from .metrics import harrell_c
-from .models import KAPLAN_MEIER, SurvivalModel, fit_kaplan_meier, fit_survival_model
+from .models import COX_FAMILY, KAPLAN_MEIER, SurvivalModel, fit_kaplan_meier, fit_survival_model
 from .scoring import GRID_DAYS, renewal_purchases
 from .stages import (
     ACTIVE_STAGES,
@@ -232,6 +232,38 @@ def fit_engine(
             stage=stage, rows=len(part), events=n_events, model_kind=kind, model=model
         )
     return engine
+
+
+def top_covariates(
+    engine: Engine, X: pd.DataFrame, stages, top: int = 5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's `top` covariates that move its chance of buying again most under its stage's model, against
+    the stage's average customer (|β · (x − mean) / sd|, strongest first; Cox-family models only).
+
+    Returns (index into the stage model's features, -1 past the model's features or where the stage has no
+    Cox-family model; the covariate's value; its log hazard ratio), each of shape (rows, top). A covariate
+    whose log hazard ratio is not finite is left out."""
+    n = len(X)
+    index = np.full((n, top), -1, dtype=np.int64)
+    value = np.zeros((n, top))
+    log_ratio = np.zeros((n, top))
+    stages = np.asarray(stages)
+    for stage, fit in getattr(engine, "stages", {}).items():  # a classic engine has no stage models
+        model = fit.model
+        rows = np.flatnonzero(stages == stage)
+        if not len(rows) or model.kind not in COX_FAMILY or model.coef is None or not len(model.features):
+            continue
+        values = X.iloc[rows].loc[:, list(model.features)].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", over="ignore"):
+            ratios = np.asarray(model.coef, float) * (values - model.center) / model.scale
+        strength = np.where(np.isfinite(ratios), np.abs(ratios), -1.0)
+        k = min(top, strength.shape[1])
+        order = np.argsort(-strength, axis=1, kind="stable")[:, :k]
+        picked = np.take_along_axis(strength, order, axis=1) >= 0
+        index[rows, :k] = np.where(picked, order, -1)
+        value[rows, :k] = np.where(picked, np.take_along_axis(values, order, axis=1), 0.0)
+        log_ratio[rows, :k] = np.where(picked, np.take_along_axis(ratios, order, axis=1), 0.0)
+    return index, value, log_ratio
 
 
 def order_value(mean_amount, orders, brand_mean: float, prior_orders: float = 2.0) -> np.ndarray:

@@ -166,7 +166,11 @@ def _risk_factors(customer, published) -> list[str]:
         return []
     out = []
     for factor in customer_hazard_factors(
-        customer_id=customer.pk, run_id=published.run_id, stage=published.stage, top=3
+        customer_id=customer.pk,
+        run_id=published.run_id,
+        stage=published.stage,
+        top=3,
+        stored=published.top_covariates,
     ):
         ratio = factor["hazard_ratio"]
         values = {

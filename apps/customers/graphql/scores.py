@@ -12,13 +12,12 @@ import math
 import threading
 from collections import OrderedDict
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import JSONObject
 
 from apps.analytics.models import ModelRun, ProspectScore, RunStatus
 from apps.analytics.selectors import (
     PUBLISHED_SCORE,
-    customers_with_published_score,
     published_run_value,
 )
 from apps.analytics.selectors import published_score_column as score
@@ -47,31 +46,39 @@ def last_paid_order_at() -> Subquery:
     )
 
 
+# The columns of the customer's published score row the Customer type reads, by annotation name.
+SCORE_COLUMNS = {
+    "score_run_id": "run_id",
+    "score_stage": "stage",
+    "score_stage_rule": "stage_rule",
+    "score_rhythm_days": "rhythm_days",
+    "score_rfm_recency": "rfm_recency",
+    "score_rfm_frequency": "rfm_frequency",
+    "score_rfm_monetary": "rfm_monetary",
+    "score_rfm_segment": "rfm_segment",
+    "score_orders_count": "orders_count",
+    "score_monetary_total": "monetary_total",
+    "score_last_purchase_at": "last_purchase_at",
+    "score_days_since_last_purchase": "days_since_last_purchase",
+    "score_p_purchase_horizon": "p_purchase_horizon",
+    "score_churn_probability": "churn_probability",
+    "score_expected_revenue_horizon": "expected_revenue_horizon",
+    "score_clv": "clv",
+    "score_median_days_to_next_purchase": "median_days_to_next_purchase",
+    "score_survival_curve": "survival_curve",
+    "score_top_covariates": "top_covariates",
+}
+# the tier's columns in one JSON value, so the tier costs no query of its own
+TIER_JSON = {f.attname: f.attname for f in Tier._meta.concrete_fields}
+
 SCORE_ANNOTATIONS = {
-    "score_run_id": score("run_id"),
-    "score_stage": score("stage"),
-    "score_stage_rule": score("stage_rule"),
-    "score_rhythm_days": score("rhythm_days"),
-    "score_rfm_recency": score("rfm_recency"),
-    "score_rfm_frequency": score("rfm_frequency"),
-    "score_rfm_monetary": score("rfm_monetary"),
-    "score_rfm_segment": score("rfm_segment"),
-    "score_orders_count": score("orders_count"),
-    "score_monetary_total": score("monetary_total"),
-    "score_last_purchase_at": score("last_purchase_at"),
-    "score_days_since_last_purchase": score("days_since_last_purchase"),
-    "score_p_purchase_horizon": score("p_purchase_horizon"),
-    "score_churn_probability": score("churn_probability"),
-    "score_expected_revenue_horizon": score("expected_revenue_horizon"),
-    "score_clv": score("clv"),
-    "score_median_days_to_next_purchase": score("median_days_to_next_purchase"),
-    "score_survival_curve": score("survival_curve"),
-    # the tier's columns in one JSON value, so the tier costs no query of its own; a correlated subquery
-    # rather than a join, so the database looks it up only for the rows of the page (after sort and limit)
+    **{key: score(column) for key, column in SCORE_COLUMNS.items()},
+    # a correlated subquery rather than a join, so the database looks the tier up only for the rows of the
+    # page (after sort and limit)
     "score_tier": Subquery(
         Tier.objects.filter(pk=OuterRef(f"{PUBLISHED_SCORE}__tier_id"))
         .order_by()
-        .values(json=JSONObject(**{f.attname: f.attname for f in Tier._meta.concrete_fields}))[:1]
+        .values(json=JSONObject(**TIER_JSON))[:1]
     ),
     # a prospect (never bought) has no score row but a propensity in the published run
     "prospect_propensity": Subquery(
@@ -88,22 +95,69 @@ SCORE_ANNOTATIONS = {
 
 
 def score_value(customer, key: str):
-    """An annotated score column of a customer; loads them all (one query) when the customer came from a
-    queryset without the annotations (e.g. with the optimizer off)."""
+    """An annotated score column of a customer. A customer from a queryset without the annotations (one
+    customer by id, or the optimizer off) reads what is asked when it is asked: the published score row with
+    its run and tier in one query (the first score field asked), the prospect propensity and the last paid
+    order each in a query of their own, only if asked for."""
     try:
         return customer.__dict__[key]
     except KeyError:
         pass
-    from apps.customers.models import Customer
-
-    row = (
-        customers_with_published_score(Customer.objects.filter(pk=customer.pk), [customer.brand_id])
-        .annotate(**SCORE_ANNOTATIONS)
-        .values(*SCORE_ANNOTATIONS)
-        .first()
-    ) or dict.fromkeys(SCORE_ANNOTATIONS)
-    customer.__dict__.update(row)
+    if key == "prospect_propensity":
+        customer.__dict__[key] = (
+            ProspectScore.objects.filter(
+                brand_id=customer.brand_id, customer_id=customer.pk, run__status=RunStatus.PUBLISHED
+            )
+            .values_list("propensity", flat=True)
+            .first()
+        )
+    elif key == "last_order_at":
+        customer.__dict__[key] = (
+            Order.objects.filter(brand_id=customer.brand_id, customer_id=customer.pk, status=OrderStatus.PAID)
+            .order_by("-placed_at")
+            .values_list("placed_at", flat=True)
+            .first()
+        )
+    else:
+        customer.__dict__.update(_published_score_row(customer))
     return customer.__dict__[key]
+
+
+def _published_score_row(customer) -> dict:
+    """The customer's published score columns, tier and run values (None where they have no score)."""
+    from apps.analytics.models import CustomerScore
+    from apps.analytics.selectors import published_run_condition
+
+    brand_ids = [customer.brand_id]
+    row = (
+        CustomerScore.objects.filter(
+            brand_id=customer.brand_id,
+            customer_id=customer.pk,
+            **published_run_condition(brand_ids=brand_ids, prefix=""),
+        )
+        .order_by()
+        .values(
+            **{key: F(column) for key, column in SCORE_COLUMNS.items()},
+            score_tier=JSONObject(**{name: f"tier__{name}" for name in TIER_JSON}),
+            score_horizon_days=F("run__horizon_days"),
+            score_as_of=F("run__as_of"),
+        )[:1]
+    )
+    found = next(iter(row), None)
+    if found is not None:
+        return found
+    run = (
+        ModelRun.objects.filter(brand_id=customer.brand_id)
+        .published()
+        .values("horizon_days", "as_of")
+        .first()
+    )
+    return {
+        **dict.fromkeys(SCORE_COLUMNS),
+        "score_tier": None,
+        "score_horizon_days": run["horizon_days"] if run else None,
+        "score_as_of": run["as_of"] if run else None,
+    }
 
 
 def score_tier(customer):
@@ -138,32 +192,46 @@ def _run_engine(run_id: int):
     return engine
 
 
-def customer_hazard_factors(*, customer_id: int, run_id: int, stage: str, top: int = 5) -> list[dict]:
-    """The covariates that move this customer's chance of buying again most, under the model of their
-    current stage in the published run: each feature's factor on the purchase rate against the stage's
-    average customer, hazard_ratio = exp(β · (x − mean) / sd), strongest first (Cox-family models only;
-    none for tree ensembles or Kaplan-Meier). Covariates are measured at the run's cutoff, as scored."""
-    from apps.analytics.features import FEATURES
-    from apps.analytics.selectors import customer_frame
+def _stage_cox_model(run_id: int, stage: str):
+    """The Cox-family model of `stage` in the run's engine, or None (another kind, or no model)."""
     from apps.analytics.survival.models import COX_FAMILY
 
-    run = (
-        ModelRun.objects.select_related("brand").only("id", "cutoff", "stage_models", "brand").get(pk=run_id)
-    )
-    if not run.stage_models.get(stage):
-        return []
-    engine = _run_engine(run.pk)
+    engine = _run_engine(run_id)
     fit = getattr(engine, "stages", {}).get(stage) if engine is not None else None
     model = fit.model if fit is not None else None
     if model is None or model.kind not in COX_FAMILY or model.coef is None:
+        return None
+    return model
+
+
+def customer_hazard_factors(
+    *, customer_id: int, run_id: int, stage: str, top: int = 5, stored: list | None = None
+) -> list[dict]:
+    """The covariates that move this customer's chance of buying again most, under the model of their
+    current stage in the published run: each feature's factor on the purchase rate against the stage's
+    average customer, hazard_ratio = exp(β · (x − mean) / sd), strongest first (Cox-family models only;
+    none for tree ensembles or Kaplan-Meier). Covariates are measured at the run's cutoff, as scored.
+
+    `stored` is the customer's score row's top_covariates (the covariates the refresh scored them with, no
+    query); a run scored before they were kept (None) reads the customer's features at the cutoff again."""
+    from apps.analytics.features import FEATURES
+    from apps.analytics.selectors import customer_frame
+
+    model = _stage_cox_model(run_id, stage)
+    if model is None:
         return []
-    frame = customer_frame(brand=run.brand, cutoff=run.cutoff, customer_ids=(customer_id, customer_id))
-    if frame.empty:
-        return []
-    row = frame.iloc[0]
+    if stored is not None:
+        pairs = [(int(j), float(v)) for j, v in stored if 0 <= int(j) < len(model.features) and v is not None]
+    else:
+        run = ModelRun.objects.select_related("brand").only("id", "cutoff", "brand").get(pk=run_id)
+        frame = customer_frame(brand=run.brand, cutoff=run.cutoff, customer_ids=(customer_id, customer_id))
+        if frame.empty:
+            return []
+        row = frame.iloc[0]
+        pairs = [(j, float(row[feature])) for j, feature in enumerate(model.features)]
     factors = []
-    for j, feature in enumerate(model.features):
-        value = float(row[feature])
+    for j, value in pairs:
+        feature = model.features[j]
         log_ratio = float(model.coef[j]) * (value - float(model.center[j])) / float(model.scale[j])
         if not math.isfinite(log_ratio):
             continue

@@ -373,19 +373,22 @@ class CustomerType(BrandScopedType, relay.Node):
     @strawberry_django.field(
         only=["id"],
         annotate={
-            "score_run_id": scores.SCORE_ANNOTATIONS["score_run_id"],
-            "score_stage": scores.SCORE_ANNOTATIONS["score_stage"],
+            key: scores.SCORE_ANNOTATIONS[key]
+            for key in ("score_run_id", "score_stage", "score_top_covariates")
         },
         description="The covariates that move this customer's chance of buying again most (top 5), under "
-        f"their stage's model. Costs a feature query per customer: at most {MAX_HAZARD_FACTOR_CUSTOMERS} "
-        "customers per request.",
+        "their stage's model, as the published run scored them. Scores published before the refresh kept "
+        f"them cost a feature query per customer: at most {MAX_HAZARD_FACTOR_CUSTOMERS} such customers per "
+        "request.",
     )
     def hazard_factors(self, info: Info) -> list[CustomerHazardFactor]:
         run_id, stage = scores.score_value(self, "score_run_id"), scores.score_value(self, "score_stage")
         if run_id is None or not stage:
             return []
-        _count_hazard_request(info)
-        rows = scores.customer_hazard_factors(customer_id=self.pk, run_id=run_id, stage=stage)
+        stored = scores.score_value(self, "score_top_covariates")
+        if stored is None:
+            _count_hazard_request(info)
+        rows = scores.customer_hazard_factors(customer_id=self.pk, run_id=run_id, stage=stage, stored=stored)
         return [
             CustomerHazardFactor(
                 feature=row["feature"],

@@ -41,7 +41,9 @@ class Query:
         queryset = customers_filter(queryset, filter, info)
         return customers_order(queryset, order_by)
 
-    @strawberry_django.field(description="One customer by id; null if not found or of another brand.")
+    @strawberry_django.field(
+        description="One customer by id; null if not found or of another brand.", disable_optimization=True
+    )
     def customer(self, info: Info, id: relay.GlobalID) -> CustomerType | None:  # noqa: A002
         return Customer.objects.filter(pk=node_pk(id, type_name="Customer", field="id"))
 

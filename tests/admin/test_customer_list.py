@@ -158,6 +158,13 @@ def test_clv_bands_are_counted_within_each_brand(login, scored, superuser):
     assert listed(login(superuser), clv_band="bottom40") == ["A1", "A2", "R1"]
 
 
+def test_the_clv_column_shows_the_brands_currency(login, scored, acme_viewer, brand):
+    response = login(acme_viewer).get(changelist_url(Customer))
+    cells = [row for row in response.content.decode().split("<tr") if ">A5<" in row]
+    # the published run's CLV, not the superseded run's 9,999
+    assert len(cells) == 1 and f"500.00 {brand.currency}" in cells[0] and "9,999" not in cells[0]
+
+
 def test_sorting_by_clv(login, scored, acme_viewer):
     client = login(acme_viewer)
     changelist = client.get(changelist_url(Customer)).context["cl"]

@@ -8,7 +8,7 @@ the customers, and filters on it (filters.py); the customer 360 page (customer_3
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -103,7 +103,13 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
     )
 
     def get_queryset(self, request):
-        return with_published_score(super().get_queryset(request), brand_ids_for_user(request.user))
+        from apps.brands.models import Brand
+
+        return with_published_score(super().get_queryset(request), brand_ids_for_user(request.user)).annotate(
+            # for the CLV column: a subquery rather than a join, so only the page's rows look it up (and the
+            # list's count leaves it out)
+            brand_currency=Subquery(Brand.objects.filter(pk=OuterRef("brand_id")).values("currency")[:1])
+        )
 
     def large_list_facet_counts(self, request, *, specs, unfiltered):
         """The whole list's counts come cheaply (filters.large_list_facet_counts); a filtered long list's do not."""
@@ -213,7 +219,10 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
 
     @admin.display(description=_("CLV"), ordering="score_clv")
     def clv(self, obj):
-        return f"{obj.score_clv:,.2f}" if obj.score_clv is not None else "—"
+        if obj.score_clv is None:
+            return "—"
+        currency = getattr(obj, "brand_currency", "")
+        return f"{obj.score_clv:,.2f} {currency}".rstrip()
 
     @admin.display(description=_("customer 360"))
     def view_360(self, obj):

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 from django.urls import reverse
 
-from apps.analytics.models import StageChange
+from apps.analytics.models import CustomerScore, StageChange
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.loyalty.models import TierChange
 from tests.admin.conftest import change_url, staff
@@ -301,3 +301,24 @@ def test_why_this_risk_names_the_customers_strongest_covariates_in_words(login, 
     html = login(acme_viewer).get(url_360(shop.customers["C4"])).content.decode()
     section = html.split('id="why-risk"')[1].split("</div>")[0]
     assert "<li>" not in section and 'id="risk-no-factors"' in section
+
+
+@pytest.mark.parametrize(
+    ("language", "since", "median", "texts"),
+    [
+        ("en", 1.2, 1.0, ["1 day since the last purchase", "next purchase in about 1 day (median)"]),
+        ("en", 12.0, 30.0, ["12 days since the last purchase", "next purchase in about 30 days (median)"]),
+        ("zh-hans", 1.2, 1.0, ["距上次购买 1 天", "预计约 1 天后再次购买（中位数）"]),
+    ],
+)
+def test_the_churn_card_counts_days_in_the_right_number(
+    login, story, acme_viewer, language, since, median, texts
+):
+    CustomerScore.objects.filter(run=story["run"], customer=story["customer"]).update(
+        days_since_last_purchase=since, median_days_to_next_purchase=median
+    )
+    client = login(acme_viewer)
+    html = client.get(url_360(story["customer"]), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    for text in texts:
+        assert text in html
+    assert "1 days" not in html

@@ -300,8 +300,11 @@ def test_every_card_and_bar_opens_the_customers_it_counts(login, brand, shop):
     at_risk = next(href for href, label in links.items() if "risk" in label)
     listed = client.get(unescape(at_risk))
     assert listed.context["cl"].result_count == context["at_risk"].figures["count"]
+    # the scored card opens the published run's scores: one row per customer it counts
     scored = next(href for href, label in links.items() if "scored" in label)
-    assert client.get(unescape(scored)).status_code == 200
+    listed = client.get(unescape(scored))
+    assert listed.status_code == 200 and "customerscore" in scored
+    assert listed.context["cl"].result_count == context["distribution"].figures["total"] > 0
 
 
 def _period_cards(response) -> dict:

@@ -111,7 +111,10 @@ def _cards(brand, run, distribution, at_risk) -> list[dict]:
             _("Customers scored"),
             charts.number(distribution.figures.get("total", 0)) if run else "—",
             _("as of %(date)s") % {"date": run.as_of.isoformat()} if run else _("No published scores yet"),
-            customers,
+            # the published run's scores, one per customer it counts (the customer list also has prospects)
+            f"{reverse('admin:analytics_customerscore_changelist')}?run__id__exact={run.pk}"
+            if run
+            else customers,
         ),
         _card(
             _("At-risk high-value customers"),

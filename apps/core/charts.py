@@ -431,11 +431,16 @@ def bar_chart(
     y_format: Formatter | None = None,
     description: str = "",
     empty_message=None,
+    tick_labels: Sequence[str] | None = None,
 ) -> SafeString:
     """Bars per category, one colour per series, stacked (totals above each stack) or grouped side by side.
-    Zero and missing values draw no bar."""
+    Zero and missing values draw no bar. `tick_labels` (one per category) are shown under the bars instead of
+    the categories, which the bars' tooltips keep in full (a date under a narrow bar, the stream's title in
+    its tooltip)."""
     y_format = y_format or number
     values = [[float(v or 0) for v in s.values] for s in series]
+    if tick_labels is not None and len(tick_labels) != len(categories):
+        raise ValueError("tick_labels needs one label per category")
     if not categories or not series or not any(v > 0 for row in values for v in row):
         return _empty("bar", title, width, height, empty_message)
     for row in values:
@@ -466,7 +471,7 @@ def bar_chart(
         svg.text(
             left + slot * (c + 0.5),
             top + plot_h + 18,
-            _short(category, slot - 4),
+            _short(tick_labels[c] if tick_labels is not None else category, slot - 4),
             anchor="middle",
             cls="clv-tick",
         )

@@ -189,6 +189,20 @@ def test_stacked_bars_by_tier_and_stage():
     assert [t.text for t in legend.findall(f"{NS}text")] == ["Growth", "Decline"]
 
 
+def test_tick_labels_stand_under_narrow_bars_and_the_tooltips_keep_the_categories():
+    streams = [f"11-{day} Autumn skincare night with guests" for day in range(10, 22)]
+    days = [name[:5] for name in streams]
+    root = parse(bar_chart(streams, [BarSeries("72h", [0.1] * 12)], title="t", tick_labels=days))
+    ticks = [t.text for t in root.findall(f".//{NS}g[@class='clv-axis clv-axis-x']/{NS}text")]
+    assert ticks == days  # whole, where the titles would be cut to a few characters
+    tips = [r.find(f"{NS}title").text for r in root.findall(f".//{NS}rect[@class='clv-bar']")]
+    assert tips[0] == "72h · 11-10 Autumn skincare night with guests: 0.1"
+    cut = parse(bar_chart(streams, [BarSeries("72h", [0.1] * 12)], title="t"))
+    assert all(t.text.endswith("…") for t in cut.findall(f".//{NS}g[@class='clv-axis clv-axis-x']/{NS}text"))
+    with pytest.raises(ValueError, match="one label per category"):
+        bar_chart(streams, [BarSeries("72h", [0.1] * 12)], title="t", tick_labels=days[:3])
+
+
 def test_grouped_bars_sit_side_by_side():
     root = parse(bar_chart(["A"], [BarSeries("x", [2]), BarSeries("y", [4])], title="Grouped", stacked=False))
     first, second = root.findall(f".//{NS}rect[@class='clv-bar']")

@@ -598,6 +598,8 @@ def stream_section(brand, data: dict) -> Section:
             )
         ],
         title=title,
+        # the day under each bar (a title would be cut to a few characters); the title is in its tooltip
+        tick_labels=[f"{row.started_at.astimezone(brand.tzinfo):%m-%d}" for row in shown],
         y_label=_("share of the stream's buyers"),
         y_format=charts.percent,
         description=_("Share of each stream's buyers who bought again within 72 hours of the stream's end."),

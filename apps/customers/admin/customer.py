@@ -108,7 +108,9 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
         return with_published_score(super().get_queryset(request), brand_ids_for_user(request.user)).annotate(
             # for the CLV column: a subquery rather than a join, so only the page's rows look it up (and the
             # list's count leaves it out)
-            brand_currency=Subquery(Brand.objects.filter(pk=OuterRef("brand_id")).values("currency")[:1])
+            brand_currency=Subquery(
+                Brand.objects.filter(pk=OuterRef("brand_id")).order_by().values("currency")[:1]
+            )
         )
 
     def large_list_facet_counts(self, request, *, specs, unfiltered):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.analytics.models import Stage
+from apps.brands.models import Brand
 from apps.core import charts
 from apps.core.admin import BrandScopedAdmin
 from apps.core.scoping import brand_ids_for_user, user_may
@@ -103,8 +104,6 @@ class CustomerAdmin(BulkGrantActions, BrandScopedAdmin):
     )
 
     def get_queryset(self, request):
-        from apps.brands.models import Brand
-
         return with_published_score(super().get_queryset(request), brand_ids_for_user(request.user)).annotate(
             # for the CLV column: a subquery rather than a join, so only the page's rows look it up (and the
             # list's count leaves it out)

@@ -34,16 +34,30 @@ def brand_ids_of_caller(info=None, *, brand_ids=None) -> list[int] | None:
     return brand_ids
 
 
-def last_paid_order_at() -> Subquery:
+def _last_paid_order(brand_id, customer_id):
     """When the customer last placed a paid order (live, not as of the scores), via the (brand, customer,
-    placed_at) index."""
-    return Subquery(
-        Order.objects.filter(
-            brand_id=OuterRef("brand_id"), customer_id=OuterRef("pk"), status=OrderStatus.PAID
-        )
+    placed_at) index; the ids may be OuterRefs (a subquery of a customers query) or values (one customer)."""
+    return (
+        Order.objects.filter(brand_id=brand_id, customer_id=customer_id, status=OrderStatus.PAID)
         .order_by("-placed_at")
         .values("placed_at")[:1]
     )
+
+
+def _prospect_propensity(brand_id, customer_id):
+    """A prospect's (never bought) propensity in the published run; they have no score row."""
+    return (
+        ProspectScore.objects.filter(
+            brand_id=brand_id, customer_id=customer_id, run__status=RunStatus.PUBLISHED
+        )
+        .order_by()
+        .values("propensity")[:1]
+    )
+
+
+def last_paid_order_at() -> Subquery:
+    """When the customer last placed a paid order, as a subquery of a customers query."""
+    return Subquery(_last_paid_order(OuterRef("brand_id"), OuterRef("pk")))
 
 
 # The columns of the customer's published score row the Customer type reads, by annotation name.
@@ -80,14 +94,7 @@ SCORE_ANNOTATIONS = {
         .order_by()
         .values(json=JSONObject(**TIER_JSON))[:1]
     ),
-    # a prospect (never bought) has no score row but a propensity in the published run
-    "prospect_propensity": Subquery(
-        ProspectScore.objects.filter(
-            brand_id=OuterRef("brand_id"), customer_id=OuterRef("pk"), run__status=RunStatus.PUBLISHED
-        )
-        .order_by()
-        .values("propensity")[:1]
-    ),
+    "prospect_propensity": Subquery(_prospect_propensity(OuterRef("brand_id"), OuterRef("pk"))),
     "score_horizon_days": published_run_value("horizon_days"),
     "score_as_of": published_run_value("as_of"),
     "last_order_at": last_paid_order_at(),
@@ -103,21 +110,10 @@ def score_value(customer, key: str):
         return customer.__dict__[key]
     except KeyError:
         pass
-    if key == "prospect_propensity":
-        customer.__dict__[key] = (
-            ProspectScore.objects.filter(
-                brand_id=customer.brand_id, customer_id=customer.pk, run__status=RunStatus.PUBLISHED
-            )
-            .values_list("propensity", flat=True)
-            .first()
-        )
-    elif key == "last_order_at":
-        customer.__dict__[key] = (
-            Order.objects.filter(brand_id=customer.brand_id, customer_id=customer.pk, status=OrderStatus.PAID)
-            .order_by("-placed_at")
-            .values_list("placed_at", flat=True)
-            .first()
-        )
+    one = {"prospect_propensity": _prospect_propensity, "last_order_at": _last_paid_order}.get(key)
+    if one is not None:
+        row = next(iter(one(customer.brand_id, customer.pk)), None)
+        customer.__dict__[key] = next(iter(row.values())) if row is not None else None
     else:
         customer.__dict__.update(_published_score_row(customer))
     return customer.__dict__[key]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -39,13 +40,26 @@ def copy_frame(table: str, frame: pd.DataFrame) -> int:
 
     The frame goes through COPY in CSV format, formatted by pandas (no Python tuple per row); NaN and None
     become NULL. Text, numbers and timestamps must already be in their final form (e.g. timestamp_texts for
-    datetimes)."""
-    copy_csv(table, frame.columns, frame.to_csv(header=False, index=False, lineterminator="\n").encode())
+    datetimes). The text is formatted and sent COPY_SLICE_ROWS rows at a time, not all at once (a refresh's
+    chunk of half a million score rows as one text, and then its bytes, is hundreds of megabytes)."""
+    with _copy_in(table, frame.columns) as copy:
+        for start in range(0, len(frame), COPY_SLICE_ROWS):
+            part = frame.iloc[start : start + COPY_SLICE_ROWS]
+            copy.write(part.to_csv(header=False, index=False, lineterminator="\n").encode())
     return len(frame)
+
+
+COPY_SLICE_ROWS = 50_000
 
 
 def copy_csv(table: str, columns: Sequence[str], text: bytes) -> None:
     """COPY CSV text (as copy_frame formats it) into `table`'s `columns`."""
+    with _copy_in(table, columns) as copy:
+        copy.write(text)
+
+
+@contextmanager
+def _copy_in(table: str, columns: Sequence[str]):
     cols = ", ".join(connection.ops.quote_name(c) for c in columns)
     with (
         connection.cursor() as cursor,
@@ -53,7 +67,7 @@ def copy_csv(table: str, columns: Sequence[str], text: bytes) -> None:
             f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN WITH (FORMAT csv)"
         ) as copy,
     ):
-        copy.write(text)
+        yield copy
 
 
 def query_frame(cursor, sql: str, params=(), *, dtype=None) -> pd.DataFrame:

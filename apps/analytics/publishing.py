@@ -3,6 +3,9 @@ history, tiers (and the benefits that follow them) and the pruning of old score 
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
+
 import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
@@ -21,8 +24,19 @@ KEEP_PUBLISHED_RUNS = 12  # score history kept per brand
 @transaction.atomic
 def model_run_publish(*, run: ModelRun) -> ModelRun:
     """Make the run's scores the ones readers see, record stage changes against the previous published
-    run, and keep the last KEEP_PUBLISHED_RUNS runs' scores as history."""
+    run, and keep the last KEEP_PUBLISHED_RUNS runs' scores as history. The seconds of each step are added to
+    run.timings as "publish: <step>" (in memory; the caller saves them with the publish's own time)."""
     from apps.brands.models import Brand
+
+    steps: dict[str, float] = {}
+
+    @contextmanager
+    def step(name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            steps[f"publish: {name}"] = round(time.perf_counter() - started, 3)
 
     # one publish per brand at a time; FOR NO KEY UPDATE, not FOR UPDATE: a row another connection inserts
     # that refers to the brand (its foreign key check takes FOR KEY SHARE) must not wait for the publish,
@@ -37,7 +51,7 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
         previous.status = RunStatus.SUPERSEDED
         previous.save(update_fields=["status", "updated_at"])
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with step("stage changes"), connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {StageChange._meta.db_table}
@@ -57,7 +71,8 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
                 run.pk,
             ],
         )
-    _tiers_assign(run=run, when=now)
+    with step("tiers"):
+        _tiers_assign(run=run, when=now)
     run.status, run.published_at = RunStatus.PUBLISHED, now
     run.save(update_fields=["status", "published_at", "updated_at", "params"])
     stale = list(
@@ -65,10 +80,13 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
         .order_by("-published_at")
         .values_list("pk", flat=True)[KEEP_PUBLISHED_RUNS - 1 :]
     )
-    if stale:
-        CustomerScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()
-        ProspectScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()
-    scores_published.send(sender=ModelRun, run=run, previous=previous)
+    with step("old scores pruned"):
+        if stale:
+            CustomerScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()
+            ProspectScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()
+    with step("next actions and win-back"):
+        scores_published.send(sender=ModelRun, run=run, previous=previous)
+    run.timings = {**run.timings, **steps}
     return run
 
 

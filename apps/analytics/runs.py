@@ -3,7 +3,6 @@ predicting, and a run's life cycle (started, skipped for thin data, failed)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -20,8 +19,14 @@ from apps.analytics import selectors
 from apps.analytics.features import FEATURE_NAMES
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus, ScoringConfig
 from apps.analytics.survival.calibration import Recalibration
-from apps.analytics.survival.classic import ClassicEngine, classic_predict, fit_classic, fit_gamma_gamma
-from apps.analytics.survival.engine import Engine, fit_engine, predict
+from apps.analytics.survival.classic import (
+    ClassicEngine,
+    GammaGamma,
+    classic_predict,
+    fit_classic,
+    fit_gamma_gamma,
+)
+from apps.analytics.survival.engine import Engine, fit_engine, predict_finish, predict_prepare
 from apps.analytics.survival.scoring import GRID_DAYS
 from apps.analytics.survival.stages import StageRules
 
@@ -94,6 +99,7 @@ PHASE_LABELS = {
     "fit": gettext_lazy("fit"),
     "rfm": gettext_lazy("RFM cut points"),
     "predict": gettext_lazy("predict"),
+    "survival paths": gettext_lazy("survival along the stage paths"),
     "metrics": gettext_lazy("metrics"),
     "features: customers": gettext_lazy("customer features"),
     "wait for the recalibration": gettext_lazy("waiting for the recalibration"),
@@ -105,6 +111,10 @@ PHASE_LABELS = {
     "recommendations": gettext_lazy("recommendations"),
     "recommendations (beside the scoring)": gettext_lazy("recommendations (beside the scoring)"),
     "publish": gettext_lazy("publish"),
+    "stage changes": gettext_lazy("stage changes"),
+    "tiers": gettext_lazy("tiers and benefits"),
+    "old scores pruned": gettext_lazy("old scores pruned"),
+    "next actions and win-back": gettext_lazy("next actions and win-back"),
     "planner statistics": gettext_lazy("database statistics"),
     "dashboard snapshot": gettext_lazy("dashboard snapshot"),
     "holdout": gettext_lazy("held-out time"),
@@ -143,6 +153,14 @@ class Clock:
 
 def sample_per_mille(purchases: int, wanted: int) -> int:
     return 1000 if purchases <= wanted else max(1, int(1000 * wanted / purchases))
+
+
+# The classic baseline and the survival engine's Gamma-Gamma spend model are fitted on at most this many buyers
+# (a seeded random sample beyond): their four BG/NBD and three Gamma-Gamma parameters are population means,
+# whose sampling error at 200,000 buyers is far below the differences the holdout judges, while the
+# likelihood's cost grows with every buyer (117 s for 900,000 buyers, the holdout's longest step at a million
+# customers).
+CLASSIC_FIT_CUSTOMERS = 200_000
 
 
 def fit_at(
@@ -189,21 +207,25 @@ def fit_at(
         seed=config.random_seed,
     )
     if stats["amounts_known"]:
-        # the value of a future order: Gamma-Gamma over every buyer's orders (the customer's own mean spend
-        # shrunk toward the brand's by how many orders it rests on)
-        history = selectors.classic_frame(brand=brand, cutoff=cutoff)
-        with contextlib.suppress(ValueError):
-            engine.spend = fit_gamma_gamma(
-                history["x"].to_numpy(float) + 1.0, history["mean_spend"].to_numpy(float)
-            )
+        engine.spend, info["spend_fitted_buyers"] = spend_fit_at(
+            brand=brand, cutoff=cutoff, seed=config.random_seed
+        )
     return engine, gaps, {**info, "engine": "survival"}
 
 
-# The classic baseline is fitted on at most this many buyers (a seeded random sample beyond): its four
-# BG/NBD and three Gamma-Gamma parameters are population means, whose sampling error at 200,000 buyers is far
-# below the differences the holdout judges, while the likelihood's cost grows with every buyer (117 s for
-# 900,000 buyers, the holdout's longest step at a million customers).
-CLASSIC_FIT_CUSTOMERS = 200_000
+def spend_fit_at(*, brand, cutoff, seed: int = 0) -> tuple[GammaGamma | None, int]:
+    """The value of a future order as of `cutoff`: Gamma-Gamma over the buyers' orders (the customer's own
+    mean spend shrunk toward the brand's by how many orders it rests on), fitted on every buyer or a sample of
+    CLASSIC_FIT_CUSTOMERS of them (drawn with `seed`), and how many buyers it was fitted on; None when it
+    cannot be fitted."""
+    history = selectors.classic_frame(brand=brand, cutoff=cutoff)
+    if len(history) > CLASSIC_FIT_CUSTOMERS:
+        history = history.sample(n=CLASSIC_FIT_CUSTOMERS, random_state=seed)
+    try:
+        spend = fit_gamma_gamma(history["x"].to_numpy(float) + 1.0, history["mean_spend"].to_numpy(float))
+    except ValueError:
+        spend = None
+    return spend, len(history)
 
 
 def fit_classic_at(
@@ -236,21 +258,51 @@ def predict_frame(
     `horizon_only` (evaluation) skips the lifetime renewal: everything judged (probabilities, curve, revenue
     within the horizon) is the same, but CLV then covers the horizon only. Without amounts, expected revenue
     and CLV are NaN (unknown), never 0."""
+    finish = predict_frame_prepare(
+        engine,
+        customers,
+        config,
+        horizon,
+        horizon_only=horizon_only,
+        amounts_known=amounts_known,
+        renewal_held=not advance_covariates,
+    )
+    return finish(calibration=calibration, advance_covariates=advance_covariates)
+
+
+def predict_frame_prepare(
+    engine: Engine | ClassicEngine,
+    customers: pd.DataFrame,
+    config: ScoringConfig,
+    horizon: int,
+    *,
+    horizon_only: bool = False,
+    amounts_known: bool = True,
+    renewal_held: bool = True,
+) -> Callable[..., pd.DataFrame]:
+    """predict_frame in two steps: what does not depend on the recalibration now (for the survival engine,
+    nearly all the work; with `renewal_held`, the renewal with the covariates held too), and a function
+    finish(calibration=, advance_covariates=) that returns predict_frame's frame. A refresh's chunks prepare
+    while the refresh process is still learning the recalibration on held-out time."""
     lifetime = horizon if horizon_only else config.lifetime_days
     if isinstance(engine, ClassicEngine):
-        return classic_predict(
-            engine,
-            customers,
-            horizon_days=horizon,
-            lifetime_days=lifetime,
-            margin=float(config.gross_margin),
-            annual_discount_rate=float(config.annual_discount_rate),
-            grid_days=GRID_DAYS,
-            bin_days=RENEWAL_BIN_DAYS,
-            amounts_known=amounts_known,
-            calibration=calibration,
-        )
-    pred = predict(
+
+        def classic_finish(*, calibration: Recalibration | None = None, advance_covariates: bool = True):
+            return classic_predict(
+                engine,
+                customers,
+                horizon_days=horizon,
+                lifetime_days=lifetime,
+                margin=float(config.gross_margin),
+                annual_discount_rate=float(config.annual_discount_rate),
+                grid_days=GRID_DAYS,
+                bin_days=RENEWAL_BIN_DAYS,
+                amounts_known=amounts_known,
+                calibration=calibration,
+            )
+
+        return classic_finish
+    prepared = predict_prepare(
         engine,
         customers,
         horizon_days=horizon,
@@ -258,13 +310,17 @@ def predict_frame(
         margin=float(config.gross_margin),
         annual_discount_rate=float(config.annual_discount_rate),
         bin_days=RENEWAL_BIN_DAYS,
-        calibration=calibration,
-        advance_covariates=advance_covariates,
+        renewal_held=renewal_held,
     )
-    if not amounts_known:
-        pred["expected_revenue_horizon"] = np.nan
-        pred["clv"] = np.nan
-    return pred
+
+    def finish(*, calibration: Recalibration | None = None, advance_covariates: bool = True) -> pd.DataFrame:
+        pred = predict_finish(prepared, calibration=calibration, advance_covariates=advance_covariates)
+        if not amounts_known:
+            pred["expected_revenue_horizon"] = np.nan
+            pred["clv"] = np.nan
+        return pred
+
+    return finish
 
 
 def needs_classic_history(engine) -> bool:

@@ -35,7 +35,7 @@ from apps.analytics.runs import (
     fit_at,
     history_check,
     needs_classic_history,
-    predict_frame,
+    predict_frame_prepare,
     run_failed,
     run_start,
     scoring_config_get,
@@ -241,21 +241,45 @@ def scores_chunk_write(
         if needs_classic_history(engine):
             history = selectors.classic_frame(brand=run.brand, cutoff=run.cutoff, customer_ids=customer_ids)
             customers = customers.merge(history, on="customer_id", how="left")
-    if before_predict is not None:
-        with clock.phase("wait for the recalibration"):
-            before_predict()
-    with clock.phase("predict"):
-        pred = predict_frame(
+    # most of the prediction does not depend on what the holdout learns (a chunk on a worker does it while the
+    # holdout is still learning): the survival along each customer's stage path, and the renewal when its
+    # covariates are held. Before the holdout has chosen, the brand's last published choice is taken; the
+    # result is the same either way, a wrong guess only computes the renewal again after the wait.
+    renewal = run.params.get("renewal_covariates") or _renewal_last_chosen(run)
+    with clock.phase("survival paths"):
+        finish = predict_frame_prepare(
             engine,
             customers,
             config,
             run.horizon_days,
             amounts_known=run.params.get("amounts_known", True),
+            renewal_held=renewal == "held",
+        )
+    if before_predict is not None:
+        with clock.phase("wait for the recalibration"):
+            before_predict()
+    with clock.phase("predict"):
+        pred = finish(
             calibration=Recalibration.from_dict(run.params.get("calibration")),
             advance_covariates=run.params.get("renewal_covariates", "held") == "advanced",
         )
+        del finish  # what it prepared, before the rows are formatted
     with clock.phase("write scores"):
-        return scores_stage_write(run, _score_rows(run, customers, pred, rules, engine), customer_ids)
+        rows = _score_rows(run, customers, pred, rules, engine)
+        del customers, pred
+        return scores_stage_write(run, rows, customer_ids)
+
+
+def _renewal_last_chosen(run: ModelRun) -> str:
+    """The renewal's covariates ("held" or "advanced") the brand's published run was scored with ("held" before
+    the first publish): the likely choice of this run's holdout."""
+    chosen = (
+        ModelRun.objects.filter(brand_id=run.brand_id)
+        .published()
+        .values_list("params__renewal_covariates", flat=True)
+        .first()
+    )
+    return chosen if chosen in ("held", "advanced") else "held"
 
 
 def model_run_execute(*, run: ModelRun, progress: Callable[[str], None] | None = None) -> ModelRun:

@@ -102,10 +102,13 @@ def test_run_timings_are_shown_in_the_staff_language():
         assert phase_label("holdout: fit") == "留出期：拟合"
         assert phase_label("backtest: predict") == "回测：预测"
         assert phase_label("tiers and percentiles, scores written") == "等级与百分位，评分写入"
+        assert phase_label("publish: tiers") == "发布：等级与权益"
+        assert phase_label("survival paths") == "沿阶段路径的生存概率"
         assert phase_label("something new") == "something new"
     with translation.override("en"):
         assert phase_label("holdout: metrics") == "held-out time: metrics"
         assert phase_label("planner statistics") == "database statistics"
+        assert phase_label("publish: next actions and win-back") == "publish: next actions and win-back"
 
 
 def test_the_scores_list_shows_segment_names_percentages_and_money_with_its_currency(client):

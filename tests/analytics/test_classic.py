@@ -196,3 +196,26 @@ def test_gamma_gamma_on_spend_without_heterogeneity_stops_on_the_flat_ridge():
     )
     on_the_ridge = float(np.sum(_gg_ll(17.0, 1e4, 100.0 * (1e4 - 1) / 17.0, x, mean_spend)))
     assert on_the_ridge < 0 and fitted.log_likelihood >= on_the_ridge - 1.0
+
+
+def test_the_spend_model_of_a_large_brand_is_fitted_on_a_seeded_sample(cdnow, monkeypatch):
+    """The survival engine's Gamma-Gamma spend model is fitted on at most CLASSIC_FIT_CUSTOMERS buyers too:
+    the same sample for the same seed, parameters near the full fit's, every buyer below the cap."""
+    from apps.analytics import runs
+    from apps.analytics.survival.classic import fit_gamma_gamma
+
+    frame = cdnow.rename(columns={"zbar": "mean_spend"})[["x", "t_x", "T", "mean_spend"]]
+    monkeypatch.setattr(runs.selectors, "classic_frame", lambda **kwargs: frame)
+    full = fit_gamma_gamma(frame["x"].to_numpy(float) + 1.0, frame["mean_spend"].to_numpy(float))
+    monkeypatch.setattr(runs, "CLASSIC_FIT_CUSTOMERS", 1500)
+    fits = [runs.spend_fit_at(brand=None, cutoff=None, seed=seed) for seed in (0, 0, 1)]
+    assert [buyers for _spend, buyers in fits] == [1500, 1500, 1500]
+    assert fits[0][0] == fits[1][0] and fits[0][0] != fits[2][0]
+    for spend, _buyers in fits:  # what a future order is worth: within sampling error of the full fit
+        for orders, mean in ((1, 20.0), (5, 40.0)):
+            assert spend.expected_spend(np.array([orders]), np.array([mean]))[0] == pytest.approx(
+                full.expected_spend(np.array([orders]), np.array([mean]))[0], rel=0.1
+            )
+    monkeypatch.setattr(runs, "CLASSIC_FIT_CUSTOMERS", 10_000)
+    spend, buyers = runs.spend_fit_at(brand=None, cutoff=None)
+    assert buyers == 2357 and spend == full

@@ -174,7 +174,7 @@ def test_readers_see_the_previous_run_until_publish_and_a_failed_run_changes_not
     def boom(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(services, "predict_frame", boom)
+    monkeypatch.setattr(services, "predict_frame_prepare", boom)
     with pytest.raises(RuntimeError):
         scores_refresh(brand=demo_brand, as_of=AS_OF + timedelta(days=14))
     failed = ModelRun.objects.latest("pk")

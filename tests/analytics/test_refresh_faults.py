@@ -114,7 +114,7 @@ def test_a_failing_refresh_command_names_the_failed_run_without_a_traceback(demo
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "predict_frame", boom)
+    monkeypatch.setattr(services, "predict_frame_prepare", boom)
     with pytest.raises(CommandError) as failed:
         call_command("refresh_scores", "--brand", "demo", "--as-of", AS_OF.isoformat())
     run = ModelRun.objects.get(brand=demo_brand)

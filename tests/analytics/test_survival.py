@@ -422,3 +422,77 @@ def test_bucketed_step_table_answers_exactly_like_a_binary_search(buckets):
         values[0],
     ]
     assert StepTable(np.array([]), np.array([]))(np.array([3.0])).tolist() == [1.0]
+
+
+def test_predictions_prepared_before_the_recalibration_equal_the_direct_ones():
+    """A refresh's chunks compute the survival paths (and, guessing the holdout's choice, the renewal) before
+    the recalibration is known; whatever the guess, the finished predictions are predict's (to the last bit
+    or two: BLAS may sum a product in another order for arrays placed elsewhere in memory)."""
+    from apps.analytics.survival.calibration import Recalibration
+    from apps.analytics.survival.engine import fit_engine, predict, predict_finish, predict_prepare
+    from apps.analytics.survival.stages import StageRules
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    x = rng.integers(0, 2, n).astype(float)
+    k = rng.integers(1, 7, n)
+    gaps = pd.DataFrame(
+        {
+            "k": k,
+            "rhythm_days": rng.uniform(10, 60, n),
+            "t": np.arange(n, dtype=float),
+            "amount": rng.gamma(2, 50, n),
+            "x": x,
+            "log_orders": np.log(k.astype(float)),
+        }
+    )
+    # buying again comes sooner with more orders: advancing the covariates changes the renewal
+    scale = 40 / np.exp(0.4 * x + 0.3 * np.log(k))
+    gaps["duration_days"] = np.minimum(rng.exponential(scale), 200.0)
+    gaps["event"] = gaps["duration_days"] < 200.0
+    engine = fit_engine(gaps, ["x", "log_orders"], StageRules(), min_events=20)
+    m = 700
+    orders = rng.integers(1, 7, m)
+    customers = pd.DataFrame(
+        {
+            "k": orders,
+            "elapsed_days": rng.uniform(0, 150, m),
+            "rhythm_days": rng.uniform(10, 60, m),
+            "tenure_days": rng.uniform(100, 400, m),
+            "mean_amount": rng.gamma(2, 50, m),
+            "x": rng.integers(0, 2, m).astype(float),
+            "log_orders": np.log(orders.astype(float)),
+        }
+    )
+    calibration = Recalibration(a=-0.2, b=1.1, count_factor=0.9)
+    direct = {}
+    for advance in (False, True):
+        for cal in (None, calibration):
+            want = predict(
+                engine, customers, horizon_days=90, calibration=cal, advance_covariates=advance, chunk_size=300
+            )
+            direct[advance, cal is None] = want
+            for held_ahead in (True, False):
+                prepared = predict_prepare(
+                    engine, customers, horizon_days=90, chunk_size=300, renewal_held=held_ahead
+                )
+                got = predict_finish(prepared, calibration=cal, advance_covariates=advance)
+                assert list(got.columns) == list(want.columns)
+                for column in want.columns:
+                    if column == "survival_curve":
+                        np.testing.assert_array_equal(np.vstack(got[column]), np.vstack(want[column]))
+                    elif column == "stage_active":
+                        np.testing.assert_array_equal(got[column].to_numpy(), want[column].to_numpy())
+                    else:
+                        np.testing.assert_allclose(
+                            got[column].to_numpy(float), want[column].to_numpy(float), rtol=1e-13, atol=0
+                        )
+    # the guess matters to the work only: the two renewals do forecast differently
+    assert not np.allclose(direct[False, True]["clv"], direct[True, True]["clv"])
+    # and the recalibration moves the chances and the counts
+    assert not np.allclose(direct[False, True]["churn_probability"], direct[False, False]["churn_probability"])
+    np.testing.assert_allclose(
+        direct[False, False]["expected_purchases_horizon"],
+        0.9 * direct[False, True]["expected_purchases_horizon"],
+        rtol=1e-12,
+    )

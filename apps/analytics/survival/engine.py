@@ -285,7 +285,7 @@ def predict(
     brand_mean_order_value: float | None = None,
     grid_days=GRID_DAYS,
     bin_days: int = 30,
-    chunk_size: int = 50_000,
+    chunk_size: int = 20_000,
     calibration: Recalibration | None = None,
     advance_covariates: bool = True,
 ) -> pd.DataFrame:
@@ -293,41 +293,132 @@ def predict(
     `rhythm_days`, `mean_amount` and the features. Returns predictions aligned with the input rows.
     `calibration` (learned on held-out time) corrects the curve, the chances and the expected purchases.
     `advance_covariates`: the gaps after the next purchase follow the covariates of that purchase
-    (next_purchase_covariates), else those of the last one."""
-    n = len(customers)
+    (next_purchase_covariates), else those of the last one. predict_prepare, then predict_finish."""
+    prepared = predict_prepare(
+        engine,
+        customers,
+        horizon_days=horizon_days,
+        lifetime_days=lifetime_days,
+        margin=margin,
+        annual_discount_rate=annual_discount_rate,
+        brand_mean_order_value=brand_mean_order_value,
+        grid_days=grid_days,
+        bin_days=bin_days,
+        chunk_size=chunk_size,
+        renewal_held=not advance_covariates,
+    )
+    return predict_finish(prepared, calibration=calibration, advance_covariates=advance_covariates)
+
+
+PREDICTION_COLUMNS = (
+    "p_purchase_horizon",
+    "churn_probability",
+    "expected_purchases_horizon",
+    "expected_revenue_horizon",
+    "clv",
+    "median_days_to_next_purchase",
+    "rhythm_days",
+    "survival_curve",
+    "stage_active",
+)
+
+
+@dataclass
+class _PreparedChunk:
+    """One chunk of customers' predictions as far as they go without the recalibration and the renewal's
+    choice of covariates (both learned on held-out time, maybe still being learned)."""
+
+    rows: slice  # of PreparedPredictions.customers
+    k: np.ndarray
+    elapsed: np.ndarray
+    r: np.ndarray
+    now: np.ndarray  # S_path at the elapsed time
+    # the raw conditional survival at PreparedPredictions.kept (the curve, the horizon, the median's edges)
+    quiet: np.ndarray
+    value: np.ndarray  # the expected value of a future order
+    first_cdf: np.ndarray | None  # at every bin edge; kept only while the renewal is still to be computed
+    # computed ahead with the covariates held: the purchases expected in the horizon and the lifetime's
+    # discounted purchases
+    held: tuple[np.ndarray, np.ndarray] | None
+
+
+@dataclass
+class PreparedPredictions:
+    """What predict_prepare computed: everything predict_finish needs but the recalibration and (unless it was
+    computed ahead with covariates held) the renewal after the next purchase."""
+
+    engine: Engine
+    customers: pd.DataFrame
+    parts: list[_PreparedChunk]
+    horizon: int
+    grid: np.ndarray
+    edges: np.ndarray
+    kept: dict[float, int]
+    covered: np.ndarray  # each bin's share of the horizon
+    life_weight: np.ndarray  # each bin's share of the lifetime, discounted
+    margin: float
+
+
+def predict_prepare(
+    engine: Engine,
+    customers: pd.DataFrame,
+    *,
+    horizon_days: int,
+    lifetime_days: int = 1095,
+    margin: float = 1.0,
+    annual_discount_rate: float = 0.0,
+    brand_mean_order_value: float | None = None,
+    grid_days=GRID_DAYS,
+    bin_days: int = 30,
+    chunk_size: int = 20_000,
+    renewal_held: bool = True,
+) -> PreparedPredictions:
+    """The part of predict that the recalibration does not change: every customer's survival along their stage
+    path (most of the work), and with `renewal_held` the renewal with the last purchase's covariates held too.
+    A chunk of a refresh computes it while the refresh process is still learning the recalibration."""
     if brand_mean_order_value is None:
         brand_mean_order_value = engine.brand_mean_order_value
-    parts = []
-    for start in range(0, n, chunk_size):
-        chunk = customers.iloc[start : start + chunk_size]
-        parts.append(
-            _predict_chunk(
-                engine,
-                chunk,
-                horizon_days,
-                lifetime_days,
-                margin,
-                annual_discount_rate,
+    grid = np.asarray(grid_days, float)
+    n_bins = int(np.ceil(max(lifetime_days, horizon_days, 365) / bin_days))  # edges also bracket the median
+    edges = bin_days * np.arange(1, n_bins + 1, dtype=float)
+    kept_times = np.unique(np.concatenate([grid, [float(horizon_days)], edges[edges <= MEDIAN_MAX_DAYS]]))
+    prepared = PreparedPredictions(
+        engine=engine,
+        customers=customers,
+        parts=[],
+        horizon=horizon_days,
+        grid=grid,
+        edges=edges,
+        kept={t: i for i, t in enumerate(kept_times)},
+        covered=np.clip((horizon_days - (edges - bin_days)) / bin_days, 0.0, 1.0),
+        life_weight=np.clip((lifetime_days - (edges - bin_days)) / bin_days, 0.0, 1.0)
+        * (1.0 + annual_discount_rate) ** (-(edges - bin_days / 2.0) / 365.0),
+        margin=margin,
+    )
+    for start in range(0, len(customers), chunk_size):
+        prepared.parts.append(
+            _prepare_chunk(
+                prepared,
+                slice(start, start + chunk_size),
+                kept_times,
                 brand_mean_order_value,
-                np.asarray(grid_days, float),
-                bin_days,
-                calibration,
-                advance_covariates,
+                renewal_held,
             )
         )
+    return prepared
+
+
+def predict_finish(
+    prepared: PreparedPredictions,
+    *,
+    calibration: Recalibration | None = None,
+    advance_covariates: bool = True,
+) -> pd.DataFrame:
+    """The predictions of predict_prepare's customers under `calibration` and the renewal's choice of
+    covariates (the renewal is computed here unless it was computed ahead with the covariates held)."""
+    parts = [_finish_chunk(prepared, part, calibration, advance_covariates) for part in prepared.parts]
     if not parts:
-        return pd.DataFrame(
-            columns=[
-                "p_purchase_horizon",
-                "churn_probability",
-                "expected_revenue_horizon",
-                "clv",
-                "median_days_to_next_purchase",
-                "rhythm_days",
-                "survival_curve",
-                "stage_active",
-            ]
-        )
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -384,59 +475,116 @@ def next_purchase_covariates(X: pd.DataFrame, chunk: pd.DataFrame, gap_days: np.
     return out
 
 
-def _predict_chunk(
-    engine, chunk, horizon, lifetime, margin, discount, brand_mean, grid, bin_days, calibration, advance
-):
+MEDIAN_MAX_DAYS = 365.0
+
+
+def _prepare_chunk(
+    prepared: PreparedPredictions, rows: slice, kept_times, brand_mean, renewal_held
+) -> _PreparedChunk:
+    engine = prepared.engine
+    chunk = prepared.customers.iloc[rows]
     X = chunk[engine.features].reset_index(drop=True)
     k = chunk["k"].to_numpy()
     elapsed = chunk["elapsed_days"].to_numpy(float)
     r = rhythm_of(chunk["rhythm_days"], engine.brand_rhythm)
-    rules, models = engine.rules, engine.models
+    rules, models, edges = engine.rules, engine.models, prepared.edges
     # one evaluation serves the stored grid, the horizon and the renewal bin edges (the first purchase)
-    n_bins = int(np.ceil(max(lifetime, horizon, 365) / bin_days))  # edges also bracket the median
-    edges = bin_days * np.arange(1, n_bins + 1, dtype=float)
-    times = np.unique(np.concatenate([grid, [float(horizon)], edges]))
+    times = np.unique(np.concatenate([kept_times, edges]))
     now = path_survival(models, X, k, elapsed, r, rules)
     ahead = path_survival(models, X, k, elapsed[:, None] + times[None, :], r, rules)
     raw = np.clip(ahead / np.maximum(now, 1e-12)[:, None], 0.0, 1.0)
-    cond = calibration.survival(raw) if calibration is not None else raw
     at = {t: i for i, t in enumerate(times)}
-    s_h = cond[:, at[float(horizon)]]
-    curve = cond[:, [at[t] for t in grid]]
     # expected purchases come from the model's own curve: a recalibration learned on the chance of at least one
     # purchase moved the demo brand's revenue forecast from −3% to −9% when applied to them too
     first_cdf = 1.0 - raw[:, [at[t] for t in edges]]
-    level = calibration.raw_level(0.5) if calibration is not None else 0.5
-    median = _median_days(
-        models, X, k, elapsed, r, rules, now, edges, raw[:, [at[t] for t in edges]], level=level
-    )
-    X_next = (
-        next_purchase_covariates(X, chunk, elapsed + np.where(np.isfinite(median), median, r))
-        if advance
-        else X
-    )
-    gap_cdf = 1.0 - conditional_path_survival(models, X_next, k + 1, np.zeros_like(elapsed), r, rules, edges)
-    per_bin = renewal_purchases(first_cdf, gap_cdf)
-    if calibration is not None:
-        per_bin = per_bin * calibration.count_factor
-    covered = np.clip((horizon - (edges - bin_days)) / bin_days, 0.0, 1.0)
-    life_cover = np.clip((lifetime - (edges - bin_days)) / bin_days, 0.0, 1.0)
-    discount_factor = (1.0 + discount) ** (-(edges - bin_days / 2.0) / 365.0)
     if engine.spend is not None:
         value = engine.spend.expected_spend(k, chunk["mean_amount"].to_numpy(float))
     else:
         value = order_value(chunk["mean_amount"].to_numpy(float), k, brand_mean)
-    purchases_h = per_bin @ covered
+    part = _PreparedChunk(
+        rows=rows,
+        k=k,
+        elapsed=elapsed,
+        r=r,
+        now=now,
+        quiet=raw[:, [at[t] for t in kept_times]],
+        value=value,
+        first_cdf=first_cdf,
+        held=None,
+    )
+    if renewal_held:
+        part.held = _renewal(prepared, part, X, X)
+        part.first_cdf = None
+    return part
+
+
+def _renewal(prepared: PreparedPredictions, part: _PreparedChunk, X, X_next) -> tuple[np.ndarray, np.ndarray]:
+    """Expected purchases in the horizon and the lifetime's discounted purchases, before any recalibration:
+    the first next purchase from the customer's curve (covariates X), the later ones from the curve after a
+    purchase (covariates X_next)."""
+    engine = prepared.engine
+    first_cdf = part.first_cdf
+    if first_cdf is None:  # computed ahead with the covariates held, then asked with them advanced
+        ahead = path_survival(
+            engine.models,
+            X,
+            part.k,
+            part.elapsed[:, None] + prepared.edges[None, :],
+            part.r,
+            engine.rules,
+        )
+        first_cdf = 1.0 - np.clip(ahead / np.maximum(part.now, 1e-12)[:, None], 0.0, 1.0)
+    gap_cdf = 1.0 - conditional_path_survival(
+        engine.models, X_next, part.k + 1, np.zeros_like(part.elapsed), part.r, engine.rules, prepared.edges
+    )
+    per_bin = renewal_purchases(first_cdf, gap_cdf)
+    return per_bin @ prepared.covered, per_bin @ prepared.life_weight
+
+
+def _finish_chunk(prepared: PreparedPredictions, part: _PreparedChunk, calibration, advance) -> pd.DataFrame:
+    engine, kept, edges = prepared.engine, prepared.kept, prepared.edges
+    chunk = prepared.customers.iloc[part.rows]
+    X = chunk[engine.features].reset_index(drop=True)
+    cond = calibration.survival(part.quiet) if calibration is not None else part.quiet
+    s_h = cond[:, kept[float(prepared.horizon)]]
+    curve = cond[:, [kept[t] for t in prepared.grid]]
+    level = calibration.raw_level(0.5) if calibration is not None else 0.5
+    within = edges[edges <= MEDIAN_MAX_DAYS]
+    median = _median_days(
+        engine.models,
+        X,
+        part.k,
+        part.elapsed,
+        part.r,
+        engine.rules,
+        part.now,
+        within,
+        part.quiet[:, [kept[t] for t in within]],
+        max_days=MEDIAN_MAX_DAYS,
+        level=level,
+    )
+    if advance or part.held is None:
+        X_next = (
+            next_purchase_covariates(X, chunk, part.elapsed + np.where(np.isfinite(median), median, part.r))
+            if advance
+            else X
+        )
+        purchases_h, lifetime_purchases = _renewal(prepared, part, X, X_next)
+    else:
+        purchases_h, lifetime_purchases = part.held
+    if calibration is not None:
+        purchases_h = purchases_h * calibration.count_factor
+        lifetime_purchases = lifetime_purchases * calibration.count_factor
     return pd.DataFrame(
         {
             "p_purchase_horizon": 1.0 - s_h,
             "churn_probability": s_h,
             "expected_purchases_horizon": purchases_h,
-            "expected_revenue_horizon": purchases_h * value,
-            "clv": margin * value * (per_bin @ (life_cover * discount_factor)),
+            "expected_revenue_horizon": purchases_h * part.value,
+            "clv": prepared.margin * part.value * lifetime_purchases,
             "median_days_to_next_purchase": median,
-            "rhythm_days": r,
+            "rhythm_days": part.r,
             "survival_curve": list(np.round(curve, 5)),
-            "stage_active": active_stage(k, rules),
+            "stage_active": active_stage(part.k, engine.rules),
         }
     )

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from apps.analytics import selectors
 from apps.analytics.evaluation import reason_text
 from apps.analytics.models import Estimator, RunStatus, ScoringConfig, Stage
-from apps.analytics.runs import phase_label
+from apps.analytics.runs import phase_label, phase_sort_key
 from apps.analytics.sufficiency import sufficiency_checks
 from apps.brands.models import Brand
 from apps.core.charts import number, percent
@@ -330,7 +330,12 @@ def run_report(run) -> dict:
         "warnings": warnings,
         "hazard_tables": _hazard_tables(run),
         "fitted": fitted if params else [],
-        "timings": [(phase_label(phase), f"{seconds:.2f}") for phase, seconds in (run.timings or {}).items()],
+        "timings": [
+            (phase_label(phase), f"{seconds:.2f}")
+            for phase, seconds in sorted(
+                (run.timings or {}).items(), key=lambda item: phase_sort_key(item[0])
+            )
+        ],
         "settings_rows": _settings_rows(run),
     }
 

@@ -123,6 +123,48 @@ PHASE_LABELS = {
 }
 
 
+# The order a run's phases are shown in (run.timings is JSON: PostgreSQL keeps its keys in its own order): the
+# pipeline's, a window's phases ("holdout: fit") and the publish's steps ("publish: tiers") after their window.
+PHASE_ORDER = (
+    "purchase window",
+    "calibration",
+    "backtest",
+    "holdout",
+    "fit",
+    "rfm",
+    "features: customers",
+    "survival paths",
+    "wait for the recalibration",
+    "predict",
+    "metrics",
+    "write scores",
+    "score chunks (after the holdout)",
+    "tiers and percentiles, scores written",
+    "prospects",
+    "prospects (beside the scoring)",
+    "recommendations",
+    "recommendations (beside the scoring)",
+    "publish",
+    "stage changes",
+    "tiers",
+    "old scores pruned",
+    "next actions and win-back",
+    "planner statistics",
+    "dashboard snapshot",
+)
+
+
+def phase_sort_key(name: str) -> tuple[int, int]:
+    """Where a timed phase comes in PHASE_ORDER (a window's phase right after its window; unknown names last)."""
+    rank = {phase: i for i, phase in enumerate(PHASE_ORDER)}
+    if name in rank:
+        return rank[name], -1
+    window, sep, phase = name.partition(": ")
+    if sep and window in rank:
+        return rank[window], rank.get(phase, len(rank))
+    return len(rank), 0
+
+
 def phase_label(name: str) -> str:
     """A timed phase in the staff's language (a name it does not know as it is)."""
     if name in PHASE_LABELS:

@@ -383,6 +383,42 @@ def test_run_report_of_an_empty_run(brand):
     assert report["metric_groups"] == [] and report["hazard_tables"] == [] and report["warnings"] == []
 
 
+def test_run_report_shows_timings_in_the_pipelines_order(brand):
+    """run.timings is JSON, whose keys PostgreSQL keeps in its own order (shortest first): the page shows them
+    as the refresh ran, each window's phases and the publish's steps right after their window."""
+    from django.utils import translation
+
+    from apps.analytics.models import ModelRun
+
+    phases = [
+        "purchase window",
+        "holdout: fit",
+        "holdout: predict",
+        "holdout: metrics",
+        "fit",
+        "rfm",
+        "score chunks (after the holdout)",
+        "tiers and percentiles, scores written",
+        "prospects (beside the scoring)",
+        "publish",
+        "publish: stage changes",
+        "publish: tiers",
+        "publish: next actions and win-back",
+        "planner statistics",
+        "dashboard snapshot",
+        "something new",
+    ]
+    run = make_run(brand, status="published", as_of=date(2026, 4, 1))
+    run.timings = {phase: float(i) for i, phase in enumerate(phases)}
+    run.save(update_fields=["timings"])
+    stored = list(ModelRun.objects.get(pk=run.pk).timings)
+    assert stored != phases  # PostgreSQL's order, not the run's
+    with translation.override("en"):
+        shown = admin_views.run_report(ModelRun.objects.get(pk=run.pk))["timings"]
+    assert [seconds for _label, seconds in shown] == [f"{i:.2f}" for i in range(len(phases))]
+    assert shown[10] == ("publish: stage changes", "10.00")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_without_a_broker_the_demo_refreshes_in_a_thread_and_the_page_follows_it(settings):
     """The demo's web server (SCORES_REFRESH_IN_THREAD, no broker): "Refresh now" answers at once with the

@@ -216,7 +216,7 @@ def evaluate_window(
         customers = customers.merge(
             selectors.classic_frame(brand=brand, cutoff=start), on="customer_id", how="left"
         )
-        outcomes = selectors.outcome_frame(brand=brand, start=start, end=end, horizon_days=horizon)
+        outcomes = selectors.outcome_frame(brand=brand, start=start, end=end, horizon_days=horizon, **sample)
         judged = selectors.with_outcomes(customers, outcomes, follow_up_days=follow_up)
         common_predict = {"horizon_only": True, "amounts_known": amounts}
         raw = predict_frame(engine, customers, config, horizon, **common_predict)
@@ -439,7 +439,7 @@ def _naive_rfm(*, brand, start, horizon: int, customers, sample: dict):
     before = selectors.customer_frame(brand=brand, cutoff=earlier, **sample)
     before = selectors.with_outcomes(
         before,
-        selectors.outcome_frame(brand=brand, start=earlier, end=start, horizon_days=horizon),
+        selectors.outcome_frame(brand=brand, start=earlier, end=start, horizon_days=horizon, **sample),
         follow_up_days=float(horizon),
     )
     if len(before) < MIN_FIT_BUYERS:

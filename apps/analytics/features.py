@@ -23,6 +23,14 @@ from apps.core.bulk import query_frame
 DAY = 86400.0
 SAMPLE_PRIME = 1_000_003
 
+
+def sampled_sql(column: str, *, seed: int, per_mille: int) -> tuple[str, list]:
+    """A condition keeping about per_mille ‰ of the ids in `column` (a deterministic pseudo-random sample:
+    multiplicative hash of the id, salted by the seed), and its parameters; placeholders escaped for a
+    statement run with parameters."""
+    return f"(({column} * 2654435761 + %s) %% {SAMPLE_PRIME}) * 1000 < %s * {SAMPLE_PRIME}", [seed, per_mille]
+
+
 # Covariates the models use, with the label staff see next to their hazard ratios.
 FEATURES: dict[str, object] = {
     "log_orders": _("paid purchases so far (log)"),
@@ -143,17 +151,16 @@ def anchors_sql(spec: AnchorSpec, *, cutoff: datetime) -> tuple[str, list]:
         where = "p.placed_at <= %s AND (p.next_at IS NULL OR p.next_at > %s)"
         params: list = [at, at]
         if spec.sample_per_mille < 1000:  # a sample of customers, by the same kind of hash of their id
-            where += (
-                f" AND ((p.customer_id * 2654435761 + %s) %% {SAMPLE_PRIME}) * 1000 < %s * {SAMPLE_PRIME}"
+            sampled, sample_params = sampled_sql(
+                "p.customer_id", seed=spec.seed, per_mille=spec.sample_per_mille
             )
-            params += [spec.seed, spec.sample_per_mille]
+            where += f" AND {sampled}"
+            params += sample_params
     else:
-        # a deterministic pseudo-random sample: multiplicative hash of the order id, salted by the seed
-        where = (
-            f"p.placed_at <= %s AND ((p.order_id * 2654435761 + %s) %% {SAMPLE_PRIME}) * 1000 "
-            f"< %s * {SAMPLE_PRIME}"
-        )
-        params = [at, spec.seed, spec.sample_per_mille]
+        # a sample of purchases, by the hash of the order id
+        sampled, sample_params = sampled_sql("p.order_id", seed=spec.seed, per_mille=spec.sample_per_mille)
+        where = f"p.placed_at <= %s AND {sampled}"
+        params = [at, *sample_params]
     if spec.customer_ids is not None:
         where += " AND p.customer_id BETWEEN %s AND %s"
         params = [*params, *spec.customer_ids]

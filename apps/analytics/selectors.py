@@ -20,6 +20,7 @@ from apps.analytics.features import (
     one_customer_frame,
     purchases_drop,
     purchases_prepare,
+    sampled_sql,
 )
 from apps.analytics.models import CustomerScore, ModelRun, RunStatus
 from apps.core.bulk import query_frame
@@ -261,21 +262,27 @@ def customer_id_chunks(*, brand, chunks: int) -> list[tuple[int, int]]:
         return [(int(low), int(high)) for low, high in cursor.fetchall()]
 
 
-def outcome_frame(*, brand, start: datetime, end: datetime, horizon_days: int) -> pd.DataFrame:
+def outcome_frame(
+    *, brand, start: datetime, end: datetime, horizon_days: int, sample_per_mille: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """What happened after `start` up to `end`: each customer's first paid purchase (days after start), and paid
-    revenue and purchases within the horizon. Customers who bought nothing are absent."""
+    revenue and purchases within the horizon. Customers who bought nothing are absent; with sample_per_mille
+    below 1000, so is every customer outside customer_frame's sample of the same per mille and seed."""
     horizon_end = start + timedelta(days=horizon_days)
+    sampled, sample_params = "TRUE", []
+    if sample_per_mille < 1000:
+        sampled, sample_params = sampled_sql("customer_id", seed=seed, per_mille=sample_per_mille)
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             SELECT customer_id, MIN(placed_at),
                    COALESCE(SUM(total_amount) FILTER (WHERE placed_at <= %s), 0),
                    COUNT(*) FILTER (WHERE placed_at <= %s)
             FROM orders_order
-            WHERE brand_id = %s AND status = 'paid' AND placed_at > %s AND placed_at <= %s
+            WHERE brand_id = %s AND status = 'paid' AND placed_at > %s AND placed_at <= %s AND {sampled}
             GROUP BY customer_id
-            """,
-            [horizon_end, horizon_end, brand.pk, start, end],
+            """,  # noqa: S608 - a constant condition
+            [horizon_end, horizon_end, brand.pk, start, end, *sample_params],
         )
         rows = cursor.fetchall()
     columns = ["customer_id", "first_at", "revenue_horizon", "purchases_horizon"]

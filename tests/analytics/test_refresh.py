@@ -568,3 +568,28 @@ def test_a_publish_refreshes_the_planner_statistics_of_the_tables_it_wrote(brand
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
         after = cursor.fetchone()[0]
     assert before < 12_000 <= after
+
+
+def test_outcomes_of_a_sample_are_the_sampled_customers_outcomes(demo_brand):
+    """The holdout judges a sample of customers: their outcomes are read for them alone (the same hash of the
+    id as customer_frame's sample), and are the same as in the outcomes of everyone."""
+    start = selectors.cutoff_for(demo_brand, AS_OF - timedelta(days=120))
+    end = start + timedelta(days=120)
+    sample = {"sample_per_mille": 300, "seed": 7}
+    customers = selectors.customer_frame(brand=demo_brand, cutoff=start, **sample)
+    everyone = selectors.outcome_frame(brand=demo_brand, start=start, end=end, horizon_days=90)
+    sampled = selectors.outcome_frame(brand=demo_brand, start=start, end=end, horizon_days=90, **sample)
+    in_sample = everyone[everyone["customer_id"].isin(customers["customer_id"])]
+    assert 0 < len(sampled) < len(everyone) and len(in_sample) > 20
+    # everyone the sample keeps who bought before `start` is there; nobody outside the hash's sample is
+    kept = sampled[sampled["customer_id"].isin(customers["customer_id"])]
+    pd.testing.assert_frame_equal(
+        kept.sort_values("customer_id").reset_index(drop=True),
+        in_sample.sort_values("customer_id").reset_index(drop=True),
+    )
+    other = everyone[~everyone["customer_id"].isin(sampled["customer_id"])]
+    assert not other["customer_id"].isin(customers["customer_id"]).any()
+    # the judged frame is the same either way
+    judged = selectors.with_outcomes(customers, sampled, follow_up_days=120.0)
+    expected = selectors.with_outcomes(customers, everyone, follow_up_days=120.0)
+    pd.testing.assert_frame_equal(judged, expected)

@@ -80,6 +80,7 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
         .order_by("-published_at")
         .values_list("pk", flat=True)[KEEP_PUBLISHED_RUNS - 1 :]
     )
+    run.__dict__.pop("staged_tiers", None)  # what the scores' staging kept for the tiers: used
     with step("old scores pruned"):
         if stale:
             CustomerScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()
@@ -128,8 +129,11 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
     """Tier every scored customer by the brand's rules (history and benefits follow) and record the tier and
     the CLV and value-to-date percentiles on the run's scores. Part of publishing: a tier changes only when its
     scores become the published ones. A refresh has already written them with its scores (staging.py): only
-    the rows where they differ now (tier rules or a customer's tier changed meanwhile) are rewritten."""
-    scores = tier_inputs(table=CustomerScore._meta.db_table, run=run)
+    the rows where they differ now (tier rules or a customer's tier changed meanwhile) are rewritten. When
+    that refresh ran in this process, its tier inputs are taken from it (run.staged_tiers) instead of being
+    read again, and only the customers whose tier differs from the one written are compared."""
+    staged = getattr(run, "staged_tiers", None)
+    scores = staged.inputs if staged is not None else tier_inputs(table=CustomerScore._meta.db_table, run=run)
     result = tiers_refresh(brand=run.brand, scores=scores, when=when, run_id=run.pk)
     written = pd.DataFrame(
         {
@@ -143,6 +147,19 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
             .to_numpy(),
         }
     )
+    if staged is not None:
+        # this process wrote the scores with these percentiles (from the same inputs) and the tiers it planned
+        # then: only the customers whose tier is not the planned one need their row rewritten
+        planned = pd.Series(
+            pd.array(staged.planned["tier_id"], dtype="Int64"), index=staged.planned["customer_id"].to_numpy()
+        )
+        before = planned.reindex(written["customer_id"].to_numpy()).to_numpy(dtype="float64", na_value=-1.0)
+        now = pd.array(written["tier_id"], dtype="Int64").to_numpy(dtype="float64", na_value=-1.0)
+        written = written[before != now]
+    if written.empty:
+        run.tiers_rewritten = 0
+        _tiers_params(run, result)
+        return
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS _clv_tiers")
         cursor.execute(
@@ -162,6 +179,10 @@ def _tiers_assign(*, run: ModelRun, when) -> None:
         )
         run.tiers_rewritten = cursor.rowcount  # what work started before the publish read has changed
         cursor.execute("DROP TABLE _clv_tiers")
+    _tiers_params(run, result)
+
+
+def _tiers_params(run: ModelRun, result) -> None:
     run.params = {
         **run.params,
         "tiers": {

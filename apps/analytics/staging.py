@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -118,6 +119,15 @@ def stage_run_ids() -> set[int]:
     return {int(match.group(1)) for name in names if (match := NAME.match(name))}
 
 
+@dataclass
+class StagedTiers:
+    """What scores_stage_move read and wrote with a run's scores: the tier rules' inputs (publishing.tier_inputs,
+    with the percentiles written) and the tier each customer was written with (customer_id, tier_id)."""
+
+    inputs: pd.DataFrame
+    planned: pd.DataFrame
+
+
 def scores_stage_move(run: ModelRun, *, connections_at_once: int = 1) -> int:
     """Move the run's staged scores into the score table, each row with its CLV and value percentiles (over
     every staged row) and the tier the brand's rules give it now; `connections_at_once` INSERT … SELECT
@@ -131,6 +141,8 @@ def scores_stage_move(run: ModelRun, *, connections_at_once: int = 1) -> int:
     tiers = _tiers_table(run.pk)
     scores = tier_inputs(table=staged, run=run)
     planned = tiers_planned(brand=run.brand, scores=scores, when=timezone.now())
+    # the publish that follows in this process tiers the same scores again: it starts from these
+    run.staged_tiers = StagedTiers(inputs=scores, planned=planned)
     written = pd.DataFrame(
         {
             "customer_id": planned["customer_id"],

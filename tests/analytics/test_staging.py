@@ -69,8 +69,15 @@ def test_scores_are_written_with_their_tiers_and_percentiles_and_publishing_rewr
     assert all(int(history[c]) == row[1] for c, row in after.items() if row[1] is not None)
 
 
-def test_publishing_rewrites_the_tiers_that_changed_after_the_scores_were_written(demo_brand):
+@pytest.mark.parametrize("in_process", [True, False], ids=["the refresh's own process", "another process"])
+def test_publishing_rewrites_the_tiers_that_changed_after_the_scores_were_written(demo_brand, in_process):
+    """The publish in the refresh's process starts from the tier inputs the scores were written with
+    (run.staged_tiers); another process reads them again. Both rewrite exactly the rows whose tier changed."""
     run = _scored_aside(demo_brand)
+    assert hasattr(run, "staged_tiers")
+    if not in_process:
+        run = ModelRun.objects.get(pk=run.pk)
+        run.status = RunStatus.SUCCEEDED  # stored as running until its publish commits
     before = _rows(run)
     # staff raise the top tier's bar between the scoring and the publish
     top = Tier.objects.filter(brand=demo_brand, is_active=True).order_by("rank").first()
@@ -81,6 +88,8 @@ def test_publishing_rewrites_the_tiers_that_changed_after_the_scores_were_writte
     after = _rows(run)
     moved = {c for c in after if after[c][0] != before[c][0]}
     assert moved and len(moved) < len(after)  # only the rows whose tier changed were rewritten
+    assert run.tiers_rewritten == len(moved)
+    assert not hasattr(run, "staged_tiers")  # not kept past the publish
     assert all(after[c][1] != before[c][1] for c in moved)
     assert all(after[c][1:] == before[c][1:] for c in set(after) - moved)
     # the score rows say what the tier history says

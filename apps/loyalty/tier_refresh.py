@@ -141,9 +141,10 @@ def _graces_write(*, brand, frame: pd.DataFrame, grace: Grace) -> int:
     ids = frame["customer_id"].to_numpy(dtype="int64")
     table = TierGrace._meta.db_table
     with connection.cursor() as cursor:
+        # the ids as one array literal: adapting a million Python ints one by one took 1.3 s
         cursor.execute(
-            f"DELETE FROM {table} WHERE brand_id = %s AND customer_id = ANY(%s)",
-            [brand.pk, list(map(int, ids))],
+            f"DELETE FROM {table} WHERE brand_id = %s AND customer_id = ANY(%s::bigint[])",
+            [brand.pk, "{" + ",".join(ids.astype(str).tolist()) + "}"],
         )
     held = np.flatnonzero(grace.held)
     if not len(held):

@@ -515,8 +515,10 @@ def next_actions_compute(*, run: ModelRun, ahead=None) -> dict:
     publish; they are used unless the publish rewrote any tier they read (then, or when preparing failed, they
     are decided again here)."""
     import logging
+    import time
 
     prepared = None
+    started = time.perf_counter()
     if ahead is not None:
         try:
             prepared = ahead()
@@ -524,10 +526,11 @@ def next_actions_compute(*, run: ModelRun, ahead=None) -> dict:
             logging.getLogger(__name__).exception("next actions of run %s prepared ahead failed", run.pk)
         if getattr(run, "tiers_rewritten", 0):
             prepared = None  # tiers changed at the publish: the decisions read the ones before
+    waited = time.perf_counter() - started
     beside = prepared is not None and prepared.run_id == run.pk
     if not beside:
         prepared = next_actions_prepare(run=run)
-    return _next_actions_write(run=run, prepared=prepared, beside=beside)
+    return _next_actions_write(run=run, prepared=prepared, beside=beside, waited=waited)
 
 
 def next_actions_ahead(*, run: ModelRun):
@@ -648,7 +651,9 @@ def next_actions_prepare(*, run: ModelRun) -> PreparedActions:
     )
 
 
-def _next_actions_write(*, run: ModelRun, prepared: PreparedActions, beside: bool) -> dict:
+def _next_actions_write(
+    *, run: ModelRun, prepared: PreparedActions, beside: bool, waited: float = 0.0
+) -> dict:
     import time
 
     from apps.core.bulk import analyze_written, copy_csv
@@ -663,6 +668,9 @@ def _next_actions_write(*, run: ModelRun, prepared: PreparedActions, beside: boo
         **prepared.summary,
         "seconds": round(prepared.seconds + time.perf_counter() - started, 3),
         "decided_beside_the_publish": beside,
+        # how long the publish waited for the decisions made beside it, and took to write them
+        "publish_waited_seconds": round(waited, 3),
+        "written_in_seconds": round(time.perf_counter() - started, 3),
     }
     ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "next_actions": summary})
     run.metrics = {**run.metrics, "next_actions": summary}

@@ -460,7 +460,7 @@ def classic_predict(
     `calibration` (a survival.calibration.Recalibration) corrects the curve, chances and purchases."""
     import pandas as pd
 
-    from .scoring import GRID_DAYS
+    from .scoring import GRID_DAYS, PREDICTION_COLUMNS
     from .stages import active_stage
 
     grid = np.asarray(GRID_DAYS if grid_days is None else grid_days, float)
@@ -468,19 +468,7 @@ def classic_predict(
     t_x = customers["t_x"].to_numpy(float)
     T = customers["T"].to_numpy(float)
     if x.size == 0:
-        return pd.DataFrame(
-            columns=[
-                "p_purchase_horizon",
-                "churn_probability",
-                "expected_purchases_horizon",
-                "expected_revenue_horizon",
-                "clv",
-                "median_days_to_next_purchase",
-                "rhythm_days",
-                "survival_curve",
-                "stage_active",
-            ]
-        )
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     model = engine.purchases
     horizon_quiet = model.p_no_purchase(x, t_x, T, [float(horizon_days)])[:, 0]
     curve = model.p_no_purchase(x, t_x, T, grid)

@@ -14,7 +14,7 @@ import pandas as pd
 from .calibration import Recalibration
 from .metrics import harrell_c
 from .models import COX_FAMILY, KAPLAN_MEIER, SurvivalModel, fit_kaplan_meier, fit_survival_model
-from .scoring import GRID_DAYS, renewal_purchases
+from .scoring import GRID_DAYS, PREDICTION_COLUMNS, renewal_purchases
 from .stages import (
     ACTIVE_STAGES,
     STAGES,
@@ -308,19 +308,6 @@ def predict(
         renewal_held=not advance_covariates,
     )
     return predict_finish(prepared, calibration=calibration, advance_covariates=advance_covariates)
-
-
-PREDICTION_COLUMNS = (
-    "p_purchase_horizon",
-    "churn_probability",
-    "expected_purchases_horizon",
-    "expected_revenue_horizon",
-    "clv",
-    "median_days_to_next_purchase",
-    "rhythm_days",
-    "survival_curve",
-    "stage_active",
-)
 
 
 @dataclass

@@ -16,6 +16,18 @@ from .models import SurvivalModel
 # The fixed grid (days) on which every customer's survival curve is stored.
 GRID_DAYS = np.array([7, 14, 21, 30, 45, 60, 90, 120, 150, 180, 240, 300, 365], dtype=float)
 _EPS = 1e-12
+# The columns of every engine's predictions (survival.engine.predict and classic.classic_predict), in order.
+PREDICTION_COLUMNS = (
+    "p_purchase_horizon",
+    "churn_probability",
+    "expected_purchases_horizon",
+    "expected_revenue_horizon",
+    "clv",
+    "median_days_to_next_purchase",
+    "rhythm_days",
+    "survival_curve",
+    "stage_active",
+)
 
 
 def conditional_survival(model: SurvivalModel, X: pd.DataFrame | None, elapsed, times) -> np.ndarray:

@@ -117,6 +117,7 @@ PHASE_LABELS = {
     "next actions and win-back": gettext_lazy("next actions and win-back"),
     "planner statistics": gettext_lazy("database statistics"),
     "dashboard snapshot": gettext_lazy("dashboard snapshot"),
+    "paid orders folded (beside the publish)": gettext_lazy("paid orders folded (beside the publish)"),
     "holdout": gettext_lazy("held-out time"),
     "backtest": gettext_lazy("backtest"),
     "calibration": gettext_lazy("recalibration window"),
@@ -151,6 +152,7 @@ PHASE_ORDER = (
     "next actions and win-back",
     "planner statistics",
     "dashboard snapshot",
+    "paid orders folded (beside the publish)",
 )
 
 

@@ -327,3 +327,35 @@ def test_the_date_range_from_the_request(params, preset, start, end, error):
     else:
         [message] = period.errors
         assert message.startswith(error)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_paid_orders_folded_beside_the_publish_make_the_same_snapshot(brand, shop):
+    """A refresh folds the paid orders (the snapshot's longest part, which no run changes) in a thread beside
+    its publish. The snapshot is the one computed at once; it keeps the data version read before the orders
+    were folded, so an order that arrives meanwhile leaves it stale."""
+    run = shop.run
+
+    def comparable(snapshot) -> dict:
+        data = dict(snapshot.data)
+        data["km"] = {k: v for k, v in data["km"].items() if k != "end"}  # the follow-up ends "now"
+        return data
+
+    at_once = snapshots.snapshot_refresh(run=run)
+    beside = snapshots.snapshot_refresh(run=run, activity_ahead=snapshots.paid_activity_ahead(brand=brand))
+    assert comparable(beside) == comparable(at_once) and beside.data["days"]
+    assert beside.data_version == at_once.data_version == snapshots.data_version(brand)
+    assert 0 <= beside.seconds_ahead <= beside.seconds
+    assert not _computes(brand, run)  # valid for the current data
+
+    folding = snapshots.paid_activity_ahead(brand=brand)
+
+    def then_an_order():
+        folded = folding()
+        OrderFactory(brand=brand, customer=shop.customers["C1"], placed_at=at(5, 4), total_amount=15)
+        return folded
+
+    late = snapshots.snapshot_refresh(run=run, activity_ahead=then_an_order)
+    assert late.data_version != snapshots.data_version(brand)  # the new order is not in it
+    _older_than_fresh(brand)
+    assert _computes(brand, run)

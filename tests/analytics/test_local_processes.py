@@ -42,6 +42,9 @@ def test_scoring_in_two_processes_equals_one_process(demo_brand):
         assert split.metrics[key] == single.metrics[key]
     # the prospects and recommendations, computed beside the scoring in a thread of their own, are the same
     assert "prospects (beside the scoring)" in split.timings and "prospects" not in split.timings
+    # the dashboard's paid orders were folded beside the publish, and its snapshot is there
+    assert "paid orders folded (beside the publish)" in split.timings
+    assert "paid orders folded (beside the publish)" not in single.timings
     for name in ("prospects", "recommendations"):
         timed = ("seconds",)  # what differs between two runs: how long they took
         assert {k: v for k, v in split.metrics[name].items() if k not in timed} == {

@@ -548,35 +548,20 @@ def _aside_start(run: ModelRun) -> Callable[[], dict]:
     score, it is mostly PostgreSQL's work (grouping the stream views), on a core the fit leaves idle. Only for
     a refresh that scores in chunks elsewhere: its run and data are committed, so another connection sees
     them."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connections
-
     from apps.analytics.recommendations import recommendations_compute
+    from apps.core.threads import run_beside
 
     def work() -> dict:
         out = {}
-        try:
-            for name, compute in (
-                ("prospects", prospects_score),
-                ("recommendations", recommendations_compute),
-            ):
-                start = time.perf_counter()
-                out[name] = (compute(run=run), round(time.perf_counter() - start, 3))
-            return out
-        finally:
-            connections.close_all()
+        for name, compute in (
+            ("prospects", prospects_score),
+            ("recommendations", recommendations_compute),
+        ):
+            start = time.perf_counter()
+            out[name] = (compute(run=run), round(time.perf_counter() - start, 3))
+        return out
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"refresh-{run.pk}-aside")
-    future = pool.submit(work)
-
-    def wait() -> dict:
-        try:
-            return future.result()
-        finally:
-            pool.shutdown(wait=True)
-
-    return wait
+    return run_beside(work, name=f"refresh-{run.pk}-aside")
 
 
 def _aside_record(run: ModelRun, results: dict) -> None:

@@ -150,32 +150,18 @@ def paid_activity_ahead(*, brand):
     on a run) in a thread with its own database connection, and return what waits for (the data version read
     before it, the activity, its seconds). A refresh starts it beside its publish, which leaves a core idle
     while it waits for the next actions."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connections
+    from apps.core.threads import run_beside
 
     def work():
-        try:
-            version = data_version(brand)  # before the orders are read: a later import makes it stale
-            began = time.perf_counter()
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL work_mem = '256MB'")
-                activity = reports.paid_activity(brand=brand)
-            return version, activity, time.perf_counter() - began
-        finally:
-            connections.close_all()
+        version = data_version(brand)  # before the orders are read: a later import makes it stale
+        began = time.perf_counter()
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '256MB'")
+            activity = reports.paid_activity(brand=brand)
+        return version, activity, time.perf_counter() - began
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"paid-activity-{brand.pk}")
-    future = pool.submit(work)
-
-    def wait():
-        try:
-            return future.result()
-        finally:
-            pool.shutdown(wait=True)
-
-    return wait
+    return run_beside(work, name=f"paid-activity-{brand.pk}")
 
 
 def snapshot_forget(*, brand) -> None:

@@ -537,30 +537,16 @@ def next_actions_ahead(*, run: ModelRun):
     """Start deciding the run's next actions now, in a thread with its own database connection (the run's
     scores, tiers and prospects are committed: a refresh calls this just before its publish, whose stage
     history is PostgreSQL's work meanwhile). Returns what waits for the PreparedActions."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connections
+    from apps.core.threads import run_beside
 
     def work():
-        try:
-            # a read that waits for a lock (held by the publish this thread's result is waited for in) gives
-            # up instead of waiting for ever: the decisions are then made again inside the publish
-            with connection.cursor() as cursor:
-                cursor.execute("SET lock_timeout = %s", [f"{AHEAD_LOCK_TIMEOUT_SECONDS}s"])
-            return next_actions_prepare(run=run)
-        finally:
-            connections.close_all()
+        # a read that waits for a lock (held by the publish this thread's result is waited for in) gives up
+        # instead of waiting for ever: the decisions are then made again inside the publish
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = %s", [f"{AHEAD_LOCK_TIMEOUT_SECONDS}s"])
+        return next_actions_prepare(run=run)
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"next-actions-{run.pk}")
-    future = pool.submit(work)
-
-    def wait():
-        try:
-            return future.result()
-        finally:
-            pool.shutdown(wait=True)
-
-    return wait
+    return run_beside(work, name=f"next-actions-{run.pk}")
 
 
 @dataclass

@@ -80,7 +80,8 @@ def model_run_publish(*, run: ModelRun) -> ModelRun:
         .order_by("-published_at")
         .values_list("pk", flat=True)[KEEP_PUBLISHED_RUNS - 1 :]
     )
-    run.__dict__.pop("staged_tiers", None)  # what the scores' staging kept for the tiers: used
+    # the staging's tier inputs (a million rows at a million customers) are not needed any more
+    run.__dict__.pop("staged_tiers", None)
     with step("old scores pruned"):
         if stale:
             CustomerScore.objects.filter(brand_id=run.brand_id, run_id__in=stale).delete()

@@ -269,3 +269,37 @@ def test_unit_prices_round_half_up_and_totals_are_exact(brand, write_csv, run_co
         (Decimal("9999999.9900"), Decimal("9999999.99")),
         (Decimal("100.0000"), Decimal("100.00")),
     ]
+
+
+def test_a_bulk_import_refreshes_the_statistics_of_the_tables_it_filled(
+    brand, write_csv, run_command, monkeypatch
+):
+    """An import that writes ANALYZE_THRESHOLD rows or more into a table ANALYZEs it in its transaction (later
+    statements of the import join against it, and autovacuum may be off or behind); a small one does not."""
+    from django.db import connection
+
+    from apps.core.importing import staging
+
+    analysed: list[str] = []
+    real = staging.analyze
+
+    def spy(*tables):
+        analysed.extend(tables)
+        real(*tables)
+
+    monkeypatch.setattr(staging, "analyze", spy)
+    small = write_csv("small.csv", HEADER + "".join(f"S{i},C{i},2026-01-05,10,,,,,,,\n" for i in range(50)))
+    assert not run_command("import_orders", small, brand).failed
+    assert analysed == []
+    n = staging.ANALYZE_THRESHOLD + 500
+    rows = "".join(f"B{i},K{i},2026-01-{1 + i % 28:02d},{10 + i % 90},,,,,,,\n" for i in range(n))
+    result = run_command("import_orders", write_csv("bulk.csv", HEADER + rows), brand)
+    assert not result.failed, result.err
+    assert {Order._meta.db_table, Customer._meta.db_table} <= set(analysed)
+    with connection.cursor() as cursor:  # what the planner now believes the tables hold
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN (%s, %s)",
+            [Order._meta.db_table, Customer._meta.db_table],
+        )
+        estimates = dict(cursor.fetchall())
+    assert estimates[Order._meta.db_table] >= n and estimates[Customer._meta.db_table] >= n
